@@ -2,6 +2,9 @@
 
 The thread shown is the path from the root to `conversation.current_leaf`. Everything here
 works on one list of messages loaded in a single query.
+
+The chat page / websocket / template contract shared by the views, the consumer and the
+front end is in docs/chat-contract.md (read it before changing templates/chat/).
 """
 
 from __future__ import annotations
