@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from accounts import ratelimit
+from accounts.models import Invite, Membership, Team, User
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form, refusing to check passwords once too many attempts failed."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "rate_limited": _("Too many failed attempts. Try again in a few minutes."),
+    }
+
+    def clean(self) -> dict:
+        username = self.cleaned_data.get("username") or ""
+        ip = self.request.META.get("REMOTE_ADDR") if self.request else None
+        if ratelimit.is_blocked(username, ip):
+            raise ValidationError(self.error_messages["rate_limited"], code="rate_limited")
+        try:
+            cleaned_data = super().clean()
+        except ValidationError:
+            ratelimit.record_failure(username, ip)
+            raise
+        ratelimit.reset(username)
+        return cleaned_data
+
+
+class SignupForm(UserCreationForm):
+    """Username, Password, Password confirmation for our custom user."""
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username",)
+
+
+class SetupForm(SignupForm):
+    team_name = forms.CharField(label=_("Team name"), max_length=100, initial=_("My team"))
+
+    def create_admin(self) -> tuple[User, Team]:
+        """Create the first superuser and their team; the caller holds the transaction."""
+        user = self.save(commit=False)
+        user.is_staff = True
+        user.is_superuser = True
+        user.save()
+        team = Team.objects.create(name=self.cleaned_data["team_name"])
+        Membership.objects.create(team=team, user=user, role=Membership.Role.OWNER)
+        return user, team
+
+
+class TeamForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["name"]
+
+
+class InviteForm(forms.ModelForm):
+    class Meta:
+        model = Invite
+        fields = ["role"]
+
+
+class RoleForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["role"]

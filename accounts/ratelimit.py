@@ -1,0 +1,49 @@
+"""Failed-login counters in Django's cache (locmem in one process, Redis in scale mode).
+
+Each username and each client IP gets a counter that lives for a fixed window from its first
+failure. `cache.add` then `cache.incr` keeps the count atomic on every backend, so parallel
+guesses cannot slip under the limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.core.cache import cache
+
+WINDOW_SECONDS = 15 * 60
+
+
+def _key(kind: str, value: str) -> str:
+    # Hash so any username is a safe cache key (memcached and Redis dislike spaces/length).
+    digest = hashlib.sha256(value.encode()).hexdigest()
+    return f"parlor:login-fail:{kind}:{digest}"
+
+
+def _keys(username: str, ip: str | None) -> list[str]:
+    keys = [_key("user", username.casefold())]
+    if ip:
+        keys.append(_key("ip", ip))
+    return keys
+
+
+def is_blocked(username: str, ip: str | None) -> bool:
+    """True when the username or the client IP has used up its failed attempts."""
+    limit = settings.LOGIN_RATE_LIMIT
+    counts = cache.get_many(_keys(username, ip))
+    return any(count >= limit for count in counts.values())
+
+
+def record_failure(username: str, ip: str | None) -> None:
+    for key in _keys(username, ip):
+        cache.add(key, 0, WINDOW_SECONDS)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr: start a new window
+            cache.add(key, 1, WINDOW_SECONDS)
+
+
+def reset(username: str) -> None:
+    """Forget a username's failures after a successful login (the IP counter stays)."""
+    cache.delete(_key("user", username.casefold()))

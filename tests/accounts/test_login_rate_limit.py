@@ -1,0 +1,63 @@
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import PASSWORD
+
+URL = reverse("accounts:login")
+BLOCKED = "Too many failed attempts. Try again in a few minutes."
+
+
+@pytest.fixture(autouse=True)
+def limit_of_three(settings):
+    settings.LOGIN_RATE_LIMIT = 3
+
+
+def _login(client, username="alice", password=PASSWORD, ip="10.0.0.1"):
+    return client.post(URL, {"username": username, "password": password}, REMOTE_ADDR=ip)
+
+
+def _fail(client, times, **kwargs):
+    for _ in range(times):
+        response = _login(client, password="wrong", **kwargs)
+        assert BLOCKED not in response.content.decode()
+
+
+def test_it_allows_attempts_under_the_limit(client, alice):
+    _fail(client, 2)
+    response = _login(client)
+    assert response.status_code == 302
+
+
+def test_it_blocks_after_the_limit_even_with_the_right_password(client, alice):
+    _fail(client, 3)
+    response = _login(client)
+    assert response.status_code == 200
+    assert BLOCKED in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_it_blocks_the_username_from_another_ip(client, alice):
+    _fail(client, 3, ip="10.0.0.1")
+    response = _login(Client(), ip="10.0.0.2")
+    assert BLOCKED in response.content.decode()
+
+
+def test_it_blocks_the_ip_for_another_username(client, alice, bob):
+    _fail(client, 3, username="alice")
+    response = _login(client, username="bob")
+    assert BLOCKED in response.content.decode()
+
+
+def test_it_counts_usernames_case_insensitively(client, alice):
+    _fail(client, 3, username="ALICE", ip="10.0.0.1")
+    response = _login(Client(), ip="10.0.0.9")
+    assert BLOCKED in response.content.decode()
+
+
+def test_a_successful_login_resets_the_username_counter(client, alice):
+    _fail(client, 2, ip="10.0.0.1")
+    assert _login(client, ip="10.0.0.2").status_code == 302
+    # Two more failures from a fresh IP would have hit the limit without the reset.
+    _fail(Client(), 2, ip="10.0.0.3")
+    assert _login(Client(), ip="10.0.0.3").status_code == 302
