@@ -50,3 +50,9 @@ def test_the_switcher_lists_the_users_teams(alice, team, other_team):
 
 def test_the_switcher_renders_nothing_with_one_team(alice, team):
     assert _render_switcher(alice, team).strip() == ""
+
+
+def test_the_nav_shows_the_switcher_only_with_several_teams(alice_client, alice, other_team):
+    assert "Switch team" not in alice_client.get(reverse("accounts:team")).content.decode()
+    make_membership(other_team, alice)
+    assert "Switch team" in alice_client.get(reverse("accounts:team")).content.decode()
