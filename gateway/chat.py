@@ -1,0 +1,169 @@
+"""Streaming chat completions: POST /v1/chat/completions with stream=true (upstream-api.md 2.2.1).
+
+The per-event path is one `json.loads` and a few dict lookups; nothing else runs per token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Any
+
+import httpx
+
+from gateway.client import ERROR_BODY_MAX_BYTES, get_client
+from gateway.errors import (
+    GatewayBadResponse,
+    GatewayConnectionLost,
+    GatewayError,
+    GatewayStreamError,
+    error_from_exception,
+    error_from_response,
+    error_message_and_code,
+)
+from gateway.sse import SSEDecoder
+from gateway.types import ChatDelta, ChatEnd, Usage
+
+logger = logging.getLogger(__name__)
+
+PATH = "/v1/chat/completions"
+_DONE = object()
+
+
+class _State:
+    __slots__ = ("finish_reason", "model", "usage")
+
+    def __init__(self) -> None:
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.model: str | None = None
+
+    def end(self) -> ChatEnd:
+        return ChatEnd(finish_reason=self.finish_reason, usage=self.usage, model=self.model)
+
+
+async def stream_chat(
+    *, model: str, messages: list[dict], temperature: float | None = None
+) -> AsyncGenerator[ChatDelta | ChatEnd, None]:
+    """Yield ChatDelta items as they arrive, then exactly one ChatEnd.
+
+    Raises a GatewayError (already logged here) instead of the ChatEnd when the request
+    fails; GatewayConnectionLost when the stream breaks off, after the deltas received.
+    """
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if temperature is not None:
+        body["temperature"] = temperature
+    state = _State()
+    started = False
+    try:
+        client = get_client()
+        headers = {"Accept": "text/event-stream"}
+        async with client.stream("POST", PATH, json=body, headers=headers) as response:
+            content_type = response.headers.get("content-type", "")
+            if not (response.is_success and "event-stream" in content_type):
+                delta = await _not_a_stream(response, content_type, state)
+                if delta is not None:
+                    yield delta
+            else:
+                started = True
+                async with aclosing(_deltas(response, state)) as deltas:
+                    async for delta in deltas:
+                        yield delta
+    except httpx.HTTPError as exc:
+        error = error_from_exception(exc, mid_stream=started)
+        logger.warning("Chat stream (model %s) failed: %s", model, error)
+        raise error from exc
+    except GatewayError as exc:
+        logger.warning("Chat stream (model %s) failed: %s", model, exc)
+        raise
+    yield state.end()
+
+
+async def _deltas(response: httpx.Response, state: _State) -> AsyncGenerator[ChatDelta, None]:
+    """The deltas of an event stream up to [DONE]; EOF before [DONE] raises."""
+    decoder = SSEDecoder()
+    chunks = response.aiter_bytes()
+    while True:
+        chunk = await anext(chunks, None)
+        for payload in decoder.close() if chunk is None else decoder.feed(chunk):
+            event = _parse(payload, state)
+            if event is _DONE:
+                return
+            if isinstance(event, ChatDelta):
+                yield event
+        if chunk is None:
+            raise GatewayConnectionLost("stream ended without [DONE]")
+
+
+async def _not_a_stream(
+    response: httpx.Response, content_type: str, state: _State
+) -> ChatDelta | None:
+    """Handle an answer that is not an event stream: an error, a web page, or a gateway
+    that ignored stream=true and sent one JSON completion."""
+    if response.is_success and "json" in content_type:
+        item = _parse((await response.aread()).decode("utf-8", "replace"), state)
+        return item if isinstance(item, ChatDelta) else None
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= ERROR_BODY_MAX_BYTES:
+            break
+    raise error_from_response(response.status_code, content_type, bytes(body))
+
+
+def _parse(payload: str, state: _State) -> ChatDelta | object | None:
+    """One event: a delta to yield, _DONE, or None; errors raise."""
+    if payload.startswith("[DONE]"):
+        return _DONE
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        if not payload.strip():
+            return None
+        if payload.strip().startswith("[DONE]"):
+            return _DONE
+        raise GatewayBadResponse(f"malformed stream event: {payload[:200]}") from None
+    if not isinstance(data, dict):
+        raise GatewayBadResponse(f"unexpected stream event: {payload[:200]}")
+    if data.get("error"):
+        message, code = error_message_and_code(data)
+        raise GatewayStreamError(f"error event (code {code or '-'}): {payload}", message=message)
+    if data.get("model"):
+        state.model = str(data["model"])
+    if data.get("usage"):
+        state.usage = _usage(data["usage"]) or state.usage
+    choices = data.get("choices")
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+        return None
+    choice = choices[0]
+    if choice.get("finish_reason"):
+        state.finish_reason = str(choice["finish_reason"])
+    delta = choice.get("delta") or choice.get("message")  # Suno-style non-stream answers
+    if not isinstance(delta, dict):
+        return None
+    content = delta.get("content")
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    content = content if isinstance(content, str) else ""
+    reasoning = reasoning if isinstance(reasoning, str) else ""
+    if content or reasoning:
+        return ChatDelta(content=content, reasoning=reasoning)
+    return None
+
+
+def _usage(data: Any) -> Usage | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        prompt = int(data.get("prompt_tokens") or 0)
+        completion = int(data.get("completion_tokens") or 0)
+        total = int(data.get("total_tokens") or prompt + completion)
+    except (TypeError, ValueError):
+        return None
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)

@@ -1,0 +1,111 @@
+"""The one place that builds HTTP clients for the gateway: base URL, auth, timeouts, limits.
+
+Async code shares one `httpx.AsyncClient` per event loop (connections are bound to a loop);
+sync views use a short-lived `httpx.Client`. Tests swap the network for an
+`httpx.MockTransport` with `use_transport`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.utils.translation import gettext_noop
+
+from gateway.errors import GatewayNotConfigured, error_from_response
+
+# Sized for ~200 concurrent chat streams per process (HTTP/1.1: one connection each).
+LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
+ERROR_BODY_MAX_BYTES = 64 * 1024
+
+_transport: httpx.AsyncBaseTransport | None = None
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[tuple, httpx.AsyncClient]]
+_clients = weakref.WeakKeyDictionary()
+
+
+def origin() -> str:
+    """GATEWAY_BASE_URL without whitespace, trailing "/" or a trailing "/v1"."""
+    base = (settings.GATEWAY_BASE_URL or "").strip().rstrip("/")
+    base = base.removesuffix("/v1").rstrip("/")
+    if not base:
+        raise GatewayNotConfigured("GATEWAY_BASE_URL is empty")
+    if not base.lower().startswith(("http://", "https://")):
+        raise GatewayNotConfigured(
+            f"GATEWAY_BASE_URL must start with http:// or https://, not {base[:40]!r}",
+            summary=gettext_noop("The gateway address is not a web address; fix GATEWAY_BASE_URL."),
+        )
+    return base
+
+
+def _options() -> dict[str, Any]:
+    connect = float(settings.GATEWAY_CONNECT_TIMEOUT)
+    headers = {"User-Agent": "Parlor"}
+    if settings.GATEWAY_API_KEY:
+        headers["Authorization"] = f"Bearer {settings.GATEWAY_API_KEY}"
+    return {
+        "base_url": origin(),
+        "headers": headers,
+        "timeout": httpx.Timeout(
+            connect=connect, read=float(settings.GATEWAY_READ_TIMEOUT), write=connect, pool=connect
+        ),
+    }
+
+
+def _fingerprint(options: dict[str, Any]) -> tuple:
+    return (options["base_url"], tuple(options["headers"].items()), options["timeout"], _transport)
+
+
+def get_client() -> httpx.AsyncClient:
+    """The shared client of the running event loop, rebuilt if the settings changed."""
+    loop = asyncio.get_running_loop()
+    options = _options()
+    key = _fingerprint(options)
+    cached = _clients.get(loop)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    # A replaced client is dropped, not closed: streams may still be reading from it.
+    client = httpx.AsyncClient(**options, limits=LIMITS, transport=_transport)
+    _clients[loop] = (key, client)
+    return client
+
+
+def get_sync_client() -> httpx.Client:
+    """A new client for sync code; use it in a `with` block."""
+    transport = _transport if isinstance(_transport, httpx.BaseTransport) else None
+    return httpx.Client(**_options(), transport=transport)
+
+
+@contextmanager
+def use_transport(transport: httpx.AsyncBaseTransport | None) -> Iterator[None]:
+    """Clients built inside the block send their requests to `transport` (tests)."""
+    global _transport
+    previous, _transport = _transport, transport
+    _clients.clear()
+    try:
+        yield
+    finally:
+        _transport = previous
+        _clients.clear()
+
+
+async def aclose_clients() -> None:
+    """Close the running loop's shared client (at shutdown)."""
+    cached = _clients.pop(asyncio.get_running_loop(), None)
+    if cached is not None:
+        await cached[1].aclose()
+
+
+def read_json(response: httpx.Response) -> Any:
+    """The parsed JSON body of a read 2xx JSON response; any other answer raises."""
+    content_type = response.headers.get("content-type", "")
+    if not response.is_success or "json" not in content_type:
+        raise error_from_response(response.status_code, content_type, response.content)
+    try:
+        return response.json()
+    except ValueError:
+        raise error_from_response(response.status_code, "", response.content) from None

@@ -1,0 +1,28 @@
+"""Values `gateway/` hands to the rest of Parlor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelta:
+    content: str = ""
+    reasoning: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatEnd:
+    """The last item of a chat stream. `finish_reason` None means the gateway closed the
+    stream ([DONE]) without saying the answer was complete: treat it as interrupted."""
+
+    finish_reason: str | None
+    usage: Usage | None
+    model: str | None

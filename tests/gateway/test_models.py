@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from gateway.errors import GatewayBadResponse, GatewayUnavailable
+from gateway.models import alist_models, is_chat_model, list_chat_models, list_models
+from tests.gateway.fakes import respond, respond_json
+
+NEW_API = {
+    "success": True,
+    "object": "list",
+    "data": [
+        {
+            "id": "gpt-4o",
+            "object": "model",
+            "created": 1626777600,
+            "owned_by": "custom",
+            "supported_endpoint_types": ["openai"],
+        },
+        {"id": "claude-3-5-sonnet-20241022", "object": "model", "owned_by": "custom"},
+        {"id": "mj_imagine", "object": "model"},
+        {"id": "suno_music", "object": "model"},
+        {"id": "dall-e-3", "object": "model"},
+    ],
+}
+ONE_API = {
+    "data": [
+        {
+            "id": "gpt-3.5-turbo",
+            "object": "model",
+            "owned_by": "openai",
+            "root": "gpt-3.5-turbo",
+            "parent": None,
+            "permission": [{"id": "modelperm-1", "allow_sampling": True}],
+        },
+        {"id": "text-embedding-3-small", "object": "model", "permission": []},
+    ],
+}
+
+
+def test_it_reads_model_ids_from_new_api(gateway):
+    gateway.reply(respond_json(200, NEW_API))
+    assert list_models() == [
+        "claude-3-5-sonnet-20241022",
+        "dall-e-3",
+        "gpt-4o",
+        "mj_imagine",
+        "suno_music",
+    ]
+    assert gateway.requests[0].url == "https://gw.example/v1/models"
+
+
+def test_it_reads_older_and_odd_shapes_defensively(gateway):
+    gateway.reply(respond_json(200, ONE_API))
+    assert list_models() == ["gpt-3.5-turbo", "text-embedding-3-small"]
+    odd = {"data": [{"id": "b"}, {"id": None}, {"name": "c"}, "a", 3, {"id": "b"}, {"id": " "}]}
+    gateway.reply(respond_json(200, odd))
+    assert list_models() == ["a", "b"]
+    gateway.reply(respond_json(200, {"success": False, "message": "x"}))
+    assert list_models() == []
+
+
+async def test_the_async_version_reads_the_same(gateway):
+    gateway.reply(lambda request: respond_json(200, NEW_API))
+    assert await alist_models() == list_models()
+    assert len(gateway.requests) == 2
+
+
+async def test_the_async_version_maps_failures(gateway):
+    gateway.raise_(httpx.ConnectError("refused"))
+    with pytest.raises(GatewayUnavailable):
+        await alist_models()
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        respond(200, [b"<!doctype html><html>console</html>"], content_type="text/html"),
+        respond(200, [b"not json"], content_type="application/json"),
+    ],
+)
+def test_a_page_or_broken_json_is_a_bad_response(gateway, response):
+    gateway.reply(response)
+    with pytest.raises(GatewayBadResponse):
+        list_models()
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "claude-3-5-sonnet-20241022",
+        "gemini-1.5-pro",
+        "deepseek-reasoner",
+        "gpt-4-gizmo-g-abc",
+        "gpt-4o-all",
+        "o3-mini",
+        "Qwen2.5-72B-Instruct",
+        "gpt-4o-audio-preview",
+    ],
+)
+def test_chat_models_are_kept(model_id):
+    assert is_chat_model(model_id)
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        "mj_imagine",
+        "mj_upscale",
+        "swap_face",
+        "suno_music",
+        "suno_lyrics",
+        "chirp-v3-5",
+        "dall-e-3",
+        "gpt-image-1",
+        "tts-1-hd",
+        "gpt-4o-mini-tts",
+        "whisper-1",
+        "gpt-4o-transcribe",
+        "text-embedding-3-small",
+        "luma_video_api",
+        "stable-diffusion-xl",
+        "flux-pro",
+        "midjourney",
+        "omni-moderation-latest",
+        "text-moderation-stable",
+        "MJ_IMAGINE",
+        "gpt-4o-realtime-preview",
+        "gpt-3.5-turbo-instruct",
+    ],
+)
+def test_non_chat_models_are_hidden(model_id):
+    assert not is_chat_model(model_id)
+
+
+def test_chat_models_are_filtered_and_cached(gateway):
+    gateway.reply(lambda request: respond_json(200, NEW_API))
+    assert list_chat_models() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
+    assert list_chat_models() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
+    assert len(gateway.requests) == 1
+
+
+def test_the_cache_is_per_gateway(gateway, settings):
+    gateway.reply(lambda request: respond_json(200, NEW_API))
+    list_chat_models()
+    settings.GATEWAY_BASE_URL = "https://other.example"
+    list_chat_models()
+    assert [r.url.host for r in gateway.requests] == ["gw.example", "other.example"]
+
+
+def test_a_failure_gives_no_models_and_is_not_cached(gateway, caplog):
+    gateway.reply(respond_json(503, {"error": {"message": "无可用渠道", "type": "new_api_error"}}))
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        assert list_chat_models() == []
+    assert "Could not list gateway models" in caplog.text
+    gateway.reply(respond_json(200, NEW_API))
+    assert list_chat_models() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
+    assert len(gateway.requests) == 2
+
+
+def test_a_connection_failure_gives_no_models(gateway):
+    gateway.raise_(httpx.ConnectError("refused"))
+    assert list_chat_models() == []
+
+
+def test_an_unconfigured_gateway_gives_no_models(gateway, settings):
+    settings.GATEWAY_BASE_URL = ""
+    assert list_chat_models() == []
+    assert gateway.requests == []
