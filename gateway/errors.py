@@ -117,7 +117,7 @@ def error_from_response(status: int, content_type: str, body: bytes) -> GatewayE
         return GatewayBadResponse(detail, status=status, summary=summary)
     if status == 429:
         return GatewayRateLimited(detail, **kwargs)
-    if status in (402, 403) and _is_quota(code, data):
+    if status == 402 or (status == 403 and _is_quota(code, data)):
         return GatewayQuotaError(detail, **kwargs)
     if status == 401:
         return GatewayAuthError(detail, status=status)

@@ -35,6 +35,7 @@ def openai_error(message: str, code: object = None, type_: str = "new_api_error"
         (403, JSON, openai_error("x", "pre_consume_token_quota_failed"), GatewayQuotaError),
         (403, JSON, openai_error("x", None, "insufficient_quota"), GatewayQuotaError),
         (403, JSON, b'{"code":"quota_not_enough","message":"no","data":null}', GatewayQuotaError),
+        (402, "", b"", GatewayQuotaError),
         (429, JSON, openai_error("当前分组上游负载已饱和"), GatewayRateLimited),
         (429, "", b"", GatewayRateLimited),
         (404, JSON, openai_error("Invalid URL (POST /v1/chat)", ""), GatewayUnavailable),
