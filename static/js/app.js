@@ -1,0 +1,460 @@
+/* Parlor front end: the few behaviours htmx cannot express.
+   Loaded (without defer) from <head> so the saved theme applies before first paint;
+   everything that touches the page waits for DOMContentLoaded. Strings come from data-*
+   attributes rendered by the templates; nothing here builds HTML from text. */
+(function () {
+  "use strict";
+
+  var root = document.documentElement;
+  var THEME_KEY = "parlor-theme";
+  var reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+  var prefersDark = window.matchMedia("(prefers-color-scheme: dark)");
+
+  /* ---------- theme (runs immediately) ---------- */
+  function storedTheme() {
+    try {
+      var value = localStorage.getItem(THEME_KEY);
+      return value === "dark" || value === "light" ? value : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function effectiveTheme() {
+    return storedTheme() || (prefersDark.matches ? "dark" : "light");
+  }
+
+  function applyTheme() {
+    var theme = storedTheme();
+    if (theme) {
+      root.setAttribute("data-theme", theme);
+    } else {
+      root.removeAttribute("data-theme");
+    }
+    var dark = effectiveTheme() === "dark";
+    document.querySelectorAll(".theme-toggle").forEach(function (btn) {
+      btn.setAttribute("aria-pressed", dark ? "true" : "false");
+    });
+  }
+
+  root.classList.add("js");
+  applyTheme();
+
+  function toggleTheme() {
+    var next = effectiveTheme() === "dark" ? "light" : "dark";
+    try {
+      // Choosing what the OS already prefers means "follow the OS" again.
+      if (next === (prefersDark.matches ? "dark" : "light")) {
+        localStorage.removeItem(THEME_KEY);
+      } else {
+        localStorage.setItem(THEME_KEY, next);
+      }
+    } catch (e) {
+      root.setAttribute("data-theme", next);
+      return;
+    }
+    applyTheme();
+  }
+
+  prefersDark.addEventListener("change", applyTheme);
+
+  /* ---------- helpers ---------- */
+  function label(el, name, fallback) {
+    var own = el && el.dataset ? el.dataset[name] : undefined;
+    if (own) return own;
+    var body = document.body;
+    return (body && body.dataset[name]) || fallback;
+  }
+
+  function announce(text) {
+    var region = document.getElementById("live-region");
+    if (!region || !text) return;
+    region.textContent = "";
+    window.setTimeout(function () {
+      region.textContent = text;
+    }, 50);
+  }
+
+  function scroller() {
+    return document.getElementById("main") || document.scrollingElement;
+  }
+
+  /* ---------- 1. copy buttons ---------- */
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "visually-hidden";
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try {
+        ok = document.execCommand("copy");
+      } catch (e) {
+        ok = false;
+      }
+      area.remove();
+      if (ok) resolve();
+      else reject(new Error("copy failed"));
+    });
+  }
+
+  function copySource(btn) {
+    var selector = btn.getAttribute("data-copy-target");
+    if (selector) {
+      try {
+        return document.querySelector(selector);
+      } catch (e) {
+        return null;
+      }
+    }
+    var block = btn.closest(".codeblock");
+    return block && (block.querySelector("pre code") || block.querySelector("pre"));
+  }
+
+  function flashButton(btn, text) {
+    if (!btn.dataset.originalLabel) btn.dataset.originalLabel = btn.textContent;
+    window.clearTimeout(Number(btn.dataset.resetTimer || 0));
+    btn.textContent = text;
+    btn.classList.add("is-copied");
+    btn.dataset.resetTimer = String(
+      window.setTimeout(function () {
+        btn.textContent = btn.dataset.originalLabel;
+        btn.classList.remove("is-copied");
+        delete btn.dataset.originalLabel;
+      }, 1600)
+    );
+  }
+
+  function onCopyClick(btn) {
+    var source = copySource(btn);
+    if (!source) return;
+    var text = source.closest(".codeblock") ? source.textContent : source.innerText;
+    copyText(text.replace(/\n+$/, "")).then(
+      function () {
+        var done = label(btn, "copiedLabel", "Copied");
+        flashButton(btn, done);
+        announce(done);
+      },
+      function () {
+        flashButton(btn, label(btn, "copyFailedLabel", "Copy failed"));
+      }
+    );
+  }
+
+  function addCodeCopyButtons(scope) {
+    scope.querySelectorAll(".codeblock").forEach(function (block) {
+      if (block.querySelector(":scope > .copy-btn")) return;
+      var btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "copy-btn";
+      btn.textContent = label(null, "copyCodeLabel", "Copy code");
+      block.insertBefore(btn, block.firstChild);
+    });
+  }
+
+  /* ---------- 2. KaTeX ---------- */
+  function renderMath(scope) {
+    if (!window.katex) return;
+    scope.querySelectorAll(".math.math-inline, .math.math-display").forEach(function (el) {
+      if (el.dataset.mathRendered || el.closest(".streaming")) return;
+      var tex = el.textContent;
+      try {
+        window.katex.render(tex, el, {
+          displayMode: el.classList.contains("math-display"),
+          throwOnError: false,
+        });
+        el.dataset.mathRendered = "1";
+      } catch (e) {
+        el.dataset.mathRendered = "error";
+      }
+    });
+  }
+
+  /* ---------- 3. composer ---------- */
+  var coarsePointer = window.matchMedia("(pointer: coarse)");
+
+  function autosize(area) {
+    if (!area) return;
+    area.style.height = "auto";
+    var max = Math.round(window.innerHeight * 0.4);
+    area.style.height = Math.min(area.scrollHeight + 2, max) + "px";
+  }
+
+  function onComposerKeydown(event) {
+    var area = event.target;
+    if (event.key !== "Enter" || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) {
+      return;
+    }
+    if (event.isComposing || event.keyCode === 229) return;
+    // On phones Enter inserts a newline; the Send button sends.
+    if (coarsePointer.matches) return;
+    event.preventDefault();
+    var form = area.form;
+    if (!form || !area.value.trim()) return;
+    var send = form.querySelector('[type="submit"]');
+    if (send && send.disabled) return;
+    wantComposerFocus = true;
+    if (form.requestSubmit) form.requestSubmit(send || undefined);
+    else if (send) send.click();
+  }
+
+  /* After a send the server replaces the composer; keep the caret in the new one. */
+  var wantComposerFocus = false;
+
+  function restoreComposerFocus() {
+    var area = document.getElementById("composer-text");
+    if (!area) return;
+    autosize(area);
+    var active = document.activeElement;
+    var lost = !active || active === document.body || !document.contains(active);
+    if (wantComposerFocus && lost) {
+      area.focus({ preventScroll: true });
+      var end = area.value.length;
+      try {
+        area.setSelectionRange(end, end);
+      } catch (e) {
+        /* ignore */
+      }
+    }
+  }
+
+  /* ---------- 4. autoscroll + "Jump to latest" ---------- */
+  var pinned = true;
+  var BOTTOM_SLACK = 80;
+
+  function distanceFromBottom(el) {
+    return el.scrollHeight - el.scrollTop - el.clientHeight;
+  }
+
+  function scrollToBottom(smooth) {
+    var el = scroller();
+    if (!el) return;
+    el.scrollTo({
+      top: el.scrollHeight,
+      behavior: smooth && !reducedMotion.matches ? "smooth" : "auto",
+    });
+  }
+
+  function updateJumpButton() {
+    var btn = document.getElementById("jump-latest");
+    if (!btn) return;
+    var el = scroller();
+    var show = !!document.getElementById("thread") && el && distanceFromBottom(el) > BOTTOM_SLACK;
+    btn.hidden = !show;
+    if (!show) return;
+    var main = document.getElementById("main");
+    var composer = document.getElementById("composer");
+    if (main) {
+      var rect = main.getBoundingClientRect();
+      btn.style.left = rect.left + rect.width / 2 + "px";
+    }
+    var bottom = 24;
+    if (composer) {
+      bottom = window.innerHeight - composer.getBoundingClientRect().top + 12;
+    }
+    btn.style.bottom = Math.max(bottom, 16) + "px";
+  }
+
+  function onScroll() {
+    var el = scroller();
+    pinned = distanceFromBottom(el) <= BOTTOM_SLACK;
+    updateJumpButton();
+  }
+
+  /* ---------- 5. stop button / send button ---------- */
+  function updateStreamingState() {
+    var thread = document.getElementById("thread");
+    var streaming = !!(thread && thread.querySelector('[data-message-status="streaming"]'));
+    var stop = document.getElementById("stop-form");
+    if (stop) stop.hidden = !streaming;
+    var composer = document.getElementById("composer");
+    if (composer) {
+      composer.querySelectorAll('[type="submit"]').forEach(function (btn) {
+        if (btn.closest("#stop-form")) return;
+        btn.disabled = streaming;
+      });
+      composer.setAttribute("aria-busy", streaming ? "true" : "false");
+    }
+  }
+
+  /* ---------- 6. sidebar, menu, connection state ---------- */
+  function sidebarParts() {
+    var layout = document.querySelector(".layout");
+    var sidebar = layout && layout.querySelector(".sidebar");
+    var toggle = document.getElementById("sidebar-toggle");
+    return { layout: layout, sidebar: sidebar, toggle: toggle };
+  }
+
+  function setupSidebarToggle() {
+    var parts = sidebarParts();
+    if (!parts.toggle) return;
+    if (!parts.sidebar) {
+      parts.toggle.hidden = true;
+      return;
+    }
+    if (!parts.sidebar.id) parts.sidebar.id = "sidebar";
+    parts.toggle.setAttribute("aria-controls", parts.sidebar.id);
+    parts.toggle.hidden = false;
+  }
+
+  function setSidebarOpen(open, focusBack) {
+    var parts = sidebarParts();
+    if (!parts.layout || !parts.sidebar || !parts.toggle) return;
+    parts.layout.classList.toggle("sidebar-open", open);
+    parts.toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) {
+      var current =
+        parts.sidebar.querySelector('[aria-current="page"]') ||
+        parts.sidebar.querySelector("a, button, input, select, textarea");
+      if (current) current.focus({ preventScroll: true });
+    } else if (focusBack) {
+      parts.toggle.focus();
+    }
+  }
+
+  function setMenuOpen(open, focusBack) {
+    var toggle = document.getElementById("menu-toggle");
+    var bar = toggle && toggle.closest(".topbar");
+    if (!bar) return;
+    bar.classList.toggle("menu-open", open);
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) {
+      var first = bar.querySelector(".topbar-menu a, .topbar-menu button, .topbar-menu select");
+      if (first) first.focus();
+    } else if (focusBack) {
+      toggle.focus();
+    }
+  }
+
+  function isOpen(id) {
+    var toggle = document.getElementById(id);
+    return !!toggle && toggle.getAttribute("aria-expanded") === "true";
+  }
+
+  function setWsStatus(state) {
+    var el = document.getElementById("ws-status");
+    if (!el) return;
+    el.dataset.state = state;
+    el.textContent =
+      state === "open"
+        ? label(el, "wsConnectedLabel", "Connected")
+        : label(el, "wsReconnectingLabel", "Reconnecting…");
+  }
+
+  /* ---------- wiring ---------- */
+  function enhance(scope) {
+    scope = scope && scope.querySelectorAll ? scope : document;
+    addCodeCopyButtons(scope);
+    renderMath(scope);
+    updateStreamingState();
+    setupSidebarToggle();
+  }
+
+  function afterSwap() {
+    // Swaps can land anywhere (ws frames carry several OOB fragments), so re-run on the
+    // document: every step is idempotent and cheap.
+    enhance(document);
+    restoreComposerFocus();
+    if (pinned) scrollToBottom(false);
+    updateJumpButton();
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (!(target instanceof Element)) return;
+
+    var copy = target.closest(".copy-btn");
+    if (copy) {
+      onCopyClick(copy);
+      return;
+    }
+    if (target.closest(".theme-toggle")) {
+      toggleTheme();
+      return;
+    }
+    if (target.closest("#sidebar-toggle")) {
+      setSidebarOpen(!isOpen("sidebar-toggle"), false);
+      return;
+    }
+    if (target.closest("#menu-toggle")) {
+      setMenuOpen(!isOpen("menu-toggle"), false);
+      return;
+    }
+    if (target.closest("#jump-latest")) {
+      pinned = true;
+      scrollToBottom(true);
+      var area = document.getElementById("composer-text");
+      if (area) area.focus({ preventScroll: true });
+      return;
+    }
+    // Clicking outside an open drawer or menu closes it.
+    if (isOpen("sidebar-toggle") && !target.closest(".sidebar")) setSidebarOpen(false, false);
+    if (isOpen("menu-toggle") && !target.closest(".topbar-menu")) setMenuOpen(false, false);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      if (isOpen("menu-toggle")) setMenuOpen(false, true);
+      else if (isOpen("sidebar-toggle")) setSidebarOpen(false, true);
+      return;
+    }
+    if (event.target instanceof Element && event.target.id === "composer-text") {
+      onComposerKeydown(event);
+    }
+  });
+
+  document.addEventListener("input", function (event) {
+    if (event.target instanceof Element && event.target.id === "composer-text") {
+      autosize(event.target);
+    }
+  });
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form instanceof Element && form.id === "composer") {
+      wantComposerFocus = true;
+      pinned = true;
+    }
+  });
+
+  document.addEventListener("focusin", function (event) {
+    var el = event.target;
+    if (el instanceof Element && el.id === "composer-text") wantComposerFocus = true;
+    else if (el instanceof Element && el !== document.body) wantComposerFocus = false;
+  });
+
+  document.addEventListener("htmx:afterSwap", afterSwap);
+  document.addEventListener("htmx:oobAfterSwap", afterSwap);
+  document.addEventListener("htmx:wsAfterMessage", afterSwap);
+  document.addEventListener("htmx:wsOpen", function () {
+    setWsStatus("open");
+  });
+  document.addEventListener("htmx:wsClose", function () {
+    setWsStatus("closed");
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    applyTheme();
+    enhance(document);
+    var main = scroller();
+    if (main) main.addEventListener("scroll", onScroll, { passive: true });
+    window.addEventListener("resize", updateJumpButton, { passive: true });
+    window.matchMedia("(max-width: 768px)").addEventListener("change", function () {
+      setSidebarOpen(false, false);
+      setMenuOpen(false, false);
+    });
+    autosize(document.getElementById("composer-text"));
+    if (document.getElementById("thread")) scrollToBottom(false);
+    updateJumpButton();
+  });
+
+  // KaTeX is deferred and may finish after DOMContentLoaded handlers on slow loads.
+  window.addEventListener("load", function () {
+    renderMath(document);
+  });
+})();

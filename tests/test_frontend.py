@@ -1,0 +1,162 @@
+"""Front-end guarantees: a strict CSP, a locked-down htmx config, static files that exist,
+and templates free of inline script, inline style and inline event handlers."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.template.loader import render_to_string
+
+TEMPLATES_DIR = Path(settings.BASE_DIR) / "templates"
+MISSING_URL = "/definitely-not-a-page/"
+
+
+def _directives(header: str) -> dict[str, list[str]]:
+    result = {}
+    for part in header.split(";"):
+        words = part.split()
+        if words:
+            result[words[0]] = words[1:]
+    return result
+
+
+class _HeadParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.metas: dict[str, str] = {}
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        self.tags.append((tag, attributes))
+        if tag == "meta" and attributes.get("name"):
+            self.metas[attributes["name"]] = attributes.get("content") or ""
+
+
+def _parse(html: str) -> _HeadParser:
+    parser = _HeadParser()
+    parser.feed(html)
+    return parser
+
+
+@pytest.fixture
+def page(alice_client):
+    """A full page rendered through base.html (the 404 page, logged in)."""
+    response = alice_client.get(MISSING_URL)
+    assert response.status_code == 404
+    return response
+
+
+def test_csp_header_is_strict(page):
+    header = page["Content-Security-Policy"]
+    directives = _directives(header)
+    assert directives["script-src"] == ["'self'"]
+    assert "'unsafe-inline'" not in directives["script-src"]
+    assert "'unsafe-eval'" not in directives["script-src"]
+    assert "'unsafe-inline'" not in directives["style-src"]
+    assert directives["object-src"] == ["'none'"]
+
+
+def test_csp_header_on_anonymous_pages(client, alice):
+    response = client.get("/accounts/login/")
+    assert "'unsafe-inline'" not in _directives(response["Content-Security-Policy"])["script-src"]
+
+
+def test_htmx_config_is_locked_down(page):
+    metas = _parse(page.content.decode()).metas
+    config = json.loads(metas["htmx-config"])
+    assert config["allowEval"] is False
+    assert config["allowScriptTags"] is False
+    assert config["selfRequestsOnly"] is True
+    assert config["includeIndicatorStyles"] is False
+
+
+def test_page_carries_js_labels_and_live_region(page):
+    html = page.content.decode()
+    tags = _parse(html).tags
+    body = next(attrs for tag, attrs in tags if tag == "body")
+    for name in (
+        "data-copy-code-label",
+        "data-copied-label",
+        "data-ws-connected-label",
+        "data-ws-reconnecting-label",
+    ):
+        assert body.get(name), name
+    assert "X-CSRFToken" in (body.get("hx-headers") or "")
+    live = [attrs for tag, attrs in tags if attrs.get("id") == "live-region"]
+    assert live and live[0].get("aria-live") == "polite"
+    toggles = [attrs for tag, attrs in tags if "theme-toggle" in (attrs.get("class") or "")]
+    assert toggles and toggles[0].get("aria-label")
+    sidebar_toggle = [attrs for tag, attrs in tags if attrs.get("id") == "sidebar-toggle"]
+    assert sidebar_toggle and sidebar_toggle[0].get("aria-expanded") == "false"
+
+
+def test_static_files_referenced_by_base_exist():
+    source = (TEMPLATES_DIR / "base.html").read_text(encoding="utf-8")
+    paths = re.findall(r"""\{%\s*static\s+['"]([^'"]+)['"]\s*%\}""", source)
+    assert "js/app.js" in paths
+    assert "css/app.css" in paths
+    missing = [path for path in paths if not finders.find(path)]
+    assert not missing, f"base.html links missing static files: {missing}"
+
+
+def test_error_templates_render():
+    html = render_to_string("500.html")
+    assert "css/app.css" in html
+    assert "<script>" not in html
+
+
+_TAG_RE = re.compile(r"<([a-zA-Z][a-zA-Z0-9-]*)\b((?:[^<>\"']|\"[^\"]*\"|'[^']*')*)>", re.S)
+_INLINE_ATTR_RE = re.compile(r"""(?:^|[\s"'])(style|on[a-z]+)\s*=""", re.I)
+_SCRIPT_RE = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.I | re.S)
+
+
+def _template_files() -> list[Path]:
+    return sorted(TEMPLATES_DIR.rglob("*.html"))
+
+
+def test_templates_have_no_inline_script_style_or_handlers():
+    files = _template_files()
+    assert files
+    problems = []
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        # Django template comments may quote markup; they never reach the browser.
+        source = re.sub(r"\{%\s*comment\s*%\}.*?\{%\s*endcomment\s*%\}", "", source, flags=re.S)
+        source = re.sub(r"\{#.*?#\}", "", source, flags=re.S)
+        name = path.relative_to(TEMPLATES_DIR)
+        for match in _SCRIPT_RE.finditer(source):
+            attributes, body = match.groups()
+            if body.strip() or "src=" not in attributes:
+                problems.append(f"{name}: inline <script>")
+        for match in _TAG_RE.finditer(source):
+            attributes = re.sub(r"\{[{%].*?[%}]\}", " ", match.group(2))
+            inline = _INLINE_ATTR_RE.search(attributes)
+            if inline:
+                problems.append(f"{name}: <{match.group(1)}> has inline {inline.group(1)}=")
+        if re.search(r"""(?:href|src|action)\s*=\s*["']\s*javascript:""", source, re.I):
+            problems.append(f"{name}: javascript: URL")
+    assert not problems, "\n".join(problems)
+
+
+def test_inline_scanner_catches_offenders(tmp_path):
+    """The scanner itself must flag what it is meant to flag."""
+    samples = {
+        '<div style="color:red">': True,
+        '<button onclick="x()">': True,
+        "<a href='#' onmouseover='x()'>": True,
+        '<div data-style="x" class="onion">': False,
+        '<input value="{{ x }}" data-on="1">': False,
+    }
+    for markup, offending in samples.items():
+        found = False
+        for match in _TAG_RE.finditer(markup):
+            if _INLINE_ATTR_RE.search(match.group(2)):
+                found = True
+        assert found is offending, markup
