@@ -1,0 +1,411 @@
+"""Markdown → sanitised HTML for model replies.
+
+Model output is hostile input: raw HTML is never passed through (markdown-it ``html=False``)
+and the rendered HTML goes through nh3 with a strict allow-list as a second line of defence.
+Rendered once when a message completes; the result is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from html import escape
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import nh3
+from django.utils.translation import gettext
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.ruler import RuleOptionsType
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_core import StateCore
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
+from pygments.lexers import get_lexer_by_name
+from pygments.token import STANDARD_TYPES
+from pygments.util import ClassNotFound
+
+BlockRule = Callable[[StateBlock, int, int, bool], bool]
+
+__all__ = ["plain_excerpt", "render_markdown", "render_reasoning"]
+
+LANG_RE = re.compile(r"[A-Za-z0-9_+-]{1,30}")
+THINK_RE = re.compile(r"\A\s*<think>(.*?)(?:</think>|\Z)", re.DOTALL)
+BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
+ALIGN_RE = re.compile(r"text-align:\s*(left|center|right)")
+ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
+
+PYGMENTS_CLASSES = frozenset(c for c in STANDARD_TYPES.values() if c)
+STATIC_CLASSES: dict[str, frozenset[str]] = {
+    "div": frozenset({"codeblock", "math", "math-display"}),
+    "span": frozenset({"math", "math-inline", "math-display"}) | PYGMENTS_CLASSES,
+    "th": frozenset({"align-left", "align-center", "align-right"}),
+    "td": frozenset({"align-left", "align-center", "align-right"}),
+}
+
+_FORMATTER = HtmlFormatter(nowrap=True)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _safe_lang(info: str) -> str:
+    """The first word of a fence info string if it is a safe language token, else ""."""
+    word = info.strip().split(maxsplit=1)[0] if info.strip() else ""
+    return word.lower() if LANG_RE.fullmatch(word) else ""
+
+
+@lru_cache(maxsize=256)
+def _lexer(lang: str) -> Lexer | None:
+    try:
+        return get_lexer_by_name(lang.lower(), stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return None
+
+
+def _codeblock(code: str, info: str) -> str:
+    lang = _safe_lang(info)
+    lexer = _lexer(lang) if lang else None
+    if lexer is None:
+        plain = escape(code, quote=False)
+        return f'<div class="codeblock"><pre><code>{plain}</code></pre></div>\n'
+    body = highlight(code, lexer, _FORMATTER)
+    return (
+        f'<div class="codeblock" data-lang="{lang}"><pre><code class="language-{lang}">'
+        f"{body}</code></pre></div>\n"
+    )
+
+
+def _is_media_path(url: str) -> bool:
+    """Our own storage only: /media/..., no traversal, no protocol-relative trick."""
+    if not url.startswith("/media/"):
+        return False
+    decoded = unquote(url)
+    return ".." not in decoded and "\\" not in decoded and "//" not in decoded
+
+
+def _is_allowed_url(url: str) -> bool:
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return False
+    return scheme in ALLOWED_SCHEMES
+
+
+# --------------------------------------------------------------------------- markdown-it rules
+
+
+def _find_closer(env: EnvType, src: str, closer: str, pos: int) -> int:
+    """src.find(closer, pos), remembering misses: once a closer is missing after some
+    position it is missing after every later one (thousands of unclosed openers)."""
+    key = f"_math_missing_{closer}"
+    missing = env.get(key)
+    if missing is not None and missing[0] is src and pos >= missing[1]:
+        return -1
+    found = src.find(closer, pos)
+    if found < 0:
+        env[key] = (src, pos)
+    return found
+
+
+def _math_inline_brackets(state: StateInline, silent: bool) -> bool:
+    r"""``\(...\)`` inline and ``\[...\]`` inside a paragraph; runs before "escape"."""
+    opener = state.src[state.pos : state.pos + 2]
+    if opener not in ("\\(", "\\["):
+        return False
+    closer = "\\)" if opener == "\\(" else "\\]"
+    end = _find_closer(state.env, state.src, closer, state.pos + 2)
+    if end < 0 or not state.src[state.pos + 2 : end].strip():
+        return False
+    if not silent:
+        token = state.push("math_inline" if opener == "\\(" else "math_inline_double", "math", 0)
+        token.content = state.src[state.pos + 2 : end]
+        token.markup = opener
+    state.pos = end + 2
+    return True
+
+
+def _block_math_end(state: StateBlock, start: int, end_line: int, pos: int, closer: str) -> int:
+    """Line holding the first `closer` after `pos`, or -1: it must end its line, lie in this
+    block, and no blank line may come before it."""
+    close = _find_closer(state.env, state.src, closer, pos)
+    if close < 0 or BLANK_LINE_RE.search(state.src, pos, close):
+        return -1
+    line = bisect_left(state.eMarks, close, start)
+    if line >= end_line or state.src[close + len(closer) : state.eMarks[line]].strip():
+        return -1
+    return line
+
+
+def _block_math_content(state: StateBlock, start: int, last: int, pos: int, closer: str) -> str:
+    parts = []
+    for line in range(start, last + 1):
+        begin = pos if line == start else state.bMarks[line] + state.tShift[line]
+        parts.append(state.src[begin : state.eMarks[line]])
+    return "\n".join(parts).rstrip()[: -len(closer)]
+
+
+def _math_block_rule(opener: str, closer: str) -> BlockRule:
+    r"""Display maths from `opener` at the start of a line to `closer` ending a line
+    (``$$...$$``, ``\[...\]``); may interrupt a paragraph."""
+
+    def rule(state: StateBlock, start: int, end_line: int, silent: bool) -> bool:
+        if state.sCount[start] - state.blkIndent >= 4:
+            return False
+        pos = state.bMarks[start] + state.tShift[start]
+        if not state.src.startswith(opener, pos):
+            return False
+        pos += len(opener)
+        last = _block_math_end(state, start, end_line, pos, closer)
+        if last < 0:
+            return False
+        content = _block_math_content(state, start, last, pos, closer)
+        if not content.strip():
+            return False
+        if not silent:
+            token = state.push("math_block", "math", 0)
+            token.block, token.content, token.markup = True, content, opener
+            token.map = [start, last + 1]
+        state.line = last + 1
+        return True
+
+    return rule
+
+
+def _drop_unsafe_links(state: StateCore) -> None:
+    """A link whose href we would strip becomes its bare text (no empty <a>)."""
+    for block in state.tokens:
+        dropping = False  # links cannot nest, so the next link_close closes this link
+        for token in block.children or []:
+            if token.type == "link_open":
+                dropping = not _is_allowed_url(str(token.attrGet("href") or ""))
+                if dropping:
+                    _blank(token)
+            elif token.type == "link_close" and dropping:
+                dropping = False
+                _blank(token)
+
+
+def _blank(token: Token) -> None:
+    token.type, token.tag, token.content, token.attrs = "text", "", "", {}
+
+
+def _table_align_to_class(state: StateCore) -> None:
+    """Tables come with style="text-align:x"; we allow no style, so use a class."""
+    for token in state.tokens:
+        if token.type not in ("th_open", "td_open"):
+            continue
+        style = str(token.attrs.pop("style", ""))
+        match = ALIGN_RE.search(style)
+        if match:
+            token.attrSet("class", f"align-{match.group(1)}")
+
+
+def _render_math_inline(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    tex = escape(tokens[idx].content.strip(), quote=False)
+    return f'<span class="math math-inline">{tex}</span>'
+
+
+def _render_math_inline_display(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    # A <div> inside a <p> would break the paragraph apart; a span with the display class
+    # keeps the HTML valid and KaTeX still renders it in display mode.
+    tex = escape(tokens[idx].content.strip(), quote=False)
+    return f'<span class="math math-display">{tex}</span>'
+
+
+def _render_math_block(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    tex = escape(tokens[idx].content.strip(), quote=False)
+    return f'<div class="math math-display">{tex}</div>\n'
+
+
+def _render_fence(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    token = tokens[idx]
+    return _codeblock(token.content, token.info)
+
+
+def _render_code_block(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    return _codeblock(tokens[idx].content, "")
+
+
+def _render_image(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    alt = self.renderInlineAsText(token.children or [], options, env)
+    title = str(token.attrGet("title") or "")
+    title_attr = f' title="{escape(title)}"' if title else ""
+    if _is_media_path(src):
+        return f'<img src="{escape(src)}" alt="{escape(alt)}"{title_attr}>'
+    if urlsplit(src).scheme.lower() in ("http", "https"):
+        return f'<a href="{escape(src)}"{title_attr}>{escape(alt or src, quote=False)}</a>'
+    return escape(alt, quote=False)
+
+
+def _build_markdown() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    # Registered before "escape", so \( and \[ are seen before they become ( and [.
+    dollarmath_plugin(
+        md, allow_space=False, allow_digits=False, allow_labels=False, double_inline=True
+    )
+    md.inline.ruler.before("escape", "math_inline_brackets", _math_inline_brackets)
+    md.block.ruler.disable("math_block")  # dollarmath's: quadratic on unclosed $$ lines
+    interrupts: RuleOptionsType = {"alt": ["paragraph", "reference", "blockquote", "list"]}
+    for name, opener, closer in (("dollars", "$$", "$$"), ("brackets", "\\[", "\\]")):
+        rule = _math_block_rule(opener, closer)
+        md.block.ruler.before("fence", f"math_block_{name}", rule, interrupts)
+    md.core.ruler.push("table_align_class", _table_align_to_class)
+    md.core.ruler.push("drop_unsafe_links", _drop_unsafe_links)
+    renderers = {
+        "math_inline": _render_math_inline,
+        "math_inline_double": _render_math_inline_display,
+        "math_block": _render_math_block,
+        "fence": _render_fence,
+        "code_block": _render_code_block,
+        "image": _render_image,
+    }
+    for name, func in renderers.items():
+        md.add_render_rule(name, func)
+    return md
+
+
+MD = _build_markdown()
+
+
+# --------------------------------------------------------------------------- sanitising
+
+
+def _filter_class(element: str, value: str) -> str | None:
+    allowed = STATIC_CLASSES.get(element, frozenset())
+    kept = [
+        c
+        for c in value.split()
+        if c in allowed
+        or (element == "code" and c.startswith("language-") and LANG_RE.fullmatch(c[9:]))
+    ]
+    return " ".join(kept) or None
+
+
+def _attribute_filter(element: str, attribute: str, value: str) -> str | None:
+    if attribute == "class":
+        return _filter_class(element, value)
+    if attribute == "data-lang":
+        return value if LANG_RE.fullmatch(value) else None
+    if attribute == "start":
+        return value if value.isdigit() and len(value) <= 9 else None
+    if element == "img" and attribute == "src":
+        return value if _is_media_path(value) else None
+    if element == "a" and attribute == "href":
+        return value if _is_allowed_url(value) else None
+    return value
+
+
+def _relative_url(url: str) -> str | None:
+    return url if _is_media_path(url) else None
+
+
+CLEANER = nh3.Cleaner(
+    tags={
+        *("p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "s"),
+        *("blockquote", "ul", "ol", "li", "code", "pre", "span", "div", "a", "img"),
+        *("table", "thead", "tbody", "tr", "th", "td"),
+    },
+    clean_content_tags={"script", "style"},
+    attributes={
+        "ol": {"start"},
+        "a": {"href", "title"},
+        "img": {"src", "alt", "title"},
+        "div": {"class", "data-lang"},
+        "span": {"class"},
+        "code": {"class"},
+        "th": {"class"},
+        "td": {"class"},
+    },
+    attribute_filter=_attribute_filter,
+    strip_comments=True,
+    link_rel="noopener noreferrer nofollow",
+    url_schemes=set(ALLOWED_SCHEMES),
+    url_relative=_relative_url,
+)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _render_body(text: str) -> str:
+    return CLEANER.clean(MD.render(text))
+
+
+def render_reasoning(text: str) -> str:
+    """Reasoning (a separate field, or a leading <think> block) as a closed <details>."""
+    if not text or not text.strip():
+        return ""
+    summary = escape(gettext("Reasoning"), quote=False)
+    return (
+        f'<details class="reasoning"><summary>{summary}</summary>{_render_body(text)}</details>\n'
+    )
+
+
+def split_think(text: str) -> tuple[str, str]:
+    """(reasoning, answer) for content starting with <think>; an unclosed block is all
+    reasoning (the reply stopped while thinking)."""
+    match = THINK_RE.match(text or "")
+    if not match:
+        return "", text or ""
+    return match.group(1), text[match.end() :]
+
+
+def render_markdown(text: str) -> str:
+    """Sanitised HTML for a model reply (see docs/chat-contract.md for the shapes)."""
+    reasoning, answer = split_think(text)
+    return render_reasoning(reasoning) + _render_body(answer)
+
+
+# --------------------------------------------------------------------------- excerpts
+
+_LINE_PREFIX_RE = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d{1,9}[.)]\s+|\[[ xX]\]\s+)+")
+_IMAGE_RE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK_RE = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MARKER_RE = re.compile(r"(\*\*|__|~~|[*_`])")
+_FENCE_RE = re.compile(r"^\s*(```|~~~|\$\$|\\\[|\\\]|-{3,}\s*$|\*{3,}\s*$|_{3,}\s*$|\|?[\s:|-]+\|)")
+
+
+def _excerpt_line(line: str) -> str:
+    if _FENCE_RE.match(line):
+        return ""
+    line = _LINE_PREFIX_RE.sub("", line)
+    line = _IMAGE_RE.sub(r"\1", line)
+    line = _LINK_RE.sub(r"\1", line)
+    line = _MARKER_RE.sub("", line)
+    return " ".join(line.split())
+
+
+def plain_excerpt(text: str, length: int = 60) -> str:
+    """First non-empty line without markdown markers, at most `length` characters."""
+    _, answer = split_think(text)
+    for line in answer.splitlines():
+        cleaned = _excerpt_line(line)
+        if cleaned:
+            if len(cleaned) <= length:
+                return cleaned
+            return cleaned[: max(length - 1, 0)].rstrip() + "…"
+    return ""
