@@ -1,0 +1,271 @@
+"""Database work around one streamed reply: one transaction before it, checkpoints during it
+(at most one per STREAM_CHECKPOINT_SECONDS), one transaction after it.
+
+Sync functions with keyword-only arguments; the consumer and chat.streaming call each through
+exactly one `database_sync_to_async`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+
+from accounts.access import get_message_for_user, get_rw_conversation_for_user
+from accounts.models import User
+from chat.models import Conversation, Message
+from chat.threads import MessageTree, ThreadItem
+
+SEND, EDIT, REGENERATE, RETRY = "send", "edit", "regenerate", "retry"
+ACTIONS = (SEND, EDIT, REGENERATE, RETRY)
+TITLE_CHARS = 60
+
+
+class UsageLike(Protocol):
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True)
+class ReplyStart:
+    conversation: Conversation
+    assistant: Message
+    assistant_item: ThreadItem
+    user_message_id: int | None
+    model: str
+    temperature: float | None
+    messages: list[dict[str, str]]
+    # The thread change for the tab that asked: appended items (send) or the whole thread.
+    thread_html: str
+    new_title: str | None
+
+    @property
+    def assistant_id(self) -> int:
+        return self.assistant.pk
+
+
+def begin_reply(
+    *,
+    conversation_id: UUID | str,
+    user: User,
+    action: str,
+    text: str | None = None,
+    message_id: int | str | None = None,
+) -> ReplyStart:
+    """Save the user's message and the assistant placeholder; raise PermissionDenied, Http404
+    or ValidationError (nothing saved) when the reply may not start."""
+    if action not in ACTIONS:
+        raise ValidationError(_("Unknown action."))
+    with transaction.atomic():
+        conversation, _membership = get_rw_conversation_for_user(user, conversation_id)
+        messages = list(conversation.messages.all())
+        tree = MessageTree(messages)
+        if action in (SEND, EDIT):
+            text = clean_text(text)
+        parent, user_message = _user_turn(conversation, tree, user, action, text, message_id)
+        model = conversation.model or settings.DEFAULT_MODEL
+        assistant = Message.objects.create(
+            conversation=conversation,
+            parent=parent if user_message is None else user_message,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            model=model,
+        )
+        new_title = _update_conversation(conversation, assistant, action, text)
+        created = [m for m in (user_message, assistant) if m is not None]
+        thread = MessageTree(messages + created).thread(assistant.pk)
+        return ReplyStart(
+            conversation=conversation,
+            assistant=assistant,
+            assistant_item=thread[-1],
+            user_message_id=user_message.pk if user_message else None,
+            model=model,
+            temperature=conversation.temperature,
+            messages=context_messages(conversation, [item.message for item in thread[:-1]]),
+            thread_html=_thread_html(conversation, thread, appended=action == SEND),
+            new_title=new_title,
+        )
+
+
+def clean_text(text: Any) -> str:
+    text = text.strip() if isinstance(text, str) else ""
+    if not text:
+        raise ValidationError(_("Write a message first."), code="empty")
+    if len(text) > settings.MESSAGE_MAX_CHARS:
+        raise ValidationError(
+            _("Your message is too long: %(length)d characters, the limit is %(limit)d.")
+            % {"length": len(text), "limit": settings.MESSAGE_MAX_CHARS},
+            code="too_long",
+        )
+    return text
+
+
+def _user_turn(
+    conversation: Conversation,
+    tree: MessageTree,
+    user: User,
+    action: str,
+    text: str | None,
+    message_id: int | str | None,
+) -> tuple[Message | None, Message | None]:
+    """Return (parent of the new message, the new user message or None)."""
+    if action == SEND:
+        path = tree.path_to(conversation.current_leaf_id)
+        parent = path[-1] if path else None
+        return parent, _create_user_message(conversation, parent, user, text)
+    target = get_message_for_user(user, conversation, message_id)
+    expected_role = Message.Role.USER if action == EDIT else Message.Role.ASSISTANT
+    if target.role != expected_role or target.is_streaming:
+        raise Http404
+    parent = tree.by_id.get(target.parent_id) if target.parent_id else None
+    if action == EDIT:
+        return parent, _create_user_message(conversation, parent, user, text)
+    return parent, None
+
+
+def _create_user_message(
+    conversation: Conversation, parent: Message | None, user: User, text: str | None
+) -> Message:
+    return Message.objects.create(
+        conversation=conversation,
+        parent=parent,
+        author=user,
+        role=Message.Role.USER,
+        status=Message.Status.COMPLETE,
+        content=text or "",
+    )
+
+
+def _update_conversation(
+    conversation: Conversation, assistant: Message, action: str, text: str | None
+) -> str | None:
+    conversation.current_leaf = assistant
+    fields = ["current_leaf", "updated_at"]
+    new_title = None
+    if not conversation.title and text:
+        new_title = Truncator(text.splitlines()[0].strip()).chars(TITLE_CHARS)
+        conversation.title = new_title
+        fields.append("title")
+    conversation.save(update_fields=fields)
+    return new_title
+
+
+def context_messages(conversation: Conversation, path: list[Message]) -> list[dict[str, str]]:
+    """The messages sent upstream: the system prompt, then the thread's turns."""
+    context = []
+    if conversation.system_prompt.strip():
+        context.append({"role": "system", "content": conversation.system_prompt})
+    for message in path:
+        if message.role == Message.Role.ASSISTANT and not message.content:
+            continue  # a failed or empty reply has nothing to say to the model
+        context.append({"role": message.role, "content": message.content})
+    return context
+
+
+def _thread_html(conversation: Conversation, thread: list[ThreadItem], *, appended: bool) -> str:
+    if appended:
+        items = thread[-2:]
+        inner = "".join(render_message(conversation, item, can_write=True) for item in items)
+        return f'<div id="thread" hx-swap-oob="beforeend">{inner}</div>'
+    return render_to_string(
+        "chat/messages.html#thread",
+        {"conversation": conversation, "thread": thread, "can_write": True, "thread_oob": True},
+    )
+
+
+def render_message(
+    conversation: Conversation, item: ThreadItem, *, can_write: bool, oob: bool = False
+) -> str:
+    """One message's markup; touches no related objects, so it is safe in async code."""
+    return render_to_string(
+        "chat/messages.html#message",
+        {"conversation": conversation, "item": item, "can_write": can_write, "message_oob": oob},
+    )
+
+
+def checkpoint_reply(*, message_id: int, content: str) -> None:
+    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+        content=content, updated_at=timezone.now()
+    )
+
+
+def finish_reply(
+    *,
+    message_id: int,
+    content: str,
+    reasoning: str = "",
+    status: str,
+    finish_reason: str | None = None,
+    usage: UsageLike | None = None,
+    error: str = "",
+) -> ThreadItem:
+    """Store the final reply with its rendered HTML; return it with its sibling ids."""
+    html = render_html(content) if content else ""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_id)
+        message.content = content
+        message.reasoning = reasoning
+        message.html = html
+        message.status = status
+        message.finish_reason = finish_reason or ""
+        message.error = error
+        message.prompt_tokens = usage.prompt_tokens if usage else None
+        message.completion_tokens = usage.completion_tokens if usage else None
+        message.save(
+            update_fields=[
+                "content", "reasoning", "html", "status", "finish_reason", "error",
+                "prompt_tokens", "completion_tokens", "updated_at",
+            ]
+        )  # fmt: skip
+        Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
+        sibling_ids = list(
+            Message.objects.filter(
+                conversation_id=message.conversation_id, parent=message.parent_id
+            )
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)
+        )
+    return ThreadItem(message, sibling_ids)
+
+
+def load_message_item(*, conversation_id: UUID | str, message_id: int) -> ThreadItem | None:
+    """A message and its siblings, for tabs that follow a reply from another process."""
+    message = Message.objects.filter(conversation_id=conversation_id, pk=message_id).first()
+    if message is None:
+        return None
+    sibling_ids = list(
+        Message.objects.filter(conversation_id=conversation_id, parent=message.parent_id)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    return ThreadItem(message, sibling_ids)
+
+
+def load_thread_html(*, conversation: Conversation, can_write: bool) -> str:
+    """The whole current thread as an out-of-band swap, for a tab whose thread changed."""
+    conversation.refresh_from_db(fields=["current_leaf"])
+    thread = MessageTree.for_conversation(conversation).thread(conversation.current_leaf_id)
+    return render_to_string(
+        "chat/messages.html#thread",
+        {
+            "conversation": conversation,
+            "thread": thread,
+            "can_write": can_write,
+            "thread_oob": True,
+        },
+    )
+
+
+def render_html(content: str) -> str:
+    from chat.rendering import render_markdown
+
+    return render_markdown(content)

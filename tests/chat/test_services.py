@@ -1,0 +1,240 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+
+from chat import services
+from chat.models import Message
+from gateway.types import Usage
+from tests.factories import make_conversation, make_message
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def conversation(team, alice):
+    return make_conversation(team, alice, title="", system_prompt="Be brief.")
+
+
+def _send(conversation, user, text="Hello there", **kwargs):
+    return services.begin_reply(
+        conversation_id=conversation.pk, user=user, action="send", text=text, **kwargs
+    )
+
+
+def test_send_saves_the_user_message_and_a_streaming_placeholder(conversation, alice):
+    start = _send(conversation, alice, "What is 2 + 2?\nSecond line")
+
+    user_message = Message.objects.get(pk=start.user_message_id)
+    assistant = Message.objects.get(pk=start.assistant_id)
+    assert user_message.content == "What is 2 + 2?\nSecond line"
+    assert user_message.author == alice
+    assert assistant.parent == user_message
+    assert assistant.status == Message.Status.STREAMING
+    assert assistant.model == "gpt-4o-mini"
+    conversation.refresh_from_db()
+    assert conversation.current_leaf_id == assistant.pk
+    assert conversation.title == start.new_title == "What is 2 + 2?"
+
+
+def test_send_builds_the_context_with_the_system_prompt_first(conversation, alice):
+    question = make_message(conversation, content="First question")
+    make_message(conversation, role=Message.Role.ASSISTANT, content="First answer", parent=question)
+
+    start = _send(conversation, alice, "Follow-up")
+
+    assert start.messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "First question"},
+        {"role": "assistant", "content": "First answer"},
+        {"role": "user", "content": "Follow-up"},
+    ]
+
+
+def test_send_leaves_failed_empty_replies_out_of_the_context(conversation, alice):
+    question = make_message(conversation, content="Question")
+    make_message(
+        conversation,
+        role=Message.Role.ASSISTANT,
+        content="",
+        status=Message.Status.FAILED,
+        error="The gateway is unavailable.",
+        parent=question,
+    )
+
+    start = _send(conversation, alice, "Again")
+
+    assert [m["content"] for m in start.messages] == ["Be brief.", "Question", "Again"]
+
+
+def test_send_keeps_an_existing_title(team, alice):
+    conversation = make_conversation(team, alice, title="Named")
+
+    start = _send(conversation, alice)
+
+    conversation.refresh_from_db()
+    assert conversation.title == "Named"
+    assert start.new_title is None
+
+
+def test_long_first_lines_make_a_short_title(conversation, alice):
+    start = _send(conversation, alice, "word " * 40)
+
+    assert start.new_title is not None
+    assert len(start.new_title) <= services.TITLE_CHARS
+
+
+def test_send_renders_the_two_new_messages_for_the_thread(conversation, alice):
+    start = _send(conversation, alice, "Hi <b>there</b>")
+
+    assert start.thread_html.startswith('<div id="thread" hx-swap-oob="beforeend">')
+    assert f'id="message-{start.user_message_id}"' in start.thread_html
+    assert f'id="message-{start.assistant_id}-text"' in start.thread_html
+    assert "Hi &lt;b&gt;there&lt;/b&gt;" in start.thread_html
+
+
+@pytest.mark.parametrize("text", ["", "   \n ", None])
+def test_empty_messages_are_refused_and_nothing_is_saved(conversation, alice, text):
+    with pytest.raises(ValidationError):
+        _send(conversation, alice, text)
+
+    assert not Message.objects.exists()
+
+
+def test_over_long_messages_are_refused_and_nothing_is_saved(conversation, alice, settings):
+    settings.MESSAGE_MAX_CHARS = 10
+
+    with pytest.raises(ValidationError) as exc:
+        _send(conversation, alice, "x" * 11)
+
+    assert "11" in exc.value.messages[0]
+    assert not Message.objects.exists()
+
+
+def test_it_requires_write_role(team, alice, victor):
+    conversation = make_conversation(team, victor)
+
+    with pytest.raises(PermissionDenied):
+        _send(conversation, victor)
+
+    assert not Message.objects.exists()
+
+
+def test_it_requires_the_creator(conversation, bob):
+    conversation.is_shared = True
+    conversation.save()
+
+    with pytest.raises(PermissionDenied):
+        _send(conversation, bob)
+
+
+def test_it_checks_membership(conversation, bob, charlie, other_team):
+    with pytest.raises(Http404):
+        _send(conversation, bob)  # private to alice
+    with pytest.raises(Http404):
+        _send(conversation, charlie)
+
+
+def test_edit_adds_a_sibling_and_keeps_the_old_version(conversation, alice):
+    old = make_message(conversation, content="Old question")
+    old_answer = make_message(conversation, role="assistant", content="Old answer", parent=old)
+
+    start = services.begin_reply(
+        conversation_id=conversation.pk,
+        user=alice,
+        action="edit",
+        text="New question",
+        message_id=old.pk,
+    )
+
+    new = Message.objects.get(pk=start.user_message_id)
+    assert new.parent_id is None and new.content == "New question"
+    assert Message.objects.filter(pk__in=[old.pk, old_answer.pk]).count() == 2
+    assert start.messages[-1] == {"role": "user", "content": "New question"}
+    assert "Old question" not in [m["content"] for m in start.messages]
+    assert 'hx-swap-oob="outerHTML"' in start.thread_html
+    assert "1 / 2" not in start.thread_html and "2 / 2" in start.thread_html
+
+
+@pytest.mark.parametrize("action", ["regenerate", "retry"])
+def test_regenerate_and_retry_add_an_assistant_sibling(conversation, alice, action):
+    question = make_message(conversation, content="Question")
+    old = make_message(conversation, role="assistant", content="Old answer", parent=question)
+
+    start = services.begin_reply(
+        conversation_id=conversation.pk, user=alice, action=action, message_id=old.pk
+    )
+
+    assert start.user_message_id is None
+    assert start.assistant.parent_id == question.pk
+    assert start.assistant_item.sibling_ids == [old.pk, start.assistant_id]
+    assert start.messages[-1] == {"role": "user", "content": "Question"}
+    assert Message.objects.filter(pk=old.pk, content="Old answer").exists()
+
+
+def test_regenerate_refuses_a_user_message(conversation, alice):
+    question = make_message(conversation, content="Question")
+
+    with pytest.raises(Http404):
+        services.begin_reply(
+            conversation_id=conversation.pk, user=alice, action="regenerate", message_id=question.pk
+        )
+
+
+def test_edit_refuses_messages_of_other_conversations(conversation, team, alice):
+    elsewhere = make_message(make_conversation(team, alice), content="Elsewhere")
+
+    with pytest.raises(Http404):
+        services.begin_reply(
+            conversation_id=conversation.pk,
+            user=alice,
+            action="edit",
+            text="x",
+            message_id=elsewhere.pk,
+        )
+
+
+def test_finish_reply_stores_text_html_and_tokens(conversation, alice):
+    start = _send(conversation, alice)
+
+    item = services.finish_reply(
+        message_id=start.assistant_id,
+        content="Some **bold** text",
+        reasoning="thinking",
+        status=Message.Status.COMPLETE,
+        finish_reason="stop",
+        usage=Usage(prompt_tokens=7, completion_tokens=3, total_tokens=10),
+    )
+
+    message = Message.objects.get(pk=start.assistant_id)
+    assert message.status == Message.Status.COMPLETE
+    assert "<strong>bold</strong>" in message.html
+    assert (message.prompt_tokens, message.completion_tokens) == (7, 3)
+    assert message.finish_reason == "stop"
+    assert message.reasoning == "thinking"
+    assert item.message == message and item.sibling_ids == [message.pk]
+
+
+def test_finish_reply_sanitises_the_html(conversation, alice):
+    start = _send(conversation, alice)
+
+    services.finish_reply(
+        message_id=start.assistant_id,
+        content='<script>alert(1)</script><img src=x onerror="alert(2)">',
+        status=Message.Status.COMPLETE,
+    )
+
+    html = Message.objects.get(pk=start.assistant_id).html
+    assert "<script" not in html and "<img" not in html
+
+
+def test_checkpoint_only_touches_streaming_replies(conversation, alice):
+    start = _send(conversation, alice)
+
+    services.checkpoint_reply(message_id=start.assistant_id, content="so far")
+    assert Message.objects.get(pk=start.assistant_id).content == "so far"
+
+    services.finish_reply(message_id=start.assistant_id, content="final", status="complete")
+    services.checkpoint_reply(message_id=start.assistant_id, content="late")
+    assert Message.objects.get(pk=start.assistant_id).content == "final"
