@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from html.parser import HTMLParser
 
 import pytest
@@ -400,19 +399,8 @@ def test_no_ids_or_styles_anywhere() -> None:
     "source",
     ["\\[\n" * 5000, "$$ a\n" * 5000, "\\( " * 5000, "x \\[ " * 5000, "$a " * 5000],
 )
-def test_unclosed_delimiters_stay_fast(source: str) -> None:
-    start = time.perf_counter()
-    render_markdown(source)
-    assert time.perf_counter() - start < 1.0
-
-
-def test_twenty_kb_reply_renders_quickly() -> None:
-    chunk = (
-        "## Part\n\nSome **bold** text, `code`, [a link](https://example.com), $a_i^2$.\n\n"
-        "```python\ndef f(n):\n    return n * 2\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
-    )
-    source = (chunk * 200)[:20_000]
-    render_markdown(source)  # warm lexer cache
-    start = time.perf_counter()
-    render_markdown(source)
-    assert time.perf_counter() - start < 0.5
+def test_unclosed_delimiters_render_as_text(source: str) -> None:
+    # Speed on such input is measured in benchmarks/render_markdown.py, not asserted here.
+    html = render_markdown(source)
+    assert "math" not in html or source.startswith("$$")
+    assert html.strip()
