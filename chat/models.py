@@ -3,7 +3,8 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 
@@ -14,6 +15,15 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
 
     def sidebar_order(self) -> ConversationQuerySet:
         return self.order_by("-is_pinned", "-updated_at")
+
+    def search(self, q: str) -> ConversationQuerySet:
+        """Conversations whose title or any message contains `q`; all of them for a blank `q`."""
+        q = q.strip()
+        if not q:
+            return self
+        return self.filter(
+            models.Q(title__icontains=q) | models.Q(messages__content__icontains=q)
+        ).distinct()
 
 
 class Conversation(models.Model):
@@ -48,9 +58,34 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return self.title or str(_("New chat"))
 
+    def get_absolute_url(self) -> str:
+        return reverse("chat:conversation", args=[self.pk])
+
     @property
     def group_name(self) -> str:
         return f"conversation_{self.id.hex}"
+
+    def fork_for(self, user) -> Conversation:
+        """A private copy for `user` of the thread shown now, messages in order with parents."""
+        from chat.threads import MessageTree  # chat.threads imports this module
+
+        path = MessageTree.for_conversation(self).path_to(self.current_leaf_id)
+        with transaction.atomic():
+            fork = Conversation.objects.create(
+                team_id=self.team_id,
+                created_by=user,
+                title=self.title,
+                model=self.model,
+                system_prompt=self.system_prompt,
+                temperature=self.temperature,
+                forked_from=self,
+            )
+            parent = None
+            for message in path:
+                parent = message.copy_to(fork, parent=parent)
+            fork.current_leaf = parent
+            fork.save(update_fields=["current_leaf"])
+        return fork
 
 
 class Message(models.Model):
@@ -97,3 +132,22 @@ class Message(models.Model):
     @property
     def is_streaming(self) -> bool:
         return self.status == self.Status.STREAMING
+
+    def copy_to(self, conversation: Conversation, *, parent: Message | None) -> Message:
+        # Nothing will ever finish a copied reply that is still streaming here.
+        status = self.Status.INTERRUPTED if self.is_streaming else self.status
+        return Message.objects.create(
+            conversation=conversation,
+            parent=parent,
+            author_id=self.author_id,
+            role=self.role,
+            status=status,
+            content=self.content,
+            reasoning=self.reasoning,
+            html=self.html,
+            model=self.model,
+            finish_reason=self.finish_reason,
+            error=self.error,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+        )

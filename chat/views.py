@@ -1,8 +1,227 @@
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import Resolver404, resolve
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import access
+from accounts.http import AuthenticatedHttpRequest
+from accounts.models import Membership
+from chat.forms import ConversationSettingsForm, RenameForm
+from chat.models import Conversation
+from chat.threads import MessageTree, build_thread
+from gateway import models as gateway_models
+
+SIDEBAR_LIMIT = 200
+
+
+def _models_for(conversation: Conversation | None = None) -> list[str]:
+    """The gateway's chat models, plus the conversation's own and the default ones."""
+    models = gateway_models.list_chat_models()
+    wanted = [conversation.model if conversation else "", settings.DEFAULT_MODEL]
+    return [m for m in dict.fromkeys(wanted) if m and m not in models] + models
+
+
+def _current_conversation_id(request: AuthenticatedHttpRequest) -> uuid.UUID | None:
+    """The conversation of the page an htmx request came from, to mark it in the sidebar."""
+    if not request.htmx.current_url:
+        return None
+    try:
+        match = resolve(urlsplit(request.htmx.current_url).path)
+    except Resolver404:
+        return None
+    return match.kwargs.get("conversation_id") if match.view_name == "chat:conversation" else None
+
+
+def _sidebar_context(request: AuthenticatedHttpRequest, *, q: str = "", current_id=None) -> dict:
+    conversations = Conversation.objects.none()
+    if request.team is not None:
+        conversations = (
+            Conversation.objects.visible_to(request.user, request.team)
+            .search(q)
+            .sidebar_order()
+            .select_related("created_by")[:SIDEBAR_LIMIT]
+        )
+    return {
+        "conversations": conversations,
+        "q": q,
+        "current_id": current_id,
+        "can_create": request.membership is not None and request.membership.can_write,
+    }
+
+
+def _render_page(
+    request: AuthenticatedHttpRequest,
+    conversation: Conversation,
+    membership: Membership,
+    *,
+    form: ConversationSettingsForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    is_creator = conversation.created_by_id == request.user.pk
+    thread = build_thread(conversation)
+    form = form or ConversationSettingsForm(instance=conversation, models=_models_for(conversation))
+    context = {
+        **_sidebar_context(request, current_id=conversation.pk),
+        "conversation": conversation,
+        "thread": thread,
+        "streaming": bool(thread) and thread[-1].message.is_streaming,
+        "is_creator": is_creator,
+        "can_write": is_creator and membership.can_write,
+        "can_fork": membership.can_write,
+        "models": form.models,
+        "settings_form": form,
+    }
+    return render(request, "chat/conversation.html", context, status=status)
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "chat/home.html")
+@require_GET
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
+    return render(request, "chat/home.html", _sidebar_context(request, q=request.GET.get("q", "")))
+
+
+@login_required
+@require_GET
+def search(request: AuthenticatedHttpRequest) -> HttpResponse:
+    current_id = _current_conversation_id(request)
+    context = _sidebar_context(request, q=request.GET.get("q", ""), current_id=current_id)
+    return render(request, "chat/conversation_list.html#list", context)
+
+
+@login_required
+@require_POST
+def new(request: AuthenticatedHttpRequest) -> HttpResponse:
+    if request.team is None or request.membership is None:
+        return redirect("chat:home")
+    if not request.membership.can_write:
+        raise PermissionDenied
+    model = settings.DEFAULT_MODEL or next(iter(_models_for()), "")
+    conversation = Conversation.objects.create(
+        team=request.team, created_by=request.user, model=model
+    )
+    return redirect(conversation)
+
+
+@login_required
+@require_GET
+def conversation(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation, membership = access.get_conversation_for_user(request.user, conversation_id)
+    return _render_page(request, conversation, membership)
+
+
+@login_required
+@require_POST
+def update_settings(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation, membership = access.get_rw_conversation_for_user(request.user, conversation_id)
+    form = ConversationSettingsForm(
+        request.POST, instance=conversation, models=_models_for(conversation)
+    )
+    saved = form.is_valid()
+    if saved:
+        conversation.save(update_fields=["model", "system_prompt", "temperature"])
+    if request.htmx:
+        context = {"conversation": conversation, "settings_form": form, "can_write": True}
+        return render(request, "chat/conversation.html#settings", {**context, "saved": saved})
+    if not saved:
+        return _render_page(request, conversation, membership, form=form, status=400)
+    return redirect(conversation)
+
+
+def _set_shared(request: AuthenticatedHttpRequest, conversation_id, shared: bool) -> HttpResponse:
+    conversation, _membership = access.get_rw_conversation_for_user(request.user, conversation_id)
+    conversation.is_shared = shared
+    conversation.save(update_fields=["is_shared"])
+    if request.htmx:
+        return render(request, "chat/conversation.html#share", {"conversation": conversation})
+    return redirect(conversation)
+
+
+@login_required
+@require_POST
+def share(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    return _set_shared(request, conversation_id, True)
+
+
+@login_required
+@require_POST
+def unshare(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    return _set_shared(request, conversation_id, False)
+
+
+@login_required
+@require_POST
+def fork(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation, membership = access.get_conversation_for_user(request.user, conversation_id)
+    if not membership.can_write:
+        raise PermissionDenied
+    return redirect(conversation.fork_for(request.user))
+
+
+@login_required
+@require_POST
+def switch_version(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation, _membership = access.get_rw_conversation_for_user(request.user, conversation_id)
+    message_id = request.POST.get("message_id")
+    message = access.get_message_for_user(request.user, conversation, message_id)
+    tree = MessageTree.for_conversation(conversation)
+    conversation.current_leaf = tree.leaf_under(message)
+    conversation.save(update_fields=["current_leaf"])
+    if not request.htmx:
+        return redirect(conversation)
+    thread = tree.thread(conversation.current_leaf_id)
+    context = {"conversation": conversation, "thread": thread, "can_write": True}
+    return render(request, "chat/messages.html#thread", context)
+
+
+@login_required
+@require_POST
+def rename(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation, _membership = access.get_rw_conversation_for_user(request.user, conversation_id)
+    form = RenameForm(request.POST, instance=conversation)
+    if form.is_valid():
+        conversation.save(update_fields=["title"])
+    if request.htmx:
+        context = {"entry": conversation, "rename_form": form, "can_create": True}
+        context["current_id"] = _current_conversation_id(request)
+        return render(request, "chat/conversation_list.html#renamed", context)
+    if form.errors:
+        messages.error(request, _("The title was not saved: enter 1 to 200 characters."))
+    return redirect(conversation)
+
+
+@login_required
+@require_POST
+def pin(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation, _membership = access.get_rw_conversation_for_user(request.user, conversation_id)
+    conversation.is_pinned = not conversation.is_pinned
+    conversation.save(update_fields=["is_pinned"])
+    if not request.htmx:
+        return redirect(conversation)
+    current_id = _current_conversation_id(request)
+    context = _sidebar_context(request, q=request.POST.get("q", ""), current_id=current_id)
+    return render(request, "chat/conversation_list.html#list", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation, _membership = access.get_rw_conversation_for_user(request.user, conversation_id)
+    if request.method == "POST":
+        conversation.delete()
+        messages.success(request, _("Conversation deleted."))
+        return redirect("chat:home")
+    context = {
+        **_sidebar_context(request, current_id=conversation.pk),
+        "conversation": conversation,
+    }
+    return render(request, "chat/confirm_delete.html", context)
