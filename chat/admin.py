@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from chat.models import Conversation, Message
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = readonly_fields = (
+        "role",
+        "status",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "created_at",
+    )
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "team",
+        "created_by",
+        "model",
+        "is_shared",
+        "message_count",
+        "updated_at",
+    ]
+    list_filter = ["team", "is_shared"]
+    list_select_related = ["team", "created_by"]
+    search_fields = ["title"]
+    fields = [
+        "title",
+        "team",
+        "created_by",
+        "model",
+        "system_prompt",
+        "temperature",
+        "is_shared",
+        "is_pinned",
+        "forked_from",
+        "current_leaf",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = [
+        "team",
+        "created_by",
+        "forked_from",
+        "current_leaf",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [MessageInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
+        return super().get_queryset(request).annotate(message_count=Count("messages"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # conversations start in the app, in a team, by a member
+
+    @admin.display(description=_("messages"), ordering="message_count")
+    def message_count(self, obj: Conversation) -> int:
+        return obj.message_count  # type: ignore[attr-defined]
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "conversation",
+        "role",
+        "status",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "created_at",
+    ]
+    list_filter = ["role", "status", "model"]
+    list_select_related = ["conversation"]
+    search_fields = ["content"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
