@@ -1,5 +1,9 @@
-from django.urls import reverse
+from datetime import timedelta
 
+from django.urls import reverse
+from django.utils import timezone
+
+from chat.models import Conversation
 from tests.factories import make_conversation, make_message, make_team, make_user
 
 URL = reverse("chat:home")
@@ -49,9 +53,12 @@ def test_it_hides_new_chat_from_viewers(victor_client, team):
 
 
 def test_it_orders_pinned_first_then_newest(alice_client, team, alice):
-    make_conversation(team, alice, title="Old pinned", is_pinned=True)
-    make_conversation(team, alice, title="Older")
-    make_conversation(team, alice, title="Newest")
+    now = timezone.now()
+    for age, title, pinned in [(3, "Old pinned", True), (2, "Older", False), (1, "Newest", False)]:
+        conversation = make_conversation(team, alice, title=title, is_pinned=pinned)
+        Conversation.objects.filter(pk=conversation.pk).update(
+            updated_at=now - timedelta(hours=age)
+        )
     content = alice_client.get(URL).content.decode()
     assert content.index("Old pinned") < content.index("Newest") < content.index("Older")
 
