@@ -1,0 +1,876 @@
+"""Streaming benchmark: Parlor's websocket token relay against a minimal asyncio relay.
+
+For each concurrency N it runs three phases, one after the other, against the same demo
+gateway (its own process, so its CPU is not counted): N plain HTTP streams straight to the gateway
+(the gateway's own TTFT), N websocket clients through `minimal_relay.py`, and N websocket
+clients through Parlor (`manage.py serve`, daphne). It prints a table per N and a verdict per
+goal, and writes everything to benchmarks/results/latest.json. Nothing is asserted.
+
+    python benchmarks/stream_relay.py                 # 10, 100 and 200 streams x 200 tokens
+    python benchmarks/stream_relay.py --quick         # 10 streams, a smoke run
+    python benchmarks/stream_relay.py --streams 50 --tokens 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import html
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from websockets.asyncio.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
+API_KEY = "sk-demo"
+MODEL = "gpt-4o-mini"
+CPU_GOAL = 1.3  # Parlor CPU per token <= 1.3x the minimal relay
+TTFT_GOAL_MS = 3.0  # Parlor's added TTFT p50 <= 3 ms
+STARTUP_TIMEOUT = 60.0
+CONNECT_CONCURRENCY = 25
+TERMINAL = frozenset({"complete", "stopped", "interrupted", "failed"})
+_TAG = re.compile(r"<([a-zA-Z][\w-]*)(\s[^>]*)?>")
+_ATTR = re.compile(r'([\w:-]+)="([^"]*)"')
+_MARKUP = re.compile(r"<[^>]*>")
+
+
+# --- results ------------------------------------------------------------------------
+
+
+@dataclass
+class StreamResult:
+    """What one client saw of one reply."""
+
+    text: str = ""
+    ttft: float | None = None  # seconds from send to the first token
+    gaps: list[float] = field(default_factory=list)  # seconds between token frames
+    frames: int = 0  # frames that carried tokens
+    done: bool = False
+    error: str | None = None
+
+    @property
+    def tokens(self) -> int:
+        return len(self.text.split())
+
+
+@dataclass
+class Phase:
+    """One relay (or the gateway itself) at one concurrency."""
+
+    name: str
+    streams: list[StreamResult]
+    wall: float
+    cpu_seconds: float | None = None
+    rss_peak_kb: int | None = None
+
+    @property
+    def tokens(self) -> int:
+        return sum(s.tokens for s in self.streams)
+
+    def complete(self, expected: str) -> int:
+        return sum(s.done and s.error is None and s.text == expected for s in self.streams)
+
+    def ttfts(self) -> list[float]:
+        return [s.ttft for s in self.streams if s.ttft is not None]
+
+    def gaps(self) -> list[float]:
+        return [gap for s in self.streams for gap in s.gaps]
+
+    def cpu_us_per_token(self) -> float | None:
+        if self.cpu_seconds is None or not self.tokens:
+            return None
+        return self.cpu_seconds * 1e6 / self.tokens
+
+
+def percentile(values: Sequence[float], pct: float) -> float | None:
+    """Linear-interpolated percentile (pct in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def expected_text(tokens: int) -> str:
+    """The reply of the demo gateway's `fixed_tokens:<tokens>` scenario."""
+    _ensure_root_on_path()
+    from demo_gateway.replies import fixed_tokens
+
+    return "".join(fixed_tokens(tokens))
+
+
+def _ensure_root_on_path() -> None:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+
+
+# --- the relay's side of the wire ----------------------------------------------------
+
+
+class FrameReader(Protocol):
+    def feed(self, frame: str | bytes, result: StreamResult) -> bool:
+        """Add the tokens of `frame` to `result`; return True when the reply has ended."""
+        ...
+
+
+class MinimalFrames:
+    """minimal_relay.py: a text frame is one delta, the binary frame b"end" ends the reply."""
+
+    def feed(self, frame: str | bytes, result: StreamResult) -> bool:
+        if isinstance(frame, bytes):
+            return True
+        result.text += frame
+        return False
+
+
+class ParlorFrames:
+    """Parlor's HTML fragments (docs/chat-contract.md): escaped text appended `beforeend` to
+    #message-<pk>-text; the end is the assistant message swapped with a terminal status."""
+
+    def __init__(self) -> None:
+        self.assistant_pk: str | None = None
+
+    def feed(self, frame: str | bytes, result: StreamResult) -> bool:
+        if isinstance(frame, bytes):
+            frame = frame.decode("utf-8", "replace")
+        for match in _TAG.finditer(frame):
+            attrs = dict(_ATTR.findall(match.group(2) or ""))
+            element_id = attrs.get("id", "")
+            if attrs.get("hx-swap-oob") == "beforeend" and element_id.endswith("-text"):
+                result.text += self._inner_text(frame, match)
+            elif self._ends_reply(element_id, attrs, result):
+                return True
+        return False
+
+    def _ends_reply(self, element_id: str, attrs: dict[str, str], result: StreamResult) -> bool:
+        pk = element_id.removeprefix("message-")
+        if not element_id.startswith("message-") or not pk.isdigit():
+            return False
+        status = attrs.get("data-message-status", "")
+        if attrs.get("data-message-role") == "assistant" and status == "streaming":
+            self.assistant_pk = pk
+            return False
+        if pk != self.assistant_pk or status not in TERMINAL:
+            return False
+        if status != "complete":
+            result.error = f"reply ended {status}"
+        return True
+
+    @staticmethod
+    def _inner_text(frame: str, match: re.Match[str]) -> str:
+        end = frame.find(f"</{match.group(1)}>", match.end())
+        inner = frame[match.end() : end if end >= 0 else len(frame)]
+        return html.unescape(_MARKUP.sub("", inner))
+
+
+# --- clients -------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """Where the websocket clients go and what they send."""
+
+    name: str
+    urls: list[str]  # one per stream
+    headers: dict[str, str]
+    origin: str | None
+    reader: Callable[[], FrameReader]
+    pid: int | None = None  # the relay process, for CPU and RSS
+
+
+def prompt(tokens: int) -> str:
+    return f"[demo:fixed_tokens:{tokens}] go"
+
+
+async def read_reply(
+    ws: ClientConnection, reader: FrameReader, message: str, delay: float, deadline: float
+) -> StreamResult:
+    """Send `message` after `delay`, then read frames until the reply ends."""
+    result = StreamResult()
+    last: float | None = None
+    try:
+        async with asyncio.timeout_at(deadline):
+            await asyncio.sleep(delay)
+            sent = time.perf_counter()
+            await ws.send(message)
+            async for frame in ws:
+                now = time.perf_counter()
+                before = len(result.text)
+                ended = reader.feed(frame, result)
+                if len(result.text) > before:
+                    _note_token_frame(result, sent, last, now)
+                    last = now
+                if ended:
+                    result.done = True
+                    break
+            else:
+                result.error = "socket closed before the reply ended"
+    except TimeoutError:
+        result.error = "timed out"
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def _note_token_frame(result: StreamResult, sent: float, last: float | None, now: float) -> None:
+    result.frames += 1
+    if last is None:
+        result.ttft = now - sent
+    else:
+        result.gaps.append(now - last)
+
+
+async def open_sockets(target: Target, deadline: float) -> list[ClientConnection]:
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def one(url: str) -> ClientConnection:
+        async with gate:
+            return await connect(
+                url,
+                additional_headers=target.headers,
+                origin=target.origin,  # type: ignore[arg-type]
+                compression=None,  # daphne does not negotiate permessage-deflate either
+                max_size=None,
+                open_timeout=max(1.0, deadline - asyncio.get_running_loop().time()),
+            )
+
+    async with asyncio.timeout_at(deadline):
+        return await asyncio.gather(*(one(url) for url in target.urls))
+
+
+async def run_websocket_phase(target: Target, tokens: int, timeout: float, ramp: float) -> Phase:
+    loop_deadline = asyncio.get_running_loop().time() + timeout
+    sockets = await open_sockets(target, loop_deadline)
+    message = json.dumps({"action": "send", "text": prompt(tokens), "HEADERS": {}})
+    try:
+        async with ProcessSampler(target.pid) as sampler:
+            started = time.perf_counter()
+            n = len(sockets)
+            streams = await asyncio.gather(
+                *(
+                    read_reply(ws, target.reader(), message, i * ramp / n, loop_deadline)
+                    for i, ws in enumerate(sockets)
+                )
+            )
+            wall = time.perf_counter() - started
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return Phase(target.name, list(streams), wall, sampler.cpu_seconds, sampler.rss_peak_kb)
+
+
+async def run_gateway_phase(
+    gateway_url: str, streams: int, tokens: int, timeout: float, ramp: float
+) -> Phase:
+    """N streams straight to the gateway: its own TTFT and pacing, the baseline of both.
+
+    Raw HTTP/1.1 on connections opened beforehand: no client library between the gateway and
+    the clock (httpcore's pool costs O(connections) per request, see README)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    host, port = gateway_url.removeprefix("http://").rsplit(":", 1)
+    async with asyncio.timeout_at(deadline):
+        connections = await asyncio.gather(
+            *(asyncio.open_connection(host, int(port)) for _ in range(streams))
+        )
+    request = _raw_request(host, tokens)
+    started = time.perf_counter()
+    try:
+        results = await asyncio.gather(
+            *(
+                _direct_stream(reader, writer, request, i * ramp / streams, deadline)
+                for i, (reader, writer) in enumerate(connections)
+            )
+        )
+    finally:
+        for _reader, writer in connections:
+            writer.close()
+    return Phase("gateway", list(results), time.perf_counter() - started)
+
+
+def _raw_request(host: str, tokens: int) -> bytes:
+    body = json.dumps(
+        {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": prompt(tokens)}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    ).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {API_KEY}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _direct_stream(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    request: bytes,
+    delay: float,
+    deadline: float,
+) -> StreamResult:
+    """Send `request` after `delay`; read SSE `data:` lines (chunk framing lines never start
+    with "data:") until the gateway closes the connection."""
+    result = StreamResult()
+    last: float | None = None
+    try:
+        async with asyncio.timeout_at(deadline):
+            await asyncio.sleep(delay)
+            sent = time.perf_counter()
+            writer.write(request)
+            status = await reader.readline()
+            if not status.startswith(b"HTTP/1.1 200"):
+                raise ValueError(status.decode("latin-1").strip())
+            async for raw in reader:
+                content = sse_content(raw.decode().rstrip("\r\n")) if raw[:5] == b"data:" else None
+                if content:
+                    now = time.perf_counter()
+                    result.text += content
+                    _note_token_frame(result, sent, last, now)
+                    last = now
+            result.done = True
+    except TimeoutError:
+        result.error = "timed out"
+    except (OSError, ValueError) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def sse_content(line: str) -> str | None:
+    if not line.startswith("data:") or line[5:].strip() in ("", "[DONE]"):
+        return None
+    choices = json.loads(line[5:]).get("choices") or ()
+    return (choices[0].get("delta") or {}).get("content") if choices else None
+
+
+# --- the relay process: CPU and memory from /proc -------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of all threads of `pid`."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class ProcessSampler:
+    """CPU time used by a process inside the block, and its peak RSS sampled every 100 ms."""
+
+    INTERVAL = 0.1
+    SETTLE = 0.2  # let the relay finish its after-reply work before reading CPU time
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.cpu_seconds: float | None = None
+        self.rss_peak_kb: int | None = None
+        self._start = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ProcessSampler:
+        if self.pid is not None:
+            self._start = cpu_seconds(self.pid)
+            self.rss_peak_kb = rss_kb(self.pid)
+            self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.pid is None or self._task is None:
+            return
+        await asyncio.sleep(self.SETTLE)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self.cpu_seconds = cpu_seconds(self.pid) - self._start
+        self.rss_peak_kb = max(self.rss_peak_kb or 0, rss_kb(self.pid))
+
+    async def _sample(self) -> None:
+        assert self.pid is not None
+        while True:
+            await asyncio.sleep(self.INTERVAL)
+            self.rss_peak_kb = max(self.rss_peak_kb or 0, rss_kb(self.pid))
+
+
+# --- subprocesses --------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Processes:
+    """Every child in its own session; all of them are ended on exit, error or Ctrl+C."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("wb")
+        child = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        self.children.append((name, child))
+        return child
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.log_dir / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, child: subprocess.Popen[bytes]) -> None:
+        """SIGINT first (daphne and cProfile shut down cleanly), then SIGTERM, then SIGKILL."""
+        for sig, wait in ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            if child.poll() is not None:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(wait)
+
+    def stop_all(self) -> None:
+        for _name, child in reversed(self.children):
+            self.stop(child)
+        self.children.clear()
+
+    def wait_listening(self, name: str, child: subprocess.Popen[bytes], port: int) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise RuntimeError(f"{name} exited ({child.returncode}):\n{self.log_tail(name)}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{name} did not listen on {port}:\n{self.log_tail(name)}")
+
+
+def base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def parlor_env(data_dir: Path, gateway_url: str) -> dict[str, str]:
+    """Embedded mode whatever the shell or .env say: SQLite in `data_dir`, in-memory layer."""
+    env = base_env()
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        PARLOR_DATA_DIR=str(data_dir),
+        PARLOR_GATEWAY_BASE_URL=gateway_url,
+        PARLOR_GATEWAY_API_KEY=API_KEY,
+        PARLOR_DEBUG="False",
+        PARLOR_PUBLIC_URL="",
+        PARLOR_DATABASE_URL="",
+        PARLOR_DATABASE_URL_FILE="",
+        PARLOR_REDIS_URL="",
+        PARLOR_REDIS_URL_FILE="",
+    )
+    return env
+
+
+@dataclass
+class ParlorData:
+    session: str
+    conversations: list[str]
+
+
+def make_parlor_data(count: int) -> ParlorData:
+    """Run in a child process with parlor_env(): migrate, then one user, team and
+    `count` conversations, and a logged-in session."""
+    _ensure_root_on_path()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test import Client
+
+    from accounts.models import Membership, Team, User
+    from chat.models import Conversation
+
+    call_command("migrate", interactive=False, verbosity=0)
+    user = User.objects.create_user("bench", password=None)
+    team = Team.objects.create(name="Benchmark")
+    Membership.objects.create(team=team, user=user, role=Membership.Role.OWNER)
+    conversations = Conversation.objects.bulk_create(
+        Conversation(team=team, created_by=user, model=MODEL) for _ in range(count)
+    )
+    client = Client()
+    client.force_login(user)
+    return ParlorData(client.cookies["sessionid"].value, [str(c.pk) for c in conversations])
+
+
+def prepare_parlor(env: dict[str, str], count: int) -> ParlorData:
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--make-parlor-data", str(count)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if out.returncode:
+        raise RuntimeError(f"setting up Parlor's data failed:\n{out.stdout}\n{out.stderr}")
+    return ParlorData(**json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# --- a whole run ---------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    streams: list[int]
+    tokens: int = 200
+    token_delay: float = 0.02
+    warmup: int = 4
+    ramp: float = 1.0  # stream starts are spread evenly over this many seconds
+    relays: tuple[str, ...] = ("minimal", "parlor")
+    profile: Path | None = None  # run Parlor under cProfile, write the stats here
+
+
+@dataclass
+class Round:
+    streams: int
+    tokens: int
+    gateway: Phase
+    relays: dict[str, Phase]
+
+
+class Bench:
+    """Starts the gateway and the relays, runs the rounds, stops everything."""
+
+    def __init__(self, options: Options, procs: Processes, data_dir: Path) -> None:
+        self.options = options
+        self.procs = procs
+        self.data_dir = data_dir
+        self.gateway_url = ""
+        self.targets: dict[str, Callable[[int], Target]] = {}
+
+    def start(self) -> None:
+        self.gateway_url = self._start_gateway()
+        if "minimal" in self.options.relays:
+            self.targets["minimal"] = self._start_minimal()
+        if "parlor" in self.options.relays:
+            self.targets["parlor"] = self._start_parlor()
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str], port: int) -> int:
+        child = self.procs.start(name, args, env)
+        self.procs.wait_listening(name, child, port)
+        return child.pid
+
+    def _start_gateway(self) -> str:
+        port = free_port()
+        args = [sys.executable, "-m", "demo_gateway", "--host", "127.0.0.1", "--port", str(port)]
+        args += ["--api-key", API_KEY, "--token-delay", str(self.options.token_delay)]
+        self._spawn("gateway", args, base_env(), port)
+        return f"http://127.0.0.1:{port}"
+
+    def _start_minimal(self) -> Callable[[int], Target]:
+        port = free_port()
+        script = str(ROOT / "benchmarks" / "minimal_relay.py")
+        args = [sys.executable, script, "--port", str(port), "--gateway", self.gateway_url]
+        pid = self._spawn("minimal", [*args, "--api-key", API_KEY], base_env(), port)
+        url = f"ws://127.0.0.1:{port}/"
+        return lambda n: Target("minimal", [url] * n, {}, None, MinimalFrames, pid)
+
+    def _start_parlor(self) -> Callable[[int], Target]:
+        env = parlor_env(self.data_dir, self.gateway_url)
+        total = self.options.warmup + sum(self.options.streams)
+        data = prepare_parlor(env, total)
+        port = free_port()
+        runner = [sys.executable]
+        if self.options.profile:
+            runner += ["-m", "cProfile", "-o", str(self.options.profile)]
+        args = [*runner, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        pid = self._spawn("parlor", [*args, "--no-migrate"], env, port)
+        pool = iter(data.conversations)
+        base = f"ws://127.0.0.1:{port}/ws/chat"
+        headers = {"Cookie": f"sessionid={data.session}"}
+        origin = f"http://127.0.0.1:{port}"
+
+        def target(n: int) -> Target:
+            urls = [f"{base}/{next(pool)}/" for _ in range(n)]  # fresh conversations each round
+            return Target("parlor", urls, headers, origin, ParlorFrames, pid)
+
+        return target
+
+    def timeout(self) -> float:
+        options = self.options
+        return 20.0 + options.ramp + 3 * options.tokens * options.token_delay
+
+    async def warm_up(self) -> None:
+        if self.options.warmup:
+            for make in self.targets.values():
+                await run_websocket_phase(make(self.options.warmup), 20, self.timeout(), 0.0)
+
+    async def run_round(self, streams: int) -> Round:
+        tokens, timeout = self.options.tokens, self.timeout()
+        ramp = self.options.ramp
+        gateway = await run_gateway_phase(self.gateway_url, streams, tokens, timeout, ramp)
+        relays = {}
+        for name, make in self.targets.items():
+            relays[name] = await run_websocket_phase(make(streams), tokens, timeout, ramp)
+        return Round(streams, tokens, gateway, relays)
+
+
+async def run_rounds(bench: Bench, report: Callable[[Round], None] | None = None) -> list[Round]:
+    await bench.warm_up()
+    rounds = []
+    for streams in bench.options.streams:
+        rounds.append(await bench.run_round(streams))
+        if report:
+            report(rounds[-1])
+    return rounds
+
+
+def run(options: Options, report: Callable[[Round], None] | None = None) -> list[Round]:
+    """The benchmark's core: start everything, run every round, stop everything."""
+    with (
+        tempfile.TemporaryDirectory(prefix="parlor-bench-") as tmp,
+        Processes(Path(tmp)) as procs,
+    ):
+        bench = Bench(options, procs, Path(tmp) / "data")
+        try:
+            bench.start()
+            return asyncio.run(run_rounds(bench, report))
+        except BaseException:
+            for name, _child in procs.children:
+                print(f"--- {name} log (tail) ---\n{procs.log_tail(name)}", file=sys.stderr)
+            raise
+
+
+# --- report --------------------------------------------------------------------------
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def phase_metrics(phase: Phase, gateway: Phase, expected: str) -> dict[str, float | None]:
+    ttft_50, ttft_99 = percentile(phase.ttfts(), 50), percentile(phase.ttfts(), 99)
+    return {
+        "ttft_p50_ms": ms(ttft_50),
+        "ttft_p99_ms": ms(ttft_99),
+        "added_ttft_p50_ms": ms(_minus(ttft_50, percentile(gateway.ttfts(), 50))),
+        "added_ttft_p99_ms": ms(_minus(ttft_99, percentile(gateway.ttfts(), 99))),
+        "gap_p99_ms": ms(percentile(phase.gaps(), 99)),
+        "cpu_us_per_token": phase.cpu_us_per_token(),
+        "rss_peak_mb": None if phase.rss_peak_kb is None else phase.rss_peak_kb / 1024,
+        "tokens_received": phase.tokens,
+        "frames_per_stream": sum(s.frames for s in phase.streams) / max(1, len(phase.streams)),
+        "complete_streams": phase.complete(expected),
+        "wall_s": phase.wall,
+    }
+
+
+def round_metrics(rnd: Round) -> dict[str, Any]:
+    expected = expected_text(rnd.tokens)
+    relays = {name: phase_metrics(p, rnd.gateway, expected) for name, p in rnd.relays.items()}
+    return {
+        "streams": rnd.streams,
+        "tokens": rnd.tokens,
+        "expected_tokens": rnd.streams * rnd.tokens,
+        "gateway": phase_metrics(rnd.gateway, rnd.gateway, expected),
+        "relays": relays,
+        "errors": {
+            name: sorted({s.error for s in p.streams if s.error})[:5]
+            for name, p in {"gateway": rnd.gateway, **rnd.relays}.items()
+        },
+    }
+
+
+ROWS = (
+    ("added TTFT p50 (ms)", "added_ttft_p50_ms", "{:.2f}"),
+    ("added TTFT p99 (ms)", "added_ttft_p99_ms", "{:.2f}"),
+    ("TTFT p50 (ms)", "ttft_p50_ms", "{:.2f}"),
+    ("TTFT p99 (ms)", "ttft_p99_ms", "{:.2f}"),
+    ("inter-token gap p99 (ms)", "gap_p99_ms", "{:.1f}"),
+    ("CPU per token (µs)", "cpu_us_per_token", "{:.1f}"),
+    ("peak RSS (MB)", "rss_peak_mb", "{:.1f}"),
+    ("token frames per stream", "frames_per_stream", "{:.1f}"),
+    ("tokens received", "tokens_received", "{:d}"),
+    ("complete, in-order streams", "complete_streams", "{:d}"),
+    ("wall time (s)", "wall_s", "{:.1f}"),
+)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    if value is None:
+        return "-"
+    return spec.format(int(value)) if spec == "{:d}" else spec.format(value)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def format_round(metrics: dict[str, Any]) -> str:
+    gateway, relays = metrics["gateway"], metrics["relays"]
+    minimal, parlor = relays.get("minimal", {}), relays.get("parlor", {})
+    lines = [
+        f"\n== {metrics['streams']} streams x {metrics['tokens']} tokens "
+        f"(gateway TTFT p50 {_fmt(gateway['ttft_p50_ms'], '{:.2f}')} ms, "
+        f"p99 {_fmt(gateway['ttft_p99_ms'], '{:.2f}')} ms; "
+        f"gap p99 {_fmt(gateway['gap_p99_ms'], '{:.1f}')} ms) ==",
+        f"{'metric':<28}{'minimal':>12}{'parlor':>12}{'ratio':>10}",
+    ]
+    for label, key, spec in ROWS:
+        a, b = minimal.get(key), parlor.get(key)
+        ratio = _ratio(b, a) if key in ("cpu_us_per_token", "rss_peak_mb", "ttft_p50_ms") else ""
+        lines.append(f"{label:<28}{_fmt(a, spec):>12}{_fmt(b, spec):>12}{ratio:>10}")
+    for name, errors in metrics["errors"].items():
+        if errors:
+            lines.append(f"  {name} errors: {'; '.join(errors)}")
+    return "\n".join(lines)
+
+
+def verdicts(all_metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for m in all_metrics:
+        minimal, parlor = m["relays"].get("minimal"), m["relays"].get("parlor")
+        if not minimal or not parlor:
+            continue
+        a, b = minimal["cpu_us_per_token"], parlor["cpu_us_per_token"]
+        ratio = b / a if a and b is not None else None
+        found.append(_verdict(m, "CPU per token", ratio, CPU_GOAL, "{:.2f}x", "x minimal"))
+        added = parlor["added_ttft_p50_ms"]
+        found.append(_verdict(m, "added TTFT p50", added, TTFT_GOAL_MS, "{:.2f} ms", " ms"))
+    return found
+
+
+def _verdict(m: dict[str, Any], goal: str, value: float | None, limit: float, spec: str, unit: str):
+    met = (
+        value is not None
+        and value <= limit
+        and m["relays"]["parlor"]["complete_streams"] == m["streams"]
+    )
+    shown = "-" if value is None else spec.format(value)
+    return {
+        "streams": m["streams"],
+        "goal": f"{goal} <= {limit:g}{unit}",
+        "value": value,
+        "met": met,
+        "line": f"{goal} <= {limit:g}{unit} at {m['streams']} streams: "
+        f"{'met' if met else 'NOT met'} ({shown})",
+    }
+
+
+def write_json(path: Path, options: Options, metrics: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "options": {**asdict(options), "profile": str(options.profile or "")},
+        "rounds": metrics,
+        "verdicts": verdicts(metrics),
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+# --- command line --------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> tuple[Options, Path, argparse.Namespace]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", default="10,100,200", help="comma-separated concurrencies")
+    parser.add_argument("--tokens", type=int, default=200, help="tokens per reply")
+    parser.add_argument("--token-delay", type=float, default=0.02, help="gateway pacing (s)")
+    parser.add_argument(
+        "--ramp", type=float, default=1.0, help="spread stream starts over this many seconds"
+    )
+    parser.add_argument("--quick", action="store_true", help="one round of 10 streams")
+    parser.add_argument("--only", choices=("minimal", "parlor"), help="run one relay only")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where to write results")
+    parser.add_argument("--profile-parlor", type=Path, help="cProfile Parlor into this file")
+    parser.add_argument("--make-parlor-data", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    streams = [10] if args.quick else [int(n) for n in args.streams.split(",") if n.strip()]
+    options = Options(
+        streams=streams,
+        tokens=args.tokens,
+        token_delay=args.token_delay,
+        ramp=args.ramp,
+        relays=(args.only,) if args.only else ("minimal", "parlor"),
+        profile=args.profile_parlor.resolve() if args.profile_parlor else None,
+    )
+    return options, args.json, args
+
+
+def _raise_on_sigterm() -> None:
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options, json_path, args = parse_args(argv)
+    if args.make_parlor_data is not None:
+        print(json.dumps(asdict(make_parlor_data(args.make_parlor_data))))
+        return 0
+    _raise_on_sigterm()
+    print(
+        f"Parlor stream relay benchmark: {options.tokens} tokens per reply, "
+        f"{options.token_delay * 1000:g} ms apart, streams {options.streams}, "
+        f"{os.cpu_count()} CPUs",
+        flush=True,
+    )
+    metrics: list[dict[str, Any]] = []
+
+    def report(rnd: Round) -> None:
+        metrics.append(round_metrics(rnd))
+        print(format_round(metrics[-1]), flush=True)
+
+    run(options, report)
+    print()
+    for verdict in verdicts(metrics):
+        print(verdict["line"])
+    write_json(json_path, options, metrics)
+    print(f"\nResults written to {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
+    sys.exit(130)

@@ -1,0 +1,40 @@
+"""The streaming benchmark's core, tiny: 2 streams x 20 tokens through both relays.
+
+Counts only: every client gets every token, in order, from the minimal relay and from Parlor.
+Timings are the benchmark's business (`make bench`), never a test's.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from benchmarks.stream_relay import Options, expected_text, run
+
+STREAMS, TOKENS = 2, 20
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def test_both_relays_deliver_every_token_in_order():
+    rounds = run(Options(streams=[STREAMS], tokens=TOKENS, token_delay=0.002, warmup=0, ramp=0.0))
+
+    assert len(rounds) == 1
+    rnd = rounds[0]
+    expected = expected_text(TOKENS)
+    assert len(expected.split()) == TOKENS
+    assert set(rnd.relays) == {"minimal", "parlor"}
+    for name, phase in {"gateway": rnd.gateway, **rnd.relays}.items():
+        assert len(phase.streams) == STREAMS, name
+        for stream in phase.streams:
+            assert stream.error is None, (name, stream.error)
+            assert stream.done, name
+            assert stream.text == expected, (name, stream.text)
+            assert stream.ttft is not None, name
+            assert stream.frames >= 1, name
+        assert phase.tokens == STREAMS * TOKENS, name
+    for name, phase in rnd.relays.items():
+        assert phase.cpu_seconds is not None and phase.cpu_seconds >= 0, name
+        assert phase.rss_peak_kb and phase.rss_peak_kb > 0, name
+    assert rnd.relays["minimal"].streams[0].frames == TOKENS  # one frame per token
