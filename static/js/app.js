@@ -180,6 +180,11 @@
 
   function autosize(area) {
     if (!area) return;
+    if (!area.dataset.autosized) {
+      // Start at one line and grow with the text (the markup's rows= serves no-JS visitors).
+      area.dataset.autosized = "1";
+      area.rows = 1;
+    }
     area.style.height = "auto";
     var max = Math.round(window.innerHeight * 0.4);
     area.style.height = Math.min(area.scrollHeight + 2, max) + "px";
@@ -339,6 +344,7 @@
   function setWsStatus(state) {
     var el = document.getElementById("ws-status");
     if (!el) return;
+    el.hidden = false;
     el.dataset.state = state;
     el.textContent =
       state === "open"
