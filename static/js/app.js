@@ -366,7 +366,7 @@
     // document: every step is idempotent and cheap.
     enhance(document);
     restoreComposerFocus();
-    if (pinned) scrollToBottom(false);
+    if (pinned && document.getElementById("thread")) scrollToBottom(false);
     updateJumpButton();
   }
 
