@@ -307,6 +307,17 @@
     parts.toggle.hidden = false;
   }
 
+  // The drawer and the menu become visible through CSS (visibility), which may land a
+  // frame or two later; retry briefly until the element takes focus.
+  function focusSoon(el, tries) {
+    el.focus({ preventScroll: true });
+    if (document.activeElement !== el && (tries || 0) < 10) {
+      window.setTimeout(function () {
+        focusSoon(el, (tries || 0) + 1);
+      }, 30);
+    }
+  }
+
   function setSidebarOpen(open, focusBack) {
     var parts = sidebarParts();
     if (!parts.layout || !parts.sidebar || !parts.toggle) return;
@@ -314,9 +325,9 @@
     parts.toggle.setAttribute("aria-expanded", open ? "true" : "false");
     if (open) {
       var current =
-        parts.sidebar.querySelector('[aria-current="page"]') ||
+        parts.sidebar.querySelector('a[aria-current="page"]') ||
         parts.sidebar.querySelector("a, button, input, select, textarea");
-      if (current) current.focus({ preventScroll: true });
+      if (current) focusSoon(current);
     } else if (focusBack) {
       parts.toggle.focus();
     }
@@ -330,7 +341,7 @@
     toggle.setAttribute("aria-expanded", open ? "true" : "false");
     if (open) {
       var first = bar.querySelector(".topbar-menu a, .topbar-menu button, .topbar-menu select");
-      if (first) first.focus();
+      if (first) focusSoon(first);
     } else if (focusBack) {
       toggle.focus();
     }
