@@ -483,11 +483,11 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def parlor_env(data_dir: Path, gateway_url: str) -> dict[str, str]:
+def parlor_env(data_dir: Path, gateway_url: str, settings: str) -> dict[str, str]:
     """Embedded mode whatever the shell or .env say: SQLite in `data_dir`, in-memory layer."""
     env = base_env()
     env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.base",
+        DJANGO_SETTINGS_MODULE=settings,
         PARLOR_DATA_DIR=str(data_dir),
         PARLOR_GATEWAY_BASE_URL=gateway_url,
         PARLOR_GATEWAY_API_KEY=API_KEY,
@@ -559,6 +559,7 @@ class Options:
     ramp: float = 1.0  # stream starts are spread evenly over this many seconds
     relays: tuple[str, ...] = ("minimal", "parlor")
     profile: Path | None = None  # run Parlor under cProfile, write the stats here
+    parlor_settings: str = "config.settings.base"  # try a settings change without editing
 
 
 @dataclass
@@ -607,7 +608,7 @@ class Bench:
         return lambda n: Target("minimal", [url] * n, {}, None, MinimalFrames, pid)
 
     def _start_parlor(self) -> Callable[[int], Target]:
-        env = parlor_env(self.data_dir, self.gateway_url)
+        env = parlor_env(self.data_dir, self.gateway_url, self.options.parlor_settings)
         total = self.options.warmup + sum(self.options.streams)
         data = prepare_parlor(env, total)
         port = free_port()
@@ -822,6 +823,9 @@ def parse_args(argv: list[str] | None) -> tuple[Options, Path, argparse.Namespac
     parser.add_argument("--only", choices=("minimal", "parlor"), help="run one relay only")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write results")
     parser.add_argument("--profile-parlor", type=Path, help="cProfile Parlor into this file")
+    parser.add_argument(
+        "--parlor-settings", default="config.settings.base", help="Parlor's settings module"
+    )
     parser.add_argument("--make-parlor-data", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     streams = [10] if args.quick else [int(n) for n in args.streams.split(",") if n.strip()]
@@ -830,6 +834,7 @@ def parse_args(argv: list[str] | None) -> tuple[Options, Path, argparse.Namespac
         tokens=args.tokens,
         token_delay=args.token_delay,
         ramp=args.ramp,
+        parlor_settings=args.parlor_settings,
         relays=(args.only,) if args.only else ("minimal", "parlor"),
         profile=args.profile_parlor.resolve() if args.profile_parlor else None,
     )
