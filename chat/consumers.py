@@ -1,8 +1,278 @@
+"""The conversation websocket: actions from the composer in, HTML fragments out.
+
+Thin on purpose: database work is in chat.services (one `database_sync_to_async` call per
+action), the token path in chat.streaming.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+
+from accounts.access import get_conversation_for_user, get_rw_conversation_for_user
+from accounts.models import User
+from chat import services
+from chat.models import Conversation, Message
+from chat.services import ReplyStart
+from chat.streaming import (
+    Generation,
+    Subscriber,
+    controls_html,
+    finished_text,
+    live_region_frame,
+    registry,
+)
+from chat.threads import ThreadItem
+
+WRITE_ACTIONS = ("send", "edit", "regenerate", "retry", "stop")
+
+
+def _load_conversation(user: User, conversation_id: Any) -> tuple[Conversation, bool]:
+    conversation, membership = get_conversation_for_user(user, conversation_id)
+    return conversation, conversation.created_by_id == user.pk and membership.can_write
+
+
+def _may_write(user: User, conversation_id: Any) -> bool:
+    try:
+        get_rw_conversation_for_user(user, conversation_id)
+    except (PermissionDenied, Http404):
+        return False
+    return True
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
-    """Placeholder; replaced by the streaming consumer."""
+    conversation: Conversation
+    can_write: bool = False
+    group_name: str = ""
+    subscriber: Subscriber | None = None
 
     async def connect(self) -> None:
-        await self.close()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close()
+            return
+        conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        try:
+            self.conversation, self.can_write = await database_sync_to_async(_load_conversation)(
+                user, conversation_id
+            )
+        except Http404:
+            await self.close()  # outsiders and private conversations look the same
+            return
+        self.group_name = self.conversation.group_name
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.accept()
+        generation = registry.for_conversation(self.conversation.pk)
+        if generation is not None:
+            self._follow(generation, snapshot=True)
+        elif self.can_write:
+            # A tab that reconnects may have missed the end of a reply.
+            await self.send(text_data=controls_html(streaming=False))
+
+    async def disconnect(self, code: int) -> None:
+        self._unfollow()  # the reply goes on without this tab
+        if self.group_name:
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            data = json.loads(text_data or "")
+        except ValueError:
+            return
+        if not isinstance(data, dict) or data.get("action") not in WRITE_ACTIONS:
+            return
+        await getattr(self, f"on_{data['action']}")(data)
+
+    # Actions from the browser
+
+    async def on_send(self, data: dict[str, Any]) -> None:
+        await self._start_reply(services.SEND, text=data.get("text"))
+
+    async def on_edit(self, data: dict[str, Any]) -> None:
+        await self._start_reply(
+            services.EDIT, text=data.get("text"), message_id=data.get("message_id")
+        )
+
+    async def on_regenerate(self, data: dict[str, Any]) -> None:
+        await self._start_reply(services.REGENERATE, message_id=data.get("message_id"))
+
+    async def on_retry(self, data: dict[str, Any]) -> None:
+        await self._start_reply(services.RETRY, message_id=data.get("message_id"))
+
+    async def on_stop(self, data: dict[str, Any]) -> None:
+        if not await database_sync_to_async(_may_write)(self.scope["user"], self.conversation.pk):
+            await self._send_error(_("You can read this conversation but not change it."))
+            return
+        generation = registry.for_conversation(self.conversation.pk)
+        if generation is not None:
+            generation.stop()
+        else:  # the reply may be written by another process (scale mode)
+            await self.channel_layer.group_send(self.group_name, {"type": "reply.stop"})
+
+    async def _start_reply(self, action: str, **kwargs: Any) -> None:
+        conversation_id = self.conversation.pk
+        if not registry.reserve(conversation_id):
+            await self._send_error(_("A reply is still being written. Wait for it or press Stop."))
+            return
+        start = None
+        try:
+            start = await self._begin(action, **kwargs)
+        finally:
+            if start is None:
+                registry.release(conversation_id)
+        if start is None:
+            return
+        subscriber = Subscriber(send=self._send_frame, can_write=True)
+        with contextlib.suppress(Exception):  # a closed tab must not stop the reply
+            await self.send(text_data=self._first_frame(action, start))
+        self._unfollow()
+        self.subscriber = subscriber
+        registry.start(start, layer=self.channel_layer, subscriber=subscriber)
+        event = {"type": "reply.started", "message_id": start.assistant_id}
+        await self.channel_layer.group_send(self.group_name, event)
+
+    async def _begin(self, action: str, **kwargs: Any) -> ReplyStart | None:
+        """Run services.begin_reply; on refusal tell the user and return None."""
+        try:
+            return await database_sync_to_async(services.begin_reply)(
+                conversation_id=self.conversation.pk,
+                user=self.scope["user"],
+                action=action,
+                **kwargs,
+            )
+        except PermissionDenied:
+            await self._send_error(_("You can read this conversation but not write in it."))
+        except Http404:
+            await self._send_error(_("That message is no longer there."))
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+            if action == services.SEND:
+                await self.send(text_data=composer_html(text=kwargs.get("text"), error=error))
+            else:
+                await self._send_error(error)
+        return None
+
+    def _first_frame(self, action: str, start: ReplyStart) -> str:
+        parts = [start.thread_html]
+        if action == services.SEND:
+            parts.append(composer_html(streaming=True))
+        else:
+            parts.append(error_html("") + controls_html(streaming=True))
+        if start.new_title:
+            parts.append(title_html(start.conversation, start.new_title))
+        return "".join(parts)
+
+    # Following a reply written in this process
+
+    def _follow(self, generation: Generation, *, snapshot: bool) -> None:
+        self._unfollow()
+        self.subscriber = Subscriber(send=self._send_frame, can_write=self.can_write)
+        generation.subscribe(self.subscriber, snapshot=snapshot)
+
+    def _unfollow(self) -> None:
+        if self.subscriber is None or self.subscriber.message_id is None:
+            return
+        generation = registry.get(self.subscriber.message_id)
+        if generation is not None:
+            generation.unsubscribe(self.subscriber)
+
+    def _follows(self, message_id: int) -> bool:
+        return self.subscriber is not None and self.subscriber.message_id == message_id
+
+    async def _send_frame(self, frame: str) -> None:
+        await self.send(text_data=frame)
+
+    async def _send_error(self, error: str) -> None:
+        await self.send(text_data=error_html(error) + live_region_frame(error))
+
+    # Events from the conversation's group
+
+    async def reply_started(self, event: dict[str, Any]) -> None:
+        message_id = event["message_id"]
+        if self._follows(message_id):
+            return
+        thread = await database_sync_to_async(services.load_thread_html)(
+            conversation=self.conversation, can_write=self.can_write
+        )
+        generation = registry.get(message_id)
+        if generation is None:
+            await self.send(
+                text_data=thread + controls_html(streaming=True, can_write=self.can_write)
+            )
+            return
+        await self.send(text_data=thread)
+        self._follow(generation, snapshot=True)
+
+    async def reply_finished(self, event: dict[str, Any]) -> None:
+        message_id = event["message_id"]
+        if self._follows(message_id):
+            return  # the generation sent this tab its final frames itself
+        item = await database_sync_to_async(services.load_message_item)(
+            conversation_id=self.conversation.pk, message_id=message_id
+        )
+        if item is not None:
+            await self.send(
+                text_data=services.render_message(
+                    self.conversation, item, can_write=self.can_write, oob=True
+                )
+                + live_region_frame(finished_text(item.message))
+                + controls_html(streaming=False, can_write=self.can_write)
+            )
+
+    async def reply_snapshot(self, event: dict[str, Any]) -> None:
+        message_id = event["message_id"]
+        if self._follows(message_id) or registry.get(message_id) is not None:
+            return
+        message = Message(
+            pk=message_id,
+            conversation_id=self.conversation.pk,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            content=event["content"],
+        )
+        item = ThreadItem(message, list(event.get("sibling_ids") or [message_id]))
+        await self.send(
+            text_data=services.render_message(
+                self.conversation, item, can_write=self.can_write, oob=True
+            )
+        )
+
+    async def reply_stop(self, event: dict[str, Any]) -> None:
+        generation = registry.for_conversation(self.conversation.pk)
+        if generation is not None:
+            generation.stop()
+
+
+def composer_html(*, text: str | None = None, error: str = "", streaming: bool = False) -> str:
+    context = {
+        "composer_oob": True,
+        "composer_text": text if isinstance(text, str) else "",
+        "composer_error": error,
+        "streaming": streaming,
+        "MESSAGE_MAX_CHARS": settings.MESSAGE_MAX_CHARS,
+    }
+    return render_to_string("chat/messages.html#composer", context)
+
+
+def error_html(error: str) -> str:
+    return render_to_string(
+        "chat/messages.html#composer-error", {"composer_error": error, "error_oob": True}
+    )
+
+
+def title_html(conversation: Conversation, title: str) -> str:
+    title = html.escape(title)
+    return (
+        f'<span id="conversation-title" hx-swap-oob="innerHTML">{title}</span>'
+        f'<span id="sidebar-title-{conversation.pk.hex}" hx-swap-oob="innerHTML">{title}</span>'
+    )

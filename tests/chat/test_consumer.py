@@ -1,0 +1,550 @@
+"""ChatConsumer through the real routing (config.asgi) with the in-memory channel layer and a
+patched gateway.chat.stream_chat, for exact control over what upstream sends and when."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+from collections.abc import AsyncIterator, Iterable
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from chat.models import Message
+from chat.streaming import registry
+from config.asgi import application
+from gateway.errors import GatewayConnectionLost, GatewayRateLimited
+from gateway.types import ChatDelta, ChatEnd, Usage
+from tests.factories import make_conversation, make_message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TIMEOUT = 10  # generous: waits for frames, never asserts on time
+
+
+# Helpers shared with the other consumer test modules
+
+
+def cookie_for(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def open_socket(conversation, cookie: bytes | None = None, origin=b"http://testserver"):
+    headers = [(b"origin", origin)]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    communicator = WebsocketCommunicator(
+        application, f"/ws/chat/{conversation.pk}/", headers=headers
+    )
+    connected, _code = await communicator.connect(timeout=TIMEOUT)
+    return communicator, connected
+
+
+async def send_action(communicator, action: str, **fields) -> None:
+    payload = {"action": action, **fields, "HEADERS": {"HX-Request": "true"}}
+    await communicator.send_to(text_data=json.dumps(payload))
+
+
+async def receive_until(communicator, predicate) -> list[str]:
+    """Frames received up to and including the first one matching `predicate`."""
+    frames = []
+    while True:
+        frame = await communicator.receive_from(timeout=TIMEOUT)
+        frames.append(frame)
+        if predicate(frame):
+            return frames
+
+
+def assistant_id_in(frames: Iterable[str]) -> int:
+    for frame in frames:
+        match = re.search(r'id="message-(\d+)-text"', frame)
+        if match:
+            return int(match.group(1))
+    raise AssertionError("no streaming message in the frames")
+
+
+def is_final(message_id: int):
+    return lambda frame: f'id="message-{message_id}"' in frame and 'id="live-region"' in frame
+
+
+def delta_texts(frames: Iterable[str], message_id: int) -> list[str]:
+    prefix = f'<div id="message-{message_id}-text" hx-swap-oob="beforeend">'
+    return [html.unescape(f[len(prefix) : -len("</div>")]) for f in frames if f.startswith(prefix)]
+
+
+def streamed_text(frames: Iterable[str], message_id: int) -> str:
+    """The text a browser shows: the latest snapshot's text, then the deltas after it."""
+    text = ""
+    pattern = re.compile(
+        rf'<div class="message-text streaming" id="message-{message_id}-text">(.*?)</div>', re.S
+    )
+    for frame in frames:
+        snapshot = pattern.search(frame)
+        if snapshot:
+            text = html.unescape(snapshot.group(1))
+        else:
+            text += "".join(delta_texts([frame], message_id))
+    return text
+
+
+async def finish_generations() -> None:
+    for generation in list(registry.by_message.values()):
+        await generation.wait()
+
+
+async def stop_generations() -> None:
+    """Stop what a failed test left running, so it cannot hang the next one."""
+    for generation in list(registry.by_message.values()):
+        generation.stop()
+        await generation.wait()
+    registry.by_conversation.clear()
+
+
+async def get_message(pk: int) -> Message:
+    return await database_sync_to_async(Message.objects.get)(pk=pk)
+
+
+class FakeStream:
+    """Stands in for gateway.chat.stream_chat: yields `tokens`, waiting on `gate` before the
+    token at index `gate_at`, then ends with `end` or raises `error`."""
+
+    def __init__(self, tokens, *, gate_at=None, end=None, error=None) -> None:
+        self.tokens = list(tokens)
+        self.gate_at = gate_at
+        self.gate = asyncio.Event()
+        self.end = end or ChatEnd("stop", Usage(11, len(self.tokens), 11 + len(self.tokens)), "m")
+        self.error = error
+        self.calls: list[dict] = []
+        self.finished = False
+
+    async def __call__(self, **kwargs) -> AsyncIterator[ChatDelta | ChatEnd]:
+        self.calls.append(kwargs)
+        for i, token in enumerate(self.tokens):
+            if i == self.gate_at:
+                await self.gate.wait()
+            yield ChatDelta(content=token)
+        self.finished = True
+        if self.error is not None:
+            raise self.error
+        yield self.end
+
+
+@pytest.fixture
+def fake_stream(monkeypatch):
+    def install(tokens, **kwargs) -> FakeStream:
+        stream = FakeStream(tokens, **kwargs)
+        monkeypatch.setattr("gateway.chat.stream_chat", stream)
+        return stream
+
+    return install
+
+
+@pytest.fixture
+def conversation(team, alice):
+    return make_conversation(team, alice, title="")
+
+
+@pytest.fixture
+def alice_cookie(alice, team):
+    return cookie_for(alice)
+
+
+@pytest.fixture
+def bob_cookie(bob, team):
+    return cookie_for(bob)
+
+
+@pytest.fixture
+def victor_cookie(victor, team):
+    return cookie_for(victor)
+
+
+@pytest.fixture
+def charlie_cookie(charlie, other_team):
+    return cookie_for(charlie)
+
+
+@pytest.fixture
+async def alice_socket(conversation, alice_cookie):
+    communicator, connected = await open_socket(conversation, alice_cookie)
+    assert connected
+    await communicator.receive_from(timeout=TIMEOUT)  # idle controls
+    yield communicator
+    await communicator.disconnect()
+
+
+@pytest.fixture(autouse=True)
+async def _no_generation_left_running():
+    yield
+    await stop_generations()
+
+
+# Who may connect
+
+
+async def test_anonymous_users_are_refused(conversation):
+    communicator, connected = await open_socket(conversation)
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_outsiders_are_refused(conversation, charlie_cookie):
+    communicator, connected = await open_socket(conversation, charlie_cookie)
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_teammates_are_refused_on_private_conversations(conversation, bob_cookie):
+    communicator, connected = await open_socket(conversation, bob_cookie)
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_a_foreign_origin_is_refused(conversation, alice_cookie):
+    communicator, connected = await open_socket(
+        conversation, alice_cookie, origin=b"https://evil.example"
+    )
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_teammates_may_read_a_shared_conversation_but_not_send(
+    conversation, bob_cookie, fake_stream
+):
+    conversation.is_shared = True
+    await database_sync_to_async(conversation.save)()
+    stream = fake_stream(["never"])
+    communicator, connected = await open_socket(conversation, bob_cookie)
+    assert connected
+
+    await send_action(communicator, "send", text="Hi from bob")
+    frame = await communicator.receive_from(timeout=TIMEOUT)
+
+    assert "not write" in frame and 'id="live-region"' in frame
+    assert not await database_sync_to_async(Message.objects.exists)()
+    assert stream.calls == []
+    await communicator.disconnect()
+
+
+async def test_viewers_cannot_send(team, victor, victor_cookie, fake_stream):
+    conversation = await database_sync_to_async(make_conversation)(team, victor)
+    fake_stream(["never"])
+    communicator, connected = await open_socket(conversation, victor_cookie)
+    assert connected
+
+    await send_action(communicator, "send", text="Hi")
+    frame = await communicator.receive_from(timeout=TIMEOUT)
+
+    assert "not write" in frame
+    assert not await database_sync_to_async(Message.objects.exists)()
+    await communicator.disconnect()
+
+
+async def test_viewers_cannot_stop(team, alice, victor_cookie):
+    conversation = await database_sync_to_async(make_conversation)(team, alice, is_shared=True)
+    communicator, connected = await open_socket(conversation, victor_cookie)
+    assert connected
+
+    await send_action(communicator, "stop")
+    frame = await communicator.receive_from(timeout=TIMEOUT)
+
+    assert "not change" in frame
+    await communicator.disconnect()
+
+
+async def test_junk_frames_are_ignored(alice_socket):
+    await alice_socket.send_to(text_data="not json")
+    await alice_socket.send_to(text_data=json.dumps(["send"]))
+    await alice_socket.send_to(text_data=json.dumps({"action": "delete_everything"}))
+    assert await alice_socket.receive_nothing()
+
+
+# Streaming
+
+
+async def test_send_streams_pieces_then_stores_the_reply(alice_socket, conversation, fake_stream):
+    stream = fake_stream(["Hello", ", ", "**world**", "!"], gate_at=1)
+
+    await send_action(alice_socket, "send", text="Say hello <please>")
+    first = await alice_socket.receive_from(timeout=TIMEOUT)
+    message_id = assistant_id_in([first])
+    assert '<div id="thread" hx-swap-oob="beforeend">' in first
+    assert "Say hello &lt;please&gt;" in first
+    assert 'data-message-status="streaming"' in first
+    assert (
+        '<form id="composer"' in first and 'aria-describedby="composer-error"></textarea>' in first
+    )
+    assert '<form id="stop-form" class="stop-form" ws-send hx-swap-oob="outerHTML">' in first
+    assert '<span id="conversation-title" hx-swap-oob="innerHTML">Say hello &lt;please&gt;' in first
+    assert f'id="sidebar-title-{conversation.pk.hex}"' in first
+
+    # The first token arrives while upstream is still writing.
+    frame = await alice_socket.receive_from(timeout=TIMEOUT)
+    assert delta_texts([frame], message_id) == ["Hello"]
+    assert not stream.finished
+    assert (await get_message(message_id)).status == Message.Status.STREAMING
+
+    stream.gate.set()
+    frames = await receive_until(alice_socket, is_final(message_id))
+    final = frames[-1]
+    assert "".join(["Hello", *delta_texts(frames, message_id)]) == "Hello, **world**!"
+    assert f'<article class="message message-assistant" id="message-{message_id}"' in final
+    assert 'hx-swap-oob="outerHTML"' in final and 'data-message-status="complete"' in final
+    assert "<strong>world</strong>" in final
+    assert "Reply finished." in final and ">Regenerate<" in final
+    assert '<form id="stop-form" class="stop-form" ws-send hidden' in final
+
+    message = await get_message(message_id)
+    assert message.status == Message.Status.COMPLETE
+    assert message.content == "Hello, **world**!"
+    assert "<strong>world</strong>" in message.html
+    assert (message.prompt_tokens, message.completion_tokens) == (11, 4)
+    assert message.finish_reason == "stop"
+    assert stream.calls[0]["messages"][-1] == {"role": "user", "content": "Say hello <please>"}
+    assert registry.for_conversation(conversation.pk) is None
+
+
+async def test_the_model_comes_from_the_conversation(team, alice, alice_cookie, fake_stream):
+    conversation = await database_sync_to_async(make_conversation)(
+        team, alice, model="claude-x", temperature=0.3
+    )
+    stream = fake_stream(["ok"])
+    communicator, _ = await open_socket(conversation, alice_cookie)
+
+    await send_action(communicator, "send", text="Hi", model="gpt-evil")
+    frames = await receive_until(communicator, lambda f: 'id="live-region"' in f)
+
+    assert stream.calls[0]["model"] == "claude-x"
+    assert stream.calls[0]["temperature"] == 0.3
+    assert "Reply finished." in frames[-1]
+    await communicator.disconnect()
+
+
+async def test_stop_keeps_the_partial_text(alice_socket, fake_stream):
+    stream = fake_stream(["Partial ", "answer", " never sent"], gate_at=2)
+
+    await send_action(alice_socket, "send", text="Go")
+    frames = await receive_until(alice_socket, lambda f: "answer" in f)
+    message_id = assistant_id_in(frames)
+    await send_action(alice_socket, "stop")
+    frames = await receive_until(alice_socket, is_final(message_id))
+
+    assert 'data-message-status="stopped"' in frames[-1]
+    assert "Reply stopped." in frames[-1] and ">Regenerate<" in frames[-1]
+    message = await get_message(message_id)
+    assert message.status == Message.Status.STOPPED
+    assert message.content == "Partial answer"
+    assert not stream.finished
+
+
+async def test_a_second_tab_gets_the_text_so_far_then_the_tail(
+    alice_socket, conversation, alice_cookie, fake_stream
+):
+    tokens = [f"t{i} " for i in range(40)]
+    stream = fake_stream(tokens, gate_at=10)
+    await send_action(alice_socket, "send", text="Count")
+    first_frames = await receive_until(alice_socket, lambda f: "t9 " in f)
+    message_id = assistant_id_in(first_frames)
+
+    second, connected = await open_socket(conversation, alice_cookie)
+    assert connected
+    stream.gate.set()
+    second_frames = await receive_until(second, is_final(message_id))
+    first_frames += await receive_until(alice_socket, is_final(message_id))
+
+    final_text = "".join(tokens)
+    assert (await get_message(message_id)).content == final_text
+    assert 'data-message-status="streaming"' in second_frames[0]  # the snapshot
+    assert html.unescape(second_frames[0]).count("t0 ") == 1
+    assert streamed_text(second_frames, message_id) == final_text
+    assert streamed_text(first_frames, message_id) == final_text
+    await second.disconnect()
+
+
+async def test_a_reply_goes_on_when_its_only_tab_closes(conversation, alice_cookie, fake_stream):
+    stream = fake_stream(["Still ", "written"], gate_at=1)
+    communicator, _ = await open_socket(conversation, alice_cookie)
+    await communicator.receive_from(timeout=TIMEOUT)
+    await send_action(communicator, "send", text="Go")
+    frames = await receive_until(communicator, lambda f: "Still" in f and "beforeend" in f)
+    message_id = assistant_id_in(frames)
+
+    await communicator.disconnect()
+    stream.gate.set()
+    await finish_generations()
+
+    message = await get_message(message_id)
+    assert message.status == Message.Status.COMPLETE
+    assert message.content == "Still written"
+
+
+async def test_a_second_send_while_streaming_is_refused_kindly(alice_socket, fake_stream):
+    stream = fake_stream(["a", "b"], gate_at=1)
+    await send_action(alice_socket, "send", text="First")
+    frames = await receive_until(alice_socket, lambda f: "beforeend" in f and ">a<" in f)
+    message_id = assistant_id_in(frames)
+
+    await send_action(alice_socket, "send", text="Second")
+    frame = await alice_socket.receive_from(timeout=TIMEOUT)
+
+    assert "still being written" in frame
+    stream.gate.set()
+    await receive_until(alice_socket, is_final(message_id))
+    contents = await database_sync_to_async(
+        lambda: list(Message.objects.filter(role="user").values_list("content", flat=True))
+    )()
+    assert contents == ["First"]
+
+
+async def test_another_tab_follows_a_reply_started_elsewhere(
+    alice_socket, conversation, alice_cookie, fake_stream
+):
+    stream = fake_stream(["x", "y"], gate_at=1)
+    watcher, _ = await open_socket(conversation, alice_cookie)
+    await watcher.receive_from(timeout=TIMEOUT)  # idle controls
+
+    await send_action(alice_socket, "send", text="Hi")
+    thread = await watcher.receive_from(timeout=TIMEOUT)
+    assert '<div id="thread" class="thread"' in thread and 'hx-swap-oob="outerHTML"' in thread
+    assert "Hi</div>" in thread
+    snapshot = await watcher.receive_from(timeout=TIMEOUT)
+    message_id = assistant_id_in([snapshot])
+    stream.gate.set()
+    frames = await receive_until(watcher, is_final(message_id))
+
+    assert streamed_text([snapshot, *frames], message_id) == "xy"
+    assert "Reply finished." in frames[-1]
+    await watcher.disconnect()
+
+
+# Versions
+
+
+async def test_regenerate_adds_a_version_and_keeps_the_old_one(
+    alice_socket, conversation, fake_stream
+):
+    question = await database_sync_to_async(make_message)(conversation, content="Q")
+    old = await database_sync_to_async(make_message)(
+        conversation, role="assistant", content="Old", parent=question
+    )
+    fake_stream(["New"])
+
+    await send_action(alice_socket, "regenerate", message_id=str(old.pk))
+    first = await alice_socket.receive_from(timeout=TIMEOUT)
+    message_id = assistant_id_in([first])
+    frames = await receive_until(alice_socket, is_final(message_id))
+
+    assert '<div id="thread" class="thread"' in first and "2 / 2" in first
+    assert "2 / 2" in frames[-1]
+    new = await get_message(message_id)
+    assert (new.parent_id, new.content, new.status) == (question.pk, "New", "complete")
+    assert (await get_message(old.pk)).content == "Old"
+
+
+async def test_edit_adds_a_version_of_the_question(alice_socket, conversation, fake_stream):
+    question = await database_sync_to_async(make_message)(conversation, content="Old Q")
+    await database_sync_to_async(make_message)(
+        conversation, role="assistant", content="Old A", parent=question
+    )
+    stream = fake_stream(["New A"])
+
+    await send_action(alice_socket, "edit", message_id=str(question.pk), text="New Q")
+    first = await alice_socket.receive_from(timeout=TIMEOUT)
+    message_id = assistant_id_in([first])
+    await receive_until(alice_socket, is_final(message_id))
+
+    assert "New Q" in first and "Old Q" not in first and "2 / 2" in first
+    assert stream.calls[0]["messages"][-1]["content"] == "New Q"
+    count = await database_sync_to_async(Message.objects.filter(role="user").count)()
+    assert count == 2
+
+
+# Failures
+
+
+@pytest.mark.parametrize(
+    ("end", "error"),
+    [
+        (ChatEnd(None, None, None), None),
+        (None, GatewayConnectionLost("cut")),
+    ],
+)
+async def test_interrupted_replies_keep_their_text_and_offer_retry(
+    alice_socket, fake_stream, end, error
+):
+    fake_stream(["Half ", "an answer"], end=end, error=error)
+
+    await send_action(alice_socket, "send", text="Go")
+    first = await alice_socket.receive_from(timeout=TIMEOUT)
+    message_id = assistant_id_in([first])
+    frames = await receive_until(alice_socket, is_final(message_id))
+
+    message = await get_message(message_id)
+    assert message.status == Message.Status.INTERRUPTED
+    assert message.content == "Half an answer"
+    assert 'data-message-status="interrupted"' in frames[-1]
+    assert 'class="message-error"' in frames[-1] and ">Retry<" in frames[-1]
+
+
+async def test_gateway_errors_keep_the_question_and_fail_the_reply(alice_socket, fake_stream):
+    fake_stream([], error=GatewayRateLimited("429 <b>", status=429))
+
+    await send_action(alice_socket, "send", text="Important question")
+    first = await alice_socket.receive_from(timeout=TIMEOUT)
+    message_id = assistant_id_in([first])
+    frames = await receive_until(alice_socket, is_final(message_id))
+
+    message = await get_message(message_id)
+    assert message.status == Message.Status.FAILED
+    assert message.error == "The gateway is rate limiting requests; try again in a moment."
+    assert message.error in frames[-1] and ">Retry<" in frames[-1]
+    user_message = await database_sync_to_async(Message.objects.get)(role="user")
+    assert user_message.content == "Important question"
+
+
+async def test_retry_after_a_failure(alice_socket, fake_stream):
+    fake_stream([], error=GatewayRateLimited("429", status=429))
+    await send_action(alice_socket, "send", text="Q")
+    failed_id = assistant_id_in([await alice_socket.receive_from(timeout=TIMEOUT)])
+    await receive_until(alice_socket, is_final(failed_id))
+
+    stream = fake_stream(["Better"])
+    await send_action(alice_socket, "retry", message_id=str(failed_id))
+    message_id = assistant_id_in([await alice_socket.receive_from(timeout=TIMEOUT)])
+    await receive_until(alice_socket, is_final(message_id))
+
+    assert (await get_message(message_id)).content == "Better"
+    assert stream.calls[0]["messages"] == [{"role": "user", "content": "Q"}]
+    assert (await get_message(failed_id)).status == Message.Status.FAILED
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+async def test_empty_messages_get_a_form_error(alice_socket, fake_stream, text):
+    stream = fake_stream(["never"])
+
+    await send_action(alice_socket, "send", text=text)
+    frame = await alice_socket.receive_from(timeout=TIMEOUT)
+
+    assert '<form id="composer"' in frame and 'class="field-error"' in frame
+    assert "Write a message first." in frame
+    assert not await database_sync_to_async(Message.objects.exists)()
+    assert stream.calls == []
+
+
+async def test_over_long_messages_get_a_form_error_and_keep_the_text(
+    alice_socket, fake_stream, settings
+):
+    settings.MESSAGE_MAX_CHARS = 20
+    fake_stream(["never"])
+
+    await send_action(alice_socket, "send", text="A <long> message, too long")
+    frame = await alice_socket.receive_from(timeout=TIMEOUT)
+
+    assert "too long" in frame
+    assert ">A &lt;long&gt; message, too long</textarea>" in frame
+    assert not await database_sync_to_async(Message.objects.exists)()
