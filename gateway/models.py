@@ -68,8 +68,13 @@ def list_models() -> list[str]:
     return _model_ids(read_json(response))
 
 
+# A gateway that is down would otherwise make every page wait out the connect timeout.
+FAILURE_CACHE_SECONDS = 30
+
+
 def list_chat_models() -> list[str]:
-    """Chat model ids, cached for GATEWAY_MODELS_CACHE_SECONDS; [] (not cached) on failure."""
+    """Chat model ids, cached for GATEWAY_MODELS_CACHE_SECONDS; [] on failure, remembered
+    for FAILURE_CACHE_SECONDS only."""
     try:
         key = _cache_key()
         models = cache.get(key)
@@ -78,6 +83,8 @@ def list_chat_models() -> list[str]:
             cache.set(key, models, settings.GATEWAY_MODELS_CACHE_SECONDS)
     except GatewayError as exc:
         logger.warning("Could not list gateway models: %s", exc)
+        if settings.GATEWAY_BASE_URL:
+            cache.set(_cache_key(), [], FAILURE_CACHE_SECONDS)
         return []
     return models
 

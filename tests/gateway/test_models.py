@@ -4,9 +4,16 @@ import logging
 
 import httpx
 import pytest
+from django.core.cache import cache
 
 from gateway.errors import GatewayBadResponse, GatewayUnavailable
-from gateway.models import alist_models, is_chat_model, list_chat_models, list_models
+from gateway.models import (
+    FAILURE_CACHE_SECONDS,
+    alist_models,
+    is_chat_model,
+    list_chat_models,
+    list_models,
+)
 from tests.gateway.fakes import respond, respond_json
 
 NEW_API = {
@@ -153,14 +160,25 @@ def test_the_cache_is_per_gateway(gateway, settings):
     assert [r.url.host for r in gateway.requests] == ["gw.example", "other.example"]
 
 
-def test_a_failure_gives_no_models_and_is_not_cached(gateway, caplog):
+def test_a_failure_gives_no_models_and_is_remembered_only_briefly(gateway, caplog):
     gateway.reply(respond_json(503, {"error": {"message": "无可用渠道", "type": "new_api_error"}}))
     with caplog.at_level(logging.WARNING, logger="gateway"):
         assert list_chat_models() == []
     assert "Could not list gateway models" in caplog.text
     gateway.reply(respond_json(200, NEW_API))
+    assert list_chat_models() == []  # within FAILURE_CACHE_SECONDS: no second wait
+    assert len(gateway.requests) == 1
+    cache.clear()  # as when the short failure entry expires
     assert list_chat_models() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
     assert len(gateway.requests) == 2
+
+
+def test_a_failure_is_cached_for_less_time_than_a_success(gateway, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cache, "set", lambda key, value, timeout: calls.append(timeout))
+    gateway.reply(respond_json(503, {"error": {"message": "x", "type": "new_api_error"}}))
+    list_chat_models()
+    assert calls == [FAILURE_CACHE_SECONDS]
 
 
 def test_a_connection_failure_gives_no_models(gateway):
