@@ -63,7 +63,7 @@ def test_first_run_then_a_streamed_reply_survives_a_reload(page, server_url):
         lengths.append(len(reply.inner_text()))
         page.wait_for_timeout(25)
     shot(page, "02-streaming")
-    distinct = sorted(set(n for n in lengths if n > 0))
+    distinct = sorted({n for n in lengths if n > 0})
     assert len(distinct) >= 3, f"expected the reply to grow in pieces, saw lengths {lengths}"
 
     expect(reply).to_have_attribute("data-message-status", "complete", timeout=30_000)
