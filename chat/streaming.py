@@ -42,6 +42,7 @@ SNAPSHOT_SECONDS = 0.5
 DRAIN_SECONDS = 5.0
 
 Status = Message.Status
+_clock = time.monotonic  # tests replace it to check checkpoint and snapshot spacing
 
 
 @dataclass(eq=False)
@@ -86,7 +87,7 @@ class Generation:
         self._timer: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._stop_requested = False
-        self._last_checkpoint = time.monotonic()
+        self._last_checkpoint = _clock()
         self._checkpoint: asyncio.Task[None] | None = None
         self._last_snapshot = 0.0
         self._flush_seconds = settings.STREAM_FLUSH_MS / 1000
@@ -153,7 +154,7 @@ class Generation:
             self._flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._flush_seconds, self._flush)
-        if time.monotonic() - self._last_checkpoint >= self._checkpoint_seconds:
+        if _clock() - self._last_checkpoint >= self._checkpoint_seconds:
             self._start_checkpoint()
 
     def _flush(self) -> None:
@@ -191,7 +192,7 @@ class Generation:
     def _start_checkpoint(self) -> None:
         if self._checkpoint is not None and not self._checkpoint.done():
             return
-        self._last_checkpoint = time.monotonic()
+        self._last_checkpoint = _clock()
         self._checkpoint = self._spawn(
             database_sync_to_async(services.checkpoint_reply)(
                 message_id=self.message_id, content=self.text()
@@ -199,7 +200,7 @@ class Generation:
         )
 
     def _maybe_snapshot(self) -> None:
-        now = time.monotonic()
+        now = _clock()
         if now - self._last_snapshot < SNAPSHOT_SECONDS:
             return
         self._last_snapshot = now

@@ -68,6 +68,10 @@ def assistant_id_in(frames: Iterable[str]) -> int:
     raise AssertionError("no streaming message in the frames")
 
 
+def is_delta(frame: str) -> bool:
+    return re.match(r'<div id="message-\d+-text" hx-swap-oob="beforeend">', frame) is not None
+
+
 def is_final(message_id: int):
     return lambda frame: f'id="message-{message_id}"' in frame and 'id="live-region"' in frame
 

@@ -1,0 +1,299 @@
+"""chat.streaming.Generation on its own: coalescing, backpressure, checkpoints, snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chat import services, streaming
+from chat.models import Message
+from chat.streaming import Subscriber, registry
+from tests.chat.test_consumer import FakeStream, delta_texts, stop_generations
+from tests.factories import make_conversation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Socket:
+    """A subscriber's socket that records frames; `hold` makes sends wait until released."""
+
+    def __init__(self, *, hold: bool = False) -> None:
+        self.frames: list[str] = []
+        self.release = asyncio.Event()
+        if not hold:
+            self.release.set()
+
+    async def send(self, frame: str) -> None:
+        await self.release.wait()
+        self.frames.append(frame)
+
+
+class RecordingLayer:
+    """Stands for a Redis layer (scale mode): not the in-memory one."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    async def group_send(self, group: str, event: dict) -> None:
+        self.events.append(event)
+
+    def of_type(self, kind: str) -> list[dict]:
+        return [e for e in self.events if e["type"] == kind]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def reply_start(team, alice):
+    conversation = make_conversation(team, alice)
+    return services.begin_reply(
+        conversation_id=conversation.pk, user=alice, action="send", text="Hi"
+    )
+
+
+@pytest.fixture
+def use_stream(monkeypatch):
+    def install(stream) -> None:
+        monkeypatch.setattr("gateway.chat.stream_chat", stream)
+
+    return install
+
+
+@pytest.fixture(autouse=True)
+async def _no_generation_left_running():
+    yield
+    await stop_generations()
+
+
+def start(reply_start, socket: Socket | None = None, layer=None, can_write=True):
+    subscriber = Subscriber(send=socket.send, can_write=can_write) if socket else None
+    return registry.start(reply_start, layer=layer, subscriber=subscriber)
+
+
+async def get_message(pk: int) -> Message:
+    return await database_sync_to_async(Message.objects.get)(pk=pk)
+
+
+async def test_the_first_token_goes_at_once_and_the_rest_coalesce(reply_start, use_stream):
+    tokens = [f"w{i} " for i in range(100)]
+    use_stream(FakeStream(tokens))  # no pause between tokens: one flush window
+    socket = Socket()
+
+    generation = start(reply_start, socket)
+    await generation.wait()
+
+    pk = reply_start.assistant_id
+    assert delta_texts(socket.frames, pk) == ["w0 ", "".join(tokens[1:])]
+    assert len(socket.frames) == 3
+    assert 'data-message-status="complete"' in socket.frames[-1]
+    assert (await get_message(pk)).content == "".join(tokens)
+
+
+async def test_deltas_are_escaped(reply_start, use_stream):
+    use_stream(FakeStream(["<script>", "&amp;"]))
+    socket = Socket()
+
+    await start(reply_start, socket).wait()
+
+    assert socket.frames[0].endswith(">&lt;script&gt;</div>")
+    assert socket.frames[1].endswith(">&amp;amp;</div>")
+
+
+async def test_tokens_pause_and_flush_on_the_timer(reply_start, use_stream, settings):
+    settings.STREAM_FLUSH_MS = 1
+    stream = FakeStream(["a", "b", "c", "d"], gate_at=3)
+    use_stream(stream)
+    socket = Socket()
+
+    generation = start(reply_start, socket)
+    while len(socket.frames) < 2:  # "a" at once, then "bc" when the timer fires
+        await asyncio.sleep(0.01)
+    stream.gate.set()
+    await generation.wait()
+
+    assert delta_texts(socket.frames, reply_start.assistant_id) == ["a", "bc", "d"]
+
+
+async def test_a_slow_socket_falls_back_to_the_final_swap(reply_start, use_stream, monkeypatch):
+    monkeypatch.setattr(streaming, "MAX_PENDING_CHARS", 10)
+    stream = FakeStream(["first", "x" * 8, "y" * 8, "z"], gate_at=3)
+    use_stream(stream)
+    slow, fast = Socket(hold=True), Socket()
+
+    generation = start(reply_start, slow)
+    generation.subscribe(Subscriber(send=fast.send, can_write=False), snapshot=False)
+    while not fast.frames:
+        await asyncio.sleep(0)
+    generation._flush()  # the slow socket still owes its first frame: skipped, now lagging
+    slow.release.set()
+    stream.gate.set()
+    await generation.wait()
+
+    pk = reply_start.assistant_id
+    assert delta_texts(slow.frames, pk) == ["first"]
+    assert 'data-message-status="complete"' in slow.frames[-1]
+    assert "".join(delta_texts(fast.frames, pk)) == "first" + "x" * 8 + "y" * 8 + "z"
+    assert ">Regenerate<" in slow.frames[-1] and ">Regenerate<" not in fast.frames[-1]
+
+
+async def test_a_broken_socket_does_not_end_the_reply(reply_start, use_stream):
+    use_stream(FakeStream(["a", "b"]))
+
+    async def broken(frame: str) -> None:
+        raise ConnectionError("gone")
+
+    generation = start(reply_start, None)
+    generation.subscribe(Subscriber(send=broken, can_write=True), snapshot=False)
+    await generation.wait()
+
+    message = await get_message(reply_start.assistant_id)
+    assert (message.status, message.content) == ("complete", "ab")
+
+
+async def test_checkpoints_are_spaced_by_the_setting(
+    reply_start, use_stream, monkeypatch, settings
+):
+    settings.STREAM_CHECKPOINT_SECONDS = 5
+    clock = FakeClock()
+    monkeypatch.setattr(streaming, "_clock", clock)
+    checkpoints: list[str] = []
+
+    def checkpoint_reply(*, message_id: int, content: str) -> None:
+        checkpoints.append(content)
+
+    monkeypatch.setattr(services, "checkpoint_reply", checkpoint_reply)
+
+    async def twelve_seconds(**kwargs):
+        for i in range(13):
+            clock.now += 1
+            yield streaming.ChatDelta(content=f"{i} ")
+            await asyncio.sleep(0.01)  # let a running checkpoint finish
+        yield streaming.ChatEnd("stop", None, None)
+
+    use_stream(twelve_seconds)
+    await start(reply_start, Socket()).wait()
+
+    assert checkpoints == ["0 1 2 3 4 ", "0 1 2 3 4 5 6 7 8 9 "]
+
+
+async def test_a_short_reply_is_not_checkpointed(reply_start, use_stream, monkeypatch):
+    calls = []
+    monkeypatch.setattr(services, "checkpoint_reply", lambda **kw: calls.append(kw))
+    use_stream(FakeStream(["a"] * 50))
+
+    await start(reply_start, Socket()).wait()
+
+    assert calls == []
+
+
+async def test_stop_before_the_first_token(reply_start, use_stream):
+    stream = FakeStream(["never"], gate_at=0)
+    use_stream(stream)
+    socket = Socket()
+
+    generation = start(reply_start, socket)
+    generation.stop()
+    await generation.wait()
+
+    message = await get_message(reply_start.assistant_id)
+    assert (message.status, message.content) == ("stopped", "")
+    assert "Reply stopped." in socket.frames[-1]
+
+
+async def test_an_unexpected_error_fails_the_reply_and_keeps_the_text(reply_start, use_stream):
+    use_stream(FakeStream(["kept"], error=RuntimeError("bug")))
+
+    await start(reply_start, Socket()).wait()
+
+    message = await get_message(reply_start.assistant_id)
+    assert (message.status, message.content) == ("failed", "kept")
+    assert message.error == "Something went wrong while writing the reply."
+
+
+async def test_reasoning_is_stored_but_not_streamed(reply_start, use_stream):
+    async def thinking(**kwargs):
+        yield streaming.ChatDelta(reasoning="hmm ")
+        yield streaming.ChatDelta(content="Answer")
+        yield streaming.ChatEnd("stop", None, None)
+
+    use_stream(thinking)
+    socket = Socket()
+    await start(reply_start, socket).wait()
+
+    message = await get_message(reply_start.assistant_id)
+    assert (message.reasoning, message.content) == ("hmm ", "Answer")
+    assert delta_texts(socket.frames, reply_start.assistant_id) == ["Answer"]
+
+
+async def test_scale_mode_publishes_coarse_snapshots(
+    reply_start, use_stream, monkeypatch, settings
+):
+    settings.STREAM_FLUSH_MS = 1
+    clock = FakeClock()
+    monkeypatch.setattr(streaming, "_clock", clock)
+
+    async def slow_tokens(**kwargs):
+        for i in range(20):
+            clock.now += 0.1  # two seconds in all
+            yield streaming.ChatDelta(content=f"{i} ")
+            await asyncio.sleep(0.005)
+        yield streaming.ChatEnd("stop", None, None)
+
+    use_stream(slow_tokens)
+    layer = RecordingLayer()
+    await start(reply_start, Socket(), layer=layer).wait()
+
+    snapshots = layer.of_type("reply.snapshot")
+    assert 1 <= len(snapshots) <= 5  # at most one per half second of the clock
+    assert layer.of_type("reply.finished") == [
+        {"type": "reply.finished", "message_id": reply_start.assistant_id}
+    ]
+    assert all(e["message_id"] == reply_start.assistant_id for e in snapshots)
+
+
+async def test_the_in_memory_layer_gets_no_snapshots(reply_start, use_stream):
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    sent = []
+    original = layer.group_send
+
+    async def recording(group, event):
+        sent.append(event["type"])
+        await original(group, event)
+
+    use_stream(FakeStream(["a"] * 30))
+    generation = start(reply_start, Socket(), layer=layer)
+    layer.group_send = recording
+    try:
+        await generation.wait()
+    finally:
+        del layer.group_send
+
+    assert sent == ["reply.finished"]
+
+
+async def test_the_registry_holds_one_reply_per_conversation(reply_start, use_stream):
+    stream = FakeStream(["a"], gate_at=0)
+    use_stream(stream)
+    conversation_id = reply_start.conversation.pk
+
+    generation = start(reply_start)
+
+    assert registry.get(reply_start.assistant_id) is generation
+    assert registry.for_conversation(conversation_id) is generation
+    assert not registry.reserve(conversation_id)
+    stream.gate.set()
+    await generation.wait()
+    assert registry.get(reply_start.assistant_id) is None
+    assert registry.reserve(conversation_id)
+    registry.release(conversation_id)
+    assert not registry.is_busy(conversation_id)
