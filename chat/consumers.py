@@ -17,7 +17,9 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation.trans_real import parse_accept_lang_header
 
 from accounts.access import get_conversation_for_user, get_rw_conversation_for_user
 from accounts.models import User
@@ -42,6 +44,18 @@ def _load_conversation(user: User, conversation_id: Any) -> tuple[Conversation, 
     return conversation, conversation.created_by_id == user.pk and membership.can_write
 
 
+def _language(scope: dict[str, Any]) -> str:
+    """The page's language for this socket: the language cookie, else Accept-Language."""
+    code = scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME)
+    if code and translation.check_for_language(code):
+        return code
+    accept = dict(scope.get("headers", [])).get(b"accept-language", b"").decode("latin-1")
+    for code, _quality in parse_accept_lang_header(accept):
+        with contextlib.suppress(LookupError):
+            return translation.get_supported_language_variant(code)
+    return settings.LANGUAGE_CODE
+
+
 def _may_write(user: User, conversation_id: Any) -> bool:
     try:
         get_rw_conversation_for_user(user, conversation_id)
@@ -55,6 +69,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     can_write: bool = False
     group_name: str = ""
     subscriber: Subscriber | None = None
+    language: str | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Frames are rendered here, outside any request: use the language of the page.
+        if self.language is None:
+            self.language = _language(self.scope)
+        with translation.override(self.language):
+            await super().dispatch(message)
 
     async def connect(self) -> None:
         user = self.scope.get("user")

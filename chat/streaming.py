@@ -267,7 +267,7 @@ class Generation:
         await self._wait_in_flight()
 
     async def _wait_in_flight(self) -> None:
-        pending = [sub.in_flight for sub in self.subscribers if sub.busy]
+        pending = [sub.in_flight for sub in self.subscribers if sub.in_flight and sub.busy]
         if pending:
             await asyncio.wait(pending, timeout=DRAIN_SECONDS)
 

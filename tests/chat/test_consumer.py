@@ -11,9 +11,12 @@ from collections.abc import AsyncIterator, Iterable
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
+from django.utils import translation
 
+from chat import services
 from chat.models import Message
 from chat.streaming import registry
 from config.asgi import application
@@ -552,3 +555,64 @@ async def test_over_long_messages_get_a_form_error_and_keep_the_text(
     assert "too long" in frame
     assert ">A &lt;long&gt; message, too long</textarea>" in frame
     assert not await database_sync_to_async(Message.objects.exists)()
+
+
+# Another process (scale mode) writing the reply: only control events and snapshots arrive.
+
+
+async def test_a_tab_follows_a_reply_written_by_another_process(alice_socket, conversation):
+    question = await database_sync_to_async(make_message)(conversation, content="Q")
+    reply = await database_sync_to_async(make_message)(
+        conversation, role="assistant", content="", status="streaming", parent=question
+    )
+    layer = get_channel_layer()
+    group = conversation.group_name
+
+    await layer.group_send(group, {"type": "reply.started", "message_id": reply.pk})
+    started = await alice_socket.receive_from(timeout=TIMEOUT)
+    snapshot = {"type": "reply.snapshot", "message_id": reply.pk, "content": "So <far>"}
+    await layer.group_send(group, snapshot)
+    shown = await alice_socket.receive_from(timeout=TIMEOUT)
+    await database_sync_to_async(services.finish_reply)(
+        message_id=reply.pk, content="So <far> and done", status="complete"
+    )
+    await layer.group_send(group, {"type": "reply.finished", "message_id": reply.pk})
+    final = await alice_socket.receive_from(timeout=TIMEOUT)
+
+    assert '<div id="thread" class="thread"' in started
+    assert '<form id="stop-form" class="stop-form" ws-send hx-swap-oob="outerHTML">' in started
+    assert f'id="message-{reply.pk}-text">So &lt;far&gt;</div>' in shown
+    assert 'data-message-status="complete"' in final and "So &lt;far&gt; and done" in final
+    assert (
+        "Reply finished." in final
+        and '<form id="stop-form" class="stop-form" ws-send hidden' in final
+    )
+
+
+async def test_stop_reaches_the_process_writing_the_reply(alice_socket, conversation, fake_stream):
+    fake_stream(["a", "b"], gate_at=1)
+    await send_action(alice_socket, "send", text="Go")
+    frames = await receive_until(alice_socket, is_delta)
+    message_id = assistant_id_in(frames)
+
+    await get_channel_layer().group_send(conversation.group_name, {"type": "reply.stop"})
+    await receive_until(alice_socket, is_final(message_id))
+
+    assert (await get_message(message_id)).status == Message.Status.STOPPED
+
+
+async def test_frames_are_rendered_in_the_language_of_the_page(
+    conversation, alice_cookie, monkeypatch
+):
+    languages = []
+
+    def controls_html(**kwargs) -> str:
+        languages.append(translation.get_language())
+        return "<p>controls</p>"
+
+    monkeypatch.setattr("chat.consumers.controls_html", controls_html)
+    communicator, _ = await open_socket(conversation, alice_cookie + b"; django_language=zh-hans")
+    await communicator.receive_from(timeout=TIMEOUT)
+
+    assert languages == ["zh-hans"]
+    await communicator.disconnect()
