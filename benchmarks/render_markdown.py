@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -44,13 +44,17 @@ def main() -> None:
     plain = MarkdownIt("commonmark").enable("table").render
     render_markdown(source)
     base, ours = best_of(plain, source), best_of(render_markdown, source)
-    print(f"20 KB reply: markdown-it {base * 1e3:.1f} ms, Parlor {ours * 1e3:.1f} ms, "
-          f"ratio {ours / base:.2f}x")
+    print(
+        f"20 KB reply: markdown-it {base * 1e3:.1f} ms, Parlor {ours * 1e3:.1f} ms, "
+        f"ratio {ours / base:.2f}x"
+    )
     for pattern in ("\\[\n", "$$ a\n", "\\( ", "x \\[ ", "$a "):
         small, large = pattern * 500, pattern * 5000
         t_small, t_large = best_of(render_markdown, small, 3), best_of(render_markdown, large, 3)
-        print(f"unclosed {pattern.strip()!r:8} x5000: {t_large * 1e3:7.1f} ms, "
-              f"growth for 10x input {t_large / t_small:5.1f}x (linear = 10)")
+        print(
+            f"unclosed {pattern.strip()!r:8} x5000: {t_large * 1e3:7.1f} ms, "
+            f"growth for 10x input {t_large / t_small:5.1f}x (linear = 10)"
+        )
 
 
 if __name__ == "__main__":
