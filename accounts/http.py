@@ -7,7 +7,7 @@ from accounts.models import Membership, Team, User
 
 
 class AuthenticatedHttpRequest(HttpRequest):
-    user: User  # type: ignore[assignment]
+    user: User
     team: Team | None
     membership: Membership | None
     htmx: HtmxDetails

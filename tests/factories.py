@@ -29,8 +29,14 @@ def make_conversation(team: Team, user: User, **extra) -> Conversation:
     return Conversation.objects.create(team=team, created_by=user, **extra)
 
 
-def make_message(conversation: Conversation, *, role: str = Message.Role.USER,
-                 content: str = "Hello", parent: Message | None = None, **extra) -> Message:
+def make_message(
+    conversation: Conversation,
+    *,
+    role: str = Message.Role.USER,
+    content: str = "Hello",
+    parent: Message | None = None,
+    **extra,
+) -> Message:
     message = Message.objects.create(
         conversation=conversation, role=role, content=content, parent=parent, **extra
     )

@@ -116,7 +116,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "parlor.sqlite3",
+            "NAME": str(DATA_DIR / "parlor.sqlite3"),
             # Reopening a WAL database per call cost 16% of relay CPU (benchmarks/).
             "CONN_MAX_AGE": None,
             "OPTIONS": {

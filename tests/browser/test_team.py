@@ -52,7 +52,9 @@ def test_an_invited_teammate_joins_and_reads_a_shared_conversation(browser, page
 def test_a_user_creates_a_second_team(page, server_url):
     _setup_or_login(page, server_url)
     page.get_by_role("link", name="Team", exact=True).click()
-    page.get_by_role("button", name="New team").or_(page.get_by_role("link", name="New team")).first.click()
+    page.get_by_role("button", name="New team").or_(
+        page.get_by_role("link", name="New team")
+    ).first.click()
     page.get_by_label("Name").fill("Research")
     page.get_by_role("button", name="Create team").click()
     page.get_by_role("link", name="Team", exact=True).click()
