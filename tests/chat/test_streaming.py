@@ -260,9 +260,9 @@ async def test_scale_mode_publishes_coarse_snapshots(
 
 
 async def test_the_in_memory_layer_gets_no_snapshots(reply_start, use_stream):
-    from channels.layers import get_channel_layer
+    from channels.layers import InMemoryChannelLayer
 
-    layer = get_channel_layer()
+    layer = InMemoryChannelLayer()
     sent = []
     original = layer.group_send
 
