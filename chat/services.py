@@ -8,6 +8,7 @@ exactly one `database_sync_to_async`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -269,3 +270,17 @@ def render_html(content: str) -> str:
     from chat.rendering import render_markdown
 
     return render_markdown(content)
+
+
+def interrupt_orphaned_replies(*, idle_for: timedelta | None = None) -> int:
+    """Mark replies left `streaming` by a process that died as interrupted, keeping their
+    last checkpoint. With `idle_for`, only those untouched that long (other processes may
+    still be writing theirs in scale mode); without it, all of them (embedded mode, at start)."""
+    orphans = Message.objects.filter(status=Message.Status.STREAMING)
+    if idle_for is not None:
+        orphans = orphans.filter(updated_at__lt=timezone.now() - idle_for)
+    return orphans.update(
+        status=Message.Status.INTERRUPTED,
+        error=_("Parlor restarted while this reply was being written."),
+        updated_at=timezone.now(),
+    )

@@ -8,6 +8,7 @@ anything that must start once per process starts here, before the server.
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.management import call_command
@@ -25,9 +26,20 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, no_migrate: bool, **options) -> None:
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=1)
+        self._interrupt_orphaned_replies()
         if settings.DEMO_GATEWAY:
             self._start_demo_gateway()
         self._serve(host, port)
+
+    def _interrupt_orphaned_replies(self) -> None:
+        from chat.services import interrupt_orphaned_replies
+
+        # Embedded mode has one process: whatever is still "streaming" died with the last
+        # one. In scale mode other processes may be writing; wait until a reply is stale.
+        scale_mode = bool(settings.REDIS_URL)
+        idle = timedelta(seconds=settings.GATEWAY_READ_TIMEOUT + 60) if scale_mode else None
+        if count := interrupt_orphaned_replies(idle_for=idle):
+            self.stdout.write(f"Marked {count} unfinished replies from a previous run interrupted.")
 
     def _start_demo_gateway(self) -> None:
         from demo_gateway.server import start_in_thread
