@@ -8,16 +8,13 @@ from django.utils.translation import gettext_lazy as _
 from chat.models import Conversation, Message
 
 
+# What an admin reviews about a message: who spoke, how it ended, what it cost.
+MESSAGE_COLUMNS = ("role", "status", "model", "prompt_tokens", "completion_tokens", "created_at")
+
+
 class MessageInline(admin.TabularInline):
     model = Message
-    fields = readonly_fields = (
-        "role",
-        "status",
-        "model",
-        "prompt_tokens",
-        "completion_tokens",
-        "created_at",
-    )
+    fields = readonly_fields = MESSAGE_COLUMNS
     extra = 0
     can_delete = False
     show_change_link = True
@@ -77,16 +74,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = [
-        "__str__",
-        "conversation",
-        "role",
-        "status",
-        "model",
-        "prompt_tokens",
-        "completion_tokens",
-        "created_at",
-    ]
+    list_display = ["__str__", "conversation", *MESSAGE_COLUMNS]
     list_filter = ["role", "status", "model"]
     list_select_related = ["conversation"]
     search_fields = ["content"]
