@@ -1,0 +1,90 @@
+"""Settings as an operator meets them: each case loads config.settings.base in a fresh
+interpreter with only the given environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = """
+import json
+from django.conf import settings as s
+import django; django.setup()
+print(json.dumps({
+    "allowed": s.ALLOWED_HOSTS, "csrf": s.CSRF_TRUSTED_ORIGINS,
+    "secure": [s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE], "key": s.SECRET_KEY,
+    "demo": s.DEMO_GATEWAY, "engine": s.DATABASES["default"]["ENGINE"],
+    "layer": s.CHANNEL_LAYERS["default"]["BACKEND"], "db_name": str(s.DATABASES["default"]["NAME"]),
+}))
+"""
+
+
+def _load(tmp_path: Path, **env: str) -> dict:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PARLOR_")}
+    for name in ("DATABASE_URL", "REDIS_URL", "GATEWAY_BASE_URL", "PUBLIC_URL", "SECRET_KEY"):
+        clean.pop(name, None)
+    clean.update(DJANGO_SETTINGS_MODULE="config.settings.base", PARLOR_DATA_DIR=str(tmp_path))
+    clean.update(env)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        return {"error": result.stderr}
+    return json.loads(result.stdout)
+
+
+def test_the_embedded_defaults_need_nothing(tmp_path):
+    loaded = _load(tmp_path)
+    assert loaded["engine"] == "django.db.backends.sqlite3"
+    assert loaded["db_name"] == str(tmp_path / "parlor.sqlite3")
+    assert loaded["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert loaded["demo"] is True
+    assert loaded["secure"] == [False, False]
+
+
+def test_a_secret_key_is_generated_once_into_the_data_directory(tmp_path):
+    first, second = _load(tmp_path), _load(tmp_path)
+    assert len(first["key"]) >= 50
+    assert first["key"] == second["key"] == (tmp_path / "secret_key").read_text().strip()
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_one_public_url_fills_hosts_origins_and_secure_cookies(tmp_path):
+    loaded = _load(tmp_path, PARLOR_PUBLIC_URL="https://chat.example.com/")
+    assert "chat.example.com" in loaded["allowed"]
+    assert loaded["csrf"] == ["https://chat.example.com"]
+    assert loaded["secure"] == [True, True]
+
+
+def test_scale_mode_uses_postgres_and_redis(tmp_path):
+    loaded = _load(
+        tmp_path,
+        DATABASE_URL="postgres://parlor@db.internal:5432/parlor",
+        REDIS_URL="redis://redis.internal:6379/0",
+        GATEWAY_BASE_URL="https://gw.example.com/v1",
+    )
+    assert loaded["engine"] == "django.db.backends.postgresql"
+    assert loaded["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert loaded["demo"] is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PARLOR_DEBUG", "yes", "DEBUG must be True or False"),
+        ("PUBLIC_URL", "chat.example.com", "PUBLIC_URL must look like"),
+    ],
+)
+def test_bad_values_stop_start_up_with_a_clear_error(tmp_path, name, value, message):
+    assert message in _load(tmp_path, **{name: value})["error"]
