@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -37,27 +38,14 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
     raise TimeoutError(url)
 
 
-@pytest.fixture(scope="session")
-def server_url(tmp_path_factory):
-    """A fresh Parlor on a free port; first run, no users."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLOR_", "GATEWAY_"))}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    env["PARLOR_DATA_DIR"] = str(tmp_path_factory.mktemp("parlor-data"))
-    log = open(tmp_path_factory.mktemp("log") / "serve.log", "w+")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+@contextlib.contextmanager
+def running(args: list[str], env: dict[str, str], log_path: Path, ready_url: str):
+    """Run a process of ours until the block ends; print its log tail when it does."""
+    log = open(log_path, "w+")  # noqa: SIM115
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_for(url + "/health/", process)
-        yield url
+        _wait_for(ready_url, process)
+        yield process
     finally:
         process.terminate()
         try:
@@ -66,6 +54,33 @@ def server_url(tmp_path_factory):
             process.kill()
         log.seek(0)
         print(log.read()[-4000:])
+        log.close()
+
+
+def parlor_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLOR_", "GATEWAY_"))}
+    for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    env["PARLOR_DATA_DIR"] = str(data_dir)
+    env.update(extra)
+    return env
+
+
+def serve(tmp_path_factory, **env: str):
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    data = tmp_path_factory.mktemp("parlor-data")
+    return url, running(args, parlor_env(data, **env), data / "serve.log", url + "/health/")
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory):
+    """A fresh Parlor per test module on a free port, exactly as `make run` starts it; no
+    users yet."""
+    url, server = serve(tmp_path_factory)
+    with server:
+        yield url
 
 
 @pytest.fixture(scope="session")

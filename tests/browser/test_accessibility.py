@@ -68,6 +68,4 @@ def test_the_keyboard_reaches_the_composer_with_a_visible_focus(page, server_url
     assert all(step["ring"] for step in reached if step["tag"] != "BODY"), reached
     page.keyboard.type("Typed without a mouse")
     page.keyboard.press("Enter")
-    expect(page.locator('[data-message-role="user"]').last).to_contain_text(
-        "Typed without a mouse"
-    )
+    expect(page.locator('[data-message-role="user"]').last).to_contain_text("Typed without a mouse")
