@@ -105,10 +105,17 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("chat:home")
     if not request.membership.can_write:
         raise PermissionDenied
-    model = settings.DEFAULT_MODEL or next(iter(_models_for()), "")
-    conversation = Conversation.objects.create(
-        team=request.team, created_by=request.user, model=model
+    # Reuse an untouched new chat instead of filling the sidebar with empty ones.
+    conversation = (
+        Conversation.objects.filter(team=request.team, created_by=request.user, title="")
+        .filter(messages__isnull=True)
+        .first()
     )
+    if conversation is None:
+        model = settings.DEFAULT_MODEL or next(iter(_models_for()), "")
+        conversation = Conversation.objects.create(
+            team=request.team, created_by=request.user, model=model
+        )
     return redirect(conversation)
 
 

@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from chat.models import Conversation
-from tests.factories import make_user
+from tests.factories import make_conversation, make_message, make_user
 
 URL = reverse("chat:new")
 
@@ -50,3 +50,19 @@ def test_it_sends_users_without_a_team_home(client, db):
     assert response.status_code == 302
     assert response.url == reverse("chat:home")
     assert not Conversation.objects.exists()
+
+
+def test_it_reuses_an_untouched_new_chat(alice_client, team, alice, bob):
+    alice_client.post(URL)
+    alice_client.post(URL)
+    assert Conversation.objects.filter(created_by=alice).count() == 1
+    make_conversation(team, bob, title="")  # someone else's empty chat is not reused
+    alice_client.post(URL)
+    assert Conversation.objects.filter(created_by=alice).count() == 1
+
+
+def test_it_starts_a_fresh_chat_once_the_last_one_has_messages(alice_client, team, alice):
+    alice_client.post(URL)
+    make_message(Conversation.objects.get(created_by=alice), content="Hi")
+    alice_client.post(URL)
+    assert Conversation.objects.filter(created_by=alice).count() == 2
