@@ -17,6 +17,9 @@ from gateway.errors import GatewayError, error_from_exception
 logger = logging.getLogger(__name__)
 
 PATH = "/v1/models"
+# Sync views share one thread under daphne: a hanging listing would stall every page and
+# every database call behind it, so the small model list gets a short leash.
+TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 # Ids the gateway lists for billing or for other endpoints; never offered as chat models.
 # Matched case-insensitively against the whole id.
 CHAT_EXCLUDE = (
@@ -53,7 +56,7 @@ CHAT_EXCLUDE = (
 
 async def alist_models() -> list[str]:
     try:
-        response = await get_client().get(PATH)
+        response = await get_client().get(PATH, timeout=TIMEOUT)
     except httpx.HTTPError as exc:
         raise error_from_exception(exc) from exc
     return _model_ids(read_json(response))
@@ -62,7 +65,7 @@ async def alist_models() -> list[str]:
 def list_models() -> list[str]:
     try:
         with get_sync_client() as client:
-            response = client.get(PATH)
+            response = client.get(PATH, timeout=TIMEOUT)
     except httpx.HTTPError as exc:
         raise error_from_exception(exc) from exc
     return _model_ids(read_json(response))

@@ -190,3 +190,11 @@ def test_an_unconfigured_gateway_gives_no_models(gateway, settings):
     settings.GATEWAY_BASE_URL = ""
     assert list_chat_models() == []
     assert gateway.requests == []
+
+
+def test_the_listing_has_a_short_timeout_of_its_own(gateway, settings):
+    settings.GATEWAY_READ_TIMEOUT = 300
+    gateway.reply(lambda request: respond_json(200, NEW_API))
+    list_models()
+    timeouts = gateway.requests[-1].extensions["timeout"]
+    assert timeouts["read"] <= 5 and timeouts["connect"] <= 3
