@@ -6,7 +6,9 @@ action), the token path in chat.streaming.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import html
 import json
 from typing import Any
@@ -154,12 +156,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 registry.release(conversation_id)
         if start is None:
             return
-        subscriber = Subscriber(send=self._send_frame, can_write=True)
-        with contextlib.suppress(Exception):  # a closed tab must not stop the reply
-            await self.send(text_data=self._first_frame(action, start))
+        # Open the upstream request first and render the first frame while it is in flight.
+        # Until that frame (which creates the reply's element) has gone, the tab is held.
         self._unfollow()
-        self.subscriber = subscriber
-        registry.start(start, layer=self.channel_layer, subscriber=subscriber)
+        self.subscriber = subscriber = Subscriber(send=self._send_frame, can_write=True, held=True)
+        generation = registry.start(start, layer=self.channel_layer, subscriber=subscriber)
+        try:
+            for _step in range(4):  # let the generation send its request (a few httpx steps)
+                await asyncio.sleep(0)
+            with contextlib.suppress(Exception):  # a closed tab must not stop the reply
+                await self.send(text_data=self._first_frame(action, start))
+        finally:
+            generation.release(subscriber)
         event = {"type": "reply.started", "message_id": start.assistant_id}
         await self.channel_layer.group_send(self.group_name, event)
 
@@ -276,6 +284,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 
 def composer_html(*, text: str | None = None, error: str = "", streaming: bool = False) -> str:
+    if not text and not error:  # the same for every reply: rendered once per language
+        return _empty_composer_html(
+            translation.get_language(), streaming, settings.MESSAGE_MAX_CHARS
+        )
+    return _composer_html(text=text, error=error, streaming=streaming)
+
+
+@functools.lru_cache(maxsize=64)
+def _empty_composer_html(language: str | None, streaming: bool, max_chars: int) -> str:
+    return _composer_html(text=None, error="", streaming=streaming)
+
+
+def _composer_html(*, text: str | None, error: str, streaming: bool) -> str:
     context = {
         "composer_oob": True,
         "composer_text": text if isinstance(text, str) else "",
@@ -287,6 +308,17 @@ def composer_html(*, text: str | None = None, error: str = "", streaming: bool =
 
 
 def error_html(error: str) -> str:
+    if not error:
+        return _no_error_html(translation.get_language())
+    return _error_html(error)
+
+
+@functools.lru_cache(maxsize=64)
+def _no_error_html(language: str | None) -> str:
+    return _error_html("")
+
+
+def _error_html(error: str) -> str:
     return render_to_string(
         "chat/messages.html#composer-error", {"composer_error": error, "error_oob": True}
     )

@@ -45,13 +45,21 @@ class ReplyStart:
     model: str
     temperature: float | None
     messages: list[dict[str, str]]
-    # The thread change for the tab that asked: appended items (send) or the whole thread.
-    thread_html: str
+    # The thread as it now is, to the new reply, and whether the tab that asked only needs its
+    # last two items appended (send) rather than the whole thread.
+    thread: list[ThreadItem]
+    appended: bool
     new_title: str | None
 
     @property
     def assistant_id(self) -> int:
         return self.assistant.pk
+
+    @property
+    def thread_html(self) -> str:
+        """The thread change for the tab that asked. Rendered on demand, outside the
+        transaction: the consumer renders it while the upstream request is in flight."""
+        return _thread_html(self.conversation, self.thread, appended=self.appended)
 
 
 def begin_reply(
@@ -82,19 +90,21 @@ def begin_reply(
             model=model,
         )
         new_title = _update_conversation(conversation, assistant, action, text)
-        created = [m for m in (user_message, assistant) if m is not None]
-        thread = MessageTree(messages + created).thread(assistant.pk)
-        return ReplyStart(
-            conversation=conversation,
-            assistant=assistant,
-            assistant_item=thread[-1],
-            user_message_id=user_message.pk if user_message else None,
-            model=model,
-            temperature=conversation.temperature,
-            messages=context_messages(conversation, [item.message for item in thread[:-1]]),
-            thread_html=_thread_html(conversation, thread, appended=action == SEND),
-            new_title=new_title,
-        )
+    # Only database work holds the write lock; the rest is plain Python on loaded objects.
+    created = [m for m in (user_message, assistant) if m is not None]
+    thread = MessageTree(messages + created).thread(assistant.pk)
+    return ReplyStart(
+        conversation=conversation,
+        assistant=assistant,
+        assistant_item=thread[-1],
+        user_message_id=user_message.pk if user_message else None,
+        model=model,
+        temperature=conversation.temperature,
+        messages=context_messages(conversation, [item.message for item in thread[:-1]]),
+        thread=thread,
+        appended=action == SEND,
+        new_title=new_title,
+    )
 
 
 def clean_text(text: Any) -> str:

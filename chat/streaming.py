@@ -10,10 +10,11 @@ Per token there are no ORM calls, no thread hops and no channel-layer messages.
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -22,6 +23,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from chat import services
@@ -47,16 +49,23 @@ _clock = time.monotonic  # tests replace it to check checkpoint and snapshot spa
 
 @dataclass(eq=False)
 class Subscriber:
-    """One socket following a generation; `send` delivers one text frame."""
+    """One socket following a generation; `send` delivers one text frame.
+
+    A `held` subscriber gets nothing until `Generation.release`: the tab that asked is held
+    while its first frame (which creates the reply's element) is rendered and sent, so the
+    upstream request can start first; release then sends it what it is owed.
+    """
 
     send: Callable[[str], Awaitable[None]]
     can_write: bool
+    held: bool = False
     message_id: int | None = None
     sent_chunks: int = 0
     sent_chars: int = 0
     in_flight: asyncio.Task[None] | None = None
     lagging: bool = False
     finished: bool = False
+    released: asyncio.Future[None] | None = None  # set while the end of a reply waits for it
 
     @property
     def busy(self) -> bool:
@@ -126,6 +135,21 @@ class Generation:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         if subscriber in self.subscribers:
             self.subscribers.remove(subscriber)
+        self._unhold(subscriber)
+
+    def release(self, subscriber: Subscriber) -> None:
+        """Let a held subscriber have its deltas, starting with what it is owed."""
+        if not subscriber.held:
+            return
+        self._unhold(subscriber)
+        if subscriber in self.subscribers:
+            self._flush_to(subscriber, len(self.chunks))
+
+    @staticmethod
+    def _unhold(subscriber: Subscriber) -> None:
+        subscriber.held = False
+        if subscriber.released is not None and not subscriber.released.done():
+            subscriber.released.set_result(None)
 
     def _snapshot_item(self) -> ThreadItem:
         placeholder = self.start.assistant
@@ -154,27 +178,47 @@ class Generation:
             self._flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._flush_seconds, self._flush)
-        if _clock() - self._last_checkpoint >= self._checkpoint_seconds:
-            self._start_checkpoint()
 
     def _flush(self) -> None:
+        """Send every subscriber what it is owed; checkpoints and snapshots are checked here,
+        at most once per flush, not per token."""
         self._timer = None
         count = len(self.chunks)
-        for sub in self.subscribers:
-            if sub.lagging or sub.sent_chunks == count:
+        for sub in tuple(self.subscribers):  # a failed send unsubscribes at once
+            if sub.lagging or sub.held or sub.sent_chunks == count:
                 continue
             if sub.busy:
                 # Daphne does not push back: bound what a slow socket can owe instead.
                 sub.lagging = self.length - sub.sent_chars > MAX_PENDING_CHARS
                 continue
-            text = "".join(self.chunks[sub.sent_chunks : count])
-            sub.sent_chunks, sub.sent_chars = count, self.length
-            self._deliver(sub, delta_frame(self.message_id, text))
+            self._flush_to(sub, count)
+        now = _clock()
+        if now - self._last_checkpoint >= self._checkpoint_seconds:
+            self._start_checkpoint()
         if self.publish_snapshots:
-            self._maybe_snapshot()
+            self._maybe_snapshot(now)
+
+    def _flush_to(self, sub: Subscriber, count: int) -> None:
+        if sub.sent_chunks == count:
+            return
+        text = "".join(self.chunks[sub.sent_chunks : count])
+        sub.sent_chunks, sub.sent_chars = count, self.length
+        self._deliver(sub, delta_frame(self.message_id, text))
 
     def _deliver(self, sub: Subscriber, frame: str) -> None:
-        sub.in_flight = self._spawn(self._send(sub, frame))
+        """Run the send at once; only a send that has to wait gets a task to finish it.
+
+        Daphne's send never waits, so per frame this is a few coroutine steps, not a task."""
+        coro = self._send(sub, frame)
+        try:
+            waiting_on = coro.send(None)
+        except StopIteration:
+            sub.in_flight = None
+            return
+        except BaseException:  # _send handles errors itself: this is a cancellation
+            coro.close()
+            raise
+        sub.in_flight = self._spawn(_finish(coro, waiting_on))
 
     async def _send(self, sub: Subscriber, frame: str) -> None:
         try:
@@ -199,8 +243,7 @@ class Generation:
             )
         )
 
-    def _maybe_snapshot(self) -> None:
-        now = _clock()
+    def _maybe_snapshot(self, now: float) -> None:
         if now - self._last_snapshot < SNAPSHOT_SECONDS:
             return
         self._last_snapshot = now
@@ -262,9 +305,25 @@ class Generation:
         """Deliver the text still owed to subscribers, so deltas end where the reply ends."""
         if self._timer is not None:
             self._timer.cancel()
+        await self._wait_held()
         await self._wait_in_flight()
         self._flush()
         await self._wait_in_flight()
+
+    async def _wait_held(self) -> None:
+        """A held subscriber has not had its first frame yet: nothing may reach it before."""
+        loop = asyncio.get_running_loop()
+        waiters = []
+        for sub in self.subscribers:
+            if sub.held:
+                sub.released = sub.released or loop.create_future()
+                waiters.append(sub.released)
+        if waiters:
+            await asyncio.wait(waiters, timeout=DRAIN_SECONDS)
+        for sub in self.subscribers:
+            if sub.held:  # never released: it gets the final swap only
+                self._unhold(sub)
+                sub.lagging = True
 
     async def _wait_in_flight(self) -> None:
         pending = [sub.in_flight for sub in self.subscribers if sub.in_flight and sub.busy]
@@ -367,10 +426,40 @@ def live_region_frame(text: str) -> str:
     return f'<div id="live-region" hx-swap-oob="innerHTML">{html.escape(text)}</div>'
 
 
+async def _finish(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    """Drive a coroutine started by hand, now suspended on `waiting_on`, to its end, as the
+    task running it would have: resume it when the future is done, cancel both together."""
+    while True:
+        try:
+            if waiting_on is None:  # a bare yield, as in asyncio.sleep(0)
+                await asyncio.sleep(0)
+            else:
+                waiting_on._asyncio_future_blocking = False
+                await asyncio.wait((waiting_on,))
+        except BaseException as exc:  # this task was cancelled
+            if waiting_on is not None:
+                waiting_on.cancel()
+            try:
+                waiting_on = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                waiting_on = coro.send(None)  # the coroutine takes the future's result itself
+            except StopIteration:
+                return
+
+
 def controls_html(*, streaming: bool, sub: Subscriber | None = None, can_write: bool = True) -> str:
     """The Send button and the Stop form for a tab that may write; nothing otherwise."""
     if not (sub.can_write if sub is not None else can_write):
         return ""
+    return _controls_html(translation.get_language(), streaming)
+
+
+@functools.lru_cache(maxsize=64)
+def _controls_html(language: str | None, streaming: bool) -> str:
+    """Constant per language: rendered once (frames are sent under the page's language)."""
     context = {"streaming": streaming, "controls_oob": True}
     return render_to_string("chat/messages.html#send-button", context) + render_to_string(
         "chat/messages.html#stop-form", context

@@ -162,6 +162,7 @@ async def test_checkpoints_are_spaced_by_the_setting(
     reply_start, use_stream, monkeypatch, settings
 ):
     settings.STREAM_CHECKPOINT_SECONDS = 5
+    settings.STREAM_FLUSH_MS = 1  # checked when deltas are flushed: here after every token
     clock = FakeClock()
     monkeypatch.setattr(streaming, "_clock", clock)
     checkpoints: list[str] = []
@@ -297,3 +298,88 @@ async def test_the_registry_holds_one_reply_per_conversation(reply_start, use_st
     assert registry.reserve(conversation_id)
     registry.release(conversation_id)
     assert not registry.is_busy(conversation_id)
+
+
+async def test_a_held_subscriber_gets_no_delta_until_released_then_all_it_is_owed(
+    reply_start, use_stream
+):
+    stream = FakeStream(["a", "b", "c", "d"], gate_at=2)
+    use_stream(stream)
+    socket = Socket()
+    subscriber = Subscriber(send=socket.send, can_write=True, held=True)
+
+    generation = registry.start(reply_start, layer=None, subscriber=subscriber)
+    while generation.length < 2:  # "a" and "b" arrived while the tab's first frame is pending
+        await asyncio.sleep(0)
+    generation._flush()
+    assert socket.frames == []
+
+    generation.release(subscriber)
+    pk = reply_start.assistant_id
+    assert delta_texts(socket.frames, pk) == ["ab"]
+    stream.gate.set()
+    await generation.wait()
+
+    assert "".join(delta_texts(socket.frames, pk)) == "abcd"  # nothing lost or repeated
+    assert 'data-message-status="complete"' in socket.frames[-1]
+
+
+async def test_the_end_of_a_reply_waits_for_a_held_subscriber(reply_start, use_stream):
+    stream = FakeStream(["a", "b"])
+    use_stream(stream)
+    socket = Socket()
+    subscriber = Subscriber(send=socket.send, can_write=True, held=True)
+
+    generation = registry.start(reply_start, layer=None, subscriber=subscriber)
+    while not stream.finished:
+        await asyncio.sleep(0)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert socket.frames == [] and not generation.task.done()
+
+    generation.release(subscriber)
+    await generation.wait()
+
+    pk = reply_start.assistant_id
+    assert delta_texts(socket.frames, pk) == ["ab"]
+    assert len(socket.frames) == 2 and 'data-message-status="complete"' in socket.frames[-1]
+    assert (await get_message(pk)).content == "ab"
+
+
+async def test_a_send_that_completes_at_once_needs_no_task(reply_start, use_stream, monkeypatch):
+    spawned = []
+    spawn = streaming.Generation._spawn
+
+    def counted(self, coro):
+        spawned.append(coro)
+        return spawn(self, coro)
+
+    monkeypatch.setattr(streaming.Generation, "_spawn", counted)
+    use_stream(FakeStream([f"w{i} " for i in range(50)]))
+    socket = Socket()  # never holds: each send is done when it returns
+
+    await start(reply_start, socket).wait()
+
+    assert spawned == []
+    assert "".join(delta_texts(socket.frames, reply_start.assistant_id)) == "".join(
+        f"w{i} " for i in range(50)
+    )
+
+
+async def test_a_send_that_waits_finishes_in_a_task_and_keeps_order(reply_start, use_stream):
+    stream = FakeStream(["a", "b", "c"], gate_at=1)
+    use_stream(stream)
+    socket = Socket(hold=True)
+
+    generation = start(reply_start, socket)
+    subscriber = generation.subscribers[0]
+    while subscriber.in_flight is None:
+        await asyncio.sleep(0)
+    assert subscriber.busy and socket.frames == []  # "a" is waiting on the socket
+    stream.gate.set()
+    await asyncio.sleep(0.01)
+    socket.release.set()
+    await generation.wait()
+
+    assert "".join(delta_texts(socket.frames, reply_start.assistant_id)) == "abc"
+    assert delta_texts(socket.frames, reply_start.assistant_id)[0] == "a"
