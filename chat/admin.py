@@ -7,7 +7,6 @@ from django.utils.translation import gettext_lazy as _
 
 from chat.models import Conversation, Message
 
-
 # What an admin reviews about a message: who spoke, how it ended, what it cost.
 MESSAGE_COLUMNS = ("role", "status", "model", "prompt_tokens", "completion_tokens", "created_at")
 

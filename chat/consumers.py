@@ -6,7 +6,6 @@ action), the token path in chat.streaming.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import html
@@ -156,14 +155,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 registry.release(conversation_id)
         if start is None:
             return
-        # Open the upstream request first and render the first frame while it is in flight.
-        # Until that frame (which creates the reply's element) has gone, the tab is held.
+        # The generation starts reading upstream while the first frame is rendered and sent;
+        # until that frame (which creates the reply's element) has gone, the tab is held.
         self._unfollow()
         self.subscriber = subscriber = Subscriber(send=self._send_frame, can_write=True, held=True)
         generation = registry.start(start, layer=self.channel_layer, subscriber=subscriber)
         try:
-            for _step in range(4):  # let the generation send its request (a few httpx steps)
-                await asyncio.sleep(0)
             with contextlib.suppress(Exception):  # a closed tab must not stop the reply
                 await self.send(text_data=self._first_frame(action, start))
         finally:
