@@ -274,6 +274,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         )
 
+    async def conversation_changed(self, event: dict[str, Any]) -> None:
+        """Sharing changed or the conversation was deleted: keep only tabs that may still see it."""
+        try:
+            self.conversation, self.can_write = await database_sync_to_async(_load_conversation)(
+                self.scope["user"], self.conversation.pk
+            )
+        except Http404:
+            self._unfollow()
+            await self.close()
+
     async def reply_stop(self, event: dict[str, Any]) -> None:
         generation = registry.for_conversation(self.conversation.pk)
         if generation is not None:

@@ -1,0 +1,61 @@
+"""Open tabs follow access changes: unsharing or deleting a conversation closes the tabs of
+teammates who may no longer see it, and leaves its creator's tab alone."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from django.test import Client
+from django.urls import reverse
+
+from tests.chat import test_consumer
+from tests.chat.test_consumer import TIMEOUT, open_socket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+alice_cookie = test_consumer.alice_cookie
+bob_cookie = test_consumer.bob_cookie
+conversation = test_consumer.conversation
+
+
+def _post_as(user, url: str) -> int:
+    client = Client()
+    client.force_login(user)
+    return client.post(url).status_code
+
+
+async def _closed(communicator) -> bool:
+    output = await communicator.receive_output(timeout=TIMEOUT)
+    while output["type"] != "websocket.close":
+        output = await communicator.receive_output(timeout=TIMEOUT)
+    return True
+
+
+async def test_unsharing_closes_teammates_tabs_but_not_the_creators(
+    conversation, alice, alice_cookie, bob_cookie
+):
+    conversation.is_shared = True
+    await database_sync_to_async(conversation.save)()
+    bobs, bob_connected = await open_socket(conversation, bob_cookie)
+    alices, alice_connected = await open_socket(conversation, alice_cookie)
+    assert bob_connected and alice_connected
+    await alices.receive_from(timeout=TIMEOUT)  # idle controls
+
+    url = reverse("chat:unshare", args=[conversation.pk])
+    assert await database_sync_to_async(_post_as)(alice, url) == 302
+
+    assert await _closed(bobs)
+    assert await alices.receive_nothing(timeout=0.2)
+    await alices.disconnect()
+    await bobs.disconnect()
+
+
+async def test_deleting_closes_every_tab(conversation, alice, alice_cookie):
+    alices, connected = await open_socket(conversation, alice_cookie)
+    assert connected
+    await alices.receive_from(timeout=TIMEOUT)
+
+    url = reverse("chat:delete", args=[conversation.pk])
+    assert await database_sync_to_async(_post_as)(alice, url) == 302
+
+    assert await _closed(alices)
+    await alices.disconnect()
