@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from accounts.access import get_message_for_user, get_rw_conversation_for_user
 from accounts.models import User
 from chat.models import Conversation, Message
+from chat.rendering import render_markdown, render_reasoning
 from chat.threads import MessageTree, ThreadItem
 
 SEND, EDIT, REGENERATE, RETRY = "send", "edit", "regenerate", "retry"
@@ -220,7 +221,7 @@ def finish_reply(
     error: str = "",
 ) -> ThreadItem:
     """Store the final reply with its rendered HTML; return it with its sibling ids."""
-    html = render_html(content) if content else ""
+    html = render_html(content, reasoning) if content or reasoning.strip() else ""
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message_id)
         message.content = content
@@ -276,10 +277,9 @@ def load_thread_html(*, conversation: Conversation, can_write: bool) -> str:
     )
 
 
-def render_html(content: str) -> str:
-    from chat.rendering import render_markdown
-
-    return render_markdown(content)
+def render_html(content: str, reasoning: str = "") -> str:
+    """The stored HTML: the model's reasoning (collapsed), then its answer."""
+    return render_reasoning(reasoning) + render_markdown(content)
 
 
 def interrupt_orphaned_replies(*, idle_for: timedelta | None = None) -> int:

@@ -213,6 +213,8 @@ def test_finish_reply_stores_text_html_and_tokens(conversation, alice):
     assert (message.prompt_tokens, message.completion_tokens) == (7, 3)
     assert message.finish_reason == "stop"
     assert message.reasoning == "thinking"
+    assert message.html.startswith('<details class="reasoning">')
+    assert message.html.index("thinking") < message.html.index("<strong>bold</strong>")
     assert item.message == message and item.sibling_ids == [message.pk]
 
 
