@@ -168,6 +168,8 @@ class Generation:
 
     def _append(self, delta: ChatDelta) -> None:
         if delta.reasoning:
+            if not self.reasoning and self.length == 0:
+                self._announce_thinking()
             self.reasoning.append(delta.reasoning)
         if not delta.content:
             return
@@ -178,6 +180,13 @@ class Generation:
             self._flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._flush_seconds, self._flush)
+
+    def _announce_thinking(self) -> None:
+        """Reasoning models think before they answer: say so once instead of looking stuck."""
+        frame = status_frame(self.message_id, _("Thinking…"))
+        for sub in tuple(self.subscribers):
+            if not sub.held:
+                self._deliver(sub, frame)
 
     def _flush(self) -> None:
         """Send every subscriber what it is owed; checkpoints and snapshots are checked here,
@@ -420,6 +429,12 @@ registry = Registry()
 
 def delta_frame(message_id: int, text: str) -> str:
     return f'<div id="message-{message_id}-text" hx-swap-oob="beforeend">{html.escape(text)}</div>'
+
+
+def status_frame(message_id: int, text: str) -> str:
+    return (
+        f'<span id="message-{message_id}-status" hx-swap-oob="innerHTML">{html.escape(text)}</span>'
+    )
 
 
 def live_region_frame(text: str) -> str:

@@ -147,3 +147,20 @@ async def test_stop_cuts_a_gateway_stream(alice_socket, demo_gateway):
     assert message.status == Message.Status.STOPPED
     assert message.content and streamed_text(frames, message_id) == message.content
     assert len(message.content) < len(reply_text("slow", "Go"))
+
+
+async def test_a_reasoning_model_says_it_is_thinking_then_keeps_its_reasoning(
+    alice_socket, demo_gateway
+):
+    demo_gateway.scenario = "reasoning"
+
+    message_id, frames = await _reply(alice_socket, "Think first")
+
+    status = f'<span id="message-{message_id}-status" hx-swap-oob="innerHTML">Thinking…</span>'
+    assert sum(status in frame for frame in frames) == 1
+    first_delta = next(i for i, frame in enumerate(frames) if is_delta(frame))
+    assert any(status in frame for frame in frames[:first_delta])
+    message = await get_message(message_id)
+    assert message.reasoning
+    assert message.html.startswith('<details class="reasoning">')
+    assert 'class="reasoning"' in frames[-1]
