@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import access
+from accounts import access, live
 from accounts.forms import InviteForm, LoginForm, RoleForm, SetupForm, SignupForm, TeamForm
 from accounts.http import AuthenticatedHttpRequest
 from accounts.middleware import FIRST_RUN_CACHE_KEY, SESSION_TEAM_KEY, site_has_users
@@ -252,6 +252,7 @@ def member_role(
             messages.error(request, LAST_OWNER_ERROR)
         else:
             form.save()
+            transaction.on_commit(lambda: live.access_changed(live.user_group(target.user_id)))
             context = {"user": target.user, "role": target.get_role_display()}
             messages.success(request, _("%(user)s is now: %(role)s.") % context)
     return redirect("accounts:team")
@@ -271,6 +272,7 @@ def member_remove(
             messages.error(request, LAST_OWNER_ERROR)
         else:
             team.memberships.filter(pk=target.pk).delete()
+            transaction.on_commit(lambda: live.access_changed(live.user_group(target.user_id)))
             context = {"user": target.user, "team": team}
             messages.success(request, _("%(user)s was removed from %(team)s.") % context)
     return redirect("accounts:team")

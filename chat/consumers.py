@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from accounts.access import get_conversation_for_user, get_rw_conversation_for_user
+from accounts.live import user_group
 from accounts.models import User
 from chat import services
 from chat.models import Conversation, Message
@@ -94,6 +95,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.group_name = self.conversation.group_name
         await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         await self.accept()
         generation = registry.for_conversation(self.conversation.pk)
         if generation is not None:
@@ -106,6 +108,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._unfollow()  # the reply goes on without this tab
         if self.group_name:
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
+            user = self.scope["user"]
+            await self.channel_layer.group_discard(user_group(user.pk), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -274,8 +278,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         )
 
-    async def conversation_changed(self, event: dict[str, Any]) -> None:
-        """Sharing changed or the conversation was deleted: keep only tabs that may still see it."""
+    async def access_changed(self, event: dict[str, Any]) -> None:
+        """Sharing, membership or role changed, or the conversation is gone: reload access
+        and close the tab if it may no longer see the conversation."""
         try:
             self.conversation, self.can_write = await database_sync_to_async(_load_conversation)(
                 self.scope["user"], self.conversation.pk

@@ -3,8 +3,6 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlsplit
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,7 +13,7 @@ from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import access
+from accounts import access, live
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership
 from chat.forms import ConversationSettingsForm, RenameForm
@@ -150,7 +148,7 @@ def _set_shared(request: AuthenticatedHttpRequest, conversation_id, shared: bool
     conversation, _membership = access.get_rw_conversation_for_user(request.user, conversation_id)
     conversation.is_shared = shared
     conversation.save(update_fields=["is_shared"])
-    _tell_open_tabs(conversation.group_name)
+    live.access_changed(conversation.group_name)
     if request.htmx:
         return render(request, "chat/conversation.html#share", {"conversation": conversation})
     return redirect(conversation)
@@ -229,7 +227,7 @@ def delete(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> Htt
     if request.method == "POST":
         group_name = conversation.group_name
         conversation.delete()
-        _tell_open_tabs(group_name)
+        live.access_changed(group_name)
         messages.success(request, _("Conversation deleted."))
         return redirect("chat:home")
     context = {
@@ -237,8 +235,3 @@ def delete(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> Htt
         "conversation": conversation,
     }
     return render(request, "chat/confirm_delete.html", context)
-
-
-def _tell_open_tabs(group_name: str) -> None:
-    """Open sockets re-check their access: unsharing or deleting closes teammates' tabs."""
-    async_to_sync(get_channel_layer().group_send)(group_name, {"type": "conversation.changed"})

@@ -59,3 +59,38 @@ async def test_deleting_closes_every_tab(conversation, alice, alice_cookie):
 
     assert await _closed(alices)
     await alices.disconnect()
+
+
+async def test_removing_a_member_closes_their_tabs(conversation, team, alice, bob, bob_cookie):
+    conversation.is_shared = True
+    await database_sync_to_async(conversation.save)()
+    bobs, connected = await open_socket(conversation, bob_cookie)
+    assert connected
+
+    membership = await database_sync_to_async(team.memberships.get)(user=bob)
+    url = reverse("accounts:member_remove", args=[team.pk, membership.pk])
+    assert await database_sync_to_async(_post_as)(alice, url) == 302
+
+    assert await _closed(bobs)
+    await bobs.disconnect()
+
+
+async def test_a_new_role_keeps_a_reader_connected(conversation, team, alice, bob, bob_cookie):
+    conversation.is_shared = True
+    await database_sync_to_async(conversation.save)()
+    bobs, connected = await open_socket(conversation, bob_cookie)
+    assert connected
+
+    membership = await database_sync_to_async(team.memberships.get)(user=bob)
+    url = reverse("accounts:member_role", args=[team.pk, membership.pk])
+    client_post = database_sync_to_async(_post_as_with)
+    assert await client_post(alice, url, {"role": "viewer"}) == 302
+
+    assert await bobs.receive_nothing(timeout=0.3)
+    await bobs.disconnect()
+
+
+def _post_as_with(user, url: str, data: dict) -> int:
+    client = Client()
+    client.force_login(user)
+    return client.post(url, data).status_code
