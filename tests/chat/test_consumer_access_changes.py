@@ -17,10 +17,10 @@ bob_cookie = test_consumer.bob_cookie
 conversation = test_consumer.conversation
 
 
-def _post_as(user, url: str) -> int:
+def _post_as(user, url: str, data: dict | None = None) -> int:
     client = Client()
     client.force_login(user)
-    return client.post(url).status_code
+    return client.post(url, data or {}).status_code
 
 
 async def _closed(communicator) -> bool:
@@ -30,23 +30,35 @@ async def _closed(communicator) -> bool:
     return True
 
 
-async def test_unsharing_closes_teammates_tabs_but_not_the_creators(
-    conversation, alice, alice_cookie, bob_cookie
-):
+@pytest.fixture
+async def bobs_tab(conversation, bob_cookie):
+    """Bob reading alice's conversation, shared with the team."""
     conversation.is_shared = True
     await database_sync_to_async(conversation.save)()
-    bobs, bob_connected = await open_socket(conversation, bob_cookie)
-    alices, alice_connected = await open_socket(conversation, alice_cookie)
-    assert bob_connected and alice_connected
+    communicator, connected = await open_socket(conversation, bob_cookie)
+    assert connected
+    yield communicator
+    await communicator.disconnect()
+
+
+async def _bobs_membership_url(team, bob, name: str) -> str:
+    membership = await database_sync_to_async(team.memberships.get)(user=bob)
+    return reverse(name, args=[team.pk, membership.pk])
+
+
+async def test_unsharing_closes_teammates_tabs_but_not_the_creators(
+    conversation, alice, alice_cookie, bobs_tab
+):
+    alices, connected = await open_socket(conversation, alice_cookie)
+    assert connected
     await alices.receive_from(timeout=TIMEOUT)  # idle controls
 
     url = reverse("chat:unshare", args=[conversation.pk])
     assert await database_sync_to_async(_post_as)(alice, url) == 302
 
-    assert await _closed(bobs)
+    assert await _closed(bobs_tab)
     assert await alices.receive_nothing(timeout=0.2)
     await alices.disconnect()
-    await bobs.disconnect()
 
 
 async def test_deleting_closes_every_tab(conversation, alice, alice_cookie):
@@ -61,36 +73,15 @@ async def test_deleting_closes_every_tab(conversation, alice, alice_cookie):
     await alices.disconnect()
 
 
-async def test_removing_a_member_closes_their_tabs(conversation, team, alice, bob, bob_cookie):
-    conversation.is_shared = True
-    await database_sync_to_async(conversation.save)()
-    bobs, connected = await open_socket(conversation, bob_cookie)
-    assert connected
-
-    membership = await database_sync_to_async(team.memberships.get)(user=bob)
-    url = reverse("accounts:member_remove", args=[team.pk, membership.pk])
+async def test_removing_a_member_closes_their_tabs(team, alice, bob, bobs_tab):
+    url = await _bobs_membership_url(team, bob, "accounts:member_remove")
     assert await database_sync_to_async(_post_as)(alice, url) == 302
 
-    assert await _closed(bobs)
-    await bobs.disconnect()
+    assert await _closed(bobs_tab)
 
 
-async def test_a_new_role_keeps_a_reader_connected(conversation, team, alice, bob, bob_cookie):
-    conversation.is_shared = True
-    await database_sync_to_async(conversation.save)()
-    bobs, connected = await open_socket(conversation, bob_cookie)
-    assert connected
+async def test_a_new_role_keeps_a_reader_connected(team, alice, bob, bobs_tab):
+    url = await _bobs_membership_url(team, bob, "accounts:member_role")
+    assert await database_sync_to_async(_post_as)(alice, url, {"role": "viewer"}) == 302
 
-    membership = await database_sync_to_async(team.memberships.get)(user=bob)
-    url = reverse("accounts:member_role", args=[team.pk, membership.pk])
-    client_post = database_sync_to_async(_post_as_with)
-    assert await client_post(alice, url, {"role": "viewer"}) == 302
-
-    assert await bobs.receive_nothing(timeout=0.3)
-    await bobs.disconnect()
-
-
-def _post_as_with(user, url: str, data: dict) -> int:
-    client = Client()
-    client.force_login(user)
-    return client.post(url, data).status_code
+    assert await bobs_tab.receive_nothing(timeout=0.3)
