@@ -19,7 +19,7 @@ class LoginForm(AuthenticationForm):
 
     def clean(self) -> dict:
         username = self.cleaned_data.get("username") or ""
-        ip = self.request.META.get("REMOTE_ADDR") if self.request else None
+        ip = ratelimit.client_ip(self.request) if self.request else None
         if ratelimit.is_blocked(username, ip):
             raise ValidationError(self.error_messages["rate_limited"], code="rate_limited")
         try:

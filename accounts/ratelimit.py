@@ -11,8 +11,19 @@ import hashlib
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest
 
 WINDOW_SECONDS = 15 * 60
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The address to count failures against: behind a proxy, the one it appended last to
+    X-Forwarded-For (earlier entries are the client's to forge); else REMOTE_ADDR."""
+    if settings.BEHIND_HTTPS_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if last := forwarded.rsplit(",", 1)[-1].strip():
+            return last
+    return request.META.get("REMOTE_ADDR")
 
 
 def _key(kind: str, value: str) -> str:

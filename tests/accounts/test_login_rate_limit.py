@@ -61,3 +61,27 @@ def test_a_successful_login_resets_the_username_counter(client, alice):
     # Two more failures from a fresh IP would have hit the limit without the reset.
     _fail(Client(), 2, ip="10.0.0.3")
     assert _login(Client(), ip="10.0.0.3").status_code == 302
+
+
+def _login_via_proxy(client, username, forwarded_for):
+    data = {"username": username, "password": "wrong"}
+    return client.post(URL, data, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=forwarded_for)
+
+
+def test_behind_a_proxy_it_counts_the_address_the_proxy_saw(client, alice, bob, settings):
+    settings.BEHIND_HTTPS_PROXY = True
+    for username in ("alice", "bob", "nobody"):  # three users, so only the IP counter trips
+        _login_via_proxy(client, username, "203.0.113.9")
+    assert BLOCKED in _login_via_proxy(Client(), "other", "203.0.113.9").content.decode()
+    # Another visitor behind the same proxy is not locked out...
+    assert BLOCKED not in _login_via_proxy(Client(), "other", "198.51.100.7").content.decode()
+    # ...and a forged first entry does not dodge the count.
+    forged = _login_via_proxy(Client(), "other", "1.2.3.4, 203.0.113.9")
+    assert BLOCKED in forged.content.decode()
+
+
+def test_without_a_proxy_the_header_is_ignored(client, alice, bob, settings):
+    settings.BEHIND_HTTPS_PROXY = False
+    for username, forwarded in (("alice", "1.1.1.1"), ("bob", "2.2.2.2"), ("x", "3.3.3.3")):
+        _login_via_proxy(client, username, forwarded)
+    assert BLOCKED in _login_via_proxy(Client(), "other", "4.4.4.4").content.decode()
