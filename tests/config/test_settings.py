@@ -60,6 +60,15 @@ def test_a_secret_key_is_generated_once_into_the_data_directory(tmp_path):
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
+def test_processes_starting_together_agree_on_one_key(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        keys = {loaded["key"] for loaded in pool.map(lambda _: _load(tmp_path), range(4))}
+    assert keys == {(tmp_path / "secret_key").read_text().strip()}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".secret_key")] == []
+
+
 def test_one_public_url_fills_hosts_origins_and_secure_cookies(tmp_path):
     loaded = _load(tmp_path, PARLOR_PUBLIC_URL="https://chat.example.com/")
     assert "chat.example.com" in loaded["allowed"]
