@@ -39,6 +39,8 @@ from chat.streaming import (
 from chat.threads import ThreadItem
 
 WRITE_ACTIONS = ("send", "edit", "regenerate", "retry", "stop")
+# "sync": a tab that reconnected with a reply still shown as streaming asks for the thread.
+ACTIONS = (*WRITE_ACTIONS, "sync")
 
 
 def _load_conversation(user: User, conversation_id: Any) -> tuple[Conversation, bool]:
@@ -116,11 +118,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
             data = json.loads(text_data or "")
         except ValueError:
             return
-        if not isinstance(data, dict) or data.get("action") not in WRITE_ACTIONS:
+        if not isinstance(data, dict) or data.get("action") not in ACTIONS:
             return
         await getattr(self, f"on_{data['action']}")(data)
 
     # Actions from the browser
+
+    async def on_sync(self, data: dict[str, Any]) -> None:
+        """Resend the thread as stored: the tab may have missed the end of a reply."""
+        generation = registry.for_conversation(self.conversation.pk)
+        if generation is not None:
+            self._follow(generation, snapshot=True)  # still running here: text so far + tail
+            return
+        thread = await database_sync_to_async(services.load_thread_html)(
+            conversation=self.conversation, can_write=self.can_write
+        )
+        await self.send(text_data=thread + controls_html(streaming=False, can_write=self.can_write))
 
     async def on_send(self, data: dict[str, Any]) -> None:
         await self._start_reply(services.SEND, text=data.get("text"))

@@ -448,11 +448,18 @@
   document.addEventListener("htmx:afterSwap", afterSwap);
   document.addEventListener("htmx:oobAfterSwap", afterSwap);
   document.addEventListener("htmx:wsAfterMessage", afterSwap);
-  document.addEventListener("htmx:wsOpen", function () {
+  var socketWasClosed = false;
+  document.addEventListener("htmx:wsOpen", function (event) {
     setWsStatus("open");
+    // Back after a drop with a reply still shown as streaming: it may have ended meanwhile.
+    if (socketWasClosed && document.querySelector('#thread [data-message-status="streaming"]')) {
+      event.detail.socketWrapper.send(JSON.stringify({ action: "sync" }), event.detail.elt);
+    }
+    socketWasClosed = false;
   });
   document.addEventListener("htmx:wsClose", function () {
     setWsStatus("closed");
+    socketWasClosed = true;
   });
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -616,3 +616,41 @@ async def test_frames_are_rendered_in_the_language_of_the_page(
 
     assert languages == ["zh-hans"]
     await communicator.disconnect()
+
+
+# A tab that comes back after a dropped connection
+
+
+async def test_sync_resends_the_stored_thread_after_a_reply_ended_unseen(
+    alice_socket, conversation
+):
+    question = await database_sync_to_async(make_message)(conversation, content="Q")
+    await database_sync_to_async(make_message)(
+        conversation, role="assistant", content="Finished while away", parent=question
+    )
+
+    await send_action(alice_socket, "sync")
+    frame = await alice_socket.receive_from(timeout=TIMEOUT)
+
+    assert '<div id="thread"' in frame and 'hx-swap-oob="outerHTML"' in frame
+    assert "Finished while away" in frame and 'data-message-status="complete"' in frame
+    assert (
+        'id="composer-send"' in frame
+        and "disabled" not in frame.split('id="composer-send"')[1][:80]
+    )
+
+
+async def test_sync_during_a_reply_gives_the_text_so_far_then_the_tail(alice_socket, fake_stream):
+    stream = fake_stream(["Hel", "lo"], gate_at=1)
+    await send_action(alice_socket, "send", text="Hi")
+    first = await alice_socket.receive_from(timeout=TIMEOUT)
+    message_id = assistant_id_in([first])
+    await receive_until(alice_socket, is_delta)
+
+    await send_action(alice_socket, "sync")
+    snapshot = await alice_socket.receive_from(timeout=TIMEOUT)
+    stream.gate.set()
+    frames = await receive_until(alice_socket, is_final(message_id))
+
+    assert f'id="message-{message_id}"' in snapshot and "Hel" in snapshot
+    assert "Hello" in frames[-1]
