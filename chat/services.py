@@ -77,7 +77,14 @@ def begin_reply(
         raise ValidationError(_("Unknown action."))
     with transaction.atomic():
         conversation, _membership = get_rw_conversation_for_user(user, conversation_id)
+        # Serialise replies per conversation across processes (a no-op on SQLite, whose
+        # IMMEDIATE transactions already do), then refuse while one is being written.
+        Conversation.objects.select_for_update().filter(pk=conversation.pk).exists()
         messages = list(conversation.messages.all())
+        if any(_is_live(m) for m in messages):
+            raise ValidationError(
+                _("A reply is still being written. Wait for it or press Stop."), code="busy"
+            )
         tree = MessageTree(messages)
         if action in (SEND, EDIT):
             text = clean_text(text)
@@ -106,6 +113,16 @@ def begin_reply(
         appended=action == SEND,
         new_title=new_title,
     )
+
+
+def live_reply_window() -> timedelta:
+    """How long a reply may go untouched and still count as being written: past this, the
+    process writing it is taken for dead (see interrupt_orphaned_replies)."""
+    return timedelta(seconds=settings.GATEWAY_READ_TIMEOUT + 60)
+
+
+def _is_live(message: Message) -> bool:
+    return message.is_streaming and message.updated_at > timezone.now() - live_reply_window()
 
 
 def clean_text(text: Any) -> str:

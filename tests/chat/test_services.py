@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
+from django.utils import timezone
 
 from chat import services
 from chat.models import Message
@@ -240,3 +243,24 @@ def test_checkpoint_only_touches_streaming_replies(conversation, alice):
     services.finish_reply(message_id=start.assistant_id, content="final", status="complete")
     services.checkpoint_reply(message_id=start.assistant_id, content="late")
     assert Message.objects.get(pk=start.assistant_id).content == "final"
+
+
+def test_a_reply_being_written_elsewhere_blocks_a_second_one(conversation, alice):
+    # Scale mode: another process is writing a reply in this conversation.
+    _send(conversation, alice, text="First")
+
+    with pytest.raises(ValidationError) as refused:
+        _send(conversation, alice, text="Second")
+
+    assert refused.value.code == "busy"
+    assert not Message.objects.filter(content="Second").exists()
+
+
+def test_a_reply_abandoned_by_a_dead_process_does_not_block(conversation, alice, settings):
+    start = _send(conversation, alice, text="First")
+    window = services.live_reply_window()
+    Message.objects.filter(pk=start.assistant_id).update(
+        updated_at=timezone.now() - window - timedelta(seconds=1)
+    )
+
+    assert _send(conversation, alice, text="Second").assistant_id != start.assistant_id

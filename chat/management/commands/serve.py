@@ -8,7 +8,6 @@ anything that must start once per process starts here, before the server.
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.management import call_command
@@ -32,12 +31,11 @@ class Command(BaseCommand):
         self._serve(host, port)
 
     def _interrupt_orphaned_replies(self) -> None:
-        from chat.services import interrupt_orphaned_replies
+        from chat.services import interrupt_orphaned_replies, live_reply_window
 
         # Embedded mode has one process: whatever is still "streaming" died with the last
         # one. In scale mode other processes may be writing; wait until a reply is stale.
-        scale_mode = bool(settings.REDIS_URL)
-        idle = timedelta(seconds=settings.GATEWAY_READ_TIMEOUT + 60) if scale_mode else None
+        idle = live_reply_window() if settings.REDIS_URL else None
         if count := interrupt_orphaned_replies(idle_for=idle):
             self.stdout.write(f"Marked {count} unfinished replies from a previous run interrupted.")
 
