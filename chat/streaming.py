@@ -96,7 +96,7 @@ class Generation:
         self._timer: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._stop_requested = False
-        self._last_checkpoint = _clock()
+        self._last_checkpoint = self._started = _clock()
         self._checkpoint: asyncio.Task[None] | None = None
         self._last_snapshot = 0.0
         self._flush_seconds = settings.STREAM_FLUSH_MS / 1000
@@ -272,10 +272,29 @@ class Generation:
             await self._drain()
             item = await self._store(outcome)
             registry.remove(self)
+            self._log(outcome)
             await self._send_final(item)
             await self._announce_finished()
         finally:
             registry.remove(self)
+
+    def _log(self, outcome: Outcome) -> None:
+        """One line per reply for operators: what ran, how it ended, what it cost."""
+        usage = outcome.usage
+        logger.info(
+            "reply %s conversation=%s model=%s status=%s finish=%s chars=%d tokens=%s/%s "
+            "seconds=%.1f%s",
+            self.message_id,
+            self.conversation_id,
+            self.start.model,
+            outcome.status,
+            outcome.finish_reason or "-",
+            self.length,
+            usage.prompt_tokens if usage else "-",
+            usage.completion_tokens if usage else "-",
+            _clock() - self._started,
+            f" error={outcome.error!r}" if outcome.error else "",
+        )
 
     async def _read_upstream(self) -> Outcome:
         self._reader = asyncio.create_task(self._read())

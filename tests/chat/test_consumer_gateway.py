@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from channels.db import database_sync_to_async
 
@@ -164,3 +166,16 @@ async def test_a_reasoning_model_says_it_is_thinking_then_keeps_its_reasoning(
     assert message.reasoning
     assert message.html.startswith('<details class="reasoning">')
     assert 'class="reasoning"' in frames[-1]
+
+
+async def test_each_reply_leaves_one_log_line_for_operators(alice_socket, demo_gateway, caplog):
+    demo_gateway.scenario = "fixed_tokens:12"
+
+    with caplog.at_level(logging.INFO, logger="chat.streaming"):
+        message_id, _frames = await _reply(alice_socket, "Count for me")
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "chat.streaming"]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"reply {message_id} ")
+    assert "model=gpt-4o-mini status=complete finish=stop" in lines[0]
+    assert "tokens=" in lines[0] and "/12 " in lines[0]
