@@ -62,6 +62,7 @@ class Subscriber:
     message_id: int | None = None
     sent_chunks: int = 0
     sent_chars: int = 0
+    sent_reasoning: int = 0  # reasoning chunks delivered; 0 = its box not shown yet
     in_flight: asyncio.Task[None] | None = None
     lagging: bool = False
     finished: bool = False
@@ -127,6 +128,7 @@ class Generation:
         """Follow from now on; with `snapshot`, first get the message as written so far."""
         subscriber.message_id = self.message_id
         subscriber.sent_chunks, subscriber.sent_chars = len(self.chunks), self.length
+        subscriber.sent_reasoning = len(self.reasoning) if snapshot else 0
         self.subscribers.append(subscriber)
         if snapshot:
             frame = render_message_frame(self.conversation, self._snapshot_item(), subscriber)
@@ -161,6 +163,7 @@ class Generation:
             status=Status.STREAMING,
             model=placeholder.model,
             content=self.text(),
+            reasoning="".join(self.reasoning),
         )
         return ThreadItem(message, self.start.assistant_item.sibling_ids)
 
@@ -169,21 +172,29 @@ class Generation:
     def _append(self, delta: ChatDelta) -> None:
         if delta.reasoning:
             if not self.reasoning and self.length == 0:
-                self._announce_thinking()
+                # Reasoning models think before they answer: say so instead of looking stuck.
+                self._announce(_("Thinking…"))
             self.reasoning.append(delta.reasoning)
+            self._schedule_flush()
         if not delta.content:
             return
         first = self.length == 0
+        if first and self.reasoning:
+            self._announce(_("Writing…"))
         self.chunks.append(delta.content)
         self.length += len(delta.content)
         if first:
             self._flush()
-        elif self._timer is None:
+        else:
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._flush_seconds, self._flush)
 
-    def _announce_thinking(self) -> None:
-        """Reasoning models think before they answer: say so once instead of looking stuck."""
-        frame = status_frame(self.message_id, _("Thinking…"))
+    def _announce(self, status: str) -> None:
+        """Change the reply's status line (Thinking… / Writing…) in every tab following it."""
+        frame = status_frame(self.message_id, status)
         for sub in tuple(self.subscribers):
             if not sub.held:
                 self._deliver(sub, frame)
@@ -191,10 +202,13 @@ class Generation:
     def _flush(self) -> None:
         """Send every subscriber what it is owed; checkpoints and snapshots are checked here,
         at most once per flush, not per token."""
-        self._timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         count = len(self.chunks)
         for sub in tuple(self.subscribers):  # a failed send unsubscribes at once
-            if sub.lagging or sub.held or sub.sent_chunks == count:
+            owed = sub.sent_chunks != count or sub.sent_reasoning != len(self.reasoning)
+            if sub.lagging or sub.held or not owed:
                 continue
             if sub.busy:
                 # Daphne does not push back: bound what a slow socket can owe instead.
@@ -208,11 +222,24 @@ class Generation:
             self._maybe_snapshot(now)
 
     def _flush_to(self, sub: Subscriber, count: int) -> None:
-        if sub.sent_chunks == count:
-            return
-        text = "".join(self.chunks[sub.sent_chunks : count])
-        sub.sent_chunks, sub.sent_chars = count, self.length
-        self._deliver(sub, delta_frame(self.message_id, text))
+        frames = self._reasoning_frame(sub)
+        if sub.sent_chunks != count:
+            text = "".join(self.chunks[sub.sent_chunks : count])
+            sub.sent_chunks, sub.sent_chars = count, self.length
+            frames += delta_frame(self.message_id, text)
+        if frames:
+            self._deliver(sub, frames)
+
+    def _reasoning_frame(self, sub: Subscriber) -> str:
+        """Reasoning streams into its own box: shown with all so far, then appended to."""
+        count = len(self.reasoning)
+        if sub.sent_reasoning == count:
+            return ""
+        shown, sub.sent_reasoning = sub.sent_reasoning, count
+        if shown == 0:
+            return reasoning_box_frame(self.message_id, "".join(self.reasoning))
+        text = "".join(self.reasoning[shown:count])
+        return delta_frame(self.message_id, text, target="reasoning")
 
     def _deliver(self, sub: Subscriber, frame: str) -> None:
         """Run the send at once; only a send that has to wait gets a task to finish it.
@@ -446,8 +473,17 @@ registry = Registry()
 # Frames: HTML with hx-swap-oob elements, swapped by id by the htmx ws extension.
 
 
-def delta_frame(message_id: int, text: str) -> str:
-    return f'<div id="message-{message_id}-text" hx-swap-oob="beforeend">{html.escape(text)}</div>'
+def delta_frame(message_id: int, text: str, *, target: str = "text") -> str:
+    return (
+        f'<div id="message-{message_id}-{target}" hx-swap-oob="beforeend">{html.escape(text)}</div>'
+    )
+
+
+def reasoning_box_frame(message_id: int, text: str) -> str:
+    return render_to_string(
+        "chat/messages.html#reasoning-box",
+        {"message_id": message_id, "reasoning": text, "reasoning_oob": True},
+    )
 
 
 def status_frame(message_id: int, text: str) -> str:

@@ -72,7 +72,7 @@ def assistant_id_in(frames: Iterable[str]) -> int:
 
 
 def is_delta(frame: str) -> bool:
-    return re.match(r'<div id="message-\d+-text" hx-swap-oob="beforeend">', frame) is not None
+    return re.search(r'<div id="message-\d+-text" hx-swap-oob="beforeend">', frame) is not None
 
 
 def is_final(message_id: int):
@@ -80,8 +80,11 @@ def is_final(message_id: int):
 
 
 def delta_texts(frames: Iterable[str], message_id: int) -> list[str]:
-    prefix = f'<div id="message-{message_id}-text" hx-swap-oob="beforeend">'
-    return [html.unescape(f[len(prefix) : -len("</div>")]) for f in frames if f.startswith(prefix)]
+    # Text is escaped, so a delta's content never contains "</div>".
+    pattern = re.compile(
+        rf'<div id="message-{message_id}-text" hx-swap-oob="beforeend">(.*?)</div>', re.S
+    )
+    return [html.unescape(text) for frame in frames for text in pattern.findall(frame)]
 
 
 def streamed_text(frames: Iterable[str], message_id: int) -> str:

@@ -160,6 +160,8 @@ async def test_a_reasoning_model_says_it_is_thinking_then_keeps_its_reasoning(
 
     status = f'<span id="message-{message_id}-status" hx-swap-oob="innerHTML">Thinking…</span>'
     assert sum(status in frame for frame in frames) == 1
+    writing = status.replace("Thinking…", "Writing…")
+    assert sum(writing in frame for frame in frames) == 1  # back to writing with the answer
     first_delta = next(i for i, frame in enumerate(frames) if is_delta(frame))
     assert any(status in frame for frame in frames[:first_delta])
     message = await get_message(message_id)

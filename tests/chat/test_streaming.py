@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 
 import pytest
 from channels.db import database_sync_to_async
@@ -219,9 +221,10 @@ async def test_an_unexpected_error_fails_the_reply_and_keeps_the_text(reply_star
     assert message.error == "Something went wrong while writing the reply."
 
 
-async def test_reasoning_is_stored_but_not_streamed(reply_start, use_stream):
+async def test_reasoning_streams_into_its_own_box_before_the_answer(reply_start, use_stream):
     async def thinking(**kwargs):
         yield streaming.ChatDelta(reasoning="hmm ")
+        yield streaming.ChatDelta(reasoning="<let> me see ")
         yield streaming.ChatDelta(content="Answer")
         yield streaming.ChatEnd("stop", None, None)
 
@@ -229,9 +232,44 @@ async def test_reasoning_is_stored_but_not_streamed(reply_start, use_stream):
     socket = Socket()
     await start(reply_start, socket).wait()
 
-    message = await get_message(reply_start.assistant_id)
-    assert (message.reasoning, message.content) == ("hmm ", "Answer")
-    assert delta_texts(socket.frames, reply_start.assistant_id) == ["Answer"]
+    pk = reply_start.assistant_id
+    frames = "".join(socket.frames)
+    box = f'id="message-{pk}-reasoning-box"'
+    assert frames.count(box) == 1 and frames.index(box) < frames.index(f'id="message-{pk}-text"')
+    shown = re.search(rf'id="message-{pk}-reasoning">(.*?)</div>', frames).group(1)
+    appended = re.findall(
+        rf'id="message-{pk}-reasoning" hx-swap-oob="beforeend">(.*?)</div>', frames
+    )
+    assert html.unescape(shown + "".join(appended)) == "hmm <let> me see "
+    assert delta_texts(socket.frames, pk) == ["Answer"]
+    message = await get_message(pk)
+    assert (message.reasoning, message.content) == ("hmm <let> me see ", "Answer")
+
+
+async def test_a_tab_joining_mid_reasoning_gets_it_so_far_then_the_rest(reply_start, use_stream):
+    gate = asyncio.Event()
+
+    async def thinking(**kwargs):
+        yield streaming.ChatDelta(reasoning="first ")
+        await gate.wait()
+        yield streaming.ChatDelta(reasoning="second")
+        yield streaming.ChatDelta(content="Answer")
+        yield streaming.ChatEnd("stop", None, None)
+
+    use_stream(thinking)
+    generation = start(reply_start, Socket())
+    while not generation.reasoning:
+        await asyncio.sleep(0.001)
+    late = Socket()
+    generation.subscribe(Subscriber(send=late.send, can_write=True))
+    gate.set()
+    await generation.wait()
+
+    pk = reply_start.assistant_id
+    frames = "".join(late.frames)
+    assert f'id="message-{pk}-reasoning">first </div>' in frames  # in the snapshot
+    assert f'id="message-{pk}-reasoning" hx-swap-oob="beforeend">second</div>' in frames
+    assert frames.count(f'id="message-{pk}-reasoning-box"') == 1
 
 
 async def test_scale_mode_publishes_coarse_snapshots(
