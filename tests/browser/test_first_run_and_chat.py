@@ -118,3 +118,20 @@ def test_phone_layout_and_dark_theme(browser, server_url):
         shot(page, "04-phone-dark")
     finally:
         context.close()
+
+
+def test_a_reasoning_model_shows_its_thinking_then_answers(page, server_url):
+    _setup_or_login(page, server_url)
+    page.get_by_role("button", name="New chat").or_(
+        page.get_by_role("link", name="New chat")
+    ).first.click()
+    page.get_by_label("Message").fill("Why is the sky blue? [demo:reasoning]")
+    page.get_by_role("button", name="Send").click()
+
+    reply = _assistant(page)
+    thoughts = reply.locator("details.reasoning")
+    expect(thoughts).to_be_visible()
+    expect(thoughts).to_contain_text("The user wants")
+    expect(reply).to_have_attribute("data-message-status", "complete", timeout=30_000)
+    expect(reply.locator("details.reasoning")).to_have_count(1)
+    expect(reply.locator(".codeblock")).to_have_count(1)
