@@ -209,27 +209,23 @@ def _table_align_to_class(state: StateCore) -> None:
             token.attrSet("class", f"align-{match.group(1)}")
 
 
-def _render_math_inline(
-    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
-) -> str:
-    tex = escape(tokens[idx].content.strip(), quote=False)
-    return f'<span class="math math-inline">{tex}</span>'
+def _math_renderer(element: str, kind: str, after: str = "") -> Any:
+    """A markdown-it renderer that leaves the TeX, escaped, for KaTeX in the browser."""
+
+    def render(
+        self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+    ) -> str:
+        tex = escape(tokens[idx].content.strip(), quote=False)
+        return f'<{element} class="math math-{kind}">{tex}</{element}>{after}'
+
+    return render
 
 
-def _render_math_inline_display(
-    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
-) -> str:
-    # A <div> inside a <p> would break the paragraph apart; a span with the display class
-    # keeps the HTML valid and KaTeX still renders it in display mode.
-    tex = escape(tokens[idx].content.strip(), quote=False)
-    return f'<span class="math math-display">{tex}</span>'
-
-
-def _render_math_block(
-    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
-) -> str:
-    tex = escape(tokens[idx].content.strip(), quote=False)
-    return f'<div class="math math-display">{tex}</div>\n'
+_render_math_inline = _math_renderer("span", "inline")
+# A <div> inside a <p> would break the paragraph apart; a span with the display class keeps
+# the HTML valid and KaTeX still renders it in display mode.
+_render_math_inline_display = _math_renderer("span", "display")
+_render_math_block = _math_renderer("div", "display", "\n")
 
 
 def _render_fence(
