@@ -8,13 +8,9 @@ from channels.db import database_sync_to_async
 from django.test import Client
 from django.urls import reverse
 
-from tests.chat import test_consumer
-from tests.chat.test_consumer import TIMEOUT, open_socket
+from tests.sockets import TIMEOUT, open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
-alice_cookie = test_consumer.alice_cookie
-bob_cookie = test_consumer.bob_cookie
-conversation = test_consumer.conversation
 
 
 def _post_as(user, url: str, data: dict | None = None) -> int:

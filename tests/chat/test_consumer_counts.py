@@ -12,8 +12,7 @@ from django.db.backends.utils import CursorWrapper
 import gateway.chat
 from chat import services
 from gateway.types import ChatDelta
-from tests.chat import test_consumer
-from tests.chat.test_consumer import (
+from tests.sockets import (
     assistant_id_in,
     get_message,
     is_delta,
@@ -25,9 +24,6 @@ from tests.chat.test_consumer import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-alice_cookie = test_consumer.alice_cookie
-alice_socket = test_consumer.alice_socket
-conversation = test_consumer.conversation
 
 
 @dataclass

@@ -9,8 +9,7 @@ from channels.db import database_sync_to_async
 
 from chat.models import Message
 from demo_gateway import reply_text
-from tests.chat import test_consumer
-from tests.chat.test_consumer import (
+from tests.sockets import (
     TIMEOUT,
     assistant_id_in,
     get_message,
@@ -24,9 +23,6 @@ from tests.chat.test_consumer import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-alice_cookie = test_consumer.alice_cookie
-alice_socket = test_consumer.alice_socket
-conversation = test_consumer.conversation
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ from channels.db import database_sync_to_async
 from chat import services, streaming
 from chat.models import Message
 from chat.streaming import Subscriber, registry
-from tests.chat.test_consumer import FakeStream, delta_texts, stop_generations
 from tests.factories import make_conversation
+from tests.sockets import FakeStream, delta_texts, stop_generations
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

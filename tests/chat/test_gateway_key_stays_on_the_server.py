@@ -7,8 +7,8 @@ import logging
 import pytest
 from django.urls import reverse
 
-from tests.chat import test_consumer
-from tests.chat.test_consumer import (
+from tests.factories import make_conversation, make_message
+from tests.sockets import (
     TIMEOUT,
     assistant_id_in,
     is_final,
@@ -16,11 +16,6 @@ from tests.chat.test_consumer import (
     send_action,
     stop_generations,
 )
-from tests.factories import make_conversation, make_message
-
-alice_cookie = test_consumer.alice_cookie
-alice_socket = test_consumer.alice_socket
-conversation = test_consumer.conversation
 
 
 @pytest.fixture(autouse=True)

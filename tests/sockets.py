@@ -1,0 +1,133 @@
+"""Helpers for tests that talk to ChatConsumer through the real routing (config.asgi)."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+from collections.abc import AsyncIterator, Iterable
+
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from chat.models import Message
+from chat.streaming import registry
+from config.asgi import application
+from gateway.types import ChatDelta, ChatEnd, Usage
+
+TIMEOUT = 10  # generous: waits for frames, never asserts on time
+
+
+def cookie_for(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def open_socket(conversation, cookie: bytes | None = None, origin=b"http://testserver"):
+    headers = [(b"origin", origin)]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    communicator = WebsocketCommunicator(
+        application, f"/ws/chat/{conversation.pk}/", headers=headers
+    )
+    connected, _code = await communicator.connect(timeout=TIMEOUT)
+    return communicator, connected
+
+
+async def send_action(communicator, action: str, **fields) -> None:
+    payload = {"action": action, **fields, "HEADERS": {"HX-Request": "true"}}
+    await communicator.send_to(text_data=json.dumps(payload))
+
+
+async def receive_until(communicator, predicate) -> list[str]:
+    """Frames received up to and including the first one matching `predicate`."""
+    frames = []
+    while True:
+        frame = await communicator.receive_from(timeout=TIMEOUT)
+        frames.append(frame)
+        if predicate(frame):
+            return frames
+
+
+def assistant_id_in(frames: Iterable[str]) -> int:
+    for frame in frames:
+        match = re.search(r'id="message-(\d+)-text"', frame)
+        if match:
+            return int(match.group(1))
+    raise AssertionError("no streaming message in the frames")
+
+
+def is_delta(frame: str) -> bool:
+    return re.search(r'<div id="message-\d+-text" hx-swap-oob="beforeend">', frame) is not None
+
+
+def is_final(message_id: int):
+    return lambda frame: f'id="message-{message_id}"' in frame and 'id="live-region"' in frame
+
+
+def delta_texts(frames: Iterable[str], message_id: int) -> list[str]:
+    # Text is escaped, so a delta's content never contains "</div>".
+    pattern = re.compile(
+        rf'<div id="message-{message_id}-text" hx-swap-oob="beforeend">(.*?)</div>', re.S
+    )
+    return [html.unescape(text) for frame in frames for text in pattern.findall(frame)]
+
+
+def streamed_text(frames: Iterable[str], message_id: int) -> str:
+    """The text a browser shows: the latest snapshot's text, then the deltas after it."""
+    text = ""
+    pattern = re.compile(
+        rf'<div class="message-text streaming" id="message-{message_id}-text">(.*?)</div>', re.S
+    )
+    for frame in frames:
+        snapshot = pattern.search(frame)
+        if snapshot:
+            text = html.unescape(snapshot.group(1))
+        else:
+            text += "".join(delta_texts([frame], message_id))
+    return text
+
+
+async def finish_generations() -> None:
+    for generation in list(registry.by_message.values()):
+        await generation.wait()
+
+
+async def stop_generations() -> None:
+    """Stop what a failed test left running, so it cannot hang the next one."""
+    for generation in list(registry.by_message.values()):
+        generation.stop()
+        await generation.wait()
+    registry.by_conversation.clear()
+
+
+async def get_message(pk: int) -> Message:
+    return await database_sync_to_async(Message.objects.get)(pk=pk)
+
+
+class FakeStream:
+    """Stands in for gateway.chat.stream_chat: yields `tokens`, waiting on `gate` before the
+    token at index `gate_at`, then ends with `end` or raises `error`."""
+
+    def __init__(self, tokens, *, gate_at=None, end=None, error=None) -> None:
+        self.tokens = list(tokens)
+        self.gate_at = gate_at
+        self.gate = asyncio.Event()
+        self.end = end or ChatEnd("stop", Usage(11, len(self.tokens), 11 + len(self.tokens)), "m")
+        self.error = error
+        self.calls: list[dict] = []
+        self.finished = False
+
+    async def __call__(self, **kwargs) -> AsyncIterator[ChatDelta | ChatEnd]:
+        self.calls.append(kwargs)
+        for i, token in enumerate(self.tokens):
+            if i == self.gate_at:
+                await self.gate.wait()
+            yield ChatDelta(content=token)
+        self.finished = True
+        if self.error is not None:
+            raise self.error
+        yield self.end
