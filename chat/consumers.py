@@ -301,6 +301,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except Http404:
             self._unfollow()
             await self.close()
+            return
+        if self.subscriber is not None:  # frames of a reply it follows use the new rights
+            self.subscriber.can_write = self.can_write
 
     async def reply_stop(self, event: dict[str, Any]) -> None:
         generation = registry.for_conversation(self.conversation.pk)

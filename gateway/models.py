@@ -11,7 +11,7 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 
-from gateway.client import get_client, get_sync_client, origin, read_json
+from gateway.client import get_client, get_sync_client, read_json
 from gateway.errors import GatewayError, error_from_exception
 
 logger = logging.getLogger(__name__)
@@ -78,17 +78,17 @@ FAILURE_CACHE_SECONDS = 30
 def list_chat_models() -> list[str]:
     """Chat model ids, cached for GATEWAY_MODELS_CACHE_SECONDS; [] on failure, remembered
     for FAILURE_CACHE_SECONDS only."""
+    key = _cache_key()
+    models = cache.get(key)
+    if models is not None:
+        return models
     try:
-        key = _cache_key()
-        models = cache.get(key)
-        if models is None:
-            models = [m for m in list_models() if is_chat_model(m)]
-            cache.set(key, models, settings.GATEWAY_MODELS_CACHE_SECONDS)
+        models = [m for m in list_models() if is_chat_model(m)]
     except GatewayError as exc:
         logger.warning("Could not list gateway models: %s", exc)
-        if settings.GATEWAY_BASE_URL:
-            cache.set(_cache_key(), [], FAILURE_CACHE_SECONDS)
+        cache.set(key, [], FAILURE_CACHE_SECONDS)
         return []
+    cache.set(key, models, settings.GATEWAY_MODELS_CACHE_SECONDS)
     return models
 
 
@@ -109,5 +109,6 @@ def _model_ids(data: Any) -> list[str]:
 
 def _cache_key() -> str:
     # A different gateway or key may allow different models.
-    scope = f"{origin()}\0{settings.GATEWAY_API_KEY}".encode()
+    # The raw setting, not origin(): a malformed URL must fail the listing, not the key.
+    scope = f"{settings.GATEWAY_BASE_URL}\0{settings.GATEWAY_API_KEY}".encode()
     return "gateway:chat-models:" + hashlib.sha256(scope).hexdigest()[:24]

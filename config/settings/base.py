@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from config.env import (
     ConfigError,
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_secret,
@@ -207,8 +208,8 @@ if BEHIND_HTTPS_PROXY:
 # The upstream gateway. No URL means: use the built-in demo gateway.
 GATEWAY_BASE_URL = env_str("GATEWAY_BASE_URL")
 GATEWAY_API_KEY = env_secret("GATEWAY_API_KEY")
-GATEWAY_CONNECT_TIMEOUT = float(env_int("GATEWAY_CONNECT_TIMEOUT", 10))
-GATEWAY_READ_TIMEOUT = float(env_int("GATEWAY_READ_TIMEOUT", 300))
+GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 10.0)
+GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 300.0)
 GATEWAY_MODELS_CACHE_SECONDS = env_int("GATEWAY_MODELS_CACHE_SECONDS", 300)
 DEMO_GATEWAY = not GATEWAY_BASE_URL
 

@@ -3,14 +3,31 @@ teammates who may no longer see it, and leaves its creator's tab alone."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
 from django.urls import reverse
 
-from tests.sockets import TIMEOUT, open_socket
+from tests.sockets import (
+    TIMEOUT,
+    assistant_id_in,
+    is_delta,
+    is_final,
+    open_socket,
+    receive_until,
+    send_action,
+    stop_generations,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+async def _no_generation_left_running():
+    yield
+    await stop_generations()
 
 
 def _post_as(user, url: str, data: dict | None = None) -> int:
@@ -37,8 +54,8 @@ async def bobs_tab(conversation, bob_cookie):
     await communicator.disconnect()
 
 
-async def _bobs_membership_url(team, bob, name: str) -> str:
-    membership = await database_sync_to_async(team.memberships.get)(user=bob)
+async def _bobs_membership_url(team, user, name: str) -> str:
+    membership = await database_sync_to_async(team.memberships.get)(user=user)
     return reverse(name, args=[team.pk, membership.pk])
 
 
@@ -81,3 +98,22 @@ async def test_a_new_role_keeps_a_reader_connected(team, alice, bob, bobs_tab):
     assert await database_sync_to_async(_post_as)(alice, url, {"role": "viewer"}) == 302
 
     assert await bobs_tab.receive_nothing(timeout=0.3)
+
+
+async def test_a_demoted_creator_following_her_reply_gets_read_only_controls(
+    conversation, team, alice, bob, alice_socket, fake_stream
+):
+    stream = fake_stream(["a", "b"], gate_at=1)
+    await send_action(alice_socket, "send", text="Go")
+    message_id = assistant_id_in([await alice_socket.receive_from(timeout=TIMEOUT)])
+    await receive_until(alice_socket, is_delta)
+
+    await database_sync_to_async(team.memberships.filter(user=bob).update)(role="owner")
+    url = await _bobs_membership_url(team, alice, "accounts:member_role")
+    assert await database_sync_to_async(_post_as)(bob, url, {"role": "viewer"}) == 302
+    await asyncio.sleep(0.2)  # let the access change reach the socket
+    stream.gate.set()
+    frames = await receive_until(alice_socket, is_final(message_id))
+
+    assert ">Regenerate<" not in frames[-1]
+    assert 'id="composer-send"' not in frames[-1]

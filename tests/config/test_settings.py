@@ -21,6 +21,7 @@ print(json.dumps({
     "secure": [s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE], "key": s.SECRET_KEY,
     "demo": s.DEMO_GATEWAY, "engine": s.DATABASES["default"]["ENGINE"],
     "layer": s.CHANNEL_LAYERS["default"]["BACKEND"], "db_name": str(s.DATABASES["default"]["NAME"]),
+    "connect_timeout": s.GATEWAY_CONNECT_TIMEOUT,
 }))
 """
 
@@ -82,10 +83,12 @@ def test_scale_mode_uses_postgres_and_redis(tmp_path):
         DATABASE_URL="postgres://parlor@db.internal:5432/parlor",
         REDIS_URL="redis://redis.internal:6379/0",
         GATEWAY_BASE_URL="https://gw.example.com/v1",
+        GATEWAY_CONNECT_TIMEOUT="2.5",
     )
     assert loaded["engine"] == "django.db.backends.postgresql"
     assert loaded["layer"] == "channels_redis.core.RedisChannelLayer"
     assert loaded["demo"] is False
+    assert loaded["connect_timeout"] == 2.5  # timeouts take fractions of a second
 
 
 @pytest.mark.parametrize(

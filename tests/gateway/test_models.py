@@ -198,3 +198,10 @@ def test_the_listing_has_a_short_timeout_of_its_own(gateway, settings):
     list_models()
     timeouts = gateway.requests[-1].extensions["timeout"]
     assert timeouts["read"] <= 5 and timeouts["connect"] <= 3
+
+
+def test_a_malformed_gateway_url_gives_no_models_instead_of_an_error(gateway, settings):
+    settings.GATEWAY_BASE_URL = "gw.example.com"  # no scheme
+
+    assert list_chat_models() == []
+    assert gateway.requests == []
