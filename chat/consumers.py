@@ -32,7 +32,7 @@ from chat.streaming import (
     Generation,
     Subscriber,
     controls_html,
-    finished_text,
+    final_frame,
     live_region_frame,
     registry,
 )
@@ -266,11 +266,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if item is not None:
             await self.send(
-                text_data=services.render_message(
-                    self.conversation, item, can_write=self.can_write, oob=True
-                )
-                + live_region_frame(finished_text(item.message))
-                + controls_html(streaming=False, can_write=self.can_write)
+                text_data=final_frame(self.conversation, item, can_write=self.can_write)
             )
 
     async def reply_snapshot(self, event: dict[str, Any]) -> None:

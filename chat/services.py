@@ -25,7 +25,7 @@ from accounts.access import get_message_for_user, get_rw_conversation_for_user
 from accounts.models import User
 from chat.models import Conversation, Message
 from chat.rendering import render_markdown, render_reasoning
-from chat.threads import MessageTree, ThreadItem
+from chat.threads import MessageTree, ThreadItem, build_thread
 
 SEND, EDIT, REGENERATE, RETRY = "send", "edit", "regenerate", "retry"
 ACTIONS = (SEND, EDIT, REGENERATE, RETRY)
@@ -282,7 +282,7 @@ def load_message_item(*, conversation_id: UUID | str, message_id: int) -> Thread
 def load_thread_html(*, conversation: Conversation, can_write: bool) -> str:
     """The whole current thread as an out-of-band swap, for a tab whose thread changed."""
     conversation.refresh_from_db(fields=["current_leaf"])
-    thread = MessageTree.for_conversation(conversation).thread(conversation.current_leaf_id)
+    thread = build_thread(conversation)
     return render_to_string(
         "chat/messages.html#thread",
         {

@@ -65,7 +65,6 @@ class Subscriber:
     sent_reasoning: int = 0  # reasoning chunks delivered; 0 = its box not shown yet
     in_flight: asyncio.Task[None] | None = None
     lagging: bool = False
-    finished: bool = False
     released: asyncio.Future[None] | None = None  # set while the end of a reply waits for it
 
     @property
@@ -131,8 +130,11 @@ class Generation:
         subscriber.sent_reasoning = len(self.reasoning) if snapshot else 0
         self.subscribers.append(subscriber)
         if snapshot:
-            frame = render_message_frame(self.conversation, self._snapshot_item(), subscriber)
-            self._deliver(subscriber, frame + controls_html(streaming=True, sub=subscriber))
+            can_write = subscriber.can_write
+            frame = services.render_message(
+                self.conversation, self._snapshot_item(), can_write=can_write, oob=True
+            )
+            self._deliver(subscriber, frame + controls_html(streaming=True, can_write=can_write))
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         if subscriber in self.subscribers:
@@ -409,8 +411,9 @@ class Generation:
         frames: dict[bool, str] = {}
         for sub in list(self.subscribers):
             if sub.can_write not in frames:
-                frames[sub.can_write] = final_frame(self.conversation, item, sub)
-            sub.finished = True
+                frames[sub.can_write] = final_frame(
+                    self.conversation, item, can_write=sub.can_write
+                )
             await self._send(sub, frames[sub.can_write])
         self.subscribers.clear()
 
@@ -520,9 +523,9 @@ async def _finish(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
                 return
 
 
-def controls_html(*, streaming: bool, sub: Subscriber | None = None, can_write: bool = True) -> str:
+def controls_html(*, streaming: bool, can_write: bool = True) -> str:
     """The Send button and the Stop form for a tab that may write; nothing otherwise."""
-    if not (sub.can_write if sub is not None else can_write):
+    if not can_write:
         return ""
     return _controls_html(translation.get_language(), streaming)
 
@@ -536,15 +539,12 @@ def _controls_html(language: str | None, streaming: bool) -> str:
     )
 
 
-def render_message_frame(conversation: Conversation, item: ThreadItem, sub: Subscriber) -> str:
-    return services.render_message(conversation, item, can_write=sub.can_write, oob=True)
-
-
-def final_frame(conversation: Conversation, item: ThreadItem, sub: Subscriber) -> str:
+def final_frame(conversation: Conversation, item: ThreadItem, *, can_write: bool) -> str:
+    """The finished message, the announcement and idle controls, for any tab."""
     return (
-        render_message_frame(conversation, item, sub)
+        services.render_message(conversation, item, can_write=can_write, oob=True)
         + live_region_frame(finished_text(item.message))
-        + controls_html(streaming=False, sub=sub)
+        + controls_html(streaming=False, can_write=can_write)
     )
 
 

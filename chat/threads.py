@@ -79,9 +79,6 @@ class MessageTree:
             ThreadItem(m, [s.pk for s in self.children[m.parent_id]]) for m in self.path_to(leaf_id)
         ]
 
-    def item(self, message: Message) -> ThreadItem:
-        return ThreadItem(message, [s.pk for s in self.children[message.parent_id]])
-
 
 def build_thread(conversation: Conversation) -> list[ThreadItem]:
     return MessageTree.for_conversation(conversation).thread(conversation.current_leaf_id)
