@@ -80,3 +80,5 @@ def test_it_leaves_other_teams_alone(alice_client, alice, charlie, other_team, t
     make_membership(other_team, alice)
     theirs = _membership(charlie, other_team)
     assert alice_client.post(_url(theirs), {"role": "viewer"}).status_code == 403
+    theirs.refresh_from_db()
+    assert theirs.role == "owner"

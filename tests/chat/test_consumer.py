@@ -120,6 +120,9 @@ async def test_junk_frames_are_ignored(alice_socket):
     await alice_socket.send_to(text_data=json.dumps({"action": "delete_everything"}))
     assert await alice_socket.receive_nothing()
 
+    await send_action(alice_socket, "sync")  # the socket is still alive and answering
+    assert '<div id="thread"' in await alice_socket.receive_from(timeout=TIMEOUT)
+
 
 # Streaming
 

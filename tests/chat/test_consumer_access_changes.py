@@ -97,7 +97,11 @@ async def test_a_new_role_keeps_a_reader_connected(team, alice, bob, bobs_tab):
     url = await _bobs_membership_url(team, bob, "accounts:member_role")
     assert await database_sync_to_async(_post_as)(alice, url, {"role": "viewer"}) == 302
 
+    membership = await database_sync_to_async(team.memberships.get)(user=bob)
+    assert membership.role == "viewer"
     assert await bobs_tab.receive_nothing(timeout=0.3)
+    await send_action(bobs_tab, "sync")  # still connected, still reading
+    assert '<div id="thread"' in await bobs_tab.receive_from(timeout=TIMEOUT)
 
 
 async def test_a_demoted_creator_following_her_reply_gets_read_only_controls(
