@@ -70,6 +70,7 @@ def test_first_run_then_a_streamed_reply_survives_a_reload(page, server_url):
     final_text = reply.inner_text()
     assert "demo gateway" in final_text.lower()
     expect(reply.locator(".codeblock")).to_have_count(1)
+    expect(reply.locator(".math .katex").first).to_be_visible()  # KaTeX typeset the maths
     expect(page.get_by_role("button", name="Regenerate")).to_be_visible()
     expect(page.locator("#live-region")).not_to_be_empty()
     shot(page, "03-complete")
@@ -116,6 +117,11 @@ def test_phone_layout_and_dark_theme(browser, server_url):
         box = page.get_by_label("Message").bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
         shot(page, "04-phone-dark")
+        toggle = page.get_by_role("button", name="Toggle dark mode")
+        toggle.click()
+        expect(page.locator("html")).to_have_attribute("data-theme", "light")
+        page.reload()
+        expect(page.locator("html")).to_have_attribute("data-theme", "light")  # remembered
     finally:
         context.close()
 
@@ -135,3 +141,23 @@ def test_a_reasoning_model_shows_its_thinking_then_answers(page, server_url):
     expect(reply).to_have_attribute("data-message-status", "complete", timeout=30_000)
     expect(reply.locator("details.reasoning")).to_have_count(1)
     expect(reply.locator(".codeblock")).to_have_count(1)
+
+
+def test_copy_buttons_put_the_code_on_the_clipboard(browser, server_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server_url)
+    page = context.new_page()
+    try:
+        _setup_or_login(page, server_url)
+        page.get_by_role("button", name="New chat").first.click()
+        page.get_by_label("Message").fill("Show me code [demo:normal]")
+        page.get_by_role("button", name="Send").click()
+        reply = _assistant(page)
+        expect(reply).to_have_attribute("data-message-status", "complete", timeout=30_000)
+        reply.get_by_role("button", name="Copy code").click()
+        expect(reply.locator(".codeblock button.is-copied")).to_have_count(1)
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied.strip() == reply.locator(".codeblock code").inner_text().strip()
+        assert "def fibonacci" in copied
+    finally:
+        context.close()
