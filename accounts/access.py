@@ -55,10 +55,15 @@ def get_conversation_for_user(user: User, conversation_id) -> tuple[Conversation
     return conversation, membership
 
 
+def may_write(user: User, conversation: Conversation, membership: Membership) -> bool:
+    """The one rule for changing a conversation: its creator, with a writing role."""
+    return conversation.created_by_id == user.pk and membership.can_write
+
+
 def get_rw_conversation_for_user(user: User, conversation_id) -> tuple[Conversation, Membership]:
     """Return a conversation the user may change: their own, with a writing role."""
     conversation, membership = get_conversation_for_user(user, conversation_id)
-    if conversation.created_by_id != user.pk or not membership.can_write:
+    if not may_write(user, conversation, membership):
         raise PermissionDenied
     return conversation, membership
 

@@ -22,7 +22,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 
-from accounts.access import get_conversation_for_user, get_rw_conversation_for_user
+from accounts.access import get_conversation_for_user, may_write
 from accounts.live import user_group
 from accounts.models import User
 from chat import services
@@ -45,7 +45,7 @@ ACTIONS = (*WRITE_ACTIONS, "sync")
 
 def _load_conversation(user: User, conversation_id: Any) -> tuple[Conversation, bool]:
     conversation, membership = get_conversation_for_user(user, conversation_id)
-    return conversation, conversation.created_by_id == user.pk and membership.can_write
+    return conversation, may_write(user, conversation, membership)
 
 
 def _language(scope: dict[str, Any]) -> str:
@@ -58,14 +58,6 @@ def _language(scope: dict[str, Any]) -> str:
         with contextlib.suppress(LookupError):
             return translation.get_supported_language_variant(code)
     return settings.LANGUAGE_CODE
-
-
-def _may_write(user: User, conversation_id: Any) -> bool:
-    try:
-        get_rw_conversation_for_user(user, conversation_id)
-    except (PermissionDenied, Http404):
-        return False
-    return True
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -150,7 +142,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._start_reply(services.RETRY, message_id=data.get("message_id"))
 
     async def on_stop(self, data: dict[str, Any]) -> None:
-        if not await database_sync_to_async(_may_write)(self.scope["user"], self.conversation.pk):
+        if not self.can_write:  # checked at connect, kept current by access_changed
             await self._send_error(_("You can read this conversation but not change it."))
             return
         generation = registry.for_conversation(self.conversation.pk)

@@ -256,13 +256,7 @@ def finish_reply(
             ]
         )  # fmt: skip
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
-        sibling_ids = list(
-            Message.objects.filter(
-                conversation_id=message.conversation_id, parent=message.parent_id
-            )
-            .order_by("created_at", "pk")
-            .values_list("pk", flat=True)
-        )
+        sibling_ids = _sibling_ids(message)
     return ThreadItem(message, sibling_ids)
 
 
@@ -271,12 +265,16 @@ def load_message_item(*, conversation_id: UUID | str, message_id: int) -> Thread
     message = Message.objects.filter(conversation_id=conversation_id, pk=message_id).first()
     if message is None:
         return None
-    sibling_ids = list(
-        Message.objects.filter(conversation_id=conversation_id, parent=message.parent_id)
+    return ThreadItem(message, _sibling_ids(message))
+
+
+def _sibling_ids(message: Message) -> list[int]:
+    """The versions of a message (itself included), oldest first."""
+    return list(
+        Message.objects.filter(conversation_id=message.conversation_id, parent=message.parent_id)
         .order_by("created_at", "pk")
         .values_list("pk", flat=True)
     )
-    return ThreadItem(message, sibling_ids)
 
 
 def load_thread_html(*, conversation: Conversation, can_write: bool) -> str:

@@ -76,7 +76,7 @@ def _render_page(
         "thread": thread,
         "streaming": bool(thread) and thread[-1].message.is_streaming,
         "is_creator": is_creator,
-        "can_write": is_creator and membership.can_write,
+        "can_write": access.may_write(request.user, conversation, membership),
         "can_fork": membership.can_write,
         "models": form.models,
         "settings_form": form,
