@@ -65,7 +65,7 @@ class InviteStatusFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Invite]) -> QuerySet[Invite]:
         now = timezone.now()
         if self.value() == "pending":
-            return queryset.filter(used_at__isnull=True, expires_at__gt=now)
+            return queryset.usable()  # type: ignore[attr-defined]
         if self.value() == "used":
             return queryset.filter(used_at__isnull=False)
         if self.value() == "expired":

@@ -63,6 +63,12 @@ def _default_expiry():
     return timezone.now() + timedelta(hours=settings.INVITE_TTL_HOURS)
 
 
+class InviteQuerySet(models.QuerySet["Invite"]):
+    def usable(self) -> InviteQuerySet:
+        """Not used yet and not expired: the one definition of a live invite."""
+        return self.filter(used_at__isnull=True, expires_at__gt=timezone.now())
+
+
 class Invite(models.Model):
     """A single-use, expiring link that adds its holder to a team with a role."""
 
@@ -76,6 +82,8 @@ class Invite(models.Model):
     expires_at = models.DateTimeField(default=_default_expiry)
     used_at = models.DateTimeField(null=True, blank=True)
     used_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+
+    objects = InviteQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"Invite to {self.team} as {self.role}"

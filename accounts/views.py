@@ -107,11 +107,7 @@ def team(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 def _owner_context(request: HttpRequest, team: Team) -> dict:
     """Pending invites, and the link of one just created (shown once, like an API key)."""
-    pending = list(
-        team.invites.filter(used_at__isnull=True, expires_at__gt=timezone.now())
-        .select_related("created_by")
-        .order_by("-created_at")
-    )
+    pending = list(team.invites.usable().select_related("created_by").order_by("-created_at"))
     new_id = request.session.pop(NEW_INVITE_SESSION_KEY, None)
     new_invite = next((invite for invite in pending if invite.pk == new_id), None)
     new_url = None
@@ -171,9 +167,8 @@ def _invite_gone(request: HttpRequest, invite: Invite | None) -> HttpResponse:
 
 def _claim_invite(invite: Invite, user: User) -> bool:
     """Mark the invite used by this user, unless someone else already did (single use)."""
-    now = timezone.now()
-    claimed = Invite.objects.filter(pk=invite.pk, used_at__isnull=True, expires_at__gt=now).update(
-        used_at=now, used_by=user
+    claimed = (
+        Invite.objects.filter(pk=invite.pk).usable().update(used_at=timezone.now(), used_by=user)
     )
     return claimed == 1
 
