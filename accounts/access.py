@@ -1,35 +1,70 @@
-"""The only way views and consumers load team-owned objects.
+"""The only way views and consumers load team-owned objects, teams, memberships and invites.
 
 Each function starts from the user, so an object the user may not see is a 404, exactly as
 if it did not exist: a private conversation of a teammate looks the same as one of another
-team. Write helpers raise 403 only when the user can already see the object.
+team. Write helpers raise 403 only when the user can already see the object. Any id that is
+not one (40 digits, negative, "Infinity", a float, a malformed UUID) is a 404, never a 500.
+
+Generic over every accounts.models.TeamOwned subclass: pass the model or a queryset of it,
+e.g. `get_for_user(user, Conversation, pk)`. This module imports no other project app.
 """
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from typing import Any, TypeVar
+
+from channels.db import database_sync_to_async
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.http import Http404
 
-from accounts.models import Membership, Team, User
-from chat.models import Conversation, Message
+from accounts.models import Invite, Membership, Team, TeamOwned, User
+
+T = TypeVar("T", bound=TeamOwned)
+M = TypeVar("M", bound=models.Model)
+
+# The largest id any of our databases stores (a signed 64-bit integer).
+MAX_ID = 2**63 - 1
 
 
-def get_membership(user: User, team_id: int) -> Membership:
-    """Return the user's membership of a team, or raise 404."""
-    if not user.is_authenticated:
-        raise Http404
+def clean_id(model: type[models.Model], value: Any) -> Any:
+    """`value` as a primary key of `model`, or Http404 if it cannot be one."""
+    field = model._meta.pk
+    if isinstance(field, models.IntegerField):
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+            raise Http404
+        return value
     try:
-        return Membership.objects.select_related("team").get(team_id=team_id, user=user)
-    except (Membership.DoesNotExist, ValueError, TypeError):
+        return field.to_python(value)
+    except (ValidationError, ValueError, TypeError, OverflowError, AttributeError):
         raise Http404 from None
 
 
-def get_team_for_user(user: User, team_id: int) -> tuple[Team, Membership]:
+def _queryset(model_or_qs: type[M] | models.QuerySet[M]) -> models.QuerySet[M]:
+    if isinstance(model_or_qs, models.QuerySet):
+        return model_or_qs.all()
+    return model_or_qs._default_manager.all()
+
+
+def get_membership(user: User, team_id: Any) -> Membership:
+    """Return the user's membership of a team, or raise 404."""
+    if not user.is_authenticated:
+        raise Http404
+    team_id = clean_id(Team, team_id)
+    try:
+        return Membership.objects.select_related("team").get(team_id=team_id, user=user)
+    except Membership.DoesNotExist:
+        raise Http404 from None
+
+
+def get_team_for_user(user: User, team_id: Any) -> tuple[Team, Membership]:
     membership = get_membership(user, team_id)
     return membership.team, membership
 
 
-def get_owned_team_for_user(user: User, team_id: int) -> tuple[Team, Membership]:
+def get_owned_team_for_user(user: User, team_id: Any) -> tuple[Team, Membership]:
     """Return a team the user owns; 404 for outsiders, 403 for other members."""
     team, membership = get_team_for_user(user, team_id)
     if not membership.is_owner:
@@ -37,40 +72,87 @@ def get_owned_team_for_user(user: User, team_id: int) -> tuple[Team, Membership]
     return team, membership
 
 
-def get_conversation_for_user(user: User, conversation_id) -> tuple[Conversation, Membership]:
-    """Return a conversation the user may read (their own, or shared with their team)."""
+def get_current_membership(user: User, team_id: Any = None) -> Membership | None:
+    """The membership a request works in: of the team chosen in the session if the user
+    still belongs to it, else of the user's first team; None for users without a team."""
+    if not user.is_authenticated:
+        return None
+    if team_id is not None:
+        try:
+            return get_membership(user, team_id)
+        except Http404:
+            pass
+    memberships = Membership.objects.filter(user=user).select_related("team")
+    return memberships.order_by("created_at", "pk").first()
+
+
+def find_invite(token: Any) -> Invite | None:
+    """The invite a link carries, used or expired ones included (the page says which);
+    None for a token that matches no invite."""
+    if not isinstance(token, str) or not token:
+        return None
+    return Invite.objects.select_related("team").filter(token=token).first()
+
+
+def may_write(user: User, obj: TeamOwned, membership: Membership | None) -> bool:
+    """The one write rule, TeamOwned.may_write: its creator, with a writing role."""
+    return obj.may_write(user, membership)
+
+
+def get_for_user(
+    user: User, model_or_qs: type[T] | models.QuerySet[T], pk: Any
+) -> tuple[T, Membership]:
+    """Return a team-owned object the user may read (their own, or shared with their team)
+    and the user's membership of its team."""
     if not user.is_authenticated:
         raise Http404
+    queryset = _queryset(model_or_qs)
+    pk = clean_id(queryset.model, pk)
+    visible = queryset.visible_to(user).select_related("team", "created_by")  # type: ignore[attr-defined]
     try:
-        conversation = Conversation.objects.select_related("team", "created_by").get(
-            pk=conversation_id
-        )
-    except (Conversation.DoesNotExist, ValueError, TypeError):
+        obj = visible.get(pk=pk)
+    except queryset.model.DoesNotExist:
         raise Http404 from None
-    membership = Membership.objects.filter(team_id=conversation.team_id, user=user).first()
-    if membership is None:
+    membership = Membership.objects.filter(team_id=obj.team_id, user=user).first()
+    if membership is None:  # removed from the team between the two queries
         raise Http404
-    if conversation.created_by_id != user.pk and not conversation.is_shared:
-        raise Http404
-    return conversation, membership
+    membership.team = obj.team
+    return obj, membership
 
 
-def may_write(user: User, conversation: Conversation, membership: Membership) -> bool:
-    """The one rule for changing a conversation: its creator, with a writing role."""
-    return conversation.created_by_id == user.pk and membership.can_write
-
-
-def get_rw_conversation_for_user(user: User, conversation_id) -> tuple[Conversation, Membership]:
-    """Return a conversation the user may change: their own, with a writing role."""
-    conversation, membership = get_conversation_for_user(user, conversation_id)
-    if not may_write(user, conversation, membership):
+def get_rw_for_user(
+    user: User, model_or_qs: type[T] | models.QuerySet[T], pk: Any
+) -> tuple[T, Membership]:
+    """Return a team-owned object the user may change: 404 if they may not even read it,
+    403 if they may read it only."""
+    obj, membership = get_for_user(user, model_or_qs, pk)
+    if not obj.may_write(user, membership):
         raise PermissionDenied
-    return conversation, membership
+    return obj, membership
 
 
-def get_message_for_user(user: User, conversation: Conversation, message_id) -> Message:
-    """Return a message of a conversation already loaded through this module."""
+@database_sync_to_async
+def aget_for_user(
+    user: User, model_or_qs: type[T] | models.QuerySet[T], pk: Any
+) -> tuple[T, Membership]:
+    """get_for_user for async code (consumers, workers): one trip to a database thread."""
+    return get_for_user(user, model_or_qs, pk)
+
+
+@database_sync_to_async
+def aget_rw_for_user(
+    user: User, model_or_qs: type[T] | models.QuerySet[T], pk: Any
+) -> tuple[T, Membership]:
+    """get_rw_for_user for async code."""
+    return get_rw_for_user(user, model_or_qs, pk)
+
+
+def get_child(parent: models.Model, related_name: str, pk: Any) -> Any:
+    """Return one object of `parent.<related_name>` (e.g. a message of a conversation, a
+    membership of a team) for a parent already loaded through this module; 404 otherwise."""
+    queryset = getattr(parent, related_name).all()
+    pk = clean_id(queryset.model, pk)
     try:
-        return conversation.messages.get(pk=message_id)
-    except (Message.DoesNotExist, ValueError, TypeError):
+        return queryset.get(pk=pk)
+    except queryset.model.DoesNotExist:
         raise Http404 from None

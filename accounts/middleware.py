@@ -7,7 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from accounts.models import Membership, User
+from accounts import access
+from accounts.models import User
 
 FIRST_RUN_CACHE_KEY = "parlor:has-users"
 SESSION_TEAM_KEY = "team_id"
@@ -51,13 +52,8 @@ class CurrentTeamMiddleware:
         request.team = None  # type: ignore[attr-defined]
         request.membership = None  # type: ignore[attr-defined]
         if request.user.is_authenticated:
-            memberships = Membership.objects.filter(user=request.user).select_related("team")
             wanted = request.session.get(SESSION_TEAM_KEY)
-            membership = None
-            if wanted is not None:
-                membership = memberships.filter(team_id=wanted).first()
-            if membership is None:
-                membership = memberships.order_by("created_at").first()
+            membership = access.get_current_membership(request.user, wanted)
             if membership is not None:
                 request.team = membership.team  # type: ignore[attr-defined]
                 request.membership = membership  # type: ignore[attr-defined]

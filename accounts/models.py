@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import timedelta
+from typing import Self
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -46,9 +49,12 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} in {self.team} ({self.role})"
 
+    # The roles that may create and change team-owned objects; viewers only read.
+    WRITING_ROLES = (Role.OWNER, Role.MEMBER)
+
     @property
     def can_write(self) -> bool:
-        return self.role in (self.Role.OWNER, self.Role.MEMBER)
+        return self.role in self.WRITING_ROLES
 
     @property
     def is_owner(self) -> bool:
@@ -90,3 +96,66 @@ class Invite(models.Model):
 
     def is_usable(self) -> bool:
         return self.used_at is None and self.expires_at > timezone.now()
+
+
+class TeamOwnedQuerySet(models.QuerySet):
+    """The privacy rule of every team-owned model, as queries (see TeamOwned)."""
+
+    def visible_to(self, user, team: Team | None = None) -> Self:
+        """What `user` may read: their own and shared objects, only in teams they belong to
+        (in `team` only, when given)."""
+        if not user.is_authenticated:
+            return self.none()
+        member = Membership.objects.filter(team_id=OuterRef("team_id"), user=user)
+        readable = self.filter(Exists(member)).filter(Q(created_by=user) | Q(is_shared=True))
+        return readable if team is None else readable.filter(team=team)
+
+    def with_can_write(self, user) -> Self:
+        """Annotate each row with `can_write`: the SQL form of TeamOwned.may_write."""
+        writer = Membership.objects.filter(
+            team_id=OuterRef("team_id"), user=user, role__in=Membership.WRITING_ROLES
+        )
+        return self.annotate(
+            can_write=models.Case(
+                models.When(Q(created_by=user) & Exists(writer), then=models.Value(True)),
+                default=models.Value(False),
+                output_field=models.BooleanField(),
+            )
+        )
+
+
+class TeamOwned(models.Model):
+    """An object of a team: private to its creator, readable by the team once shared,
+    writable by its creator with a writing role. Subclasses get the rule by inheriting it,
+    accounts.access loads them through it, accounts.signals tells open sockets when it
+    changes."""
+
+    team = models.ForeignKey(Team, models.CASCADE, related_name="%(class)ss")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="%(class)ss"
+    )
+    is_shared = models.BooleanField(_("shared with team"), default=False)
+
+    objects = TeamOwnedQuerySet.as_manager()
+
+    # Saving a change to one of these fields changes who may see the object.
+    ACCESS_FIELDS = ("team_id", "created_by_id", "is_shared")
+
+    class Meta:
+        abstract = True
+
+    def may_write(self, user, membership: Membership | None) -> bool:
+        """The one rule for changing a team-owned object: its creator, with a writing role."""
+        return (
+            membership is not None
+            and membership.team_id == self.team_id
+            and membership.user_id == user.pk
+            and self.created_by_id == user.pk
+            and membership.can_write
+        )
+
+    @property
+    def group_name(self) -> str:
+        """The channel-layer group of the object's open tabs, e.g. conversation_<uuid hex>."""
+        key = self.pk.hex if isinstance(self.pk, uuid.UUID) else self.pk
+        return f"{self._meta.model_name}_{key}"

@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import access, live
+from accounts import access
 from accounts.forms import InviteForm, LoginForm, RoleForm, SetupForm, SignupForm, TeamForm
 from accounts.http import AuthenticatedHttpRequest
 from accounts.middleware import FIRST_RUN_CACHE_KEY, SESSION_TEAM_KEY, site_has_users
@@ -143,7 +143,7 @@ def invite_create(request: AuthenticatedHttpRequest, team_id: int) -> HttpRespon
 @require_POST
 def invite_revoke(request: AuthenticatedHttpRequest, team_id: int, invite_id: int) -> HttpResponse:
     team, _membership = access.get_owned_team_for_user(request.user, team_id)
-    invite = get_object_or_404(team.invites, pk=invite_id)
+    invite = access.get_child(team, "invites", invite_id)
     # Revoking ends the invite's life now, so the admin keeps a record of it.
     revoked = team.invites.filter(pk=invite.pk, used_at__isnull=True).update(
         expires_at=timezone.now()
@@ -177,7 +177,7 @@ def _claim_invite(invite: Invite, user: User) -> bool:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
-    invite = Invite.objects.select_related("team").filter(token=token).first()
+    invite = access.find_invite(token)
     if invite is None or not invite.is_usable():
         return _invite_gone(request, invite)
     if request.user.is_authenticated:
@@ -239,15 +239,14 @@ def member_role(
     team, _membership = access.get_owned_team_for_user(request.user, team_id)
     with transaction.atomic():
         owner_ids = _locked_owner_ids(team)
-        target = get_object_or_404(team.memberships.select_related("user"), pk=membership_id)
+        target = access.get_child(team, "memberships", membership_id)
         form = RoleForm(request.POST, instance=target)
         if not form.is_valid():
             messages.error(request, _("Choose a valid role."))
         elif owner_ids == [target.pk] and form.cleaned_data["role"] != OWNER:
             messages.error(request, LAST_OWNER_ERROR)
         else:
-            form.save()
-            transaction.on_commit(lambda: live.access_changed(live.user_group(target.user_id)))
+            form.save()  # accounts.signals tells the member's open tabs
             context = {"user": target.user, "role": target.get_role_display()}
             messages.success(request, _("%(user)s is now: %(role)s.") % context)
     return redirect("accounts:team")
@@ -259,15 +258,14 @@ def member_remove(
     request: AuthenticatedHttpRequest, team_id: int, membership_id: int
 ) -> HttpResponse:
     team, _membership = access.get_owned_team_for_user(request.user, team_id)
-    target = get_object_or_404(team.memberships.select_related("user"), pk=membership_id)
+    target = access.get_child(team, "memberships", membership_id)
     if request.method == "GET":
         return render(request, "accounts/member_remove.html", {"team": team, "target": target})
     with transaction.atomic():
         if _locked_owner_ids(team) == [target.pk]:
             messages.error(request, LAST_OWNER_ERROR)
         else:
-            team.memberships.filter(pk=target.pk).delete()
-            transaction.on_commit(lambda: live.access_changed(live.user_group(target.user_id)))
+            target.delete()  # accounts.signals tells the member's open tabs
             context = {"user": target.user, "team": team}
             messages.success(request, _("%(user)s was removed from %(team)s.") % context)
     return redirect("accounts:team")
@@ -290,10 +288,6 @@ def team_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def team_switch(request: AuthenticatedHttpRequest) -> HttpResponse:
-    try:
-        team_id = int(request.POST.get("team_id", ""))
-    except ValueError:
-        raise Http404 from None
-    membership = access.get_membership(request.user, team_id)
+    membership = access.get_membership(request.user, request.POST.get("team_id"))
     _switch_team(request, membership.team)
     return redirect("chat:home")

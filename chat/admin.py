@@ -44,7 +44,6 @@ class ConversationAdmin(admin.ModelAdmin):
         "system_prompt",
         "temperature",
         "is_shared",
-        "is_pinned",
         "forked_from",
         "current_leaf",
         "created_at",

@@ -22,7 +22,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 
-from accounts.access import get_conversation_for_user, may_write
+from accounts.access import get_for_user
 from accounts.live import user_group
 from accounts.models import User
 from chat import services
@@ -44,8 +44,8 @@ ACTIONS = (*WRITE_ACTIONS, "sync")
 
 
 def _load_conversation(user: User, conversation_id: Any) -> tuple[Conversation, bool]:
-    conversation, membership = get_conversation_for_user(user, conversation_id)
-    return conversation, may_write(user, conversation, membership)
+    conversation, membership = get_for_user(user, Conversation, conversation_id)
+    return conversation, conversation.may_write(user, membership)
 
 
 def _language(scope: dict[str, Any]) -> str:

@@ -7,14 +7,18 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import TeamOwned, TeamOwnedQuerySet
 
-class ConversationQuerySet(models.QuerySet["Conversation"]):
-    def visible_to(self, user, team) -> ConversationQuerySet:
-        """Conversations of `team` that `user` may read: their own, and shared ones."""
-        return self.filter(team=team).filter(models.Q(created_by=user) | models.Q(is_shared=True))
 
-    def sidebar_order(self) -> ConversationQuerySet:
-        return self.order_by("-is_pinned", "-updated_at")
+class ConversationQuerySet(TeamOwnedQuerySet):
+    def with_pins(self, user) -> ConversationQuerySet:
+        """Annotate each row with `is_pinned`: whether `user` (not anyone else) pinned it."""
+        pins = Pin.objects.filter(user=user, conversation=models.OuterRef("pk"))
+        return self.annotate(is_pinned=models.Exists(pins))
+
+    def sidebar_order(self, user) -> ConversationQuerySet:
+        """The viewer's pins first, then the most recently active."""
+        return self.with_pins(user).order_by("-is_pinned", "-updated_at")
 
     def search(self, q: str) -> ConversationQuerySet:
         """Conversations whose title or any message contains `q`; all of them for a blank `q`."""
@@ -26,18 +30,15 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
         ).distinct()
 
 
-class Conversation(models.Model):
+class Conversation(TeamOwned):
+    """A chat thread; who may read and change it is TeamOwned's rule (team, created_by,
+    is_shared)."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    team = models.ForeignKey("accounts.Team", models.CASCADE, related_name="conversations")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.CASCADE, related_name="conversations"
-    )
     title = models.CharField(_("title"), max_length=200, blank=True)
     model = models.CharField(_("model"), max_length=200, blank=True)
     system_prompt = models.TextField(_("system prompt"), blank=True)
     temperature = models.FloatField(_("temperature"), null=True, blank=True)
-    is_shared = models.BooleanField(_("shared with team"), default=False)
-    is_pinned = models.BooleanField(_("pinned"), default=False)
     # The message at the end of the branch currently shown (edits and regenerations fork).
     current_leaf = models.ForeignKey(
         "Message", models.SET_NULL, null=True, blank=True, related_name="+"
@@ -48,7 +49,7 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
-    objects = ConversationQuerySet.as_manager()
+    objects = ConversationQuerySet.as_manager()  # type: ignore[misc]  # TeamOwned's, extended
 
     class Meta:
         verbose_name = _("conversation")
@@ -60,10 +61,6 @@ class Conversation(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("chat:conversation", args=[self.pk])
-
-    @property
-    def group_name(self) -> str:
-        return f"conversation_{self.id.hex}"
 
     def fork_for(self, user) -> Conversation:
         """A private copy for `user` of the thread shown now, messages in order with parents."""
@@ -151,3 +148,30 @@ class Message(models.Model):
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
         )
+
+
+class Pin(models.Model):
+    """A conversation pinned by one person, for themselves: reading it is enough."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="pins")
+    conversation = models.ForeignKey(Conversation, models.CASCADE, related_name="pins")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("pin")
+        verbose_name_plural = _("pins")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "conversation"], name="unique_pin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation} pinned by {self.user}"
+
+    @classmethod
+    def toggle(cls, *, user, conversation: Conversation) -> bool:
+        """Pin the conversation for `user`, or unpin it if they had; True if now pinned."""
+        deleted, _rows = cls.objects.filter(user=user, conversation=conversation).delete()
+        if deleted:
+            return False
+        cls.objects.get_or_create(user=user, conversation=conversation)
+        return True

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
-from accounts.access import get_message_for_user, get_rw_conversation_for_user
+from accounts.access import get_child, get_rw_for_user
 from accounts.models import User
 from chat.models import Conversation, Message
 from chat.rendering import render_markdown, render_reasoning
@@ -76,7 +76,7 @@ def begin_reply(
     if action not in ACTIONS:
         raise ValidationError(_("Unknown action."))
     with transaction.atomic():
-        conversation, _membership = get_rw_conversation_for_user(user, conversation_id)
+        conversation, _membership = get_rw_for_user(user, Conversation, conversation_id)
         # Serialise replies per conversation across processes (a no-op on SQLite, whose
         # IMMEDIATE transactions already do), then refuse while one is being written.
         Conversation.objects.select_for_update().filter(pk=conversation.pk).exists()
@@ -151,7 +151,7 @@ def _user_turn(
         path = tree.path_to(conversation.current_leaf_id)
         parent = path[-1] if path else None
         return parent, _create_user_message(conversation, parent, user, text)
-    target = get_message_for_user(user, conversation, message_id)
+    target = get_child(conversation, "messages", message_id)
     expected_role = Message.Role.USER if action == EDIT else Message.Role.ASSISTANT
     if target.role != expected_role or target.is_streaming:
         raise Http404

@@ -13,11 +13,11 @@ from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import access, live
+from accounts import access
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership
 from chat.forms import ConversationSettingsForm, RenameForm
-from chat.models import Conversation
+from chat.models import Conversation, Pin
 from chat.threads import MessageTree, build_thread
 from gateway import models as gateway_models
 
@@ -42,15 +42,21 @@ def _current_conversation_id(request: AuthenticatedHttpRequest) -> uuid.UUID | N
     return match.kwargs.get("conversation_id") if match.view_name == "chat:conversation" else None
 
 
+def _sidebar_entries(request: AuthenticatedHttpRequest):
+    """The current team's conversations the user may read, each with `can_write` and the
+    user's own `is_pinned`, pinned first."""
+    if request.team is None:
+        return Conversation.objects.none()
+    return (
+        Conversation.objects.visible_to(request.user, request.team)
+        .with_can_write(request.user)
+        .sidebar_order(request.user)
+        .select_related("created_by")
+    )
+
+
 def _sidebar_context(request: AuthenticatedHttpRequest, *, q: str = "", current_id=None) -> dict:
-    conversations = Conversation.objects.none()
-    if request.team is not None:
-        conversations = (
-            Conversation.objects.visible_to(request.user, request.team)
-            .search(q)
-            .sidebar_order()
-            .select_related("created_by")[:SIDEBAR_LIMIT]
-        )
+    conversations = _sidebar_entries(request).search(q)[:SIDEBAR_LIMIT]
     return {
         "conversations": conversations,
         "q": q,
@@ -76,7 +82,7 @@ def _render_page(
         "thread": thread,
         "streaming": bool(thread) and thread[-1].message.is_streaming,
         "is_creator": is_creator,
-        "can_write": access.may_write(request.user, conversation, membership),
+        "can_write": conversation.may_write(request.user, membership),
         "can_fork": membership.can_write,
         "models": form.models,
         "settings_form": form,
@@ -107,8 +113,8 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
         raise PermissionDenied
     # Reuse an untouched new chat instead of filling the sidebar with empty ones.
     conversation = (
-        Conversation.objects.filter(team=request.team, created_by=request.user, title="")
-        .filter(messages__isnull=True)
+        Conversation.objects.visible_to(request.user, request.team)
+        .filter(created_by=request.user, title="", messages__isnull=True)
         .first()
     )
     if conversation is None:
@@ -122,14 +128,14 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def conversation(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation, membership = access.get_conversation_for_user(request.user, conversation_id)
+    conversation, membership = access.get_for_user(request.user, Conversation, conversation_id)
     return _render_page(request, conversation, membership)
 
 
 @login_required
 @require_POST
 def update_settings(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation, membership = access.get_rw_conversation_for_user(request.user, conversation_id)
+    conversation, membership = access.get_rw_for_user(request.user, Conversation, conversation_id)
     form = ConversationSettingsForm(
         request.POST, instance=conversation, models=_models_for(conversation)
     )
@@ -145,10 +151,9 @@ def update_settings(request: AuthenticatedHttpRequest, conversation_id: uuid.UUI
 
 
 def _set_shared(request: AuthenticatedHttpRequest, conversation_id, shared: bool) -> HttpResponse:
-    conversation, _membership = access.get_rw_conversation_for_user(request.user, conversation_id)
+    conversation, _membership = access.get_rw_for_user(request.user, Conversation, conversation_id)
     conversation.is_shared = shared
-    conversation.save(update_fields=["is_shared"])
-    live.access_changed(conversation.group_name)
+    conversation.save(update_fields=["is_shared"])  # accounts.signals tells the open tabs
     if request.htmx:
         return render(request, "chat/conversation.html#share", {"conversation": conversation})
     return redirect(conversation)
@@ -169,7 +174,7 @@ def unshare(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> Ht
 @login_required
 @require_POST
 def fork(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation, membership = access.get_conversation_for_user(request.user, conversation_id)
+    conversation, membership = access.get_for_user(request.user, Conversation, conversation_id)
     if not membership.can_write:
         raise PermissionDenied
     return redirect(conversation.fork_for(request.user))
@@ -178,9 +183,9 @@ def fork(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpR
 @login_required
 @require_POST
 def switch_version(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation, _membership = access.get_rw_conversation_for_user(request.user, conversation_id)
+    conversation, _membership = access.get_rw_for_user(request.user, Conversation, conversation_id)
     message_id = request.POST.get("message_id")
-    message = access.get_message_for_user(request.user, conversation, message_id)
+    message = access.get_child(conversation, "messages", message_id)
     tree = MessageTree.for_conversation(conversation)
     conversation.current_leaf = tree.leaf_under(message)
     conversation.save(update_fields=["current_leaf"])
@@ -194,12 +199,19 @@ def switch_version(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID
 @login_required
 @require_POST
 def rename(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation, _membership = access.get_rw_conversation_for_user(request.user, conversation_id)
+    conversation, _membership = access.get_rw_for_user(request.user, Conversation, conversation_id)
     form = RenameForm(request.POST, instance=conversation)
     if form.is_valid():
         conversation.save(update_fields=["title"])
     if request.htmx:
-        context = {"entry": conversation, "rename_form": form, "can_create": True}
+        entry = (
+            Conversation.objects.filter(pk=conversation.pk)
+            .with_can_write(request.user)
+            .with_pins(request.user)
+            .select_related("created_by")
+            .get()
+        )
+        context = {"entry": entry, "rename_form": form}
         context["current_id"] = _current_conversation_id(request)
         return render(request, "chat/conversation_list.html#renamed", context)
     if form.errors:
@@ -210,9 +222,9 @@ def rename(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> Htt
 @login_required
 @require_POST
 def pin(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation, _membership = access.get_rw_conversation_for_user(request.user, conversation_id)
-    conversation.is_pinned = not conversation.is_pinned
-    conversation.save(update_fields=["is_pinned"])
+    # Reading is enough: a pin is the user's own, it changes nothing for anyone else.
+    conversation, _membership = access.get_for_user(request.user, Conversation, conversation_id)
+    Pin.toggle(user=request.user, conversation=conversation)
     if not request.htmx:
         return redirect(conversation)
     current_id = _current_conversation_id(request)
@@ -223,11 +235,9 @@ def pin(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpRe
 @login_required
 @require_http_methods(["GET", "POST"])
 def delete(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation, _membership = access.get_rw_conversation_for_user(request.user, conversation_id)
+    conversation, _membership = access.get_rw_for_user(request.user, Conversation, conversation_id)
     if request.method == "POST":
-        group_name = conversation.group_name
-        conversation.delete()
-        live.access_changed(group_name)
+        conversation.delete()  # accounts.signals tells the open tabs
         messages.success(request, _("Conversation deleted."))
         return redirect("chat:home")
     context = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from accounts.models import Membership, Team, User
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, Pin
 
 PASSWORD = "correct-horse-battery"
 
@@ -27,6 +27,10 @@ def make_conversation(team: Team, user: User, **extra) -> Conversation:
     extra.setdefault("title", "Test chat")
     extra.setdefault("model", "gpt-4o-mini")
     return Conversation.objects.create(team=team, created_by=user, **extra)
+
+
+def make_pin(conversation: Conversation, user: User) -> Pin:
+    return Pin.objects.create(conversation=conversation, user=user)
 
 
 def make_message(

@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chat.models import Conversation
-from tests.factories import make_conversation, make_message, make_team, make_user
+from tests.factories import make_conversation, make_message, make_pin, make_team, make_user
 
 URL = reverse("chat:home")
 SEARCH = reverse("chat:search")
@@ -55,7 +55,9 @@ def test_it_hides_new_chat_from_viewers(victor_client, team):
 def test_it_orders_pinned_first_then_newest(alice_client, team, alice):
     now = timezone.now()
     for age, title, pinned in [(3, "Old pinned", True), (2, "Older", False), (1, "Newest", False)]:
-        conversation = make_conversation(team, alice, title=title, is_pinned=pinned)
+        conversation = make_conversation(team, alice, title=title)
+        if pinned:
+            make_pin(conversation, alice)
         Conversation.objects.filter(pk=conversation.pk).update(
             updated_at=now - timedelta(hours=age)
         )
