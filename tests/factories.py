@@ -29,6 +29,12 @@ def make_conversation(team: Team, user: User, **extra) -> Conversation:
     return Conversation.objects.create(team=team, created_by=user, **extra)
 
 
+def row_of(obj) -> dict:
+    """Every stored field of `obj`, read again from the database: compare before and after
+    a refused write to prove it changed nothing."""
+    return type(obj).objects.filter(pk=obj.pk).values().get()
+
+
 def make_pin(conversation: Conversation, user: User) -> Pin:
     return Pin.objects.create(conversation=conversation, user=user)
 

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from tests.factories import make_conversation
+from tests.factories import make_conversation, row_of
 
 HTMX = {"HX-Request": "true"}
 
@@ -61,24 +61,30 @@ def test_it_rejects_a_long_title(alice_client, conversation):
 
 
 def test_it_checks_membership(charlie_client, conversation):
+    before = row_of(conversation)
     assert _post(charlie_client, conversation, "Mine now").status_code == 404
+    assert row_of(conversation) == before
 
 
 def test_it_hides_private_conversations_from_teammates(bob_client, conversation):
+    before = row_of(conversation)
     assert _post(bob_client, conversation, "Mine now").status_code == 404
+    assert row_of(conversation) == before
 
 
 @pytest.mark.parametrize("persona", ["bob_client", "victor_client"])
 def test_it_is_for_the_creator_with_write_role(request, persona, conversation):
     conversation.is_shared = True
     conversation.save()
+    before = row_of(conversation)
     client = request.getfixturevalue(persona)
     assert _post(client, conversation, "Mine now").status_code == 403
-    conversation.refresh_from_db()
-    assert conversation.title == "Old title"
+    assert row_of(conversation) == before
 
 
 def test_it_requires_write_role(client, team, victor):
     conversation = make_conversation(team, victor)  # made before victor became a viewer
     client.force_login(victor)
+    before = row_of(conversation)
     assert _post(client, conversation, "Renamed").status_code == 403
+    assert row_of(conversation) == before

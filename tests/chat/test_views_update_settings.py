@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from tests.factories import make_conversation
+from tests.factories import make_conversation, row_of
 
 HTMX = {"HX-Request": "true"}
 
@@ -100,22 +100,29 @@ def test_it_shows_the_page_with_errors_without_htmx(alice_client, conversation):
 def test_it_checks_membership(charlie_client, conversation):
     conversation.is_shared = True
     conversation.save()
+    before = row_of(conversation)
     assert _post(charlie_client, conversation).status_code == 404
+    assert row_of(conversation) == before
 
 
 def test_it_hides_private_conversations_from_teammates(bob_client, conversation):
+    before = row_of(conversation)
     assert _post(bob_client, conversation).status_code == 404
+    assert row_of(conversation) == before
 
 
 def test_it_is_for_the_creator_only(bob_client, conversation):
     conversation.is_shared = True
     conversation.save()
+    before = row_of(conversation)
     assert _post(bob_client, conversation).status_code == 403
-    conversation.refresh_from_db()
-    assert conversation.model == "gpt-4o"
+    assert row_of(conversation) == before
+    assert before["model"] == "gpt-4o"
 
 
 def test_it_requires_write_role(victor_client, conversation):
     conversation.is_shared = True
     conversation.save()
+    before = row_of(conversation)
     assert _post(victor_client, conversation).status_code == 403
+    assert row_of(conversation) == before
