@@ -11,14 +11,14 @@ e.g. `get_for_user(user, Conversation, pk)`. This module imports no other projec
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404
 
-from accounts.models import Invite, Membership, Team, TeamOwned, User
+from accounts.models import Invite, Membership, Team, TeamOwned, TeamOwnedQuerySet, User
 
 T = TypeVar("T", bound=TeamOwned)
 M = TypeVar("M", bound=models.Model)
@@ -108,7 +108,8 @@ def get_for_user(
         raise Http404
     queryset = _queryset(model_or_qs)
     pk = clean_id(queryset.model, pk)
-    visible = queryset.visible_to(user).select_related("team", "created_by")  # type: ignore[attr-defined]
+    visible = cast(TeamOwnedQuerySet, queryset).visible_to(user)
+    visible = visible.select_related("team", "created_by")
     try:
         obj = visible.get(pk=pk)
     except queryset.model.DoesNotExist:

@@ -172,6 +172,18 @@ def test_the_admin_deleting_a_conversation(
     assert _told_after_commit(tabs, change, django_capture_on_commit_callbacks) == [ACCESS_CHANGED]
 
 
+def test_the_admin_bulk_deleting_conversations(
+    admin_client, shared, team, alice, django_capture_on_commit_callbacks
+):
+    other = make_conversation(team, alice, title="Other")
+    listeners = [Listener(shared.group_name), Listener(other.group_name)]
+    url = reverse("admin:chat_conversation_changelist")
+    data = {"action": "delete_selected", "_selected_action": [shared.pk, other.pk], "post": "yes"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admin_client.post(url, data).status_code == 302
+    assert [listener.events() for listener in listeners] == [[ACCESS_CHANGED]] * 2
+
+
 def test_the_admin_changing_a_password(admin_client, bob, django_capture_on_commit_callbacks):
     bobs_tabs = Listener(live.user_group(bob.pk))
     url = reverse("admin:auth_user_password_change", args=[bob.pk])
