@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from accounts.models import Membership, Team, User
 from chat.models import Conversation, Message, Pin
+from media_jobs.models import MediaJob
 
 PASSWORD = "correct-horse-battery"
 
@@ -53,3 +54,10 @@ def make_message(
     conversation.current_leaf = message
     conversation.save(update_fields=["current_leaf", "updated_at"])
     return message
+
+
+def make_job(team: Team, user: User, **extra) -> MediaJob:
+    extra.setdefault("kind", MediaJob.Kind.MIDJOURNEY)
+    extra.setdefault("action", "IMAGINE")
+    extra.setdefault("prompt", "a lighthouse at dusk")
+    return MediaJob.objects.create(team=team, created_by=user, **extra)

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "template_partials",
     "accounts",
     "chat",
+    "media_jobs",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,270 @@
+"""Media jobs: one row per upstream task (a Midjourney picture, a Suno song, a Luma video).
+
+A job is submitted by the server, polled by the poller (media_jobs.poller) and ends
+succeeded, failed or cancelled. Its privacy is the team-owned rule of accounts.models.TeamOwned:
+a job in a conversation is shared exactly when its conversation is (media_jobs.signals keeps
+the two in step), a job started outside one is private to its creator until shared.
+
+State changes are the methods below; each changes only the fields it names and returns
+whether anything changed, so the poller writes (and pushes) only on change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any, Self
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import TeamOwned, TeamOwnedQuerySet
+
+# Poll spacing: the first poll comes soon, then each poll that finds nothing new waits
+# longer, up to the ceiling (the gateway itself refreshes tasks only every ~15 s).
+POLL_FIRST_SECONDS = 2.0
+POLL_MAX_SECONDS = 15.0
+POLL_BACKOFF = 1.5
+# A claimed job is the claimer's until its lease runs out; a worker that dies mid-pass
+# simply lets it lapse and another worker takes the job.
+LEASE_SECONDS = 60
+# How long a job may run before it is failed as stuck.
+DEFAULT_DEADLINE = timedelta(minutes=20)
+
+
+class MediaJobQuerySet(TeamOwnedQuerySet):
+    def active(self) -> Self:
+        return self.filter(status__in=MediaJob.ACTIVE)
+
+    def due(self, now=None) -> Self:
+        """Active jobs whose next poll is due and which no live lease holds."""
+        now = now or timezone.now()
+        unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+        return self.active().filter(unleased, next_poll_at__lte=now)
+
+    def claim(self, owner: str, *, limit: int = 100, lease_seconds: int = LEASE_SECONDS) -> list:
+        """Lease up to `limit` due jobs to `owner` and return them.
+
+        One conditional UPDATE does the claiming: a job another poller leased in between no
+        longer matches `due()`, so two pollers never hold the same job.
+        """
+        now = timezone.now()
+        ids = list(self.due(now).order_by("next_poll_at").values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        lease_until = now + timedelta(seconds=lease_seconds)
+        MediaJob.objects.due(now).filter(pk__in=ids).update(
+            lease_owner=owner, lease_until=lease_until
+        )
+        return list(MediaJob.objects.filter(pk__in=ids, lease_owner=owner, lease_until=lease_until))
+
+
+class MediaJob(TeamOwned):
+    class Kind(models.TextChoices):
+        MIDJOURNEY = "midjourney", _("Midjourney")
+        SUNO = "suno", _("Suno")
+        LUMA = "luma", _("Luma")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SUBMITTED = "submitted", _("Submitted")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    ACTIVE = (Status.QUEUED, Status.SUBMITTED, Status.RUNNING)
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        "chat.Conversation", models.CASCADE, null=True, blank=True, related_name="media_jobs"
+    )
+    parent = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="children"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    # The upstream action: IMAGINE, UPSCALE, VARIATION, BLEND, MUSIC, LYRICS, GENERATE, EXTEND…
+    action = models.CharField(_("action"), max_length=40)
+    # The button pressed on the parent (Midjourney customId, or U1/V2… as shown), if any.
+    button = models.CharField(max_length=300, blank=True)
+    prompt = models.TextField(_("prompt"), blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    upstream_id = models.CharField(max_length=200, blank=True, db_index=True)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.QUEUED
+    )
+    progress = models.PositiveSmallIntegerField(default=0)
+    # Midjourney buttons as the gateway returned them: [{customId, label, emoji, style}].
+    buttons = models.JSONField(default=list, blank=True)
+    # Upstream result URLs (they expire; MediaFile rows hold our own copies).
+    result_urls = models.JSONField(default=list, blank=True)
+    # What the task returned besides files: Suno titles/lyrics/tags, describe's prompts…
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    # A double click or a resent form submits once.
+    idempotency_key = models.CharField(max_length=64, blank=True)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    poll_interval = models.FloatField(default=POLL_FIRST_SECONDS)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MediaJobQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("media job")
+        verbose_name_plural = _("media jobs")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "next_poll_at"]),
+            models.Index(fields=["team", "-created_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="unique_job_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.action} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    # State transitions. Each saves only what it changed (nothing if nothing did) and says so.
+
+    def mark_submitted(self, upstream_id: str, *, now=None) -> bool:
+        """The gateway accepted the task: poll it soon, fail it if it outlives its deadline."""
+        now = now or timezone.now()
+        self.upstream_id = upstream_id
+        self.status = self.Status.SUBMITTED
+        self.poll_interval = POLL_FIRST_SECONDS
+        self.next_poll_at = now + timedelta(seconds=POLL_FIRST_SECONDS)
+        self.deadline = self.deadline or now + DEFAULT_DEADLINE
+        self._save("upstream_id", "status", "poll_interval", "next_poll_at", "deadline")
+        return True
+
+    def mark_running(self, *, progress: int | None = None, result_urls: list[str] | None = None,
+                     result: dict[str, Any] | None = None) -> bool:  # fmt: skip
+        """The task is under way (again): record progress and previews if they moved."""
+        changes: dict[str, Any] = {"status": self.Status.RUNNING}
+        if progress is not None:
+            changes["progress"] = clamp_progress(progress)
+        if result_urls is not None:
+            changes["result_urls"] = result_urls
+        if result is not None:
+            changes["result"] = result
+        return self._apply(changes)
+
+    def mark_succeeded(self, *, result_urls: list[str], buttons: list[dict] | None = None,
+                       result: dict[str, Any] | None = None, now=None) -> bool:  # fmt: skip
+        changes: dict[str, Any] = {
+            "status": self.Status.SUCCEEDED,
+            "progress": 100,
+            "result_urls": result_urls,
+            "error": "",
+        }
+        if buttons is not None:
+            changes["buttons"] = buttons
+        if result is not None:
+            changes["result"] = result
+        return self._finish(changes, now)
+
+    def mark_failed(self, error: str, *, now=None) -> bool:
+        """Failed, with the reason in plain words (shown to the user, with a retry)."""
+        return self._finish({"status": self.Status.FAILED, "error": error}, now)
+
+    def mark_cancelled(self, *, now=None) -> bool:
+        return self._finish({"status": self.Status.CANCELLED}, now)
+
+    def schedule_next_poll(self, *, changed: bool, now=None) -> None:
+        """After a poll: soon again if the task moved, later and later if it did not.
+        Releases the lease in the same write."""
+        now = now or timezone.now()
+        if changed:
+            self.poll_interval = POLL_FIRST_SECONDS
+        else:
+            self.poll_interval = min(self.poll_interval * POLL_BACKOFF, POLL_MAX_SECONDS)
+        self.next_poll_at = now + timedelta(seconds=self.poll_interval)
+        self.lease_owner, self.lease_until = "", None
+        self._save("poll_interval", "next_poll_at", "lease_owner", "lease_until")
+
+    def is_past_deadline(self, now=None) -> bool:
+        return self.deadline is not None and (now or timezone.now()) > self.deadline
+
+    def _finish(self, changes: dict[str, Any], now) -> bool:
+        if self.is_finished:
+            return False  # a finished job stays as it ended
+        changes.update(
+            finished_at=now or timezone.now(),
+            next_poll_at=None,
+            lease_owner="",
+            lease_until=None,
+        )
+        return self._apply(changes)
+
+    def _apply(self, changes: dict[str, Any]) -> bool:
+        changed = [name for name, value in changes.items() if getattr(self, name) != value]
+        if not changed or (self.is_finished and "finished_at" not in changes):
+            return False
+        for name in changed:
+            setattr(self, name, changes[name])
+        self._save(*changed)
+        return True
+
+    def _save(self, *fields: str) -> None:
+        self.save(update_fields=[*fields, "updated_at"])
+
+
+def clamp_progress(value: Any) -> int:
+    """A progress number the gateway reported, as 0-100 (bad values count as 0)."""
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return max(0, min(100, number))
+
+
+class MediaFile(models.Model):
+    """One result of a job copied into our own storage: served only to those who may see
+    the job (media_jobs.views), never from the upstream URL, which expires."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", _("Image")
+        AUDIO = "audio", _("Audio")
+        VIDEO = "video", _("Video")
+        COVER = "cover", _("Cover")
+
+    job = models.ForeignKey(MediaJob, models.CASCADE, related_name="files")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    position = models.PositiveSmallIntegerField(default=0)
+    file = models.FileField(upload_to="media_jobs/%Y/%m/", max_length=300)
+    thumbnail = models.FileField(upload_to="media_jobs/thumbs/%Y/%m/", max_length=300,
+                                 blank=True)  # fmt: skip
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(default=0)
+    source_url = models.URLField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "kind", "position"], name="unique_job_file"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.position} of {self.job_id}"
