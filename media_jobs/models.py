@@ -116,7 +116,7 @@ class MediaJob(TeamOwned):
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
-    objects = MediaJobQuerySet.as_manager()
+    objects = MediaJobQuerySet.as_manager()  # type: ignore[misc]  # TeamOwned's, extended
 
     class Meta:
         verbose_name = _("media job")
