@@ -121,7 +121,7 @@ class MediaEmulator:
         if path.startswith("/mj/image/"):
             task = self.tasks.get(path.removeprefix("/mj/image/"))
             return self._file(f"mj/{task.id}.png") if task else _not_found()
-        if not path.startswith("/mj/"):  # /mj-fast/mj/...: the speed is the gateway's business
+        if path.startswith("/mj-"):  # /mj-fast/mj/...: the speed is the gateway's business
             path = "/" + path[1:].partition("/")[2]
         if not self._routed(request.method, path):
             return console_page()
