@@ -193,8 +193,10 @@ def _submitted(data: Any) -> TaskSubmitted:
     if code == 24:
         word = text(properties.get("bannedWord"))
         raise GatewayPromptBanned(description, message=word)
-    if code not in (1, 21, 22) or not text(data.get("result")):
+    if code not in (1, 21, 22):
         raise rejected(data)
+    if not text(data.get("result")):
+        raise not_json(data)
     needs_modal = code == 21 and ("confirm" in description.lower() or bool(properties.get("remix")))
     return TaskSubmitted(
         task_id=text(data["result"]),

@@ -135,8 +135,10 @@ async def test_code_22_is_queued_and_code_21_confirm_needs_the_modal(gateway):
         ({"code": 4, "description": "参数错误"}, GatewayTaskRejected, "参数错误"),
         ({"code": 3, "description": "无可用账号实例"}, GatewayTaskRejected, "无可用账号实例"),
         ({"code": 9, "description": "系统异常"}, GatewayTaskRejected, "系统异常"),
-        ({"code": 1, "description": "提交成功"}, GatewayTaskRejected, "提交成功"),  # no result
-        ({"code": "1", "description": "x", "result": ""}, GatewayTaskRejected, "x"),
+        ({"code": "4", "description": "x", "result": ""}, GatewayTaskRejected, "x"),
+        ({"code": "channel_overloaded", "description": "忙"}, GatewayTaskRejected, "忙"),
+        ({"code": 1, "description": "提交成功"}, GatewayBadResponse, ""),  # no result
+        ({"code": "1", "result": ""}, GatewayBadResponse, ""),
     ],
 )
 async def test_logical_errors_in_a_200_answer(gateway, body, error, message):
