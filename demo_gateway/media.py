@@ -6,7 +6,8 @@ hundredths of a second or drive `clock` by hand. Results are real files served b
 demo gateway itself under `/demo-media/...` (no auth, like new-api's `/mj/image/{id}`).
 
 Failures on request: a `[demo:NAME]` marker in the prompt or an `X-Demo-Scenario` header.
-`fail` (the task ends failed), `never` (it never finishes), `instant` (done at once);
+`fail` (the task ends failed), `never` (it never finishes), `instant` (done at once),
+`duration:N` (this task takes N seconds), `expired` (its result links answer 403);
 Midjourney submits `mj_queued` (code 22), `mj_queue_full` (23), `mj_banned` (24),
 `mj_saturated` (HTTP 429 code 30); Suno `quota` (403 quota_not_enough); Luma `luma_array`
 (one-element array) and `luma_201`.
@@ -149,8 +150,10 @@ class MediaEmulator:
             return 0.0
         if task.scenario == "instant":
             return 2.0
-        elapsed = self.clock() - task.started
-        value = elapsed / max(1e-9, self.duration * FACTOR[task.family])
+        total = self.duration * FACTOR[task.family]
+        if task.scenario.startswith("duration:"):  # [demo:duration:90]: this task takes 90 s
+            total = float(task.scenario.partition(":")[2])
+        value = (self.clock() - task.started) / max(1e-9, total)
         return min(value, 0.9) if task.scenario == "never" else value
 
     def _new(self, family: str, action: str, prompt: str, scenario: str, **kw: Any) -> Task:
@@ -569,8 +572,11 @@ class MediaEmulator:
         if folder == "upload" and extension == "png":
             return Reply(200, files.picture(stem), "image/png")
         if folder == "suno" and extension in ("wav", "png"):
-            if not any(stem in t.clips for t in self.tasks.values()):
+            owner = next((t for t in self.tasks.values() if stem in t.clips), None)
+            if owner is None:
                 return _not_found()
+            if owner.scenario == "expired":
+                return _expired()
             if extension == "wav":
                 return Reply(200, files.tune(stem), "audio/wav")
             return Reply(200, files.picture(stem), "image/png")
@@ -580,6 +586,8 @@ class MediaEmulator:
         task = self.tasks.get(task_id)
         if task is None or task.family != folder:
             return _not_found()
+        if task.scenario == "expired":
+            return _expired()
         if folder == "mj" and extension == "png":
             size = 64 if variant == "preview" else files.SIZE
             picture = files.picture(task.id, grid=task.action in _GRID, size=size)
@@ -600,6 +608,11 @@ def _json(data: Any, status: int = 200) -> Reply:
 
 def _not_found() -> Reply:
     return Reply(404, b"not found", "text/plain; charset=utf-8")
+
+
+def _expired() -> Reply:
+    # What an expired signed CDN link answers.
+    return Reply(403, b"AccessDenied: Request has expired", "text/plain; charset=utf-8")
 
 
 def _mj_result(code: int, description: str, result: Any = None, properties: Any = None) -> Reply:

@@ -69,13 +69,15 @@ def gif_frames(data: bytes) -> list[bytes]:
 
 def _lzw_decode(stream: bytes, min_code: int) -> bytes:
     clear, end = 1 << min_code, (1 << min_code) + 1
-    bits = int.from_bytes(stream, "little")
-    pos, width, out = 0, min_code + 1, bytearray()
+    width, out, data = min_code + 1, bytearray(), iter(stream)
     table: list[bytes] = []
     previous = None
+    buffer = held = 0  # bits read from the stream but not used yet, and how many
     while True:
-        code = (bits >> pos) & ((1 << width) - 1)
-        pos += width
+        while held < width:
+            buffer |= next(data) << held
+            held += 8
+        code, buffer, held = buffer & ((1 << width) - 1), buffer >> width, held - width
         if code == clear:
             table = [bytes([i]) for i in range(clear)] + [b"", b""]
             width, previous = min_code + 1, None
@@ -428,3 +430,17 @@ def test_luma_extend_batch_shapes_and_errors(client, demo_gateway, now):
     assert [t["state"] for t in batch] == ["completed", "failed"]
     assert batch[1]["failure_reason"]
     assert disabled.headers["content-type"].startswith("text/html")
+
+
+def test_a_task_may_set_its_own_duration_and_expired_links_answer_403(client, now):
+    slow = client.post("/mj/submit/imagine", json={"prompt": "x [demo:duration:60]"}).json()
+    expired = client.post("/suno/submit/music", json={"prompt": "x [demo:expired]"}).json()
+    now[0] = 30
+    halfway = client.get(f"/mj/task/{slow['result']}/fetch").json()
+    clip = client.get(f"/suno/fetch/{expired['data']}").json()["data"]["data"][0]
+    now[0] = 60
+    done = client.get(f"/mj/task/{slow['result']}/fetch").json()
+
+    assert (halfway["status"], halfway["progress"]) == ("IN_PROGRESS", "28%")
+    assert done["status"] == "SUCCESS"
+    assert httpx.get(clip["audio_url"]).status_code == 403
