@@ -19,6 +19,7 @@ from http import HTTPStatus
 from typing import Any
 
 from demo_gateway import scenarios
+from demo_gateway.media import MediaEmulator
 from demo_gateway.scenarios import CUT, Reply
 
 logger = logging.getLogger("demo_gateway")
@@ -66,6 +67,7 @@ class DemoGateway:
         self.models: list[str] = list(scenarios.DEFAULT_MODELS if models is None else models)
         self.scenario: str | None = None
         self.requests: list[RecordedRequest] = []
+        self.media = MediaEmulator()  # Midjourney, Suno, Luma; tests set media.duration
         self.base_url = ""
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[Any]] = set()
@@ -202,6 +204,10 @@ class DemoGateway:
             handler = self._model
         elif path == "/v1/chat/completions" and method == "POST":
             handler = self._chat
+        elif MediaEmulator.handles(path):
+            authorized = self._authorized(request.headers.get("authorization"))
+            reply = self.media.answer(request, request_id, authorized, self.base_url)
+            return await self._send(writer, reply, request_id, keep_alive)
         elif path.startswith(("/v1/", "/api/", "/assets/")) or path in ("/v1", "/api", "/assets"):
             return await self._send(
                 writer, scenarios.invalid_url(method, path), request_id, keep_alive

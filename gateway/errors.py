@@ -198,3 +198,40 @@ def _text(value: Any) -> str:
     if value is None or isinstance(value, (dict, list)):
         return ""
     return str(value)
+
+
+# --- task APIs (Midjourney, Suno, Luma): logical errors inside an HTTP 200 answer ---------
+
+
+class GatewayTaskRejected(GatewayError):
+    """The gateway refused to start or look up a task (MJ code 3/4/5/9, Suno error slug)."""
+
+    summary = gettext_noop("The gateway refused the task.")
+    with_message = gettext_noop("The gateway refused the task: {message}")
+
+
+class GatewayTaskNotFound(GatewayTaskRejected):
+    summary = gettext_noop("The gateway no longer knows this task.")
+    with_message = ""
+
+
+class GatewayQueueFull(GatewayRateLimited):
+    summary = gettext_noop("The gateway's queue is full; try again in a few minutes.")
+    with_message = ""
+
+
+class GatewayPromptBanned(GatewayTaskRejected):
+    summary = gettext_noop("The prompt contains a word the service does not allow.")
+    with_message = gettext_noop("The prompt contains a word the service does not allow: {message}")
+
+
+class GatewayTaskFailed(GatewayError):
+    """A task the gateway accepted ended in failure (MJ FAILURE, Suno fail_reason, Luma failed)."""
+
+    summary = gettext_noop("The task failed at the gateway.")
+    with_message = gettext_noop("The task failed at the gateway: {message}")
+
+
+class GatewayFeatureMissing(GatewayError):
+    summary = gettext_noop("This gateway does not offer that feature.")
+    with_message = ""

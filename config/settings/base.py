@@ -213,6 +213,10 @@ GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 10.0)
 GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 300.0)
 GATEWAY_MODELS_CACHE_SECONDS = env_int("GATEWAY_MODELS_CACHE_SECONDS", 300)
 DEMO_GATEWAY = not GATEWAY_BASE_URL
+# Which Suno API the gateway speaks: "newapi" (/suno/submit/...) or "goamz" (/suno/v1/music).
+SUNO_API_FORMAT = env_str("SUNO_API_FORMAT", "newapi").lower()
+if SUNO_API_FORMAT not in ("newapi", "goamz"):
+    raise ConfigError(f"SUNO_API_FORMAT must be newapi or goamz, not {SUNO_API_FORMAT!r}")
 
 DEFAULT_MODEL = env_str("DEFAULT_MODEL", "gpt-4o-mini")
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 32000)

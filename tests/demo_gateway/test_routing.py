@@ -180,7 +180,7 @@ def test_unknown_paths_under_v1_are_404_json(client, method, path):
     }
 
 
-@pytest.mark.parametrize("path", ["/chat/completions", "/luma/generations", "/mj/task/list"])
+@pytest.mark.parametrize("path", ["/chat/completions", "/suno/submit/video", "/mj/task/list"])
 def test_other_unknown_paths_get_the_console_page(demo_gateway, path):
     response = httpx.post(demo_gateway.base_url + path, json=chat_body())
 
