@@ -131,3 +131,21 @@ class FakeStream:
         if self.error is not None:
             raise self.error
         yield self.end
+
+
+async def closed(communicator, timeout: float = TIMEOUT) -> bool:
+    """Whether the server closes the socket within `timeout`; frames before the close are
+    skipped. False when it is still open by then (the communicator then stops the consumer:
+    to check a socket stays open, use `receive_nothing` and then ask it something)."""
+    try:
+        while True:
+            output = await communicator.receive_output(timeout=timeout)
+            if output["type"] == "websocket.close":
+                return True
+    except TimeoutError:
+        return False
+
+
+def session_key_of(cookie: bytes) -> str:
+    """The session key inside a cookie made by `cookie_for`."""
+    return cookie.decode().partition("=")[2]
