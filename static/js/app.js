@@ -279,7 +279,13 @@
 
   /* ---------- 5. stop button / send button ----------
      The server decides: its frames carry #composer-send (disabled while a reply streams)
-     and #stop-form (hidden when none does); see docs/chat-contract.md. */
+     and #stop-form (hidden when none does); see docs/chat-contract.md. The composer's
+     aria-busy only mirrors the button the server sent. */
+  function mirrorBusy() {
+    var composer = document.getElementById("composer");
+    var send = document.getElementById("composer-send");
+    if (composer && send) composer.setAttribute("aria-busy", send.disabled ? "true" : "false");
+  }
 
   /* ---------- 6. sidebar, menu, connection state ---------- */
   function sidebarParts() {
@@ -386,6 +392,7 @@
     var batch = swapped;
     swapped = [];
     var composerSwapped = false;
+    var sendSwapped = false;
     var testing = root.hasAttribute("data-test-enhance");
     var visited = 0;
     batch.forEach(function (el, i) {
@@ -397,6 +404,7 @@
       enhance(el);
       if (testing) visited += el.getElementsByTagName("*").length + 1;
       if (el.id === "composer-text" || el.querySelector("#composer-text")) composerSwapped = true;
+      if (el.id === "composer-send" || el.querySelector("#composer-send")) sendSwapped = true;
       if (el.querySelector(".sidebar") || el.querySelector("#sidebar-toggle")) {
         setupSidebarToggle();
       }
@@ -405,6 +413,7 @@
       // Browser tests read how many elements each frame or response made the script visit.
       (window.__parlorEnhanced = window.__parlorEnhanced || []).push(visited);
     }
+    if (sendSwapped) mirrorBusy();
     if (composerSwapped) restoreComposerFocus();
     if (pinned && document.getElementById("thread")) scrollToBottom(false);
     updateJumpButton();
@@ -505,6 +514,7 @@
     applyTheme();
     enhance(document);
     setupSidebarToggle();
+    mirrorBusy();
     var main = scroller();
     if (main) main.addEventListener("scroll", onScroll, { passive: true });
     window.addEventListener("resize", updateJumpButton, { passive: true });

@@ -55,9 +55,11 @@ def test_work_per_frame_does_not_grow_with_the_thread(page, server_url):
     # The server's first frame sets the controls; the script no longer derives them.
     expect(stop).to_be_visible()
     expect(send).to_be_disabled()
+    expect(page.locator("#composer")).to_have_attribute("aria-busy", "true")
     expect(reply).to_have_attribute("data-message-status", "complete", timeout=30_000)
     expect(stop).to_be_hidden()
     expect(send).to_be_enabled()
+    expect(page.locator("#composer")).to_have_attribute("aria-busy", "false")
 
     visited = page.evaluate("window.__parlorEnhanced")
     final_elements = reply.evaluate("el => el.getElementsByTagName('*').length + 1")
