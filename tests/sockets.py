@@ -149,3 +149,19 @@ async def closed(communicator, timeout: float = TIMEOUT) -> bool:
 def session_key_of(cookie: bytes) -> str:
     """The session key inside a cookie made by `cookie_for`."""
     return cookie.decode().partition("=")[2]
+
+
+def watch_access_changes(monkeypatch) -> asyncio.Event:
+    """An event set each time a ChatConsumer has finished handling access.changed, so a
+    test waits for it instead of sleeping."""
+    from chat.consumers import ChatConsumer
+
+    done = asyncio.Event()
+    handle = ChatConsumer.access_changed
+
+    async def access_changed(self, event):
+        await handle(self, event)
+        done.set()
+
+    monkeypatch.setattr(ChatConsumer, "access_changed", access_changed)
+    return done

@@ -10,7 +10,6 @@ from channels.db import database_sync_to_async
 from django.test import Client
 from django.urls import reverse
 
-from chat.consumers import ChatConsumer
 from tests.sockets import (
     TIMEOUT,
     assistant_id_in,
@@ -21,6 +20,7 @@ from tests.sockets import (
     receive_until,
     send_action,
     stop_generations,
+    watch_access_changes,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,16 +40,7 @@ def _post_as(user, url: str, data: dict | None = None) -> int:
 
 @pytest.fixture
 def access_rechecked(monkeypatch):
-    """Set once a socket has finished handling an access.changed event."""
-    done = asyncio.Event()
-    handle = ChatConsumer.access_changed
-
-    async def access_changed(self, event):
-        await handle(self, event)
-        done.set()
-
-    monkeypatch.setattr(ChatConsumer, "access_changed", access_changed)
-    return done
+    return watch_access_changes(monkeypatch)
 
 
 @pytest.fixture
@@ -102,13 +93,13 @@ async def test_removing_a_member_closes_their_tabs(team, alice, bob, bobs_tab):
     assert await closed(bobs_tab)
 
 
-async def test_a_new_role_keeps_a_reader_connected(team, alice, bob, bobs_tab):
+async def test_a_new_role_keeps_a_reader_connected(team, alice, bob, bobs_tab, access_rechecked):
     url = await _bobs_membership_url(team, bob, "accounts:member_role")
     assert await database_sync_to_async(_post_as)(alice, url, {"role": "viewer"}) == 302
 
     membership = await database_sync_to_async(team.memberships.get)(user=bob)
     assert membership.role == "viewer"
-    assert await bobs_tab.receive_nothing(timeout=0.3)
+    await asyncio.wait_for(access_rechecked.wait(), TIMEOUT)
     await send_action(bobs_tab, "sync")  # still connected, still reading
     assert '<div id="thread"' in await bobs_tab.receive_from(timeout=TIMEOUT)
 

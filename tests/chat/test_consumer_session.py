@@ -4,6 +4,8 @@ change or a deactivation it closes when told access changed, and a send that com
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -12,7 +14,14 @@ from django.urls import reverse
 
 from accounts.live import user_group
 from chat.models import Message
-from tests.sockets import TIMEOUT, closed, send_action, session_key_of, stop_generations
+from tests.sockets import (
+    TIMEOUT,
+    closed,
+    send_action,
+    session_key_of,
+    stop_generations,
+    watch_access_changes,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,10 +66,13 @@ async def test_access_changed_closes_a_socket_whose_session_ended(
     assert await closed(alice_socket)
 
 
-async def test_access_changed_keeps_a_socket_whose_session_is_valid(alice, alice_socket):
+async def test_access_changed_keeps_a_socket_whose_session_is_valid(
+    alice, alice_socket, monkeypatch
+):
+    rechecked = watch_access_changes(monkeypatch)
     await get_channel_layer().group_send(user_group(alice.pk), {"type": "access.changed"})
 
-    assert await alice_socket.receive_nothing(timeout=0.3)
+    await asyncio.wait_for(rechecked.wait(), TIMEOUT)
     await send_action(alice_socket, "sync")  # still answering
     assert '<div id="thread"' in await alice_socket.receive_from(timeout=TIMEOUT)
 
