@@ -116,7 +116,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     group_name: str = ""
     subscriber: Subscriber | None = None
     language: str | None = None
-    session_key: str | None = None
+    session_key: str = ""
     frames: FrameBucket
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -139,7 +139,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except Http404:
             await self.close()  # outsiders and private conversations look the same
             return
-        self.session_key = self.scope["session"].session_key
+        # Checked again on access.changed and before each reply; "" (no session) never passes.
+        self.session_key = self.scope["session"].session_key or ""
         self.frames = FrameBucket()
         self.group_name = self.conversation.group_name
         await self.channel_layer.group_add(self.group_name, self.channel_name)

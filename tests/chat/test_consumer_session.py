@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from accounts.live import user_group
 from chat.models import Message
+from chat.sessions import session_is_current
 from tests.sockets import (
     TIMEOUT,
     closed,
@@ -102,3 +103,28 @@ async def test_sync_after_the_session_ended_sends_no_thread(
     await send_action(alice_socket, "sync")
 
     assert await closed(alice_socket)
+
+
+# chat.sessions on its own: the same rules as django.contrib.auth.get_user.
+
+
+def test_a_fresh_session_is_current(alice, alice_cookie):
+    assert session_is_current(session_key_of(alice_cookie), alice)
+
+
+def test_a_session_of_someone_else_is_not(alice, bob, bob_cookie):
+    assert not session_is_current(session_key_of(bob_cookie), alice)
+
+
+def test_no_session_key_is_not(alice):
+    assert not session_is_current("", alice)
+    assert not session_is_current(None, alice)
+
+
+def test_a_session_signed_before_a_secret_key_rotation_still_is(settings, alice, alice_cookie):
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
+    assert not session_is_current(session_key_of(alice_cookie), alice)
+
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert session_is_current(session_key_of(alice_cookie), alice)
