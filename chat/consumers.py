@@ -10,6 +10,7 @@ import contextlib
 import functools
 import html
 import json
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -28,6 +29,7 @@ from accounts.models import User
 from chat import services
 from chat.models import Conversation, Message
 from chat.services import ReplyStart
+from chat.sessions import SessionEnded, check_session
 from chat.streaming import (
     Generation,
     Subscriber,
@@ -41,11 +43,59 @@ from chat.threads import ThreadItem
 WRITE_ACTIONS = ("send", "edit", "regenerate", "retry", "stop")
 # "sync": a tab that reconnected with a reply still shown as streaming asks for the thread.
 ACTIONS = (*WRITE_ACTIONS, "sync")
+# Frames one socket may send: a burst of FRAME_BURST, refilled over FRAME_WINDOW_SECONDS.
+FRAME_BURST = 20
+FRAME_WINDOW_SECONDS = 10.0
+MAX_ID = 2**63 - 1  # the largest primary key a database column holds
+_clock = time.monotonic  # tests replace it to refill the bucket
+
+
+class FrameBucket:
+    """A token bucket: `take` is False once a socket has sent more than it may."""
+
+    def __init__(self, burst: int = FRAME_BURST, window: float = FRAME_WINDOW_SECONDS) -> None:
+        self.burst, self.rate = burst, burst / window
+        self.tokens, self.updated = float(burst), _clock()
+        self.warned = False  # one error frame per run of dropped frames
+
+    def take(self) -> bool:
+        now = _clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        self.warned = False
+        return True
+
+
+def _message_id(value: Any) -> int | None:
+    """A message id from a frame, or None for anything no row can have (Infinity, 1e400,
+    40 digits, a list)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
+        return value
+    return None
 
 
 def _load_conversation(user: User, conversation_id: Any) -> tuple[Conversation, bool]:
     conversation, membership = get_for_user(user, Conversation, conversation_id)
     return conversation, conversation.may_write(user, membership)
+
+
+def _reload_access(
+    session_key: str | None, user_id: int, conversation_id: Any
+) -> tuple[Conversation, bool]:
+    """Access as it is now; SessionEnded or Http404 when the socket must close."""
+    return _load_conversation(check_session(session_key, user_id), conversation_id)
+
+
+def _thread_if_session(
+    session_key: str | None, user_id: int, conversation: Conversation, can_write: bool
+) -> str:
+    check_session(session_key, user_id)
+    return services.load_thread_html(conversation=conversation, can_write=can_write)
 
 
 def _language(scope: dict[str, Any]) -> str:
@@ -66,6 +116,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     group_name: str = ""
     subscriber: Subscriber | None = None
     language: str | None = None
+    session_key: str = ""
+    frames: FrameBucket
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Frames are rendered here, outside any request: use the language of the page.
@@ -87,6 +139,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except Http404:
             await self.close()  # outsiders and private conversations look the same
             return
+        # Checked again on access.changed and before each reply; "" (no session) never passes.
+        self.session_key = self.scope["session"].session_key or ""
+        self.frames = FrameBucket()
         self.group_name = self.conversation.group_name
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
@@ -106,9 +161,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(user_group(user.pk), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.frames.take():  # dropped unread; the first one of a run is answered
+            if not self.frames.warned:
+                self.frames.warned = True
+                await self._send_error(_("Too many actions at once. Wait a few seconds."))
+            return
         try:
             data = json.loads(text_data or "")
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python goes
             return
         if not isinstance(data, dict) or data.get("action") not in ACTIONS:
             return
@@ -122,9 +182,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if generation is not None:
             self._follow(generation, snapshot=True)  # still running here: text so far + tail
             return
-        thread = await database_sync_to_async(services.load_thread_html)(
-            conversation=self.conversation, can_write=self.can_write
-        )
+        try:
+            thread = await database_sync_to_async(_thread_if_session)(
+                self.session_key, self.scope["user"].pk, self.conversation, self.can_write
+            )
+        except SessionEnded:
+            await self._end()
+            return
         await self.send(text_data=thread + controls_html(streaming=False, can_write=self.can_write))
 
     async def on_send(self, data: dict[str, Any]) -> None:
@@ -152,6 +216,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_send(self.group_name, {"type": "reply.stop"})
 
     async def _start_reply(self, action: str, **kwargs: Any) -> None:
+        # Refusals that need no database come first, before anything is reserved: a reader
+        # flooding the socket must not make the writer's sends look busy.
+        if not self.can_write:  # checked at connect, kept current by access_changed
+            await self._send_error(_("You can read this conversation but not write in it."))
+            return
+        if action != services.SEND:
+            kwargs["message_id"] = _message_id(kwargs.get("message_id"))
+            if kwargs["message_id"] is None:
+                await self._send_error(_("That message is no longer there."))
+                return
         conversation_id = self.conversation.pk
         if not registry.reserve(conversation_id):
             await self._send_error(_("A reply is still being written. Wait for it or press Stop."))
@@ -184,8 +258,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 conversation_id=self.conversation.pk,
                 user=self.scope["user"],
                 action=action,
+                session_key=self.session_key,
                 **kwargs,
             )
+        except SessionEnded:
+            await self._end()
         except PermissionDenied:
             await self._send_error(_("You can read this conversation but not write in it."))
         except Http404:
@@ -224,6 +301,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _follows(self, message_id: int) -> bool:
         return self.subscriber is not None and self.subscriber.message_id == message_id
+
+    async def _end(self) -> None:
+        """Close for good: access or the session is gone (a reply goes on without this tab)."""
+        self._unfollow()
+        await self.close()
 
     async def _send_frame(self, frame: str) -> None:
         await self.send(text_data=frame)
@@ -280,15 +362,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def access_changed(self, event: dict[str, Any]) -> None:
-        """Sharing, membership or role changed, or the conversation is gone: reload access
-        and close the tab if it may no longer see the conversation."""
+        """Sharing, membership or role changed, the conversation is gone, or the session
+        ended (logout, password change, deactivation): reload access and close the tab if
+        it may no longer see the conversation."""
         try:
-            self.conversation, self.can_write = await database_sync_to_async(_load_conversation)(
-                self.scope["user"], self.conversation.pk
+            self.conversation, self.can_write = await database_sync_to_async(_reload_access)(
+                self.session_key, self.scope["user"].pk, self.conversation.pk
             )
-        except Http404:
-            self._unfollow()
-            await self.close()
+        except (SessionEnded, Http404):
+            await self._end()
             return
         if self.subscriber is not None:  # frames of a reply it follows use the new rights
             self.subscriber.can_write = self.can_write

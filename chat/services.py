@@ -20,11 +20,13 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.access import get_child, get_rw_for_user
 from accounts.models import User
 from chat.models import Conversation, Message
 from chat.rendering import render_markdown, render_reasoning
+from chat.sessions import SessionEnded, session_is_current
 from chat.threads import MessageTree, ThreadItem, build_thread
 
 SEND, EDIT, REGENERATE, RETRY = "send", "edit", "regenerate", "retry"
@@ -70,12 +72,19 @@ def begin_reply(
     action: str,
     text: str | None = None,
     message_id: int | str | None = None,
+    session_key: str | None = None,
 ) -> ReplyStart:
     """Save the user's message and the assistant placeholder; raise PermissionDenied, Http404
-    or ValidationError (nothing saved) when the reply may not start."""
+    or ValidationError (nothing saved) when the reply may not start. With `session_key` (a
+    socket's), raise chat.sessions.SessionEnded if that session is no longer valid."""
     if action not in ACTIONS:
         raise ValidationError(_("Unknown action."))
     with transaction.atomic():
+        # The user's row, locked: serialises this user's reply starts across processes (for
+        # the limit below) and is read now, so a password change or deactivation counts.
+        current_user = User.objects.select_for_update().filter(pk=user.pk).first()
+        if session_key is not None and not session_is_current(session_key, current_user):
+            raise SessionEnded
         conversation, _membership = get_rw_for_user(user, Conversation, conversation_id)
         # Serialise replies per conversation across processes (a no-op on SQLite, whose
         # IMMEDIATE transactions already do), then refuse while one is being written.
@@ -84,6 +93,25 @@ def begin_reply(
         if any(_is_live(m) for m in messages):
             raise ValidationError(
                 _("A reply is still being written. Wait for it or press Stop."), code="busy"
+            )
+        limit = settings.MAX_CONCURRENT_REPLIES
+        live_elsewhere = Message.objects.filter(
+            conversation__created_by=user,  # only a conversation's creator starts its replies
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            updated_at__gt=timezone.now() - live_reply_window(),
+        )
+        if limit > 0 and live_elsewhere.count() >= limit:
+            raise ValidationError(
+                ngettext(
+                    "You already have %(limit)d reply being written. "
+                    "Wait for it to finish or stop it.",
+                    "You already have %(limit)d replies being written. "
+                    "Wait for one to finish or stop it.",
+                    limit,
+                )
+                % {"limit": limit},
+                code="too_many_replies",
             )
         tree = MessageTree(messages)
         if action in (SEND, EDIT):

@@ -131,3 +131,37 @@ class FakeStream:
         if self.error is not None:
             raise self.error
         yield self.end
+
+
+async def closed(communicator, timeout: float = TIMEOUT) -> bool:
+    """Whether the server closes the socket within `timeout`; frames before the close are
+    skipped. False when it is still open by then (the communicator then stops the consumer:
+    to check a socket stays open, use `receive_nothing` and then ask it something)."""
+    try:
+        while True:
+            output = await communicator.receive_output(timeout=timeout)
+            if output["type"] == "websocket.close":
+                return True
+    except TimeoutError:
+        return False
+
+
+def session_key_of(cookie: bytes) -> str:
+    """The session key inside a cookie made by `cookie_for`."""
+    return cookie.decode().partition("=")[2]
+
+
+def watch_access_changes(monkeypatch) -> asyncio.Event:
+    """An event set each time a ChatConsumer has finished handling access.changed, so a
+    test waits for it instead of sleeping."""
+    from chat.consumers import ChatConsumer
+
+    done = asyncio.Event()
+    handle = ChatConsumer.access_changed
+
+    async def access_changed(self, event):
+        await handle(self, event)
+        done.set()
+
+    monkeypatch.setattr(ChatConsumer, "access_changed", access_changed)
+    return done

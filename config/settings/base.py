@@ -220,6 +220,9 @@ if SUNO_API_FORMAT not in ("newapi", "goamz"):
 
 DEFAULT_MODEL = env_str("DEFAULT_MODEL", "gpt-4o-mini")
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 32000)
+# Replies one user may have being written at once, across all conversations and processes
+# (0: no limit). Enforced in chat.services.begin_reply.
+MAX_CONCURRENT_REPLIES = env_int("MAX_CONCURRENT_REPLIES", 3)
 # Streaming: coalescing window for token fragments and the checkpoint interval.
 STREAM_FLUSH_MS = env_int("STREAM_FLUSH_MS", 40)
 STREAM_CHECKPOINT_SECONDS = env_int("STREAM_CHECKPOINT_SECONDS", 5)

@@ -79,6 +79,12 @@
     return document.getElementById("main") || document.scrollingElement;
   }
 
+  /* `scope` itself when it matches, then its descendants that do. */
+  function within(scope, selector, fn) {
+    if (scope.matches && scope.matches(selector)) fn(scope);
+    scope.querySelectorAll(selector).forEach(fn);
+  }
+
   /* ---------- 1. copy buttons ---------- */
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
@@ -147,7 +153,7 @@
   }
 
   function addCodeCopyButtons(scope) {
-    scope.querySelectorAll(".codeblock").forEach(function (block) {
+    within(scope, ".codeblock", function (block) {
       if (block.querySelector(":scope > .copy-btn")) return;
       var btn = document.createElement("button");
       btn.type = "button";
@@ -160,7 +166,7 @@
   /* ---------- 2. KaTeX ---------- */
   function renderMath(scope) {
     if (!window.katex) return;
-    scope.querySelectorAll(".math.math-inline, .math.math-display").forEach(function (el) {
+    within(scope, ".math.math-inline, .math.math-display", function (el) {
       if (el.dataset.mathRendered || el.closest(".streaming")) return;
       var tex = el.textContent;
       try {
@@ -271,20 +277,14 @@
     updateJumpButton();
   }
 
-  /* ---------- 5. stop button / send button ---------- */
-  function updateStreamingState() {
-    var thread = document.getElementById("thread");
-    var streaming = !!(thread && thread.querySelector('[data-message-status="streaming"]'));
-    var stop = document.getElementById("stop-form");
-    if (stop) stop.hidden = !streaming;
+  /* ---------- 5. stop button / send button ----------
+     The server decides: its frames carry #composer-send (disabled while a reply streams)
+     and #stop-form (hidden when none does); see docs/chat-contract.md. The composer's
+     aria-busy only mirrors the button the server sent. */
+  function mirrorBusy() {
     var composer = document.getElementById("composer");
-    if (composer) {
-      composer.querySelectorAll('[type="submit"]').forEach(function (btn) {
-        if (btn.closest("#stop-form")) return;
-        btn.disabled = streaming;
-      });
-      composer.setAttribute("aria-busy", streaming ? "true" : "false");
-    }
+    var send = document.getElementById("composer-send");
+    if (composer && send) composer.setAttribute("aria-busy", send.disabled ? "true" : "false");
   }
 
   /* ---------- 6. sidebar, menu, connection state ---------- */
@@ -365,18 +365,56 @@
 
   /* ---------- wiring ---------- */
   function enhance(scope) {
-    scope = scope && scope.querySelectorAll ? scope : document;
     addCodeCopyButtons(scope);
     renderMath(scope);
-    updateStreamingState();
-    setupSidebarToggle();
   }
 
-  function afterSwap() {
-    // Swaps can land anywhere (ws frames carry several OOB fragments), so re-run on the
-    // document: every step is idempotent and cheap.
-    enhance(document);
-    restoreComposerFocus();
+  /* Work per swap is proportional to what was swapped, never to the page: a streamed
+     frame that only appends text visits no element at all. The elements a swap inserts
+     are collected as htmx swaps them and enhanced once, after the whole frame or response. */
+  var swapped = [];
+  var flushQueued = false;
+
+  function noteSwapped(el) {
+    if (!(el instanceof Element)) return;
+    swapped.push(el);
+    queueAfterSwaps();
+  }
+
+  function queueAfterSwaps() {
+    if (flushQueued) return;
+    flushQueued = true;
+    Promise.resolve().then(afterSwaps); // once the whole frame or response is in the page
+  }
+
+  function afterSwaps() {
+    flushQueued = false;
+    var batch = swapped;
+    swapped = [];
+    var composerSwapped = false;
+    var sendSwapped = false;
+    var testing = root.hasAttribute("data-test-enhance");
+    var visited = 0;
+    batch.forEach(function (el, i) {
+      if (!el.isConnected || batch.indexOf(el) !== i) return;
+      // An element inside another swapped element is enhanced with it.
+      for (var j = 0; j < batch.length; j++) {
+        if (batch[j] !== el && batch[j].isConnected && batch[j].contains(el)) return;
+      }
+      enhance(el);
+      if (testing) visited += el.getElementsByTagName("*").length + 1;
+      if (el.id === "composer-text" || el.querySelector("#composer-text")) composerSwapped = true;
+      if (el.id === "composer-send" || el.querySelector("#composer-send")) sendSwapped = true;
+      if (el.querySelector(".sidebar") || el.querySelector("#sidebar-toggle")) {
+        setupSidebarToggle();
+      }
+    });
+    if (testing) {
+      // Browser tests read how many elements each frame or response made the script visit.
+      (window.__parlorEnhanced = window.__parlorEnhanced || []).push(visited);
+    }
+    if (sendSwapped) mirrorBusy();
+    if (composerSwapped) restoreComposerFocus();
     if (pinned && document.getElementById("thread")) scrollToBottom(false);
     updateJumpButton();
   }
@@ -445,9 +483,19 @@
     else if (el instanceof Element && el !== document.body) wantComposerFocus = false;
   });
 
-  document.addEventListener("htmx:afterSwap", afterSwap);
-  document.addEventListener("htmx:oobAfterSwap", afterSwap);
-  document.addEventListener("htmx:wsAfterMessage", afterSwap);
+  // A normal swap: fired on each element it put in the page (or on the target it filled).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    noteSwapped(event.target);
+  });
+  // An out-of-band swap (every websocket frame is made of them): the nodes it inserts are
+  // the fragment's children, the same nodes htmx moves into the page.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var fragment = event.detail && event.detail.fragment;
+    if (!fragment || !fragment.children) return;
+    Array.prototype.forEach.call(fragment.children, noteSwapped);
+  });
+  // A frame of text deltas inserts no element; it still moves the bottom of the thread.
+  document.addEventListener("htmx:wsAfterMessage", queueAfterSwaps);
   var socketWasClosed = false;
   document.addEventListener("htmx:wsOpen", function (event) {
     setWsStatus("open");
@@ -465,6 +513,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     applyTheme();
     enhance(document);
+    setupSidebarToggle();
+    mirrorBusy();
     var main = scroller();
     if (main) main.addEventListener("scroll", onScroll, { passive: true });
     window.addEventListener("resize", updateJumpButton, { passive: true });

@@ -14,8 +14,14 @@ def test_every_page_redirects_to_setup_when_there_are_no_users(client, path):
 
 @pytest.mark.django_db
 def test_static_and_health_are_not_redirected(client):
-    response = client.get("/health/")
-    assert response.status_code != 302 or response.url != SETUP
+    health = client.get("/health/")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+
+    script = client.get("/static/js/app.js")
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("text/javascript")
+    assert b"function enhance(" in b"".join(script.streaming_content)
 
 
 def test_it_stops_redirecting_once_a_user_exists(client, alice):

@@ -13,12 +13,14 @@ from django.urls import reverse
 from tests.sockets import (
     TIMEOUT,
     assistant_id_in,
+    closed,
     is_delta,
     is_final,
     open_socket,
     receive_until,
     send_action,
     stop_generations,
+    watch_access_changes,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,11 +38,9 @@ def _post_as(user, url: str, data: dict | None = None) -> int:
     return client.post(url, data or {}).status_code
 
 
-async def _closed(communicator) -> bool:
-    output = await communicator.receive_output(timeout=TIMEOUT)
-    while output["type"] != "websocket.close":
-        output = await communicator.receive_output(timeout=TIMEOUT)
-    return True
+@pytest.fixture
+def access_rechecked(monkeypatch):
+    return watch_access_changes(monkeypatch)
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ async def test_unsharing_closes_teammates_tabs_but_not_the_creators(
     url = reverse("chat:unshare", args=[conversation.pk])
     assert await database_sync_to_async(_post_as)(alice, url) == 302
 
-    assert await _closed(bobs_tab)
+    assert await closed(bobs_tab)
     assert await alices.receive_nothing(timeout=0.2)
     await alices.disconnect()
 
@@ -82,7 +82,7 @@ async def test_deleting_closes_every_tab(conversation, alice, alice_cookie):
     url = reverse("chat:delete", args=[conversation.pk])
     assert await database_sync_to_async(_post_as)(alice, url) == 302
 
-    assert await _closed(alices)
+    assert await closed(alices)
     await alices.disconnect()
 
 
@@ -90,22 +90,22 @@ async def test_removing_a_member_closes_their_tabs(team, alice, bob, bobs_tab):
     url = await _bobs_membership_url(team, bob, "accounts:member_remove")
     assert await database_sync_to_async(_post_as)(alice, url) == 302
 
-    assert await _closed(bobs_tab)
+    assert await closed(bobs_tab)
 
 
-async def test_a_new_role_keeps_a_reader_connected(team, alice, bob, bobs_tab):
+async def test_a_new_role_keeps_a_reader_connected(team, alice, bob, bobs_tab, access_rechecked):
     url = await _bobs_membership_url(team, bob, "accounts:member_role")
     assert await database_sync_to_async(_post_as)(alice, url, {"role": "viewer"}) == 302
 
     membership = await database_sync_to_async(team.memberships.get)(user=bob)
     assert membership.role == "viewer"
-    assert await bobs_tab.receive_nothing(timeout=0.3)
+    await asyncio.wait_for(access_rechecked.wait(), TIMEOUT)
     await send_action(bobs_tab, "sync")  # still connected, still reading
     assert '<div id="thread"' in await bobs_tab.receive_from(timeout=TIMEOUT)
 
 
 async def test_a_demoted_creator_following_her_reply_gets_read_only_controls(
-    conversation, team, alice, bob, alice_socket, fake_stream
+    conversation, team, alice, bob, alice_socket, fake_stream, access_rechecked
 ):
     stream = fake_stream(["a", "b"], gate_at=1)
     await send_action(alice_socket, "send", text="Go")
@@ -115,7 +115,7 @@ async def test_a_demoted_creator_following_her_reply_gets_read_only_controls(
     await database_sync_to_async(team.memberships.filter(user=bob).update)(role="owner")
     url = await _bobs_membership_url(team, alice, "accounts:member_role")
     assert await database_sync_to_async(_post_as)(bob, url, {"role": "viewer"}) == 302
-    await asyncio.sleep(0.2)  # let the access change reach the socket
+    await asyncio.wait_for(access_rechecked.wait(), TIMEOUT)
     stream.gate.set()
     frames = await receive_until(alice_socket, is_final(message_id))
 
