@@ -1,14 +1,13 @@
 """The conversation websocket: actions from the composer in, HTML fragments out.
 
 Thin on purpose: database work is in chat.services (one `database_sync_to_async` call per
-action), the token path in chat.streaming.
+action), the token path in chat.streaming, every frame in chat.frames, every action and event
+name in chat.events (chat's) and accounts.live (generic: access changes, pushed fragments).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import html
 import json
 from typing import Any
 
@@ -17,30 +16,19 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
-from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from accounts.access import get_conversation_for_user, may_write
-from accounts.live import user_group
+from accounts.live import team_group, user_group
 from accounts.models import User
-from chat import services
+from chat import events, frames, services
+from chat.events import ACTIONS
 from chat.models import Conversation, Message
 from chat.services import ReplyStart
-from chat.streaming import (
-    Generation,
-    Subscriber,
-    controls_html,
-    final_frame,
-    live_region_frame,
-    registry,
-)
+from chat.streaming import Generation, State, Subscriber, registry
 from chat.threads import ThreadItem
-
-WRITE_ACTIONS = ("send", "edit", "regenerate", "retry", "stop")
-# "sync": a tab that reconnected with a reply still shown as streaming asks for the thread.
-ACTIONS = (*WRITE_ACTIONS, "sync")
 
 
 def _load_conversation(user: User, conversation_id: Any) -> tuple[Conversation, bool]:
@@ -90,13 +78,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.group_name = self.conversation.group_name
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        await self.channel_layer.group_add(team_group(self.conversation.team_id), self.channel_name)
         await self.accept()
         generation = registry.for_conversation(self.conversation.pk)
         if generation is not None:
             self._follow(generation, snapshot=True)
         elif self.can_write:
             # A tab that reconnects may have missed the end of a reply.
-            await self.send(text_data=controls_html(streaming=False))
+            await self.send(text_data=frames.controls_html(streaming=False))
 
     async def disconnect(self, code: int) -> None:
         self._unfollow()  # the reply goes on without this tab
@@ -104,6 +93,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
             user = self.scope["user"]
             await self.channel_layer.group_discard(user_group(user.pk), self.channel_name)
+            team = team_group(self.conversation.team_id)
+            await self.channel_layer.group_discard(team, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -122,24 +113,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if generation is not None:
             self._follow(generation, snapshot=True)  # still running here: text so far + tail
             return
-        thread = await database_sync_to_async(services.load_thread_html)(
-            conversation=self.conversation, can_write=self.can_write
-        )
-        await self.send(text_data=thread + controls_html(streaming=False, can_write=self.can_write))
+        thread = await self._thread_frame()
+        controls = frames.controls_html(streaming=False, can_write=self.can_write)
+        await self.send(text_data=thread + controls)
 
     async def on_send(self, data: dict[str, Any]) -> None:
-        await self._start_reply(services.SEND, text=data.get("text"))
+        await self._start_reply(events.SEND, text=data.get("text"))
 
     async def on_edit(self, data: dict[str, Any]) -> None:
         await self._start_reply(
-            services.EDIT, text=data.get("text"), message_id=data.get("message_id")
+            events.EDIT, text=data.get("text"), message_id=data.get("message_id")
         )
 
     async def on_regenerate(self, data: dict[str, Any]) -> None:
-        await self._start_reply(services.REGENERATE, message_id=data.get("message_id"))
+        await self._start_reply(events.REGENERATE, message_id=data.get("message_id"))
 
     async def on_retry(self, data: dict[str, Any]) -> None:
-        await self._start_reply(services.RETRY, message_id=data.get("message_id"))
+        await self._start_reply(events.RETRY, message_id=data.get("message_id"))
 
     async def on_stop(self, data: dict[str, Any]) -> None:
         if not self.can_write:  # checked at connect, kept current by access_changed
@@ -149,7 +139,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if generation is not None:
             generation.stop()
         else:  # the reply may be written by another process (scale mode)
-            await self.channel_layer.group_send(self.group_name, {"type": "reply.stop"})
+            await self.channel_layer.group_send(self.group_name, {"type": events.REPLY_STOP})
 
     async def _start_reply(self, action: str, **kwargs: Any) -> None:
         conversation_id = self.conversation.pk
@@ -167,14 +157,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # The generation starts reading upstream while the first frame is rendered and sent;
         # until that frame (which creates the reply's element) has gone, the tab is held.
         self._unfollow()
-        self.subscriber = subscriber = Subscriber(send=self._send_frame, can_write=True, held=True)
+        subscriber = Subscriber(send=self._send_frame, can_write=True, state=State.HELD)
+        self.subscriber = subscriber
         generation = registry.start(start, layer=self.channel_layer, subscriber=subscriber)
         try:
             with contextlib.suppress(Exception):  # a closed tab must not stop the reply
-                await self.send(text_data=self._first_frame(action, start))
+                first = frames.first_frame(
+                    action, start.conversation, start.thread, new_title=start.new_title
+                )
+                await self.send(text_data=first)
         finally:
             generation.release(subscriber)
-        event = {"type": "reply.started", "message_id": start.assistant_id}
+        event = {"type": events.REPLY_STARTED, "message_id": start.assistant_id}
         await self.channel_layer.group_send(self.group_name, event)
 
     async def _begin(self, action: str, **kwargs: Any) -> ReplyStart | None:
@@ -192,21 +186,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send_error(_("That message is no longer there."))
         except ValidationError as exc:
             error = " ".join(exc.messages)
-            if action == services.SEND:
-                await self.send(text_data=composer_html(text=kwargs.get("text"), error=error))
+            if action == events.SEND:
+                composer = frames.composer_html(text=kwargs.get("text"), error=error)
+                await self.send(text_data=composer)
             else:
                 await self._send_error(error)
         return None
-
-    def _first_frame(self, action: str, start: ReplyStart) -> str:
-        parts = [start.thread_html]
-        if action == services.SEND:
-            parts.append(composer_html(streaming=True))
-        else:
-            parts.append(error_html("") + controls_html(streaming=True))
-        if start.new_title:
-            parts.append(title_html(start.conversation, start.new_title))
-        return "".join(parts)
 
     # Following a reply written in this process
 
@@ -229,7 +214,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=frame)
 
     async def _send_error(self, error: str) -> None:
-        await self.send(text_data=error_html(error) + live_region_frame(error))
+        await self.send(text_data=frames.error_html(error) + frames.live_region_frame(error))
+
+    async def _thread_frame(self) -> str:
+        thread = await database_sync_to_async(services.load_thread)(conversation=self.conversation)
+        return frames.thread_frame(self.conversation, thread, can_write=self.can_write)
 
     # Events from the conversation's group
 
@@ -237,14 +226,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         message_id = event["message_id"]
         if self._follows(message_id):
             return
-        thread = await database_sync_to_async(services.load_thread_html)(
-            conversation=self.conversation, can_write=self.can_write
-        )
+        thread = await self._thread_frame()
         generation = registry.get(message_id)
         if generation is None:
-            await self.send(
-                text_data=thread + controls_html(streaming=True, can_write=self.can_write)
-            )
+            controls = frames.controls_html(streaming=True, can_write=self.can_write)
+            await self.send(text_data=thread + controls)
             return
         await self.send(text_data=thread)
         self._follow(generation, snapshot=True)
@@ -257,9 +243,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             conversation_id=self.conversation.pk, message_id=message_id
         )
         if item is not None:
-            await self.send(
-                text_data=final_frame(self.conversation, item, can_write=self.can_write)
-            )
+            final = frames.final_frame(self.conversation, item, can_write=self.can_write)
+            await self.send(text_data=final)
 
     async def reply_snapshot(self, event: dict[str, Any]) -> None:
         message_id = event["message_id"]
@@ -274,7 +259,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         item = ThreadItem(message, list(event.get("sibling_ids") or [message_id]))
         await self.send(
-            text_data=services.render_message(
+            text_data=frames.render_message(
                 self.conversation, item, can_write=self.can_write, oob=True
             )
         )
@@ -288,61 +273,33 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         except Http404:
             self._unfollow()
+            await self._stop_if_deleted()
             await self.close()
             return
         if self.subscriber is not None:  # frames of a reply it follows use the new rights
             self.subscriber.can_write = self.can_write
+
+    async def _stop_if_deleted(self) -> None:
+        """A conversation deleted while its reply streams: stop the reply (and its upstream
+        request, which bills). Only when it is gone: a tab that merely lost access leaves the
+        creator's reply alone. Checkpoints stop it too when no tab is open (chat.streaming)."""
+        generation = registry.for_conversation(self.conversation.pk)
+        if generation is None:
+            return
+        exists = await database_sync_to_async(services.conversation_exists)(
+            conversation_id=self.conversation.pk
+        )
+        if not exists:
+            generation.stop()
 
     async def reply_stop(self, event: dict[str, Any]) -> None:
         generation = registry.for_conversation(self.conversation.pk)
         if generation is not None:
             generation.stop()
 
+    # Generic events (accounts.live)
 
-def composer_html(*, text: str | None = None, error: str = "", streaming: bool = False) -> str:
-    if not text and not error:  # the same for every reply: rendered once per language
-        return _empty_composer_html(
-            translation.get_language(), streaming, settings.MESSAGE_MAX_CHARS
-        )
-    return _composer_html(text=text, error=error, streaming=streaming)
-
-
-@functools.lru_cache(maxsize=64)
-def _empty_composer_html(language: str | None, streaming: bool, max_chars: int) -> str:
-    return _composer_html(text=None, error="", streaming=streaming)
-
-
-def _composer_html(*, text: str | None, error: str, streaming: bool) -> str:
-    context = {
-        "composer_oob": True,
-        "composer_text": text if isinstance(text, str) else "",
-        "composer_error": error,
-        "streaming": streaming,
-        "MESSAGE_MAX_CHARS": settings.MESSAGE_MAX_CHARS,
-    }
-    return render_to_string("chat/messages.html#composer", context)
-
-
-def error_html(error: str) -> str:
-    if not error:
-        return _no_error_html(translation.get_language())
-    return _error_html(error)
-
-
-@functools.lru_cache(maxsize=64)
-def _no_error_html(language: str | None) -> str:
-    return _error_html("")
-
-
-def _error_html(error: str) -> str:
-    return render_to_string(
-        "chat/messages.html#composer-error", {"composer_error": error, "error_oob": True}
-    )
-
-
-def title_html(conversation: Conversation, title: str) -> str:
-    title = html.escape(title)
-    return (
-        f'<span id="conversation-title" hx-swap-oob="innerHTML">{title}</span>'
-        f'<span id="sidebar-title-{conversation.pk.hex}" hx-swap-oob="innerHTML">{title}</span>'
-    )
+    async def fragment_push(self, event: dict[str, Any]) -> None:
+        """A fragment another app rendered for this conversation, team or user: sent as is
+        (the pusher decided every member of the group may see it)."""
+        await self.send(text_data=event["html"])

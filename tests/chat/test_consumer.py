@@ -28,17 +28,10 @@ from tests.sockets import (
     open_socket,
     receive_until,
     send_action,
-    stop_generations,
     streamed_text,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def _no_generation_left_running():
-    yield
-    await stop_generations()
 
 
 # Who may connect
@@ -427,7 +420,7 @@ async def test_a_tab_follows_a_reply_written_by_another_process(alice_socket, co
     await layer.group_send(group, snapshot)
     shown = await alice_socket.receive_from(timeout=TIMEOUT)
     await database_sync_to_async(services.finish_reply)(
-        message_id=reply.pk, content="So <far> and done", status="complete"
+        message_id=reply.pk, content="So <far> and done", html="", status=Message.Status.COMPLETE
     )
     await layer.group_send(group, {"type": "reply.finished", "message_id": reply.pk})
     final = await alice_socket.receive_from(timeout=TIMEOUT)
@@ -463,7 +456,7 @@ async def test_frames_are_rendered_in_the_language_of_the_page(
         languages.append(translation.get_language())
         return "<p>controls</p>"
 
-    monkeypatch.setattr("chat.consumers.controls_html", controls_html)
+    monkeypatch.setattr("chat.frames.controls_html", controls_html)
     communicator, _ = await open_socket(conversation, alice_cookie + b"; django_language=zh-hans")
     await communicator.receive_from(timeout=TIMEOUT)
 
