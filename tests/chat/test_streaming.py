@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import threading
 
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services, streaming
+from chat import frames, services, streaming
 from chat.models import Message
 from chat.streaming import State, Subscriber, registry
 from tests.factories import make_conversation
@@ -396,3 +397,59 @@ async def test_a_send_that_waits_finishes_in_a_task_and_keeps_order(reply_start,
 
     assert "".join(delta_texts(socket.frames, reply_start.assistant_id)) == "abc"
     assert delta_texts(socket.frames, reply_start.assistant_id)[0] == "a"
+
+
+async def test_a_reply_whose_conversation_is_deleted_stops_at_its_next_checkpoint(
+    reply_start, use_stream, settings
+):
+    # No tab open, or the tab in another process: the checkpoint finds no streaming row.
+    settings.STREAM_CHECKPOINT_SECONDS = 0
+    settings.STREAM_FLUSH_MS = 1
+    first_sent, state = asyncio.Event(), {"tokens": 0, "closed": False}
+
+    async def endless(**kwargs):
+        try:
+            for i in range(2000):
+                yield streaming.ChatDelta(content=f"{i} ")
+                state["tokens"] += 1
+                first_sent.set()
+                await asyncio.sleep(0.001)  # a gateway's pace, so flushes (and checkpoints) run
+            yield streaming.ChatEnd("stop", None, None)
+        finally:
+            state["closed"] = True
+
+    use_stream(endless)
+    generation = start(reply_start)
+    await first_sent.wait()
+
+    await database_sync_to_async(reply_start.conversation.delete)()
+    await finished(generation)
+
+    assert state["closed"] and state["tokens"] < 2000  # closed, not read to the end
+    assert not await database_sync_to_async(Message.objects.exists)()
+
+
+async def test_the_final_html_is_rendered_off_the_database_thread(
+    reply_start, use_stream, monkeypatch
+):
+    threads: dict[str, int] = {}
+    stored_html, finish_reply = frames.stored_html, services.finish_reply
+
+    def recording_stored_html(*args, **kwargs):
+        threads["render"] = threading.get_ident()
+        return stored_html(*args, **kwargs)
+
+    def recording_finish_reply(**kwargs):
+        threads["database"] = threading.get_ident()
+        return finish_reply(**kwargs)
+
+    monkeypatch.setattr(frames, "stored_html", recording_stored_html)
+    monkeypatch.setattr(services, "finish_reply", recording_finish_reply)
+    use_stream(FakeStream(["Some **bold** text"]))
+
+    await finished(start(reply_start, Socket()))
+
+    assert threads["render"] != threads["database"]
+    assert threads["render"] != threading.get_ident()  # nor on the event loop
+    message = await get_message(reply_start.assistant_id)
+    assert "<strong>bold</strong>" in message.html
