@@ -282,9 +282,13 @@ class Generation:
         self._checkpoint = self._spawn(self._save_checkpoint(self.text()))
 
     async def _save_checkpoint(self, content: str) -> None:
-        rows = await database_sync_to_async(services.checkpoint_reply)(
-            message_id=self.message_id, content=content
-        )
+        try:
+            rows = await database_sync_to_async(services.checkpoint_reply)(
+                message_id=self.message_id, content=content
+            )
+        except Exception:  # the final store tries again; the reply goes on
+            logger.warning("Could not checkpoint reply %s", self.message_id, exc_info=True)
+            return
         if rows == 0:  # deleted with its conversation, or swept: nobody will read the rest
             logger.info("Reply %s is gone or no longer streaming: stopping it", self.message_id)
             self.stop()
