@@ -252,7 +252,10 @@ class Generation:
         return frames.delta_frame(self.message_id, text, target="reasoning")
 
     def _deliver(self, sub: Subscriber, frame: str) -> None:
-        """Send one frame in a task of its own, after the subscriber's previous one."""
+        """Send one frame in a task of its own, after the subscriber's previous one.
+
+        A plain task per frame: sending inline when the socket does not wait measured no gain
+        (benchmarks/README.md), and a task cannot hold up the token path."""
         after = sub.sending if sub.busy else None
         sub.sending = self._spawn(self._send(sub, frame, after=after))
 
