@@ -1,14 +1,13 @@
 """The conversation websocket: actions from the composer in, HTML fragments out.
 
 Thin on purpose: database work is in chat.services (one `database_sync_to_async` call per
-action), the token path in chat.streaming.
+action), the token path in chat.streaming, every frame in chat.frames, every action and event
+name in chat.events (chat's) and accounts.live (generic: access changes, pushed fragments).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import html
 import json
 import time
 from typing import Any
@@ -18,35 +17,24 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
-from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 
-from accounts.access import get_for_user
-from accounts.live import user_group
+from accounts.access import clean_id, get_for_user
+from accounts.live import team_group, user_group
 from accounts.models import User
-from chat import services
+from chat import events, frames, services
+from chat.events import ACTIONS
 from chat.models import Conversation, Message
 from chat.services import ReplyStart
 from chat.sessions import SessionEnded, check_session
-from chat.streaming import (
-    Generation,
-    Subscriber,
-    controls_html,
-    final_frame,
-    live_region_frame,
-    registry,
-)
+from chat.streaming import Generation, State, Subscriber, registry
 from chat.threads import ThreadItem
 
-WRITE_ACTIONS = ("send", "edit", "regenerate", "retry", "stop")
-# "sync": a tab that reconnected with a reply still shown as streaming asks for the thread.
-ACTIONS = (*WRITE_ACTIONS, "sync")
 # Frames one socket may send: a burst of FRAME_BURST, refilled over FRAME_WINDOW_SECONDS.
 FRAME_BURST = 20
 FRAME_WINDOW_SECONDS = 10.0
-MAX_ID = 2**63 - 1  # the largest primary key a database column holds
 _clock = time.monotonic  # tests replace it to refill the bucket
 
 
@@ -69,16 +57,6 @@ class FrameBucket:
         return True
 
 
-def _message_id(value: Any) -> int | None:
-    """A message id from a frame, or None for anything no row can have (Infinity, 1e400,
-    40 digits, a list)."""
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
-        return value
-    return None
-
-
 def _load_conversation(user: User, conversation_id: Any) -> tuple[Conversation, bool]:
     conversation, membership = get_for_user(user, Conversation, conversation_id)
     return conversation, conversation.may_write(user, membership)
@@ -92,10 +70,10 @@ def _reload_access(
 
 
 def _thread_if_session(
-    session_key: str | None, user_id: int, conversation: Conversation, can_write: bool
-) -> str:
+    session_key: str | None, user_id: int, conversation: Conversation
+) -> list[ThreadItem]:
     check_session(session_key, user_id)
-    return services.load_thread_html(conversation=conversation, can_write=can_write)
+    return services.load_thread(conversation=conversation)
 
 
 def _language(scope: dict[str, Any]) -> str:
@@ -145,13 +123,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.group_name = self.conversation.group_name
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        await self.channel_layer.group_add(team_group(self.conversation.team_id), self.channel_name)
         await self.accept()
         generation = registry.for_conversation(self.conversation.pk)
         if generation is not None:
             self._follow(generation, snapshot=True)
         elif self.can_write:
             # A tab that reconnects may have missed the end of a reply.
-            await self.send(text_data=controls_html(streaming=False))
+            await self.send(text_data=frames.controls_html(streaming=False))
 
     async def disconnect(self, code: int) -> None:
         self._unfollow()  # the reply goes on without this tab
@@ -159,6 +138,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
             user = self.scope["user"]
             await self.channel_layer.group_discard(user_group(user.pk), self.channel_name)
+            team = team_group(self.conversation.team_id)
+            await self.channel_layer.group_discard(team, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.frames.take():  # dropped unread; the first one of a run is answered
@@ -184,26 +165,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             thread = await database_sync_to_async(_thread_if_session)(
-                self.session_key, self.scope["user"].pk, self.conversation, self.can_write
+                self.session_key, self.scope["user"].pk, self.conversation
             )
         except SessionEnded:
             await self._end()
             return
-        await self.send(text_data=thread + controls_html(streaming=False, can_write=self.can_write))
+        thread_html = frames.thread_frame(self.conversation, thread, can_write=self.can_write)
+        controls = frames.controls_html(streaming=False, can_write=self.can_write)
+        await self.send(text_data=thread_html + controls)
 
     async def on_send(self, data: dict[str, Any]) -> None:
-        await self._start_reply(services.SEND, text=data.get("text"))
+        await self._start_reply(events.SEND, text=data.get("text"))
 
     async def on_edit(self, data: dict[str, Any]) -> None:
         await self._start_reply(
-            services.EDIT, text=data.get("text"), message_id=data.get("message_id")
+            events.EDIT, text=data.get("text"), message_id=data.get("message_id")
         )
 
     async def on_regenerate(self, data: dict[str, Any]) -> None:
-        await self._start_reply(services.REGENERATE, message_id=data.get("message_id"))
+        await self._start_reply(events.REGENERATE, message_id=data.get("message_id"))
 
     async def on_retry(self, data: dict[str, Any]) -> None:
-        await self._start_reply(services.RETRY, message_id=data.get("message_id"))
+        await self._start_reply(events.RETRY, message_id=data.get("message_id"))
 
     async def on_stop(self, data: dict[str, Any]) -> None:
         if not self.can_write:  # checked at connect, kept current by access_changed
@@ -213,7 +196,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if generation is not None:
             generation.stop()
         else:  # the reply may be written by another process (scale mode)
-            await self.channel_layer.group_send(self.group_name, {"type": "reply.stop"})
+            await self.channel_layer.group_send(self.group_name, {"type": events.REPLY_STOP})
 
     async def _start_reply(self, action: str, **kwargs: Any) -> None:
         # Refusals that need no database come first, before anything is reserved: a reader
@@ -221,9 +204,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.can_write:  # checked at connect, kept current by access_changed
             await self._send_error(_("You can read this conversation but not write in it."))
             return
-        if action != services.SEND:
-            kwargs["message_id"] = _message_id(kwargs.get("message_id"))
-            if kwargs["message_id"] is None:
+        if action != events.SEND:
+            try:  # Infinity, 1e400, 40 digits, a list: no row can have it
+                kwargs["message_id"] = clean_id(Message, kwargs.get("message_id"))
+            except Http404:
                 await self._send_error(_("That message is no longer there."))
                 return
         conversation_id = self.conversation.pk
@@ -241,14 +225,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # The generation starts reading upstream while the first frame is rendered and sent;
         # until that frame (which creates the reply's element) has gone, the tab is held.
         self._unfollow()
-        self.subscriber = subscriber = Subscriber(send=self._send_frame, can_write=True, held=True)
+        subscriber = Subscriber(send=self._send_frame, can_write=True, state=State.HELD)
+        self.subscriber = subscriber
         generation = registry.start(start, layer=self.channel_layer, subscriber=subscriber)
         try:
             with contextlib.suppress(Exception):  # a closed tab must not stop the reply
-                await self.send(text_data=self._first_frame(action, start))
+                first = frames.first_frame(
+                    action, start.conversation, start.thread, new_title=start.new_title
+                )
+                await self.send(text_data=first)
         finally:
             generation.release(subscriber)
-        event = {"type": "reply.started", "message_id": start.assistant_id}
+        event = {"type": events.REPLY_STARTED, "message_id": start.assistant_id}
         await self.channel_layer.group_send(self.group_name, event)
 
     async def _begin(self, action: str, **kwargs: Any) -> ReplyStart | None:
@@ -269,21 +257,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send_error(_("That message is no longer there."))
         except ValidationError as exc:
             error = " ".join(exc.messages)
-            if action == services.SEND:
-                await self.send(text_data=composer_html(text=kwargs.get("text"), error=error))
+            if action == events.SEND:
+                composer = frames.composer_html(text=kwargs.get("text"), error=error)
+                await self.send(text_data=composer)
             else:
                 await self._send_error(error)
         return None
-
-    def _first_frame(self, action: str, start: ReplyStart) -> str:
-        parts = [start.thread_html]
-        if action == services.SEND:
-            parts.append(composer_html(streaming=True))
-        else:
-            parts.append(error_html("") + controls_html(streaming=True))
-        if start.new_title:
-            parts.append(title_html(start.conversation, start.new_title))
-        return "".join(parts)
 
     # Following a reply written in this process
 
@@ -311,7 +290,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=frame)
 
     async def _send_error(self, error: str) -> None:
-        await self.send(text_data=error_html(error) + live_region_frame(error))
+        await self.send(text_data=frames.error_html(error) + frames.live_region_frame(error))
+
+    async def _thread_frame(self) -> str:
+        thread = await database_sync_to_async(services.load_thread)(conversation=self.conversation)
+        return frames.thread_frame(self.conversation, thread, can_write=self.can_write)
 
     # Events from the conversation's group
 
@@ -319,14 +302,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         message_id = event["message_id"]
         if self._follows(message_id):
             return
-        thread = await database_sync_to_async(services.load_thread_html)(
-            conversation=self.conversation, can_write=self.can_write
-        )
+        thread = await self._thread_frame()
         generation = registry.get(message_id)
         if generation is None:
-            await self.send(
-                text_data=thread + controls_html(streaming=True, can_write=self.can_write)
-            )
+            controls = frames.controls_html(streaming=True, can_write=self.can_write)
+            await self.send(text_data=thread + controls)
             return
         await self.send(text_data=thread)
         self._follow(generation, snapshot=True)
@@ -339,9 +319,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             conversation_id=self.conversation.pk, message_id=message_id
         )
         if item is not None:
-            await self.send(
-                text_data=final_frame(self.conversation, item, can_write=self.can_write)
-            )
+            final = frames.final_frame(self.conversation, item, can_write=self.can_write)
+            await self.send(text_data=final)
 
     async def reply_snapshot(self, event: dict[str, Any]) -> None:
         message_id = event["message_id"]
@@ -356,7 +335,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         item = ThreadItem(message, list(event.get("sibling_ids") or [message_id]))
         await self.send(
-            text_data=services.render_message(
+            text_data=frames.render_message(
                 self.conversation, item, can_write=self.can_write, oob=True
             )
         )
@@ -369,62 +348,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.conversation, self.can_write = await database_sync_to_async(_reload_access)(
                 self.session_key, self.scope["user"].pk, self.conversation.pk
             )
-        except (SessionEnded, Http404):
+        except SessionEnded:
+            await self._end()
+            return
+        except Http404:
+            await self._stop_if_deleted()
             await self._end()
             return
         if self.subscriber is not None:  # frames of a reply it follows use the new rights
             self.subscriber.can_write = self.can_write
+
+    async def _stop_if_deleted(self) -> None:
+        """A conversation deleted while its reply streams: stop the reply (and its upstream
+        request, which bills). Only when it is gone: a tab that merely lost access leaves the
+        creator's reply alone. Checkpoints stop it too when no tab is open (chat.streaming)."""
+        generation = registry.for_conversation(self.conversation.pk)
+        if generation is None:
+            return
+        exists = await database_sync_to_async(services.conversation_exists)(
+            conversation_id=self.conversation.pk
+        )
+        if not exists:
+            generation.stop()
 
     async def reply_stop(self, event: dict[str, Any]) -> None:
         generation = registry.for_conversation(self.conversation.pk)
         if generation is not None:
             generation.stop()
 
+    # Generic events (accounts.live)
 
-def composer_html(*, text: str | None = None, error: str = "", streaming: bool = False) -> str:
-    if not text and not error:  # the same for every reply: rendered once per language
-        return _empty_composer_html(
-            translation.get_language(), streaming, settings.MESSAGE_MAX_CHARS
-        )
-    return _composer_html(text=text, error=error, streaming=streaming)
-
-
-@functools.lru_cache(maxsize=64)
-def _empty_composer_html(language: str | None, streaming: bool, max_chars: int) -> str:
-    return _composer_html(text=None, error="", streaming=streaming)
-
-
-def _composer_html(*, text: str | None, error: str, streaming: bool) -> str:
-    context = {
-        "composer_oob": True,
-        "composer_text": text if isinstance(text, str) else "",
-        "composer_error": error,
-        "streaming": streaming,
-        "MESSAGE_MAX_CHARS": settings.MESSAGE_MAX_CHARS,
-    }
-    return render_to_string("chat/messages.html#composer", context)
-
-
-def error_html(error: str) -> str:
-    if not error:
-        return _no_error_html(translation.get_language())
-    return _error_html(error)
-
-
-@functools.lru_cache(maxsize=64)
-def _no_error_html(language: str | None) -> str:
-    return _error_html("")
-
-
-def _error_html(error: str) -> str:
-    return render_to_string(
-        "chat/messages.html#composer-error", {"composer_error": error, "error_oob": True}
-    )
-
-
-def title_html(conversation: Conversation, title: str) -> str:
-    title = html.escape(title)
-    return (
-        f'<span id="conversation-title" hx-swap-oob="innerHTML">{title}</span>'
-        f'<span id="sidebar-title-{conversation.pk.hex}" hx-swap-oob="innerHTML">{title}</span>'
-    )
+    async def fragment_push(self, event: dict[str, Any]) -> None:
+        """A fragment another app rendered for this conversation, team or user: sent as is
+        (the pusher decided every member of the group may see it)."""
+        await self.send(text_data=event["html"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -61,28 +61,6 @@ class Conversation(TeamOwned):
 
     def get_absolute_url(self) -> str:
         return reverse("chat:conversation", args=[self.pk])
-
-    def fork_for(self, user) -> Conversation:
-        """A private copy for `user` of the thread shown now, messages in order with parents."""
-        from chat.threads import MessageTree  # chat.threads imports this module
-
-        path = MessageTree.for_conversation(self).path_to(self.current_leaf_id)
-        with transaction.atomic():
-            fork = Conversation.objects.create(
-                team_id=self.team_id,
-                created_by=user,
-                title=self.title,
-                model=self.model,
-                system_prompt=self.system_prompt,
-                temperature=self.temperature,
-                forked_from=self,
-            )
-            parent = None
-            for message in path:
-                parent = message.copy_to(fork, parent=parent)
-            fork.current_leaf = parent
-            fork.save(update_fields=["current_leaf"])
-        return fork
 
 
 class Message(models.Model):

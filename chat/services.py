@@ -2,7 +2,7 @@
 (at most one per STREAM_CHECKPOINT_SECONDS), one transaction after it.
 
 Sync functions with keyword-only arguments; the consumer and chat.streaming call each through
-exactly one `database_sync_to_async`.
+exactly one `database_sync_to_async`. They return data; chat.frames renders it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
@@ -24,13 +23,11 @@ from django.utils.translation import ngettext
 
 from accounts.access import get_child, get_rw_for_user
 from accounts.models import User
+from chat.events import EDIT, REPLY_ACTIONS, SEND
 from chat.models import Conversation, Message
-from chat.rendering import render_markdown, render_reasoning
 from chat.sessions import SessionEnded, session_is_current
 from chat.threads import MessageTree, ThreadItem, build_thread
 
-SEND, EDIT, REGENERATE, RETRY = "send", "edit", "regenerate", "retry"
-ACTIONS = (SEND, EDIT, REGENERATE, RETRY)
 TITLE_CHARS = 60
 
 
@@ -44,25 +41,17 @@ class ReplyStart:
     conversation: Conversation
     assistant: Message
     assistant_item: ThreadItem
-    user_message_id: int | None
     model: str
     temperature: float | None
     messages: list[dict[str, str]]
-    # The thread as it now is, to the new reply, and whether the tab that asked only needs its
-    # last two items appended (send) rather than the whole thread.
+    # The thread as it now is, to the new reply (chat.frames.first_frame renders it for the tab
+    # that asked, while the upstream request is in flight).
     thread: list[ThreadItem]
-    appended: bool
     new_title: str | None
 
     @property
     def assistant_id(self) -> int:
         return self.assistant.pk
-
-    @property
-    def thread_html(self) -> str:
-        """The thread change for the tab that asked. Rendered on demand, outside the
-        transaction: the consumer renders it while the upstream request is in flight."""
-        return _thread_html(self.conversation, self.thread, appended=self.appended)
 
 
 def begin_reply(
@@ -77,7 +66,7 @@ def begin_reply(
     """Save the user's message and the assistant placeholder; raise PermissionDenied, Http404
     or ValidationError (nothing saved) when the reply may not start. With `session_key` (a
     socket's), raise chat.sessions.SessionEnded if that session is no longer valid."""
-    if action not in ACTIONS:
+    if action not in REPLY_ACTIONS:
         raise ValidationError(_("Unknown action."))
     with transaction.atomic():
         # The user's row, locked: serialises this user's reply starts across processes (for
@@ -133,12 +122,10 @@ def begin_reply(
         conversation=conversation,
         assistant=assistant,
         assistant_item=thread[-1],
-        user_message_id=user_message.pk if user_message else None,
         model=model,
         temperature=conversation.temperature,
         messages=context_messages(conversation, [item.message for item in thread[:-1]]),
         thread=thread,
-        appended=action == SEND,
         new_title=new_title,
     )
 
@@ -228,29 +215,10 @@ def context_messages(conversation: Conversation, path: list[Message]) -> list[di
     return context
 
 
-def _thread_html(conversation: Conversation, thread: list[ThreadItem], *, appended: bool) -> str:
-    if appended:
-        items = thread[-2:]
-        inner = "".join(render_message(conversation, item, can_write=True) for item in items)
-        return f'<div id="thread" hx-swap-oob="beforeend">{inner}</div>'
-    return render_to_string(
-        "chat/messages.html#thread",
-        {"conversation": conversation, "thread": thread, "can_write": True, "thread_oob": True},
-    )
-
-
-def render_message(
-    conversation: Conversation, item: ThreadItem, *, can_write: bool, oob: bool = False
-) -> str:
-    """One message's markup; touches no related objects, so it is safe in async code."""
-    return render_to_string(
-        "chat/messages.html#message",
-        {"conversation": conversation, "item": item, "can_write": can_write, "message_oob": oob},
-    )
-
-
-def checkpoint_reply(*, message_id: int, content: str) -> None:
-    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+def checkpoint_reply(*, message_id: int, content: str) -> int:
+    """Save the text so far; return the rows touched. 0 means the reply is gone (its
+    conversation was deleted) or no longer streaming (swept as interrupted): stop writing it."""
+    return Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
         content=content, updated_at=timezone.now()
     )
 
@@ -260,13 +228,14 @@ def finish_reply(
     message_id: int,
     content: str,
     reasoning: str = "",
-    status: str,
+    html: str,
+    status: Message.Status,
     finish_reason: str | None = None,
     usage: UsageLike | None = None,
     error: str = "",
 ) -> ThreadItem:
-    """Store the final reply with its rendered HTML; return it with its sibling ids."""
-    html = render_html(content, reasoning) if content or reasoning.strip() else ""
+    """Store the final reply with its HTML (chat.frames.stored_html, rendered by the caller
+    off this thread); return it with its sibling ids. Message.DoesNotExist if it is gone."""
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message_id)
         message.content = content
@@ -288,6 +257,14 @@ def finish_reply(
     return ThreadItem(message, sibling_ids)
 
 
+def fail_reply(*, message_id: int, error: str) -> int:
+    """The fallback when finish_reply failed: mark the reply failed, keeping its last
+    checkpoint, so it does not block its conversation. One plain UPDATE; the rows touched."""
+    return Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+        status=Message.Status.FAILED, error=error, updated_at=timezone.now()
+    )
+
+
 def load_message_item(*, conversation_id: UUID | str, message_id: int) -> ThreadItem | None:
     """A message and its siblings, for tabs that follow a reply from another process."""
     message = Message.objects.filter(conversation_id=conversation_id, pk=message_id).first()
@@ -305,24 +282,35 @@ def _sibling_ids(message: Message) -> list[int]:
     )
 
 
-def load_thread_html(*, conversation: Conversation, can_write: bool) -> str:
-    """The whole current thread as an out-of-band swap, for a tab whose thread changed."""
+def load_thread(*, conversation: Conversation) -> list[ThreadItem]:
+    """The current thread as stored, for a tab whose thread changed (refreshes the leaf)."""
     conversation.refresh_from_db(fields=["current_leaf"])
-    thread = build_thread(conversation)
-    return render_to_string(
-        "chat/messages.html#thread",
-        {
-            "conversation": conversation,
-            "thread": thread,
-            "can_write": can_write,
-            "thread_oob": True,
-        },
-    )
+    return build_thread(conversation)
 
 
-def render_html(content: str, reasoning: str = "") -> str:
-    """The stored HTML: the model's reasoning (collapsed), then its answer."""
-    return render_reasoning(reasoning) + render_markdown(content)
+def conversation_exists(*, conversation_id: UUID) -> bool:
+    return Conversation.objects.filter(pk=conversation_id).exists()
+
+
+def fork_conversation(*, conversation: Conversation, user: User) -> Conversation:
+    """A private copy for `user` of the thread shown now, messages in order with parents."""
+    path = MessageTree.for_conversation(conversation).path_to(conversation.current_leaf_id)
+    with transaction.atomic():
+        fork = Conversation.objects.create(
+            team_id=conversation.team_id,
+            created_by=user,
+            title=conversation.title,
+            model=conversation.model,
+            system_prompt=conversation.system_prompt,
+            temperature=conversation.temperature,
+            forked_from=conversation,
+        )
+        parent = None
+        for message in path:
+            parent = message.copy_to(fork, parent=parent)
+        fork.current_leaf = parent
+        fork.save(update_fields=["current_leaf"])
+    return fork
 
 
 def interrupt_orphaned_replies(*, idle_for: timedelta | None = None) -> int:

@@ -5,16 +5,19 @@ closes. The text lives in memory (a list of chunks and a running length). Subscr
 consumers of the tabs showing the conversation, get escaped fragments sent straight down
 their sockets: the first token at once, then coalesced every STREAM_FLUSH_MS by one timer.
 Per token there are no ORM calls, no thread hops and no channel-layer messages.
+
+Each subscriber is in one State (see there); the only other things it keeps are counters of
+what it has been sent, so catching up sends exactly what it is owed, nothing lost or repeated.
+Frames are built by chat.frames; database work is chat.services, one call per thread hop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import html
+import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -22,11 +25,10 @@ from uuid import UUID
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
 from django.conf import settings
-from django.template.loader import render_to_string
-from django.utils import translation
 from django.utils.translation import gettext as _
 
-from chat import services
+from chat import events, frames, services
+from chat.frames import finished_text  # noqa: F401  (re-exported: the i18n tests import it)
 from chat.models import Conversation, Message
 from chat.services import ReplyStart
 from chat.threads import ThreadItem
@@ -47,34 +49,41 @@ Status = Message.Status
 _clock = time.monotonic  # tests replace it to check checkpoint and snapshot spacing
 
 
+class State(enum.Enum):
+    """Where one subscriber is. Every transition is a method of Generation:
+
+    HELD ──release──▶ LIVE ──too far behind──▶ LAGGING ──final swap──▶ DONE
+      └──never released by the end (DRAIN_SECONDS)──▶ LAGGING;   unsubscribe: any ──▶ DONE
+    """
+
+    HELD = "held"  # the tab that asked: its first frame (creating the reply) is being sent
+    LIVE = "live"  # gets deltas at every flush
+    LAGGING = "lagging"  # fell MAX_PENDING_CHARS behind: gets the final swap only
+    DONE = "done"  # unsubscribed, or sent the final swap
+
+
 @dataclass(eq=False)
 class Subscriber:
-    """One socket following a generation; `send` delivers one text frame.
-
-    A `held` subscriber gets nothing until `Generation.release`: the tab that asked is held
-    while its first frame (which creates the reply's element) is rendered and sent, so the
-    upstream request can start first; release then sends it what it is owed.
-    """
+    """One socket following a generation; `send` delivers one text frame."""
 
     send: Callable[[str], Awaitable[None]]
     can_write: bool
-    held: bool = False
+    state: State = State.LIVE
     message_id: int | None = None
     sent_chunks: int = 0
     sent_chars: int = 0
     sent_reasoning: int = 0  # reasoning chunks delivered; 0 = its box not shown yet
-    in_flight: asyncio.Task[None] | None = None
-    lagging: bool = False
+    sending: asyncio.Task[None] | None = None  # the latest send; frames go out in order
     released: asyncio.Future[None] | None = None  # set while the end of a reply waits for it
 
     @property
     def busy(self) -> bool:
-        return self.in_flight is not None and not self.in_flight.done()
+        return self.sending is not None and not self.sending.done()
 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str
+    status: Message.Status
     finish_reason: str | None = None
     usage: Usage | None = None
     error: str = ""
@@ -112,11 +121,9 @@ class Generation:
     def begin(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"reply-{self.message_id}")
 
-    async def wait(self) -> None:
-        if self.task is not None:
-            await asyncio.shield(self.task)
-
     def stop(self) -> None:
+        """Stop reading upstream (cancelling the read closes the request) and store the reply
+        as stopped with the text so far."""
         self._stop_requested = True
         if self._reader is not None:
             self._reader.cancel()
@@ -130,30 +137,30 @@ class Generation:
         subscriber.sent_reasoning = len(self.reasoning) if snapshot else 0
         self.subscribers.append(subscriber)
         if snapshot:
-            can_write = subscriber.can_write
-            frame = services.render_message(
-                self.conversation, self._snapshot_item(), can_write=can_write, oob=True
+            item = self._snapshot_item()
+            self._deliver(
+                subscriber,
+                frames.streaming_frame(self.conversation, item, can_write=subscriber.can_write),
             )
-            self._deliver(subscriber, frame + controls_html(streaming=True, can_write=can_write))
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         if subscriber in self.subscribers:
             self.subscribers.remove(subscriber)
-        self._unhold(subscriber)
+        self._set_state(subscriber, State.DONE)
 
     def release(self, subscriber: Subscriber) -> None:
-        """Let a held subscriber have its deltas, starting with what it is owed."""
-        if not subscriber.held:
+        """HELD → LIVE: the tab's first frame has gone; send it what it is owed."""
+        if subscriber.state is not State.HELD:
             return
-        self._unhold(subscriber)
-        if subscriber in self.subscribers:
-            self._flush_to(subscriber, len(self.chunks))
+        self._set_state(subscriber, State.LIVE)
+        self._flush_to(subscriber, len(self.chunks))
 
     @staticmethod
-    def _unhold(subscriber: Subscriber) -> None:
-        subscriber.held = False
-        if subscriber.released is not None and not subscriber.released.done():
-            subscriber.released.set_result(None)
+    def _set_state(subscriber: Subscriber, state: State) -> None:
+        released = subscriber.released
+        if subscriber.state is State.HELD and released is not None and not released.done():
+            released.set_result(None)
+        subscriber.state = state
 
     def _snapshot_item(self) -> ThreadItem:
         placeholder = self.start.assistant
@@ -196,25 +203,25 @@ class Generation:
 
     def _announce(self, status: str) -> None:
         """Change the reply's status line (Thinking… / Writing…) in every tab following it."""
-        frame = status_frame(self.message_id, status)
+        frame = frames.status_frame(self.message_id, status)
         for sub in tuple(self.subscribers):
-            if not sub.held:
+            if sub.state is State.LIVE:
                 self._deliver(sub, frame)
 
     def _flush(self) -> None:
-        """Send every subscriber what it is owed; checkpoints and snapshots are checked here,
-        at most once per flush, not per token."""
+        """Send every live subscriber what it is owed; checkpoints and snapshots are checked
+        here, at most once per flush, not per token."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         count = len(self.chunks)
         for sub in tuple(self.subscribers):  # a failed send unsubscribes at once
-            owed = sub.sent_chunks != count or sub.sent_reasoning != len(self.reasoning)
-            if sub.lagging or sub.held or not owed:
+            if sub.state is not State.LIVE:
                 continue
-            if sub.busy:
+            if sub.busy:  # still sending the last frame: it catches up at a later flush
                 # Daphne does not push back: bound what a slow socket can owe instead.
-                sub.lagging = self.length - sub.sent_chars > MAX_PENDING_CHARS
+                if self.length - sub.sent_chars > MAX_PENDING_CHARS:
+                    sub.state = State.LAGGING
                 continue
             self._flush_to(sub, count)
         now = _clock()
@@ -224,13 +231,14 @@ class Generation:
             self._maybe_snapshot(now)
 
     def _flush_to(self, sub: Subscriber, count: int) -> None:
-        frames = self._reasoning_frame(sub)
+        """Send `sub` the reasoning and text it has not had yet, as one frame."""
+        frame = self._reasoning_frame(sub)
         if sub.sent_chunks != count:
             text = "".join(self.chunks[sub.sent_chunks : count])
             sub.sent_chunks, sub.sent_chars = count, self.length
-            frames += delta_frame(self.message_id, text)
-        if frames:
-            self._deliver(sub, frames)
+            frame += frames.delta_frame(self.message_id, text)
+        if frame:
+            self._deliver(sub, frame)
 
     def _reasoning_frame(self, sub: Subscriber) -> str:
         """Reasoning streams into its own box: shown with all so far, then appended to."""
@@ -239,26 +247,25 @@ class Generation:
             return ""
         shown, sub.sent_reasoning = sub.sent_reasoning, count
         if shown == 0:
-            return reasoning_box_frame(self.message_id, "".join(self.reasoning))
+            return frames.reasoning_box_frame(self.message_id, "".join(self.reasoning))
         text = "".join(self.reasoning[shown:count])
-        return delta_frame(self.message_id, text, target="reasoning")
+        return frames.delta_frame(self.message_id, text, target="reasoning")
 
     def _deliver(self, sub: Subscriber, frame: str) -> None:
-        """Run the send at once; only a send that has to wait gets a task to finish it.
+        """Send one frame in a task of its own, after the subscriber's previous one.
 
-        Daphne's send never waits, so per frame this is a few coroutine steps, not a task."""
-        coro = self._send(sub, frame)
-        try:
-            waiting_on = coro.send(None)
-        except StopIteration:
-            sub.in_flight = None
+        A plain task per frame: sending inline when the socket does not wait measured no gain
+        (benchmarks/README.md), and a task cannot hold up the token path."""
+        after = sub.sending if sub.busy else None
+        sub.sending = self._spawn(self._send(sub, frame, after=after))
+
+    async def _send(
+        self, sub: Subscriber, frame: str, *, after: asyncio.Task[None] | None = None
+    ) -> None:
+        if after is not None:
+            await asyncio.wait({after})
+        if sub.state is State.DONE:  # unsubscribed (or its socket broke) meanwhile
             return
-        except BaseException:  # _send handles errors itself: this is a cancellation
-            coro.close()
-            raise
-        sub.in_flight = self._spawn(_finish(coro, waiting_on))
-
-    async def _send(self, sub: Subscriber, frame: str) -> None:
         try:
             await sub.send(frame)
         except Exception:  # a closed socket must not end the reply
@@ -275,18 +282,26 @@ class Generation:
         if self._checkpoint is not None and not self._checkpoint.done():
             return
         self._last_checkpoint = _clock()
-        self._checkpoint = self._spawn(
-            database_sync_to_async(services.checkpoint_reply)(
-                message_id=self.message_id, content=self.text()
+        self._checkpoint = self._spawn(self._save_checkpoint(self.text()))
+
+    async def _save_checkpoint(self, content: str) -> None:
+        try:
+            rows = await database_sync_to_async(services.checkpoint_reply)(
+                message_id=self.message_id, content=content
             )
-        )
+        except Exception:  # the final store tries again; the reply goes on
+            logger.warning("Could not checkpoint reply %s", self.message_id, exc_info=True)
+            return
+        if rows == 0:  # deleted with its conversation, or swept: nobody will read the rest
+            logger.info("Reply %s is gone or no longer streaming: stopping it", self.message_id)
+            self.stop()
 
     def _maybe_snapshot(self, now: float) -> None:
         if now - self._last_snapshot < SNAPSHOT_SECONDS:
             return
         self._last_snapshot = now
         event = {
-            "type": "reply.snapshot",
+            "type": events.REPLY_SNAPSHOT,
             "message_id": self.message_id,
             "content": self.text(),
             "sibling_ids": self.start.assistant_item.sibling_ids,
@@ -363,64 +378,78 @@ class Generation:
         if self._timer is not None:
             self._timer.cancel()
         await self._wait_held()
-        await self._wait_in_flight()
+        await self._wait_sending()
         self._flush()
-        await self._wait_in_flight()
+        await self._wait_sending()
 
     async def _wait_held(self) -> None:
         """A held subscriber has not had its first frame yet: nothing may reach it before."""
         loop = asyncio.get_running_loop()
         waiters = []
         for sub in self.subscribers:
-            if sub.held:
+            if sub.state is State.HELD:
                 sub.released = sub.released or loop.create_future()
                 waiters.append(sub.released)
         if waiters:
             await asyncio.wait(waiters, timeout=DRAIN_SECONDS)
         for sub in self.subscribers:
-            if sub.held:  # never released: it gets the final swap only
-                self._unhold(sub)
-                sub.lagging = True
+            if sub.state is State.HELD:  # never released: it gets the final swap only
+                self._set_state(sub, State.LAGGING)
 
-    async def _wait_in_flight(self) -> None:
-        pending = [sub.in_flight for sub in self.subscribers if sub.in_flight and sub.busy]
+    async def _wait_sending(self) -> None:
+        pending = [sub.sending for sub in self.subscribers if sub.sending and sub.busy]
         if pending:
             await asyncio.wait(pending, timeout=DRAIN_SECONDS)
 
     async def _store(self, outcome: Outcome) -> ThreadItem:
+        """Store the reply; if that fails, mark it failed so it does not block its
+        conversation, and return what the tabs are told."""
         if self._checkpoint is not None:
             await asyncio.wait({self._checkpoint})
+        content, reasoning = self.text(), "".join(self.reasoning)
         try:
+            # Rendering takes time: in a worker thread, not on the one database calls share.
+            html = await asyncio.to_thread(frames.stored_html, content, reasoning)
             return await database_sync_to_async(services.finish_reply)(
                 message_id=self.message_id,
-                content=self.text(),
-                reasoning="".join(self.reasoning),
+                content=content,
+                reasoning=reasoning,
+                html=html,
                 status=outcome.status,
                 finish_reason=outcome.finish_reason,
                 usage=outcome.usage,
                 error=outcome.error,
             )
+        except Message.DoesNotExist:
+            logger.info("Reply %s is gone: its conversation was deleted", self.message_id)
         except Exception:
             logger.exception("Could not store reply %s", self.message_id)
-            item = self._snapshot_item()
-            item.message.status = Status.FAILED
-            item.message.error = _("The reply could not be saved.")
-            return item
+        error = _("The reply could not be saved.")
+        try:
+            await database_sync_to_async(services.fail_reply)(
+                message_id=self.message_id, error=error
+            )
+        except Exception:
+            logger.exception("Could not mark reply %s as failed", self.message_id)
+        item = self._snapshot_item()
+        item.message.status, item.message.error = Status.FAILED, error
+        return item
 
     async def _send_final(self, item: ThreadItem) -> None:
-        frames: dict[bool, str] = {}
+        finals: dict[bool, str] = {}
         for sub in list(self.subscribers):
-            if sub.can_write not in frames:
-                frames[sub.can_write] = final_frame(
+            if sub.can_write not in finals:
+                finals[sub.can_write] = frames.final_frame(
                     self.conversation, item, can_write=sub.can_write
                 )
-            await self._send(sub, frames[sub.can_write])
+            await self._send(sub, finals[sub.can_write])  # lagging tabs too
+            sub.state = State.DONE
         self.subscribers.clear()
 
     async def _announce_finished(self) -> None:
         if self.layer is None:
             return
-        event = {"type": "reply.finished", "message_id": self.message_id}
+        event = {"type": events.REPLY_FINISHED, "message_id": self.message_id}
         try:
             await self.layer.group_send(self.conversation.group_name, event)
         except Exception:
@@ -460,9 +489,6 @@ class Registry:
     def for_conversation(self, conversation_id: UUID) -> Generation | None:
         return self.by_conversation.get(conversation_id)
 
-    def is_busy(self, conversation_id: UUID) -> bool:
-        return conversation_id in self.by_conversation
-
     def remove(self, generation: Generation) -> None:
         if self.by_message.get(generation.message_id) is generation:
             del self.by_message[generation.message_id]
@@ -471,90 +497,3 @@ class Registry:
 
 
 registry = Registry()
-
-
-# Frames: HTML with hx-swap-oob elements, swapped by id by the htmx ws extension.
-
-
-def delta_frame(message_id: int, text: str, *, target: str = "text") -> str:
-    return (
-        f'<div id="message-{message_id}-{target}" hx-swap-oob="beforeend">{html.escape(text)}</div>'
-    )
-
-
-def reasoning_box_frame(message_id: int, text: str) -> str:
-    return render_to_string(
-        "chat/messages.html#reasoning-box",
-        {"message_id": message_id, "reasoning": text, "reasoning_oob": True},
-    )
-
-
-def status_frame(message_id: int, text: str) -> str:
-    return (
-        f'<span id="message-{message_id}-status" hx-swap-oob="innerHTML">{html.escape(text)}</span>'
-    )
-
-
-def live_region_frame(text: str) -> str:
-    return f'<div id="live-region" hx-swap-oob="innerHTML">{html.escape(text)}</div>'
-
-
-async def _finish(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
-    """Drive a coroutine started by hand, now suspended on `waiting_on`, to its end, as the
-    task running it would have: resume it when the future is done, cancel both together."""
-    while True:
-        try:
-            if waiting_on is None:  # a bare yield, as in asyncio.sleep(0)
-                await asyncio.sleep(0)
-            else:
-                waiting_on._asyncio_future_blocking = False
-                await asyncio.wait((waiting_on,))
-        except BaseException as exc:  # this task was cancelled
-            if waiting_on is not None:
-                waiting_on.cancel()
-            try:
-                waiting_on = coro.throw(exc)
-            except StopIteration:
-                return
-        else:
-            try:
-                waiting_on = coro.send(None)  # the coroutine takes the future's result itself
-            except StopIteration:
-                return
-
-
-def controls_html(*, streaming: bool, can_write: bool = True) -> str:
-    """The Send button and the Stop form for a tab that may write; nothing otherwise."""
-    if not can_write:
-        return ""
-    return _controls_html(translation.get_language(), streaming)
-
-
-@functools.lru_cache(maxsize=64)
-def _controls_html(language: str | None, streaming: bool) -> str:
-    """Constant per language: rendered once (frames are sent under the page's language)."""
-    context = {"streaming": streaming, "controls_oob": True}
-    return render_to_string("chat/messages.html#send-button", context) + render_to_string(
-        "chat/messages.html#stop-form", context
-    )
-
-
-def final_frame(conversation: Conversation, item: ThreadItem, *, can_write: bool) -> str:
-    """The finished message, the announcement and idle controls, for any tab."""
-    return (
-        services.render_message(conversation, item, can_write=can_write, oob=True)
-        + live_region_frame(finished_text(item.message))
-        + controls_html(streaming=False, can_write=can_write)
-    )
-
-
-def finished_text(message: Message) -> str:
-    if message.status == Status.COMPLETE:
-        return _("Reply finished.")
-    if message.status == Status.STOPPED:
-        return _("Reply stopped.")
-    if message.error:
-        return message.error
-    if message.status == Status.INTERRUPTED:
-        return _("The reply was cut off before it finished.")
-    return _("The reply failed.")

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import access
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership
+from chat import services
 from chat.forms import ConversationSettingsForm, RenameForm
 from chat.models import Conversation, Pin
 from chat.threads import MessageTree, build_thread
@@ -177,7 +178,7 @@ def fork(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpR
     conversation, membership = access.get_for_user(request.user, Conversation, conversation_id)
     if not membership.can_write:
         raise PermissionDenied
-    return redirect(conversation.fork_for(request.user))
+    return redirect(services.fork_conversation(conversation=conversation, user=request.user))
 
 
 @login_required

@@ -91,16 +91,22 @@ def streamed_text(frames: Iterable[str], message_id: int) -> str:
     return text
 
 
+async def finished(generation) -> None:
+    """Wait for a generation to end (stored, final frames sent, end announced)."""
+    assert generation.task is not None
+    await asyncio.shield(generation.task)
+
+
 async def finish_generations() -> None:
     for generation in list(registry.by_message.values()):
-        await generation.wait()
+        await finished(generation)
 
 
 async def stop_generations() -> None:
     """Stop what a failed test left running, so it cannot hang the next one."""
     for generation in list(registry.by_message.values()):
         generation.stop()
-        await generation.wait()
+        await finished(generation)
     registry.by_conversation.clear()
 
 

@@ -1,12 +1,19 @@
 """Chat fixtures: persona session cookies, a conversation of alice's (modules may override it),
-her open tab, and a patched gateway stream."""
+her open tab, a patched gateway stream, and no reply left running after a test."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.factories import make_conversation
-from tests.sockets import TIMEOUT, FakeStream, cookie_for, open_socket
+from tests.sockets import TIMEOUT, FakeStream, cookie_for, open_socket, stop_generations
+
+
+@pytest.fixture(autouse=True)
+async def _no_generation_left_running():
+    """Stop what a test (even a failed one) left running, so it cannot hang the next one."""
+    yield
+    await stop_generations()
 
 
 @pytest.fixture

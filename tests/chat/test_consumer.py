@@ -3,42 +3,39 @@ patched gateway.chat.stream_chat, for exact control over what upstream sends and
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.test import Client
+from django.urls import reverse
 from django.utils import translation
 
 from chat import services
 from chat.models import Message
 from chat.streaming import registry
 from gateway.errors import GatewayConnectionLost, GatewayRateLimited
-from gateway.types import ChatEnd
+from gateway.types import ChatDelta, ChatEnd
 from tests.factories import make_conversation, make_message
 from tests.sockets import (
     TIMEOUT,
     assistant_id_in,
     delta_texts,
     finish_generations,
+    finished,
     get_message,
     is_delta,
     is_final,
     open_socket,
     receive_until,
     send_action,
-    stop_generations,
     streamed_text,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def _no_generation_left_running():
-    yield
-    await stop_generations()
 
 
 # Who may connect
@@ -427,7 +424,7 @@ async def test_a_tab_follows_a_reply_written_by_another_process(alice_socket, co
     await layer.group_send(group, snapshot)
     shown = await alice_socket.receive_from(timeout=TIMEOUT)
     await database_sync_to_async(services.finish_reply)(
-        message_id=reply.pk, content="So <far> and done", status="complete"
+        message_id=reply.pk, content="So <far> and done", html="", status=Message.Status.COMPLETE
     )
     await layer.group_send(group, {"type": "reply.finished", "message_id": reply.pk})
     final = await alice_socket.receive_from(timeout=TIMEOUT)
@@ -454,6 +451,106 @@ async def test_stop_reaches_the_process_writing_the_reply(alice_socket, conversa
     assert (await get_message(message_id)).status == Message.Status.STOPPED
 
 
+# Loose ends: a reply whose storing fails, a conversation deleted while its reply streams
+
+
+async def test_a_reply_that_cannot_be_stored_fails_and_does_not_block(
+    alice_socket, fake_stream, monkeypatch
+):
+    fake_stream(["Lost", " words"])
+
+    def broken_finish_reply(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services, "finish_reply", broken_finish_reply)
+    await send_action(alice_socket, "send", text="First")
+    first = await alice_socket.receive_from(timeout=TIMEOUT)
+    message_id = assistant_id_in([first])
+    frames = await receive_until(alice_socket, is_final(message_id))
+
+    message = await get_message(message_id)
+    assert message.status == Message.Status.FAILED  # not left "streaming"
+    assert message.error == "The reply could not be saved."
+    assert "The reply could not be saved." in frames[-1]
+    assert 'data-message-status="failed"' in frames[-1]
+
+    monkeypatch.undo()
+    fake_stream(["Saved"])
+    await send_action(alice_socket, "send", text="Second")
+    second = await alice_socket.receive_from(timeout=TIMEOUT)
+    second_id = assistant_id_in([second])  # accepted: a new reply, not "still being written"
+    await receive_until(alice_socket, is_final(second_id))
+    assert (await get_message(second_id)).content == "Saved"
+
+
+class Upstream:
+    """A gateway stream that records whether it was closed before its end: one token, then
+    `more` after `gate` opens (never, unless a test opens it)."""
+
+    def __init__(self, more: int = 0) -> None:
+        self.gate = asyncio.Event()
+        self.more = more
+        self.closed = self.read_to_end = False
+
+    async def __call__(self, **kwargs):
+        try:
+            yield ChatDelta(content="first ")
+            await self.gate.wait()
+            for i in range(self.more):
+                yield ChatDelta(content=f"{i} ")
+            self.read_to_end = True
+            yield ChatEnd("stop", None, None)
+        finally:
+            self.closed = True
+
+
+async def test_deleting_a_conversation_stops_its_reply_and_closes_the_upstream(
+    alice_socket, conversation, alice, monkeypatch
+):
+    upstream = Upstream()
+    monkeypatch.setattr("gateway.chat.stream_chat", upstream)
+    await send_action(alice_socket, "send", text="Go")
+    await receive_until(alice_socket, is_delta)
+    generation = registry.for_conversation(conversation.pk)
+
+    url = reverse("chat:delete", args=[conversation.pk])
+    assert await database_sync_to_async(_post_as)(alice, url) == 302
+    await asyncio.wait_for(finished(generation), TIMEOUT)
+
+    assert upstream.closed and not upstream.read_to_end
+    assert registry.for_conversation(conversation.pk) is None
+    assert not await database_sync_to_async(Message.objects.exists)()
+
+
+async def test_a_teammate_losing_access_does_not_stop_the_creators_reply(
+    alice_socket, conversation, alice, bob_cookie, monkeypatch
+):
+    conversation.is_shared = True
+    await database_sync_to_async(conversation.save)()
+    bobs_tab, connected = await open_socket(conversation, bob_cookie)
+    assert connected
+    upstream = Upstream(more=2)
+    monkeypatch.setattr("gateway.chat.stream_chat", upstream)
+    await send_action(alice_socket, "send", text="Go")
+    await receive_until(alice_socket, is_delta)
+
+    url = reverse("chat:unshare", args=[conversation.pk])
+    assert await database_sync_to_async(_post_as)(alice, url) == 302
+    while (await bobs_tab.receive_output(timeout=TIMEOUT))["type"] != "websocket.close":
+        pass  # the frames of alice's reply, until bob's tab is closed
+    upstream.gate.set()
+    frames = await receive_until(alice_socket, lambda frame: 'id="live-region"' in frame)
+
+    assert "Reply finished." in frames[-1] and upstream.read_to_end
+    await bobs_tab.disconnect()
+
+
+def _post_as(user, url: str) -> int:
+    client = Client()
+    client.force_login(user)
+    return client.post(url).status_code
+
+
 async def test_frames_are_rendered_in_the_language_of_the_page(
     conversation, alice_cookie, monkeypatch
 ):
@@ -463,7 +560,7 @@ async def test_frames_are_rendered_in_the_language_of_the_page(
         languages.append(translation.get_language())
         return "<p>controls</p>"
 
-    monkeypatch.setattr("chat.consumers.controls_html", controls_html)
+    monkeypatch.setattr("chat.frames.controls_html", controls_html)
     communicator, _ = await open_socket(conversation, alice_cookie + b"; django_language=zh-hans")
     await communicator.receive_from(timeout=TIMEOUT)
 

@@ -19,17 +19,10 @@ from tests.sockets import (
     open_socket,
     receive_until,
     send_action,
-    stop_generations,
     watch_access_changes,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def _no_generation_left_running():
-    yield
-    await stop_generations()
 
 
 def _post_as(user, url: str, data: dict | None = None) -> int:

@@ -19,7 +19,6 @@ from tests.sockets import (
     is_final,
     receive_until,
     send_action,
-    stop_generations,
     streamed_text,
 )
 
@@ -122,12 +121,6 @@ def _scale_mode() -> bool:
     from channels.layers import InMemoryChannelLayer, get_channel_layer
 
     return not isinstance(get_channel_layer(), InMemoryChannelLayer)
-
-
-@pytest.fixture(autouse=True)
-async def _no_generation_left_running():
-    yield
-    await stop_generations()
 
 
 async def _measured_reply(socket, meter: Meter, tokens: int, demo_gateway) -> list[str]:

@@ -18,17 +18,10 @@ from tests.sockets import (
     open_socket,
     receive_until,
     send_action,
-    stop_generations,
     streamed_text,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def _no_generation_left_running():
-    yield
-    await stop_generations()
 
 
 async def _reply(socket, text: str) -> tuple[int, list[str]]:

@@ -14,14 +14,7 @@ from tests.sockets import (
     is_final,
     receive_until,
     send_action,
-    stop_generations,
 )
-
-
-@pytest.fixture(autouse=True)
-async def _no_generation_left_running():
-    yield
-    await stop_generations()
 
 
 def test_pages_never_contain_the_key(alice_client, alice, team, settings, monkeypatch):

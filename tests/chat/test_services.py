@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils import timezone
 
-from chat import services
+from chat import frames, services
 from chat.models import Message
 from gateway.types import Usage
 from tests.factories import make_conversation, make_message
@@ -29,7 +29,7 @@ def _send(conversation, user, text="Hello there", **kwargs):
 def test_send_saves_the_user_message_and_a_streaming_placeholder(conversation, alice):
     start = _send(conversation, alice, "What is 2 + 2?\nSecond line")
 
-    user_message = Message.objects.get(pk=start.user_message_id)
+    user_message = Message.objects.get(pk=start.thread[-2].message.pk)
     assistant = Message.objects.get(pk=start.assistant_id)
     assert user_message.content == "What is 2 + 2?\nSecond line"
     assert user_message.author == alice
@@ -88,13 +88,18 @@ def test_long_first_lines_make_a_short_title(conversation, alice):
     assert len(start.new_title) <= services.TITLE_CHARS
 
 
+def _first_frame(action, start):
+    return frames.first_frame(action, start.conversation, start.thread, new_title=start.new_title)
+
+
 def test_send_renders_the_two_new_messages_for_the_thread(conversation, alice):
     start = _send(conversation, alice, "Hi <b>there</b>")
+    frame = _first_frame("send", start)
 
-    assert start.thread_html.startswith('<div id="thread" hx-swap-oob="beforeend">')
-    assert f'id="message-{start.user_message_id}"' in start.thread_html
-    assert f'id="message-{start.assistant_id}-text"' in start.thread_html
-    assert "Hi &lt;b&gt;there&lt;/b&gt;" in start.thread_html
+    assert frame.startswith('<div id="thread" hx-swap-oob="beforeend">')
+    assert f'id="message-{start.thread[-2].message.pk}"' in frame
+    assert f'id="message-{start.assistant_id}-text"' in frame
+    assert "Hi &lt;b&gt;there&lt;/b&gt;" in frame
 
 
 @pytest.mark.parametrize("text", ["", "   \n ", None])
@@ -151,13 +156,14 @@ def test_edit_adds_a_sibling_and_keeps_the_old_version(conversation, alice):
         message_id=old.pk,
     )
 
-    new = Message.objects.get(pk=start.user_message_id)
+    new = Message.objects.get(pk=start.thread[-2].message.pk)
     assert new.parent_id is None and new.content == "New question"
     assert Message.objects.filter(pk__in=[old.pk, old_answer.pk]).count() == 2
     assert start.messages[-1] == {"role": "user", "content": "New question"}
     assert "Old question" not in [m["content"] for m in start.messages]
-    assert 'hx-swap-oob="outerHTML"' in start.thread_html
-    assert "1 / 2" not in start.thread_html and "2 / 2" in start.thread_html
+    frame = _first_frame("edit", start)
+    assert 'hx-swap-oob="outerHTML"' in frame
+    assert "1 / 2" not in frame and "2 / 2" in frame
 
 
 @pytest.mark.parametrize("action", ["regenerate", "retry"])
@@ -169,7 +175,7 @@ def test_regenerate_and_retry_add_an_assistant_sibling(conversation, alice, acti
         conversation_id=conversation.pk, user=alice, action=action, message_id=old.pk
     )
 
-    assert start.user_message_id is None
+    assert Message.objects.filter(role=Message.Role.USER).count() == 1  # no new user message
     assert start.assistant.parent_id == question.pk
     assert start.assistant_item.sibling_ids == [old.pk, start.assistant_id]
     assert start.messages[-1] == {"role": "user", "content": "Question"}
@@ -205,6 +211,7 @@ def test_finish_reply_stores_text_html_and_tokens(conversation, alice):
         message_id=start.assistant_id,
         content="Some **bold** text",
         reasoning="thinking",
+        html=frames.stored_html("Some **bold** text", "thinking"),
         status=Message.Status.COMPLETE,
         finish_reason="stop",
         usage=Usage(prompt_tokens=7, completion_tokens=3, total_tokens=10),
@@ -221,16 +228,9 @@ def test_finish_reply_stores_text_html_and_tokens(conversation, alice):
     assert item.message == message and item.sibling_ids == [message.pk]
 
 
-def test_finish_reply_sanitises_the_html(conversation, alice):
-    start = _send(conversation, alice)
+def test_the_stored_html_is_sanitised():
+    html = frames.stored_html('<script>alert(1)</script><img src=x onerror="alert(2)">')
 
-    services.finish_reply(
-        message_id=start.assistant_id,
-        content='<script>alert(1)</script><img src=x onerror="alert(2)">',
-        status=Message.Status.COMPLETE,
-    )
-
-    html = Message.objects.get(pk=start.assistant_id).html
     assert "<script" not in html and "<img" not in html
 
 
@@ -240,8 +240,10 @@ def test_checkpoint_only_touches_streaming_replies(conversation, alice):
     services.checkpoint_reply(message_id=start.assistant_id, content="so far")
     assert Message.objects.get(pk=start.assistant_id).content == "so far"
 
-    services.finish_reply(message_id=start.assistant_id, content="final", status="complete")
-    services.checkpoint_reply(message_id=start.assistant_id, content="late")
+    services.finish_reply(
+        message_id=start.assistant_id, content="final", html="", status=Message.Status.COMPLETE
+    )
+    assert services.checkpoint_reply(message_id=start.assistant_id, content="late") == 0
     assert Message.objects.get(pk=start.assistant_id).content == "final"
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import threading
 
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services, streaming
+from chat import frames, services, streaming
 from chat.models import Message
-from chat.streaming import Subscriber, registry
+from chat.streaming import State, Subscriber, registry
 from tests.factories import make_conversation
-from tests.sockets import FakeStream, delta_texts, stop_generations
+from tests.sockets import FakeStream, delta_texts, finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,12 +70,6 @@ def use_stream(monkeypatch):
     return install
 
 
-@pytest.fixture(autouse=True)
-async def _no_generation_left_running():
-    yield
-    await stop_generations()
-
-
 def start(reply_start, socket: Socket | None = None, layer=None, can_write=True):
     subscriber = Subscriber(send=socket.send, can_write=can_write) if socket else None
     return registry.start(reply_start, layer=layer, subscriber=subscriber)
@@ -90,7 +85,7 @@ async def test_the_first_token_goes_at_once_and_the_rest_coalesce(reply_start, u
     socket = Socket()
 
     generation = start(reply_start, socket)
-    await generation.wait()
+    await finished(generation)
 
     pk = reply_start.assistant_id
     assert delta_texts(socket.frames, pk) == ["w0 ", "".join(tokens[1:])]
@@ -103,7 +98,7 @@ async def test_deltas_are_escaped(reply_start, use_stream):
     use_stream(FakeStream(["<script>", "&amp;"]))
     socket = Socket()
 
-    await start(reply_start, socket).wait()
+    await finished(start(reply_start, socket))
 
     assert socket.frames[0].endswith(">&lt;script&gt;</div>")
     assert socket.frames[1].endswith(">&amp;amp;</div>")
@@ -119,7 +114,7 @@ async def test_tokens_pause_and_flush_on_the_timer(reply_start, use_stream, sett
     while len(socket.frames) < 2:  # "a" at once, then "bc" when the timer fires
         await asyncio.sleep(0.01)
     stream.gate.set()
-    await generation.wait()
+    await finished(generation)
 
     assert delta_texts(socket.frames, reply_start.assistant_id) == ["a", "bc", "d"]
 
@@ -137,7 +132,7 @@ async def test_a_slow_socket_falls_back_to_the_final_swap(reply_start, use_strea
     generation._flush()  # the slow socket still owes its first frame: skipped, now lagging
     slow.release.set()
     stream.gate.set()
-    await generation.wait()
+    await finished(generation)
 
     pk = reply_start.assistant_id
     assert delta_texts(slow.frames, pk) == ["first"]
@@ -154,7 +149,7 @@ async def test_a_broken_socket_does_not_end_the_reply(reply_start, use_stream):
 
     generation = start(reply_start, None)
     generation.subscribe(Subscriber(send=broken, can_write=True), snapshot=False)
-    await generation.wait()
+    await finished(generation)
 
     message = await get_message(reply_start.assistant_id)
     assert (message.status, message.content) == ("complete", "ab")
@@ -182,7 +177,7 @@ async def test_checkpoints_are_spaced_by_the_setting(
         yield streaming.ChatEnd("stop", None, None)
 
     use_stream(twelve_seconds)
-    await start(reply_start, Socket()).wait()
+    await finished(start(reply_start, Socket()))
 
     assert checkpoints == ["0 1 2 3 4 ", "0 1 2 3 4 5 6 7 8 9 "]
 
@@ -192,7 +187,7 @@ async def test_a_short_reply_is_not_checkpointed(reply_start, use_stream, monkey
     monkeypatch.setattr(services, "checkpoint_reply", lambda **kw: calls.append(kw))
     use_stream(FakeStream(["a"] * 50))
 
-    await start(reply_start, Socket()).wait()
+    await finished(start(reply_start, Socket()))
 
     assert calls == []
 
@@ -204,7 +199,7 @@ async def test_stop_before_the_first_token(reply_start, use_stream):
 
     generation = start(reply_start, socket)
     generation.stop()
-    await generation.wait()
+    await finished(generation)
 
     message = await get_message(reply_start.assistant_id)
     assert (message.status, message.content) == ("stopped", "")
@@ -214,7 +209,7 @@ async def test_stop_before_the_first_token(reply_start, use_stream):
 async def test_an_unexpected_error_fails_the_reply_and_keeps_the_text(reply_start, use_stream):
     use_stream(FakeStream(["kept"], error=RuntimeError("bug")))
 
-    await start(reply_start, Socket()).wait()
+    await finished(start(reply_start, Socket()))
 
     message = await get_message(reply_start.assistant_id)
     assert (message.status, message.content) == ("failed", "kept")
@@ -230,7 +225,7 @@ async def test_reasoning_streams_into_its_own_box_before_the_answer(reply_start,
 
     use_stream(thinking)
     socket = Socket()
-    await start(reply_start, socket).wait()
+    await finished(start(reply_start, socket))
 
     pk = reply_start.assistant_id
     frames = "".join(socket.frames)
@@ -263,7 +258,7 @@ async def test_a_tab_joining_mid_reasoning_gets_it_so_far_then_the_rest(reply_st
     late = Socket()
     generation.subscribe(Subscriber(send=late.send, can_write=True))
     gate.set()
-    await generation.wait()
+    await finished(generation)
 
     pk = reply_start.assistant_id
     frames = "".join(late.frames)
@@ -288,7 +283,7 @@ async def test_scale_mode_publishes_coarse_snapshots(
 
     use_stream(slow_tokens)
     layer = RecordingLayer()
-    await start(reply_start, Socket(), layer=layer).wait()
+    await finished(start(reply_start, Socket(), layer=layer))
 
     snapshots = layer.of_type("reply.snapshot")
     assert 1 <= len(snapshots) <= 5  # at most one per half second of the clock
@@ -313,7 +308,7 @@ async def test_the_in_memory_layer_gets_no_snapshots(reply_start, use_stream):
     generation = start(reply_start, Socket(), layer=layer)
     layer.group_send = recording
     try:
-        await generation.wait()
+        await finished(generation)
     finally:
         del layer.group_send
 
@@ -331,11 +326,11 @@ async def test_the_registry_holds_one_reply_per_conversation(reply_start, use_st
     assert registry.for_conversation(conversation_id) is generation
     assert not registry.reserve(conversation_id)
     stream.gate.set()
-    await generation.wait()
+    await finished(generation)
     assert registry.get(reply_start.assistant_id) is None
     assert registry.reserve(conversation_id)
     registry.release(conversation_id)
-    assert not registry.is_busy(conversation_id)
+    assert registry.for_conversation(conversation_id) is None
 
 
 async def test_a_held_subscriber_gets_no_delta_until_released_then_all_it_is_owed(
@@ -344,7 +339,7 @@ async def test_a_held_subscriber_gets_no_delta_until_released_then_all_it_is_owe
     stream = FakeStream(["a", "b", "c", "d"], gate_at=2)
     use_stream(stream)
     socket = Socket()
-    subscriber = Subscriber(send=socket.send, can_write=True, held=True)
+    subscriber = Subscriber(send=socket.send, can_write=True, state=State.HELD)
 
     generation = registry.start(reply_start, layer=None, subscriber=subscriber)
     while generation.length < 2:  # "a" and "b" arrived while the tab's first frame is pending
@@ -353,10 +348,11 @@ async def test_a_held_subscriber_gets_no_delta_until_released_then_all_it_is_owe
     assert socket.frames == []
 
     generation.release(subscriber)
+    await subscriber.sending  # each frame is sent by a task of its own
     pk = reply_start.assistant_id
     assert delta_texts(socket.frames, pk) == ["ab"]
     stream.gate.set()
-    await generation.wait()
+    await finished(generation)
 
     assert "".join(delta_texts(socket.frames, pk)) == "abcd"  # nothing lost or repeated
     assert 'data-message-status="complete"' in socket.frames[-1]
@@ -366,7 +362,7 @@ async def test_the_end_of_a_reply_waits_for_a_held_subscriber(reply_start, use_s
     stream = FakeStream(["a", "b"])
     use_stream(stream)
     socket = Socket()
-    subscriber = Subscriber(send=socket.send, can_write=True, held=True)
+    subscriber = Subscriber(send=socket.send, can_write=True, state=State.HELD)
 
     generation = registry.start(reply_start, layer=None, subscriber=subscriber)
     while not stream.finished:
@@ -376,32 +372,12 @@ async def test_the_end_of_a_reply_waits_for_a_held_subscriber(reply_start, use_s
     assert socket.frames == [] and not generation.task.done()
 
     generation.release(subscriber)
-    await generation.wait()
+    await finished(generation)
 
     pk = reply_start.assistant_id
     assert delta_texts(socket.frames, pk) == ["ab"]
     assert len(socket.frames) == 2 and 'data-message-status="complete"' in socket.frames[-1]
     assert (await get_message(pk)).content == "ab"
-
-
-async def test_a_send_that_completes_at_once_needs_no_task(reply_start, use_stream, monkeypatch):
-    spawned = []
-    spawn = streaming.Generation._spawn
-
-    def counted(self, coro):
-        spawned.append(coro)
-        return spawn(self, coro)
-
-    monkeypatch.setattr(streaming.Generation, "_spawn", counted)
-    use_stream(FakeStream([f"w{i} " for i in range(50)]))
-    socket = Socket()  # never holds: each send is done when it returns
-
-    await start(reply_start, socket).wait()
-
-    assert spawned == []
-    assert "".join(delta_texts(socket.frames, reply_start.assistant_id)) == "".join(
-        f"w{i} " for i in range(50)
-    )
 
 
 async def test_a_send_that_waits_finishes_in_a_task_and_keeps_order(reply_start, use_stream):
@@ -411,13 +387,69 @@ async def test_a_send_that_waits_finishes_in_a_task_and_keeps_order(reply_start,
 
     generation = start(reply_start, socket)
     subscriber = generation.subscribers[0]
-    while subscriber.in_flight is None:
+    while subscriber.sending is None:
         await asyncio.sleep(0)
     assert subscriber.busy and socket.frames == []  # "a" is waiting on the socket
     stream.gate.set()
     await asyncio.sleep(0.01)
     socket.release.set()
-    await generation.wait()
+    await finished(generation)
 
     assert "".join(delta_texts(socket.frames, reply_start.assistant_id)) == "abc"
     assert delta_texts(socket.frames, reply_start.assistant_id)[0] == "a"
+
+
+async def test_a_reply_whose_conversation_is_deleted_stops_at_its_next_checkpoint(
+    reply_start, use_stream, settings
+):
+    # No tab open, or the tab in another process: the checkpoint finds no streaming row.
+    settings.STREAM_CHECKPOINT_SECONDS = 0
+    settings.STREAM_FLUSH_MS = 1
+    first_sent, state = asyncio.Event(), {"tokens": 0, "closed": False}
+
+    async def endless(**kwargs):
+        try:
+            for i in range(2000):
+                yield streaming.ChatDelta(content=f"{i} ")
+                state["tokens"] += 1
+                first_sent.set()
+                await asyncio.sleep(0.001)  # a gateway's pace, so flushes (and checkpoints) run
+            yield streaming.ChatEnd("stop", None, None)
+        finally:
+            state["closed"] = True
+
+    use_stream(endless)
+    generation = start(reply_start)
+    await first_sent.wait()
+
+    await database_sync_to_async(reply_start.conversation.delete)()
+    await finished(generation)
+
+    assert state["closed"] and state["tokens"] < 2000  # closed, not read to the end
+    assert not await database_sync_to_async(Message.objects.exists)()
+
+
+async def test_the_final_html_is_rendered_off_the_database_thread(
+    reply_start, use_stream, monkeypatch
+):
+    threads: dict[str, int] = {}
+    stored_html, finish_reply = frames.stored_html, services.finish_reply
+
+    def recording_stored_html(*args, **kwargs):
+        threads["render"] = threading.get_ident()
+        return stored_html(*args, **kwargs)
+
+    def recording_finish_reply(**kwargs):
+        threads["database"] = threading.get_ident()
+        return finish_reply(**kwargs)
+
+    monkeypatch.setattr(frames, "stored_html", recording_stored_html)
+    monkeypatch.setattr(services, "finish_reply", recording_finish_reply)
+    use_stream(FakeStream(["Some **bold** text"]))
+
+    await finished(start(reply_start, Socket()))
+
+    assert threads["render"] != threads["database"]
+    assert threads["render"] != threading.get_ident()  # nor on the event loop
+    message = await get_message(reply_start.assistant_id)
+    assert "<strong>bold</strong>" in message.html

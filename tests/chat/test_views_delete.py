@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from chat import services
 from chat.models import Conversation, Message
 from tests.factories import make_conversation, make_message
 
@@ -35,7 +36,7 @@ def test_it_works(alice_client, conversation):
 
 
 def test_it_leaves_forks_in_place(alice_client, bob, conversation):
-    fork = conversation.fork_for(bob)
+    fork = services.fork_conversation(conversation=conversation, user=bob)
     alice_client.post(_url(conversation))
     fork.refresh_from_db()
     assert fork.forked_from is None

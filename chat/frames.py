@@ -1,0 +1,197 @@
+"""Every HTML fragment that goes down a chat socket, and the stored HTML of a finished reply.
+
+Frames are HTML with hx-swap-oob elements that the htmx ws extension swaps by id; their shape is
+docs/chat-contract.md. They render partials of templates/chat/ (the page renders the same
+partials), except the three tiny per-token frames below, which are f-strings on the hot path.
+Frames are rendered under the page's language (the consumer activates it); those that are the
+same for every reply are rendered once per language (`_constant`).
+
+Nothing here touches the database: callers pass loaded objects (chat.services loads them).
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from chat import events, rendering
+from chat.models import Conversation, Message
+from chat.threads import ThreadItem
+
+Status = Message.Status
+
+# Per token: one escaped chunk appended to the streaming text or reasoning container.
+
+
+def delta_frame(message_id: int, text: str, *, target: str = "text") -> str:
+    return (
+        f'<div id="message-{message_id}-{target}" hx-swap-oob="beforeend">{html.escape(text)}</div>'
+    )
+
+
+def status_frame(message_id: int, text: str) -> str:
+    """The status line of a streaming reply (the `message` partial's #message-<pk>-status)."""
+    return (
+        f'<span id="message-{message_id}-status" hx-swap-oob="innerHTML">{html.escape(text)}</span>'
+    )
+
+
+def live_region_frame(text: str) -> str:
+    """The announcement read by screen readers (base.html's #live-region)."""
+    return f'<div id="live-region" hx-swap-oob="innerHTML">{html.escape(text)}</div>'
+
+
+# Messages and threads
+
+
+def render_message(
+    conversation: Conversation, item: ThreadItem, *, can_write: bool, oob: bool = False
+) -> str:
+    """One message's markup; touches no related objects, so it is safe in async code."""
+    return render_to_string(
+        "chat/messages.html#message",
+        {"conversation": conversation, "item": item, "can_write": can_write, "message_oob": oob},
+    )
+
+
+def thread_frame(conversation: Conversation, thread: list[ThreadItem], *, can_write: bool) -> str:
+    """The whole thread as an out-of-band swap, for a tab whose thread changed."""
+    context = {"conversation": conversation, "thread": thread, "can_write": can_write}
+    return render_to_string("chat/messages.html#thread", {**context, "thread_oob": True})
+
+
+def reasoning_box_frame(message_id: int, text: str) -> str:
+    return render_to_string(
+        "chat/messages.html#reasoning-box",
+        {"message_id": message_id, "reasoning": text, "reasoning_oob": True},
+    )
+
+
+def streaming_frame(
+    conversation: Conversation, item: ThreadItem, *, can_write: bool, controls: bool = True
+) -> str:
+    """A streaming reply as written so far, for a tab that starts following it."""
+    frame = render_message(conversation, item, can_write=can_write, oob=True)
+    return frame + controls_html(streaming=True, can_write=can_write) if controls else frame
+
+
+def first_frame(
+    action: str,
+    conversation: Conversation,
+    thread: list[ThreadItem],
+    *,
+    new_title: str | None = None,
+) -> str:
+    """For the tab that started a reply: its new messages (a send appends the last two; other
+    actions change the branch, so the whole thread), the composer or controls, the new title."""
+    if action == events.SEND:
+        inner = "".join(render_message(conversation, item, can_write=True) for item in thread[-2:])
+        parts = [
+            f'<div id="thread" hx-swap-oob="beforeend">{inner}</div>',
+            composer_html(streaming=True),
+        ]
+    else:
+        parts = [
+            thread_frame(conversation, thread, can_write=True),
+            error_html(""),
+            controls_html(streaming=True),
+        ]
+    if new_title:
+        parts.append(title_html(conversation, new_title))
+    return "".join(parts)
+
+
+def final_frame(conversation: Conversation, item: ThreadItem, *, can_write: bool) -> str:
+    """The finished message, the announcement and idle controls, for any tab."""
+    return (
+        render_message(conversation, item, can_write=can_write, oob=True)
+        + live_region_frame(finished_text(item.message))
+        + controls_html(streaming=False, can_write=can_write)
+    )
+
+
+def finished_text(message: Message) -> str:
+    if message.status == Status.COMPLETE:
+        return _("Reply finished.")
+    if message.status == Status.STOPPED:
+        return _("Reply stopped.")
+    if message.error:
+        return message.error
+    if message.status == Status.INTERRUPTED:
+        return _("The reply was cut off before it finished.")
+    return _("The reply failed.")
+
+
+def stored_html(content: str, reasoning: str = "") -> str:
+    """The HTML stored with a finished reply: its reasoning (collapsed), then its answer.
+
+    Markdown and highlighting take time: call it off the event loop and off the thread every
+    database call waits on (chat.streaming runs it in a worker thread of its own)."""
+    if not content and not reasoning.strip():
+        return ""
+    return rendering.render_reasoning(reasoning) + rendering.render_markdown(content)
+
+
+# The composer, its controls and the title
+
+
+def controls_html(*, streaming: bool, can_write: bool = True) -> str:
+    """The Send button and the Stop form for a tab that may write; nothing otherwise."""
+    return _constant("controls", streaming) if can_write else ""
+
+
+def composer_html(*, text: str | None = None, error: str = "", streaming: bool = False) -> str:
+    if not text and not error:  # the same for every reply
+        return _constant("composer", streaming)
+    return _render_composer(text, error, streaming)
+
+
+def error_html(error: str) -> str:
+    """The composer's error line; an empty one clears it."""
+    return _render_error(error) if error else _constant("error", False)
+
+
+def title_html(conversation: Conversation, title: str) -> str:
+    """A new title for the page's heading and the sidebar entry."""
+    return render_to_string(
+        "chat/conversation_list.html#title-oob", {"conversation": conversation, "title": title}
+    )
+
+
+def _constant(name: str, streaming: bool) -> str:
+    """A fragment that is the same for every reply: rendered once per language (and limit)."""
+    return _cached(name, streaming, translation.get_language(), settings.MESSAGE_MAX_CHARS)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached(name: str, streaming: bool, language: str | None, max_chars: int) -> str:
+    if name == "controls":
+        context = {"streaming": streaming, "controls_oob": True}
+        return render_to_string("chat/messages.html#send-button", context) + render_to_string(
+            "chat/messages.html#stop-form", context
+        )
+    if name == "composer":
+        return _render_composer(None, "", streaming)
+    return _render_error("")
+
+
+def _render_composer(text: str | None, error: str, streaming: bool) -> str:
+    context = {
+        "composer_oob": True,
+        "composer_text": text if isinstance(text, str) else "",
+        "composer_error": error,
+        "streaming": streaming,
+        "MESSAGE_MAX_CHARS": settings.MESSAGE_MAX_CHARS,
+    }
+    return render_to_string("chat/messages.html#composer", context)
+
+
+def _render_error(error: str) -> str:
+    return render_to_string(
+        "chat/messages.html#composer-error", {"composer_error": error, "error_oob": True}
+    )

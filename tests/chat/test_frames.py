@@ -1,0 +1,65 @@
+"""chat.frames: fragments keep the shapes of docs/chat-contract.md; constant ones are cached
+once per language, and only those."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+from django.utils import translation
+
+from chat import frames
+from tests.factories import make_conversation
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_title_frame_is_the_contracts_markup_from_a_partial(team, alice):
+    conversation = make_conversation(team, alice)
+    title = """Tom & "Jerry" <b>'s</b>"""
+
+    escaped = html.escape(title)
+    assert frames.title_html(conversation, title) == (
+        f'<span id="conversation-title" hx-swap-oob="innerHTML">{escaped}</span>'
+        f'<span id="sidebar-title-{conversation.pk.hex}" hx-swap-oob="innerHTML">{escaped}</span>'
+    )
+
+
+def test_constant_fragments_are_rendered_once_per_language():
+    frames._cached.cache_clear()
+    with translation.override("en"):
+        english = frames.controls_html(streaming=False)
+        assert frames.controls_html(streaming=False) is english
+        assert ">Send<" in english and ">Stop<" in english
+    with translation.override("zh-hans"):
+        chinese = frames.controls_html(streaming=False)
+    assert chinese != english and ">发送<" in chinese
+    info = frames._cached.cache_info()
+    assert (info.hits, info.misses) == (1, 2)
+
+
+def test_a_composer_with_text_or_an_error_is_not_cached():
+    frames._cached.cache_clear()
+
+    kept = frames.composer_html(text="my <draft>", error="Too long.")
+    cleared = frames.error_html("")
+
+    assert "my &lt;draft&gt;</textarea>" in kept and "Too long." in kept
+    assert 'id="composer-error"' in cleared and " hidden" in cleared
+    assert frames._cached.cache_info().currsize == 1  # the empty error line only
+
+
+def test_viewers_get_no_controls():
+    assert frames.controls_html(streaming=True, can_write=False) == ""
+
+
+def test_deltas_status_and_live_region_are_escaped():
+    assert frames.delta_frame(7, "<b>") == (
+        '<div id="message-7-text" hx-swap-oob="beforeend">&lt;b&gt;</div>'
+    )
+    assert frames.status_frame(7, "a&b") == (
+        '<span id="message-7-status" hx-swap-oob="innerHTML">a&amp;b</span>'
+    )
+    assert frames.live_region_frame("<i>") == (
+        '<div id="live-region" hx-swap-oob="innerHTML">&lt;i&gt;</div>'
+    )
