@@ -1,0 +1,12 @@
+"""Signals other apps connect to, so they hook into the chat spine without editing it.
+
+`reply_ended(sender=Message, message=..., status=...)`: a reply stopped being written with
+`status` (a `Message.Status`), sent once per reply after its row is saved. Usage accounting
+connects here (for example a refund per interrupted reply).
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+reply_ended = Signal()
