@@ -19,14 +19,14 @@ from accounts.models import Membership
 from chat.forms import ConversationSettingsForm, RenameForm
 from chat.models import Conversation
 from chat.threads import MessageTree, build_thread
-from gateway import models as gateway_models
+from gateway import catalogue
 
 SIDEBAR_LIMIT = 200
 
 
 def _models_for(conversation: Conversation | None = None) -> list[str]:
     """The gateway's chat models, plus the conversation's own and the default ones."""
-    models = gateway_models.list_chat_models()
+    models = catalogue.list_chat_models()
     wanted = [conversation.model if conversation else "", settings.DEFAULT_MODEL]
     return [m for m in dict.fromkeys(wanted) if m and m not in models] + models
 
