@@ -35,7 +35,7 @@ from pygments.util import ClassNotFound
 
 BlockRule = Callable[[StateBlock, int, int, bool], bool]
 
-__all__ = ["plain_excerpt", "render_markdown", "render_reasoning"]
+__all__ = ["render_markdown", "render_reasoning"]
 
 LANG_RE = re.compile(r"[A-Za-z0-9_+-]{1,30}")
 THINK_RE = re.compile(r"\A\s*<think>(.*?)(?:</think>|\Z)", re.DOTALL)
@@ -374,34 +374,3 @@ def render_markdown(text: str) -> str:
     """Sanitised HTML for a model reply (see docs/chat-contract.md for the shapes)."""
     reasoning, answer = split_think(text)
     return render_reasoning(reasoning) + _render_body(answer)
-
-
-# --------------------------------------------------------------------------- excerpts
-
-_LINE_PREFIX_RE = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d{1,9}[.)]\s+|\[[ xX]\]\s+)+")
-_IMAGE_RE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK_RE = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_MARKER_RE = re.compile(r"(\*\*|__|~~|[*_`])")
-_FENCE_RE = re.compile(r"^\s*(```|~~~|\$\$|\\\[|\\\]|-{3,}\s*$|\*{3,}\s*$|_{3,}\s*$|\|?[\s:|-]+\|)")
-
-
-def _excerpt_line(line: str) -> str:
-    if _FENCE_RE.match(line):
-        return ""
-    line = _LINE_PREFIX_RE.sub("", line)
-    line = _IMAGE_RE.sub(r"\1", line)
-    line = _LINK_RE.sub(r"\1", line)
-    line = _MARKER_RE.sub("", line)
-    return " ".join(line.split())
-
-
-def plain_excerpt(text: str, length: int = 60) -> str:
-    """First non-empty line without markdown markers, at most `length` characters."""
-    _, answer = split_think(text)
-    for line in answer.splitlines():
-        cleaned = _excerpt_line(line)
-        if cleaned:
-            if len(cleaned) <= length:
-                return cleaned
-            return cleaned[: max(length - 1, 0)].rstrip() + "…"
-    return ""

@@ -33,15 +33,14 @@ _DONE = object()
 
 
 class _State:
-    __slots__ = ("finish_reason", "model", "usage")
+    __slots__ = ("finish_reason", "usage")
 
     def __init__(self) -> None:
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
-        self.model: str | None = None
 
     def end(self) -> ChatEnd:
-        return ChatEnd(finish_reason=self.finish_reason, usage=self.usage, model=self.model)
+        return ChatEnd(finish_reason=self.finish_reason, usage=self.usage)
 
 
 async def stream_chat(
@@ -135,8 +134,6 @@ def _parse(payload: str, state: _State) -> ChatDelta | object | None:
     if data.get("error"):
         message, code = error_message_and_code(data)
         raise GatewayStreamError(f"error event (code {code or '-'}): {payload}", message=message)
-    if data.get("model"):
-        state.model = str(data["model"])
     if data.get("usage"):
         state.usage = _usage(data["usage"]) or state.usage
     choices = data.get("choices")

@@ -25,4 +25,3 @@ class ChatEnd:
 
     finish_reason: str | None
     usage: Usage | None
-    model: str | None

@@ -330,7 +330,7 @@ async def test_edit_adds_a_version_of_the_question(alice_socket, conversation, f
 @pytest.mark.parametrize(
     ("end", "error"),
     [
-        (ChatEnd(None, None, None), None),
+        (ChatEnd(None, None), None),
         (None, GatewayConnectionLost("cut")),
     ],
 )

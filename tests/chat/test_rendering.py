@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from chat.rendering import plain_excerpt, render_markdown, render_reasoning
+from chat.rendering import render_markdown, render_reasoning
 
 REL = 'rel="noopener noreferrer nofollow"'
 
@@ -359,30 +359,6 @@ def test_render_reasoning_shape() -> None:
         '<p>step <span class="math math-inline">x_1</span></p>\n</details>\n'
     )
     assert render_reasoning("  ") == ""
-
-
-# --------------------------------------------------------------------------- excerpt
-
-
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        ("\n\n## **Hello** [world](https://x.test) `code`\nmore", "Hello world code"),
-        ("> - quoted item", "quoted item"),
-        ("```python\nprint(1)\n```", "print(1)"),
-        ("<think>private</think>\n\nPublic answer", "Public answer"),
-        ("![diagram](/media/a.png) of *x*", "diagram of x"),
-        ("", ""),
-    ],
-)
-def test_plain_excerpt(source: str, expected: str) -> None:
-    assert plain_excerpt(source) == expected
-
-
-def test_plain_excerpt_truncates() -> None:
-    result = plain_excerpt("word " * 40, length=20)
-    assert result == "word word word word…"
-    assert len(result) <= 20
 
 
 # --------------------------------------------------------------------------- robustness
