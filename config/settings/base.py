@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "template_partials",
+    "config",
     "accounts",
     "chat",
 ]
@@ -205,13 +206,21 @@ BEHIND_HTTPS_PROXY = env_bool("BEHIND_HTTPS_PROXY", False)
 if BEHIND_HTTPS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# The upstream gateway. No URL means: use the built-in demo gateway.
+# The upstream gateway. No URL means: use the built-in demo gateway, which `manage.py serve`
+# starts on DEMO_GATEWAY_PORT; its address is decided here, once, so every module and every
+# process of the installation sees the same value from the start.
 GATEWAY_BASE_URL = env_str("GATEWAY_BASE_URL")
 GATEWAY_API_KEY = env_secret("GATEWAY_API_KEY")
+DEMO_GATEWAY = not GATEWAY_BASE_URL
+DEMO_GATEWAY_PORT = env_int("DEMO_GATEWAY_PORT", 8765)
+if not 0 < DEMO_GATEWAY_PORT < 65536:
+    raise ConfigError(f"DEMO_GATEWAY_PORT must be a port number, not {DEMO_GATEWAY_PORT}")
+if DEMO_GATEWAY:
+    GATEWAY_BASE_URL = f"http://127.0.0.1:{DEMO_GATEWAY_PORT}"
+    GATEWAY_API_KEY = GATEWAY_API_KEY or "sk-demo"
 GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 10.0)
 GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 300.0)
 GATEWAY_MODELS_CACHE_SECONDS = env_int("GATEWAY_MODELS_CACHE_SECONDS", 300)
-DEMO_GATEWAY = not GATEWAY_BASE_URL
 
 DEFAULT_MODEL = env_str("DEFAULT_MODEL", "gpt-4o-mini")
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 32000)
