@@ -84,6 +84,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
+    "config.middleware.NoStoreForSignedInMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -205,6 +206,13 @@ X_FRAME_OPTIONS = "DENY"
 BEHIND_HTTPS_PROXY = env_bool("BEHIND_HTTPS_PROXY", False)
 if BEHIND_HTTPS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# An https:// PUBLIC_URL: browsers are told to use https only (a year by default; 0 turns it
+# off), and behind the proxy plain-http requests are redirected (except /health/, which
+# probes may call on the inside).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if _https and not DEBUG else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_SSL_REDIRECT = _https and BEHIND_HTTPS_PROXY and not DEBUG
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 
 # The upstream gateway. No URL means: use the built-in demo gateway, which `manage.py serve`
 # starts on DEMO_GATEWAY_PORT; its address is decided here, once, so every module and every

@@ -22,7 +22,7 @@ print(json.dumps({
     "demo": s.DEMO_GATEWAY, "engine": s.DATABASES["default"]["ENGINE"],
     "layer": s.CHANNEL_LAYERS["default"]["BACKEND"], "db_name": str(s.DATABASES["default"]["NAME"]),
     "connect_timeout": s.GATEWAY_CONNECT_TIMEOUT,
-    "gateway": s.GATEWAY_BASE_URL, "installed": s.INSTALLED_APPS,
+    "gateway": s.GATEWAY_BASE_URL, "installed": s.INSTALLED_APPS, "hsts": s.SECURE_HSTS_SECONDS,
 }))
 """
 
