@@ -89,7 +89,7 @@ def list_chat_models() -> list[str]:
     entry = cache.get(key)
     if not _is_fresh(entry):
         _start_refresh(key)
-    return list(entry["models"]) if entry else []
+    return list(entry["models"]) if _is_entry(entry) else []
 
 
 def refresh_chat_models() -> list[str]:
@@ -103,7 +103,7 @@ def _refresh(key: str) -> list[str]:
     except GatewayError as exc:
         logger.warning("Could not list gateway models: %s", exc)
         previous = cache.get(key)
-        kept = list(previous["models"]) if previous else []
+        kept = list(previous["models"]) if _is_entry(previous) else []
         _store(key, kept, FAILURE_CACHE_SECONDS)
         return []
     _store(key, models, settings.GATEWAY_MODELS_CACHE_SECONDS)
@@ -150,8 +150,12 @@ def _store(key: str, models: list[str], fresh_for: float) -> None:
     cache.set(key, entry, max(STALE_CACHE_SECONDS, fresh_for))
 
 
+def _is_entry(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("models"), list)
+
+
 def _is_fresh(entry: Any) -> bool:
-    return isinstance(entry, dict) and entry.get("fresh_until", 0) > time.time()
+    return _is_entry(entry) and entry.get("fresh_until", 0) > time.time()
 
 
 def is_chat_model(model_id: str) -> bool:
@@ -173,4 +177,4 @@ def _cache_key() -> str:
     # A different gateway or key may allow different models.
     # The raw setting, not origin(): a malformed URL must fail the listing, not the key.
     scope = f"{settings.GATEWAY_BASE_URL}\0{settings.GATEWAY_API_KEY}".encode()
-    return "gateway:chat-models:" + hashlib.sha256(scope).hexdigest()[:24]
+    return "gateway:chat-models:v2:" + hashlib.sha256(scope).hexdigest()[:24]
