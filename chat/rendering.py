@@ -7,7 +7,9 @@ Rendered once when a message completes; the result is stored.
 
 from __future__ import annotations
 
+import io
 import re
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -26,7 +28,6 @@ from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.dollarmath import dollarmath_plugin
-from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
@@ -35,7 +36,7 @@ from pygments.util import ClassNotFound
 
 BlockRule = Callable[[StateBlock, int, int, bool], bool]
 
-__all__ = ["plain_excerpt", "render_markdown", "render_reasoning"]
+__all__ = ["render_markdown", "render_reasoning"]
 
 LANG_RE = re.compile(r"[A-Za-z0-9_+-]{1,30}")
 THINK_RE = re.compile(r"\A\s*<think>(.*?)(?:</think>|\Z)", re.DOTALL)
@@ -63,25 +64,79 @@ def _safe_lang(info: str) -> str:
     return word.lower() if LANG_RE.fullmatch(word) else ""
 
 
-@lru_cache(maxsize=256)
+# Highlighting is bounded: the model picks a fence's language, and some Pygments lexers take
+# tens of seconds on a few thousand characters (`systemd` on 2,000 spaces took a minute). Only
+# these common languages (Pygments aliases) are highlighted; any other is shown plain.
+HIGHLIGHTED_LANGUAGES = frozenset(
+    {
+        *("bash", "sh", "shell", "zsh", "console", "powershell", "ps1", "bat"),
+        *("python", "py", "python3", "pycon"),
+        *("javascript", "js", "jsx", "typescript", "ts", "tsx", "json"),
+        *("html", "xml", "css", "scss", "less", "vue"),
+        *("c", "cpp", "c++", "csharp", "cs", "objective-c", "objc"),
+        *("java", "kotlin", "scala", "groovy", "go", "golang", "rust", "rs", "swift"),
+        *("php", "ruby", "rb", "perl", "pl", "lua", "r", "dart", "elixir", "erlang", "haskell"),
+        *("sql", "postgresql", "mysql", "graphql"),
+        *("yaml", "yml", "toml", "dockerfile", "docker", "make", "makefile", "nginx"),
+        *("diff", "markdown", "md", "latex", "tex", "text"),
+    }
+)
+# Even allowed lexers go quadratic on some input (C++ on 20,000 newlines: 18 s), so a block is
+# shown plain beyond these sizes (per block, and in total per message), or when lexing would
+# take longer than the time budget (per message, checked between tokens).
+HIGHLIGHT_BLOCK_MAX_CHARS = 8_000
+HIGHLIGHT_MESSAGE_MAX_CHARS = 30_000
+HIGHLIGHT_SECONDS = 0.2
+_SPENT_CHARS = "_highlighted_chars"
+_SPENT_SECONDS = "_highlight_seconds"
+
+
+@lru_cache(maxsize=128)
 def _lexer(lang: str) -> Lexer | None:
+    """The lexer for an allow-listed language, else None (shown plain)."""
+    if lang not in HIGHLIGHTED_LANGUAGES:
+        return None
     try:
-        return get_lexer_by_name(lang.lower(), stripnl=False, ensurenl=False)
+        return get_lexer_by_name(lang, stripnl=False, ensurenl=False)
     except ClassNotFound:
         return None
 
 
-def _codeblock(code: str, info: str) -> str:
+def _codeblock(code: str, info: str, env: EnvType | None = None) -> str:
     lang = _safe_lang(info)
     lexer = _lexer(lang) if lang else None
     if lexer is None:
         plain = escape(code, quote=False)
         return f'<div class="codeblock"><pre><code>{plain}</code></pre></div>\n'
-    body = highlight(code, lexer, _FORMATTER)
+    budget = env if env is not None else {}
+    body = _highlight(code, lexer, budget)
+    if body is None:
+        body = escape(code, quote=False)  # the same markup, without highlighting
     return (
         f'<div class="codeblock" data-lang="{lang}"><pre><code class="language-{lang}">'
         f"{body}</code></pre></div>\n"
     )
+
+
+def _highlight(code: str, lexer: Lexer, budget: EnvType) -> str | None:
+    """Highlighted HTML, or None when the block is over the size or time budget (`budget`
+    holds what the message has spent so far)."""
+    chars = budget.get(_SPENT_CHARS, 0) + len(code)
+    if len(code) > HIGHLIGHT_BLOCK_MAX_CHARS or chars > HIGHLIGHT_MESSAGE_MAX_CHARS:
+        return None
+    budget[_SPENT_CHARS] = chars
+    started = time.perf_counter()
+    deadline = started + HIGHLIGHT_SECONDS - budget.get(_SPENT_SECONDS, 0.0)
+    tokens = []
+    for token in lexer.get_tokens(code):
+        tokens.append(token)
+        if time.perf_counter() > deadline:
+            budget[_SPENT_SECONDS] = HIGHLIGHT_SECONDS
+            return None
+    budget[_SPENT_SECONDS] = budget.get(_SPENT_SECONDS, 0.0) + time.perf_counter() - started
+    out = io.StringIO()
+    _FORMATTER.format(tokens, out)
+    return out.getvalue()
 
 
 def _is_media_path(url: str) -> bool:
@@ -232,7 +287,7 @@ def _render_fence(
     self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
 ) -> str:
     token = tokens[idx]
-    return _codeblock(token.content, token.info)
+    return _codeblock(token.content, token.info, env)
 
 
 def _render_code_block(
@@ -374,34 +429,3 @@ def render_markdown(text: str) -> str:
     """Sanitised HTML for a model reply (see docs/chat-contract.md for the shapes)."""
     reasoning, answer = split_think(text)
     return render_reasoning(reasoning) + _render_body(answer)
-
-
-# --------------------------------------------------------------------------- excerpts
-
-_LINE_PREFIX_RE = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d{1,9}[.)]\s+|\[[ xX]\]\s+)+")
-_IMAGE_RE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK_RE = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_MARKER_RE = re.compile(r"(\*\*|__|~~|[*_`])")
-_FENCE_RE = re.compile(r"^\s*(```|~~~|\$\$|\\\[|\\\]|-{3,}\s*$|\*{3,}\s*$|_{3,}\s*$|\|?[\s:|-]+\|)")
-
-
-def _excerpt_line(line: str) -> str:
-    if _FENCE_RE.match(line):
-        return ""
-    line = _LINE_PREFIX_RE.sub("", line)
-    line = _IMAGE_RE.sub(r"\1", line)
-    line = _LINK_RE.sub(r"\1", line)
-    line = _MARKER_RE.sub("", line)
-    return " ".join(line.split())
-
-
-def plain_excerpt(text: str, length: int = 60) -> str:
-    """First non-empty line without markdown markers, at most `length` characters."""
-    _, answer = split_think(text)
-    for line in answer.splitlines():
-        cleaned = _excerpt_line(line)
-        if cleaned:
-            if len(cleaned) <= length:
-                return cleaned
-            return cleaned[: max(length - 1, 0)].rstrip() + "…"
-    return ""

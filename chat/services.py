@@ -26,6 +26,7 @@ from accounts.models import User
 from chat.events import EDIT, REPLY_ACTIONS, SEND
 from chat.models import Conversation, Message
 from chat.sessions import SessionEnded, session_is_current
+from chat.signals import reply_ended
 from chat.threads import MessageTree, ThreadItem, build_thread
 
 TITLE_CHARS = 60
@@ -313,15 +314,27 @@ def fork_conversation(*, conversation: Conversation, user: User) -> Conversation
     return fork
 
 
+def interrupt_reply(message: Message, *, error: str) -> bool:
+    """Mark one `streaming` reply interrupted, keeping its last checkpoint, and send
+    `chat.signals.reply_ended`. Conditional on the row still being `streaming`: False (and no
+    signal) when another process finished or interrupted it first."""
+    updated = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
+        status=Message.Status.INTERRUPTED, error=error, updated_at=timezone.now()
+    )
+    if not updated:
+        return False
+    message.refresh_from_db(fields=["status", "error", "updated_at"])
+    reply_ended.send(sender=Message, message=message, status=Message.Status.INTERRUPTED)
+    return True
+
+
 def interrupt_orphaned_replies(*, idle_for: timedelta | None = None) -> int:
-    """Mark replies left `streaming` by a process that died as interrupted, keeping their
-    last checkpoint. With `idle_for`, only those untouched that long (other processes may
-    still be writing theirs in scale mode); without it, all of them (embedded mode, at start)."""
+    """Mark replies left `streaming` by a process that died as interrupted, one by one through
+    `interrupt_reply`. With `idle_for`, only those untouched that long (other processes may
+    still be writing theirs in scale mode); without it, all of them (embedded mode, at start).
+    Returns how many were interrupted."""
     orphans = Message.objects.filter(status=Message.Status.STREAMING)
     if idle_for is not None:
         orphans = orphans.filter(updated_at__lt=timezone.now() - idle_for)
-    return orphans.update(
-        status=Message.Status.INTERRUPTED,
-        error=_("Parlor restarted while this reply was being written."),
-        updated_at=timezone.now(),
-    )
+    error = _("Parlor restarted while this reply was being written.")
+    return sum(interrupt_reply(message, error=error) for message in orphans.order_by("pk"))

@@ -20,14 +20,14 @@ from chat import services
 from chat.forms import ConversationSettingsForm, RenameForm
 from chat.models import Conversation, Pin
 from chat.threads import MessageTree, build_thread
-from gateway import models as gateway_models
+from gateway import catalogue
 
 SIDEBAR_LIMIT = 200
 
 
 def _models_for(conversation: Conversation | None = None) -> list[str]:
     """The gateway's chat models, plus the conversation's own and the default ones."""
-    models = gateway_models.list_chat_models()
+    models = catalogue.list_chat_models()
     wanted = [conversation.model if conversation else "", settings.DEFAULT_MODEL]
     return [m for m in dict.fromkeys(wanted) if m and m not in models] + models
 

@@ -53,9 +53,9 @@ def env_bool(name: str, default: bool = False) -> bool:
     value = _raw(name)
     if value is None or value.strip() == "":
         return default
-    if value.strip() in ("True", "true", "1"):
+    if value.strip() == "True":
         return True
-    if value.strip() in ("False", "false", "0"):
+    if value.strip() == "False":
         return False
     raise ConfigError(f"{name} must be True or False, not {value!r}")
 

@@ -38,3 +38,19 @@ class ContentSecurityPolicyMiddleware:
                 "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
             )
         return response
+
+
+class NoStoreForSignedInMiddleware:
+    """`Cache-Control: no-store` on every response to a signed-in user: their pages hold
+    private conversations that no browser or shared cache should keep (back button on a
+    shared computer, a caching proxy)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            response["Cache-Control"] = "no-store"
+        return response

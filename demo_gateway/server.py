@@ -14,6 +14,8 @@ import json
 import logging
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -25,6 +27,9 @@ from demo_gateway.scenarios import CUT, Reply
 logger = logging.getLogger("demo_gateway")
 
 TIMEOUT_SLEEP = 60.0
+# Sent with every answer, so a Parlor process can tell a demo gateway it may share (another
+# process of the same installation started it) from something else on its port.
+IDENTITY_HEADER = "X-Parlor-Demo-Gateway"
 _HEAD_LIMIT = 1 << 20
 _STREAM_HEADERS = (
     b"Content-Type: text/event-stream\r\n"
@@ -175,7 +180,8 @@ class DemoGateway:
     def _head(self, status: int, request_id: str, extra: bytes, keep_alive: bool) -> bytes:
         return (
             f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
-            f"X-Oneapi-Request-Id: {request_id}\r\n".encode()
+            f"X-Oneapi-Request-Id: {request_id}\r\n"
+            f"{IDENTITY_HEADER}: 1\r\n".encode()
             + extra
             + (b"" if keep_alive else b"Connection: close\r\n")
             + b"\r\n"
@@ -375,6 +381,19 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
     except ValueError as exc:
         raise _BadRequest("bad content-length") from exc
     return await reader.readexactly(length) if length > 0 else b""
+
+
+def is_demo_gateway(base_url: str, timeout: float = 2.0) -> bool:
+    """Whether a demo gateway answers at `base_url` (one another process started)."""
+    response: Any
+    try:
+        response = urllib.request.urlopen(base_url + "/v1/models", timeout=timeout)  # noqa: S310
+    except urllib.error.HTTPError as exc:
+        response = exc  # 401 without a key: still an answer with headers
+    except (OSError, ValueError):
+        return False
+    with response:
+        return response.headers.get(IDENTITY_HEADER) == "1"
 
 
 def start_in_thread(**kwargs: Any) -> DemoGateway:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
@@ -33,15 +34,14 @@ _DONE = object()
 
 
 class _State:
-    __slots__ = ("finish_reason", "model", "usage")
+    __slots__ = ("finish_reason", "usage")
 
     def __init__(self) -> None:
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
-        self.model: str | None = None
 
     def end(self) -> ChatEnd:
-        return ChatEnd(finish_reason=self.finish_reason, usage=self.usage, model=self.model)
+        return ChatEnd(finish_reason=self.finish_reason, usage=self.usage)
 
 
 async def stream_chat(
@@ -135,8 +135,6 @@ def _parse(payload: str, state: _State) -> ChatDelta | object | None:
     if data.get("error"):
         message, code = error_message_and_code(data)
         raise GatewayStreamError(f"error event (code {code or '-'}): {payload}", message=message)
-    if data.get("model"):
-        state.model = str(data["model"])
     if data.get("usage"):
         state.usage = _usage(data["usage"]) or state.usage
     choices = data.get("choices")
@@ -157,13 +155,28 @@ def _parse(payload: str, state: _State) -> ChatDelta | object | None:
     return None
 
 
+# Token counts go into PositiveIntegerField columns; whatever the gateway reports is clamped
+# to what they accept (a count of 2**63 or -1 made storing the reply fail).
+MAX_TOKEN_COUNT = 2_147_483_647
+
+
+def _count(value: Any) -> int | None:
+    """A token count as reported, clamped to 0..MAX_TOKEN_COUNT; None when not an integer."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return min(max(value, 0), MAX_TOKEN_COUNT)
+
+
 def _usage(data: Any) -> Usage | None:
     if not isinstance(data, dict):
         return None
-    try:
-        prompt = int(data.get("prompt_tokens") or 0)
-        completion = int(data.get("completion_tokens") or 0)
-        total = int(data.get("total_tokens") or prompt + completion)
-    except (TypeError, ValueError):
+    prompt = _count(data.get("prompt_tokens"))
+    completion = _count(data.get("completion_tokens"))
+    total = _count(data.get("total_tokens"))
+    if total is None and prompt is not None and completion is not None:
+        total = min(prompt + completion, MAX_TOKEN_COUNT)
+    if prompt is None and completion is None and total is None:
         return None
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 from django.conf import settings
@@ -168,13 +170,24 @@ def short_message(message: str) -> str:
 
 
 def redact(text: str) -> str:
-    """Remove the API key (with or without its "sk-" prefix) from `text`."""
+    """Remove the API key from `text`: with or without its "sk-" prefix, in any letter case,
+    and URL-encoded (a gateway may echo it back in another form)."""
     key = getattr(settings, "GATEWAY_API_KEY", "") or ""
     if not text or len(key) < 8:
         return text
-    text = text.replace(key, "[redacted]")
+    return _key_pattern(key).sub("[redacted]", text)
+
+
+@lru_cache(maxsize=4)
+def _key_pattern(key: str) -> re.Pattern[str]:
+    forms = {key}
     bare = key.removeprefix("sk-")
-    return text.replace(bare, "[redacted]") if len(bare) >= 8 else text
+    if len(bare) >= 8:
+        forms.add(bare)
+    forms |= {quote(form, safe="") for form in forms} | {quote_plus(form) for form in forms}
+    # Longest first, so the whole key goes before its bare part could leave "sk-" behind.
+    alternatives = sorted(forms, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)
 
 
 def _is_quota(code: str, data: Any) -> bool:

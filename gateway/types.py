@@ -13,9 +13,11 @@ class ChatDelta:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
+    """Token counts as the gateway reported them, each within 0..2_147_483_647 or None."""
+
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,4 +27,3 @@ class ChatEnd:
 
     finish_reason: str | None
     usage: Usage | None
-    model: str | None

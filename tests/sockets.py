@@ -27,7 +27,7 @@ def cookie_for(user) -> bytes:
 
 
 async def open_socket(conversation, cookie: bytes | None = None, origin=b"http://testserver"):
-    headers = [(b"origin", origin)]
+    headers = [(b"origin", origin), (b"host", b"testserver")]
     if cookie:
         headers.append((b"cookie", cookie))
     communicator = WebsocketCommunicator(
@@ -122,7 +122,7 @@ class FakeStream:
         self.tokens = list(tokens)
         self.gate_at = gate_at
         self.gate = asyncio.Event()
-        self.end = end or ChatEnd("stop", Usage(11, len(self.tokens), 11 + len(self.tokens)), "m")
+        self.end = end or ChatEnd("stop", Usage(11, len(self.tokens), 11 + len(self.tokens)))
         self.error = error
         self.calls: list[dict] = []
         self.finished = False

@@ -273,7 +273,7 @@ def test_the_chat_home_stays_english_otherwise(alice_client, accept_language):
 
 @pytest.fixture
 def conversation(team, alice, monkeypatch):
-    monkeypatch.setattr("gateway.models.list_chat_models", lambda: ["gpt-4o"])
+    monkeypatch.setattr("gateway.catalogue.list_chat_models", lambda: ["gpt-4o"])
     conversation = make_conversation(team, alice, title="Launch plan", model="gpt-4o")
     question = make_message(conversation, content="When do we launch?")
     make_message(conversation, role=Message.Role.ASSISTANT, content="Tuesday.", parent=question)

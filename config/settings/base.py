@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "template_partials",
+    "config",
     "accounts",
     "chat",
     "media_jobs",
@@ -84,6 +85,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
+    "config.middleware.NoStoreForSignedInMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -205,14 +207,29 @@ X_FRAME_OPTIONS = "DENY"
 BEHIND_HTTPS_PROXY = env_bool("BEHIND_HTTPS_PROXY", False)
 if BEHIND_HTTPS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# An https:// PUBLIC_URL: browsers are told to use https only (a year by default; 0 turns it
+# off), and behind the proxy plain-http requests are redirected (except /health/, which
+# probes may call on the inside).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if _https and not DEBUG else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_SSL_REDIRECT = _https and BEHIND_HTTPS_PROXY and not DEBUG
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 
-# The upstream gateway. No URL means: use the built-in demo gateway.
+# The upstream gateway. No URL means: use the built-in demo gateway, which `manage.py serve`
+# starts on DEMO_GATEWAY_PORT; its address is decided here, once, so every module and every
+# process of the installation sees the same value from the start.
 GATEWAY_BASE_URL = env_str("GATEWAY_BASE_URL")
 GATEWAY_API_KEY = env_secret("GATEWAY_API_KEY")
+DEMO_GATEWAY = not GATEWAY_BASE_URL
+DEMO_GATEWAY_PORT = env_int("DEMO_GATEWAY_PORT", 8765)
+if not 0 < DEMO_GATEWAY_PORT < 65536:
+    raise ConfigError(f"DEMO_GATEWAY_PORT must be a port number, not {DEMO_GATEWAY_PORT}")
+if DEMO_GATEWAY:
+    GATEWAY_BASE_URL = f"http://127.0.0.1:{DEMO_GATEWAY_PORT}"
+    GATEWAY_API_KEY = GATEWAY_API_KEY or "sk-demo"
 GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 10.0)
 GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 300.0)
 GATEWAY_MODELS_CACHE_SECONDS = env_int("GATEWAY_MODELS_CACHE_SECONDS", 300)
-DEMO_GATEWAY = not GATEWAY_BASE_URL
 # Which Suno API the gateway speaks: "newapi" (/suno/submit/...) or "goamz" (/suno/v1/music).
 SUNO_API_FORMAT = env_str("SUNO_API_FORMAT", "newapi").lower()
 if SUNO_API_FORMAT not in ("newapi", "goamz"):

@@ -4,6 +4,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 GATEWAY_API_KEY = "sk-test-secret-key"
+if DEMO_GATEWAY:  # noqa: F405
+    # No demo gateway runs on DEMO_GATEWAY_PORT during tests; the `demo_gateway` fixture
+    # starts one on a free port and points settings at it.
+    GATEWAY_BASE_URL = ""
 STREAM_FLUSH_MS = 40
 
 if DATABASE_URL:  # noqa: F405

@@ -62,6 +62,8 @@ def parlor_env(data_dir: Path, **extra: str) -> dict[str, str]:
     for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"):
         env.pop(name, None)
     env["PARLOR_DATA_DIR"] = str(data_dir)
+    # Each Parlor gets its own demo gateway port; processes sharing one env share its gateway.
+    env["PARLOR_DEMO_GATEWAY_PORT"] = str(_free_port())
     env.update(extra)
     return env
 

@@ -327,7 +327,7 @@ async def test_edit_adds_a_version_of_the_question(alice_socket, conversation, f
 @pytest.mark.parametrize(
     ("end", "error"),
     [
-        (ChatEnd(None, None, None), None),
+        (ChatEnd(None, None), None),
         (None, GatewayConnectionLost("cut")),
     ],
 )
@@ -499,7 +499,7 @@ class Upstream:
             for i in range(self.more):
                 yield ChatDelta(content=f"{i} ")
             self.read_to_end = True
-            yield ChatEnd("stop", None, None)
+            yield ChatEnd("stop", None)
         finally:
             self.closed = True
 

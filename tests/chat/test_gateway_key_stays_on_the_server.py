@@ -18,7 +18,7 @@ from tests.sockets import (
 
 
 def test_pages_never_contain_the_key(alice_client, alice, team, settings, monkeypatch):
-    monkeypatch.setattr("gateway.models.list_chat_models", lambda: ["gpt-4o-mini"])
+    monkeypatch.setattr("gateway.catalogue.list_chat_models", lambda: ["gpt-4o-mini"])
     chat = make_conversation(team, alice)
     make_message(chat, content="What is the key?")
     urls = [

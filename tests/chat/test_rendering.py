@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from chat.rendering import plain_excerpt, render_markdown, render_reasoning
+from chat import rendering
+from chat.rendering import render_markdown, render_reasoning
 
 REL = 'rel="noopener noreferrer nofollow"'
 
@@ -286,6 +287,57 @@ def test_code_cannot_close_its_wrapper() -> None:
     assert html.count("</code></pre></div>") == 1
 
 
+def test_a_slow_lexer_the_model_picks_is_not_used() -> None:
+    # Pygments' systemd lexer took about a minute on this block, stalling the process.
+    code = " " * 2000
+    assert rendering._lexer("systemd") is None
+    html = render_markdown(f"```systemd\n{code}\n```")
+    assert html == f'<div class="codeblock"><pre><code>{code}\n</code></pre></div>\n'
+
+
+@pytest.mark.parametrize(
+    ("lang", "code", "token"),
+    [
+        ("python", "def f(): pass", '<span class="k">def</span>'),
+        ("js", "const a = 1;", '<span class="kd">const</span>'),
+        ("bash", "echo hi", '<span class="nb">echo</span>'),
+        ("sql", "SELECT 1", '<span class="k">SELECT</span>'),
+        ("go", "func main() {}", '<span class="kd">func</span>'),
+        ("rust", "fn main() {}", '<span class="k">fn</span>'),
+        ("json", '{"a": 1}', '<span class="nt">"a"</span>'),
+    ],
+)
+def test_common_languages_are_highlighted(lang: str, code: str, token: str) -> None:
+    html = render_markdown(f"```{lang}\n{code}\n```")
+    assert html.startswith(f'<div class="codeblock" data-lang="{lang}">')
+    assert token in html
+
+
+def _plain_block(lang: str, code: str) -> str:
+    return (
+        f'<div class="codeblock" data-lang="{lang}"><pre><code class="language-{lang}">'
+        f"{code}</code></pre></div>\n"
+    )
+
+
+def test_a_block_over_the_size_budget_keeps_its_markup_without_highlighting() -> None:
+    code = "x = 1\n" * (rendering.HIGHLIGHT_BLOCK_MAX_CHARS // 6 + 1)
+    assert render_markdown(f"```python\n{code}```") == _plain_block("python", code)
+
+
+def test_a_message_stops_highlighting_past_its_size_budget() -> None:
+    block = "x = 1\n" * (rendering.HIGHLIGHT_BLOCK_MAX_CHARS // 6 - 1)
+    fits = rendering.HIGHLIGHT_MESSAGE_MAX_CHARS // len(block)
+    html = render_markdown(f"```python\n{block}```\n\n" * (fits + 1))
+    assert html.count('<span class="n">x</span>') == fits * block.count("\n")
+    assert html.endswith(_plain_block("python", block))
+
+
+def test_a_block_over_the_time_budget_is_shown_plain(monkeypatch) -> None:
+    monkeypatch.setattr(rendering, "HIGHLIGHT_SECONDS", 0.0)
+    assert render_markdown("```python\nx = 1\n```") == _plain_block("python", "x = 1\n")
+
+
 def test_indented_code_is_a_plain_codeblock() -> None:
     assert render_markdown("    a <b>") == (
         '<div class="codeblock"><pre><code>a &lt;b&gt;\n</code></pre></div>\n'
@@ -359,30 +411,6 @@ def test_render_reasoning_shape() -> None:
         '<p>step <span class="math math-inline">x_1</span></p>\n</details>\n'
     )
     assert render_reasoning("  ") == ""
-
-
-# --------------------------------------------------------------------------- excerpt
-
-
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        ("\n\n## **Hello** [world](https://x.test) `code`\nmore", "Hello world code"),
-        ("> - quoted item", "quoted item"),
-        ("```python\nprint(1)\n```", "print(1)"),
-        ("<think>private</think>\n\nPublic answer", "Public answer"),
-        ("![diagram](/media/a.png) of *x*", "diagram of x"),
-        ("", ""),
-    ],
-)
-def test_plain_excerpt(source: str, expected: str) -> None:
-    assert plain_excerpt(source) == expected
-
-
-def test_plain_excerpt_truncates() -> None:
-    result = plain_excerpt("word " * 40, length=20)
-    assert result == "word word word word…"
-    assert len(result) <= 20
 
 
 # --------------------------------------------------------------------------- robustness

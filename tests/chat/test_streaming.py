@@ -174,7 +174,7 @@ async def test_checkpoints_are_spaced_by_the_setting(
             clock.now += 1
             yield streaming.ChatDelta(content=f"{i} ")
             await asyncio.sleep(0.01)  # let a running checkpoint finish
-        yield streaming.ChatEnd("stop", None, None)
+        yield streaming.ChatEnd("stop", None)
 
     use_stream(twelve_seconds)
     await finished(start(reply_start, Socket()))
@@ -221,7 +221,7 @@ async def test_reasoning_streams_into_its_own_box_before_the_answer(reply_start,
         yield streaming.ChatDelta(reasoning="hmm ")
         yield streaming.ChatDelta(reasoning="<let> me see ")
         yield streaming.ChatDelta(content="Answer")
-        yield streaming.ChatEnd("stop", None, None)
+        yield streaming.ChatEnd("stop", None)
 
     use_stream(thinking)
     socket = Socket()
@@ -249,7 +249,7 @@ async def test_a_tab_joining_mid_reasoning_gets_it_so_far_then_the_rest(reply_st
         await gate.wait()
         yield streaming.ChatDelta(reasoning="second")
         yield streaming.ChatDelta(content="Answer")
-        yield streaming.ChatEnd("stop", None, None)
+        yield streaming.ChatEnd("stop", None)
 
     use_stream(thinking)
     generation = start(reply_start, Socket())
@@ -279,7 +279,7 @@ async def test_scale_mode_publishes_coarse_snapshots(
             clock.now += 0.1  # two seconds in all
             yield streaming.ChatDelta(content=f"{i} ")
             await asyncio.sleep(0.005)
-        yield streaming.ChatEnd("stop", None, None)
+        yield streaming.ChatEnd("stop", None)
 
     use_stream(slow_tokens)
     layer = RecordingLayer()
@@ -414,7 +414,7 @@ async def test_a_reply_whose_conversation_is_deleted_stops_at_its_next_checkpoin
                 state["tokens"] += 1
                 first_sent.set()
                 await asyncio.sleep(0.001)  # a gateway's pace, so flushes (and checkpoints) run
-            yield streaming.ChatEnd("stop", None, None)
+            yield streaming.ChatEnd("stop", None)
         finally:
             state["closed"] = True
 

@@ -9,7 +9,7 @@ from tests.factories import make_conversation, make_message
 
 @pytest.fixture(autouse=True)
 def gateway_models(monkeypatch):
-    monkeypatch.setattr("gateway.models.list_chat_models", lambda: ["claude-3-haiku", "gpt-4o"])
+    monkeypatch.setattr("gateway.catalogue.list_chat_models", lambda: ["claude-3-haiku", "gpt-4o"])
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_it_lists_gateway_current_and_default_models(alice_client, team, alice, 
 
 
 def test_it_survives_a_gateway_without_models(alice_client, conversation, monkeypatch):
-    monkeypatch.setattr("gateway.models.list_chat_models", lambda: [])
+    monkeypatch.setattr("gateway.catalogue.list_chat_models", lambda: [])
     content = alice_client.get(_url(conversation)).content.decode()
     assert '<option value="gpt-4o" selected>gpt-4o</option>' in content
 

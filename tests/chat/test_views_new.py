@@ -9,7 +9,7 @@ URL = reverse("chat:new")
 
 @pytest.fixture(autouse=True)
 def gateway_models(monkeypatch):
-    monkeypatch.setattr("gateway.models.list_chat_models", lambda: ["claude-3-haiku", "gpt-4o"])
+    monkeypatch.setattr("gateway.catalogue.list_chat_models", lambda: ["claude-3-haiku", "gpt-4o"])
 
 
 def test_it_works(alice_client, team, alice, settings):

@@ -8,7 +8,7 @@ HTMX = {"HX-Request": "true"}
 
 @pytest.fixture(autouse=True)
 def gateway_models(monkeypatch):
-    monkeypatch.setattr("gateway.models.list_chat_models", lambda: ["claude-3-haiku", "gpt-4o"])
+    monkeypatch.setattr("gateway.catalogue.list_chat_models", lambda: ["claude-3-haiku", "gpt-4o"])
 
 
 @pytest.fixture

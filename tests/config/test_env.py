@@ -22,7 +22,7 @@ def test_booleans_are_strict(monkeypatch, raw, value):
     assert env_bool("THING", default=None) is value  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("raw", ["yes", "on", "ture", "2"])
+@pytest.mark.parametrize("raw", ["yes", "on", "ture", "2", "1", "0", "true", "false", "TRUE"])
 def test_anything_else_is_an_error_not_a_guess(monkeypatch, raw):
     monkeypatch.setenv("THING", raw)
     with pytest.raises(ConfigError, match="THING must be True or False"):

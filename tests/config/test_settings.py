@@ -22,6 +22,7 @@ print(json.dumps({
     "demo": s.DEMO_GATEWAY, "engine": s.DATABASES["default"]["ENGINE"],
     "layer": s.CHANNEL_LAYERS["default"]["BACKEND"], "db_name": str(s.DATABASES["default"]["NAME"]),
     "connect_timeout": s.GATEWAY_CONNECT_TIMEOUT,
+    "gateway": s.GATEWAY_BASE_URL, "installed": s.INSTALLED_APPS, "hsts": s.SECURE_HSTS_SECONDS,
 }))
 """
 
@@ -100,3 +101,19 @@ def test_scale_mode_uses_postgres_and_redis(tmp_path):
 )
 def test_bad_values_stop_start_up_with_a_clear_error(tmp_path, name, value, message):
     assert message in _load(tmp_path, **{name: value})["error"]
+
+
+def test_the_demo_gateways_address_is_decided_when_settings_load(tmp_path):
+    assert _load(tmp_path)["gateway"] == "http://127.0.0.1:8765"
+    loaded = _load(tmp_path, PARLOR_DEMO_GATEWAY_PORT="9100")
+    assert (loaded["demo"], loaded["gateway"]) == (True, "http://127.0.0.1:9100")
+    real = _load(tmp_path, GATEWAY_BASE_URL="https://gw.example", DEMO_GATEWAY_PORT="9100")
+    assert (real["demo"], real["gateway"]) == (False, "https://gw.example")
+    assert "DEMO_GATEWAY_PORT" in _load(tmp_path, DEMO_GATEWAY_PORT="70000")["error"]
+
+
+def test_serve_lives_in_the_neutral_config_app(tmp_path):
+    from django.core.management import get_commands
+
+    assert "config" in _load(tmp_path)["installed"]
+    assert get_commands()["serve"] == "config"

@@ -5,8 +5,10 @@ import logging
 
 import httpx
 import pytest
+from asgiref.sync import sync_to_async
 
-from gateway.chat import stream_chat
+from chat.models import Message
+from gateway.chat import MAX_TOKEN_COUNT, stream_chat
 from gateway.errors import (
     GatewayAuthError,
     GatewayBadResponse,
@@ -20,6 +22,7 @@ from gateway.errors import (
     GatewayUnavailable,
 )
 from gateway.types import ChatDelta, ChatEnd, Usage
+from tests.factories import make_conversation
 from tests.gateway.fakes import (
     API_KEY,
     DONE,
@@ -56,7 +59,7 @@ async def test_it_streams_deltas_then_one_end(gateway):
     assert items == [
         ChatDelta(content="你好"),
         ChatDelta(content=", world 🎵"),
-        ChatEnd(finish_reason="stop", usage=Usage(**USAGE), model="gpt-4o-mini-2024-07-18"),
+        ChatEnd(finish_reason="stop", usage=Usage(**USAGE)),
     ]
 
 
@@ -87,7 +90,7 @@ async def test_it_takes_finish_reason_from_the_last_content_chunk(gateway):
     gateway.reply(respond(200, [stream]))
     items, error = await collect()
     assert error is None
-    assert items[-1] == ChatEnd(finish_reason="length", usage=None, model="gpt-4o-mini-2024-07-18")
+    assert items[-1] == ChatEnd(finish_reason="length", usage=None)
 
 
 async def test_done_without_finish_reason_ends_as_interrupted(gateway):
@@ -133,7 +136,7 @@ async def test_done_without_a_trailing_newline_still_ends_the_stream(gateway):
     gateway.reply(respond(200, [stream]))
     items, error = await collect()
     assert error is None
-    assert items == [ChatDelta(content="🎵"), ChatEnd(None, None, "gpt-4o-mini-2024-07-18")]
+    assert items == [ChatDelta(content="🎵"), ChatEnd(None, None)]
 
 
 async def test_suno_style_one_char_chunks_without_role_or_finish(gateway):
@@ -174,7 +177,7 @@ async def test_tool_call_deltas_do_not_break_the_stream(gateway):
     gateway.reply(respond(200, [stream]))
     items, error = await collect()
     assert error is None
-    assert items == [ChatEnd("tool_calls", None, "gpt-4o-mini-2024-07-18")]
+    assert items == [ChatEnd("tool_calls", None)]
 
 
 async def test_an_error_event_inside_the_stream_raises(gateway):
@@ -274,7 +277,7 @@ async def test_a_gateway_that_ignores_stream_true_still_works(gateway):
     gateway.reply(respond_json(200, completion))
     items, error = await collect()
     assert error is None
-    assert items == [ChatDelta(content="Hello!"), ChatEnd("stop", Usage(**USAGE), "gpt-4o")]
+    assert items == [ChatDelta(content="Hello!"), ChatEnd("stop", Usage(**USAGE))]
 
 
 async def test_it_requires_a_configured_gateway(gateway, settings):
@@ -310,3 +313,42 @@ async def test_stopping_early_closes_the_upstream_response(gateway):
     assert await anext(replies) == ChatDelta(content="a")
     await replies.aclose()
     assert stream.is_closed
+
+
+@pytest.mark.parametrize(
+    ("reported", "usage"),
+    [
+        (
+            {"prompt_tokens": 2**63, "completion_tokens": -5, "total_tokens": 10**30},
+            Usage(MAX_TOKEN_COUNT, 0, MAX_TOKEN_COUNT),
+        ),
+        ({"prompt_tokens": 7.0, "completion_tokens": True}, Usage(7, None, None)),
+        ({"prompt_tokens": 2**31, "completion_tokens": 2**31}, Usage(*[MAX_TOKEN_COUNT] * 3)),
+        ({"prompt_tokens": 4, "completion_tokens": 2}, Usage(4, 2, 6)),
+        ({"prompt_tokens": "12", "completion_tokens": 3.5, "total_tokens": None}, None),
+    ],
+)
+async def test_absurd_usage_numbers_are_clamped_or_dropped(gateway, reported, usage):
+    usage_chunk = chunk({}, "stop", usage=reported)
+    gateway.reply(respond(200, [chunk({"content": "Hi"}), usage_chunk, DONE]))
+    items, error = await collect()
+    assert error is None
+    assert items[-1] == ChatEnd("stop", usage)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_clamped_counts_fit_the_message_columns(gateway, alice, team):
+    reported = {"prompt_tokens": 2**63, "completion_tokens": -1}
+    gateway.reply(respond(200, [chunk({}, "stop", usage=reported), DONE]))
+    items, _ = await collect()
+    end = items[-1]
+    assert isinstance(end, ChatEnd) and end.usage is not None
+    conversation = await sync_to_async(make_conversation)(team, alice)
+    reply = await Message.objects.acreate(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        prompt_tokens=end.usage.prompt_tokens,
+        completion_tokens=end.usage.completion_tokens,
+    )
+    stored = await Message.objects.aget(pk=reply.pk)
+    assert (stored.prompt_tokens, stored.completion_tokens) == (MAX_TOKEN_COUNT, 0)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote, quote_plus, unquote_plus
 
 import httpx
 import pytest
@@ -127,3 +128,25 @@ def test_it_never_repeats_the_api_key(settings):
 )
 def test_it_maps_httpx_failures(exc, mid_stream, cls):
     assert type(error_from_exception(exc, mid_stream=mid_stream)) is cls
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        str.upper,
+        str.lower,
+        lambda key: key.removeprefix("sk-").upper(),
+        lambda key: key.swapcase(),
+        lambda key: quote(key, safe=""),
+        lambda key: quote_plus(key).upper(),
+    ],
+)
+def test_the_key_is_redacted_in_any_case_or_url_encoding(settings, caplog, echo):
+    settings.GATEWAY_API_KEY = "sk-Test/Key+With-Mixed-Case-0123456789"
+    leaked = echo(settings.GATEWAY_API_KEY)
+    body = openai_error(f"invalid token {leaked} (request id: 1)")
+    error = error_from_response(401, JSON, body)
+    bare = settings.GATEWAY_API_KEY.removeprefix("sk-").lower()
+    for text in (str(error), error.detail, error.message, error.user_message):
+        assert bare not in unquote_plus(text).lower()
+    assert "[redacted]" in error.detail

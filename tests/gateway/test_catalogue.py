@@ -1,19 +1,21 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import httpx
 import pytest
 from django.core.cache import cache
 
-from gateway.errors import GatewayBadResponse, GatewayUnavailable
-from gateway.models import (
+from gateway.catalogue import (
     FAILURE_CACHE_SECONDS,
-    alist_models,
     is_chat_model,
     list_chat_models,
     list_models,
+    refresh_chat_models,
+    wait_for_refresh,
 )
+from gateway.errors import GatewayBadResponse
 from tests.gateway.fakes import respond, respond_json
 
 NEW_API = {
@@ -68,18 +70,6 @@ def test_it_reads_older_and_odd_shapes_defensively(gateway):
     assert list_models() == ["a", "b"]
     gateway.reply(respond_json(200, {"success": False, "message": "x"}))
     assert list_models() == []
-
-
-async def test_the_async_version_reads_the_same(gateway):
-    gateway.reply(lambda request: respond_json(200, NEW_API))
-    assert await alist_models() == list_models()
-    assert len(gateway.requests) == 2
-
-
-async def test_the_async_version_maps_failures(gateway):
-    gateway.raise_(httpx.ConnectError("refused"))
-    with pytest.raises(GatewayUnavailable):
-        await alist_models()
 
 
 @pytest.mark.parametrize(
@@ -145,50 +135,77 @@ def test_non_chat_models_are_hidden(model_id):
     assert not is_chat_model(model_id)
 
 
+def _listed() -> list[str]:
+    """What a page sees once the refresh it started has finished."""
+    list_chat_models()
+    wait_for_refresh()
+    return list_chat_models()
+
+
 def test_chat_models_are_filtered_and_cached(gateway):
     gateway.reply(lambda request: respond_json(200, NEW_API))
+    assert list_chat_models() == []  # nothing cached yet: the page does not wait
+    wait_for_refresh()
     assert list_chat_models() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
     assert list_chat_models() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
     assert len(gateway.requests) == 1
 
 
+def test_a_stale_listing_is_shown_while_a_new_one_is_fetched(gateway, settings):
+    gateway.reply(lambda request: respond_json(200, NEW_API))
+    settings.GATEWAY_MODELS_CACHE_SECONDS = 0  # every listing is stale at once
+    assert _listed() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
+    gateway.reply(lambda request: respond_json(200, {"data": [{"id": "gpt-5"}]}))
+    assert list_chat_models() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
+    wait_for_refresh()
+    assert list_chat_models() == ["gpt-5"]
+
+
 def test_the_cache_is_per_gateway(gateway, settings):
     gateway.reply(lambda request: respond_json(200, NEW_API))
-    list_chat_models()
+    _listed()
     settings.GATEWAY_BASE_URL = "https://other.example"
-    list_chat_models()
+    _listed()
     assert [r.url.host for r in gateway.requests] == ["gw.example", "other.example"]
 
 
 def test_a_failure_gives_no_models_and_is_remembered_only_briefly(gateway, caplog):
     gateway.reply(respond_json(503, {"error": {"message": "无可用渠道", "type": "new_api_error"}}))
     with caplog.at_level(logging.WARNING, logger="gateway"):
-        assert list_chat_models() == []
+        assert _listed() == []
     assert "Could not list gateway models" in caplog.text
     gateway.reply(respond_json(200, NEW_API))
-    assert list_chat_models() == []  # within FAILURE_CACHE_SECONDS: no second wait
+    assert _listed() == []  # within FAILURE_CACHE_SECONDS: not asked again
     assert len(gateway.requests) == 1
     cache.clear()  # as when the short failure entry expires
-    assert list_chat_models() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
+    assert _listed() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
     assert len(gateway.requests) == 2
 
 
-def test_a_failure_is_cached_for_less_time_than_a_success(gateway, monkeypatch):
-    calls = []
-    monkeypatch.setattr(cache, "set", lambda key, value, timeout: calls.append(timeout))
+def test_a_failure_keeps_the_last_listing_and_retries_after_a_short_while(gateway, monkeypatch):
+    gateway.reply(respond_json(200, NEW_API))
+    assert refresh_chat_models() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
+    stored = []
+    real_set = cache.set
+    monkeypatch.setattr(
+        cache, "set", lambda key, value, timeout: stored.append(value) or real_set(key, value)
+    )
     gateway.reply(respond_json(503, {"error": {"message": "x", "type": "new_api_error"}}))
-    list_chat_models()
-    assert calls == [FAILURE_CACHE_SECONDS]
+    refresh_chat_models()
+    [entry] = stored
+    assert entry["models"] == ["claude-3-5-sonnet-20241022", "gpt-4o"]
+    assert entry["fresh_until"] - time.time() <= FAILURE_CACHE_SECONDS
+    assert list_chat_models() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
 
 
 def test_a_connection_failure_gives_no_models(gateway):
     gateway.raise_(httpx.ConnectError("refused"))
-    assert list_chat_models() == []
+    assert _listed() == []
 
 
 def test_an_unconfigured_gateway_gives_no_models(gateway, settings):
     settings.GATEWAY_BASE_URL = ""
-    assert list_chat_models() == []
+    assert _listed() == []
     assert gateway.requests == []
 
 
@@ -203,5 +220,5 @@ def test_the_listing_has_a_short_timeout_of_its_own(gateway, settings):
 def test_a_malformed_gateway_url_gives_no_models_instead_of_an_error(gateway, settings):
     settings.GATEWAY_BASE_URL = "gw.example.com"  # no scheme
 
-    assert list_chat_models() == []
+    assert _listed() == []
     assert gateway.requests == []

@@ -1,0 +1,118 @@
+"""What one Parlor process starts besides its web server, as three short explicit lists.
+
+daphne does not run the ASGI lifespan protocol, so `manage.py serve` (config/management/
+commands/serve.py) runs these itself:
+
+- BEFORE_SERVING: called once in the main thread before daphne listens, in order;
+- BACKGROUND: coroutines run as tasks on the server's event loop for the life of the
+  process (the media poller will be added here);
+- AT_SHUTDOWN: coroutines awaited on that loop when the server stops.
+
+Background consumers (media jobs) run in `manage.py runworker NAME` processes instead, through
+the channel names of `config.asgi.WORKER_CHANNELS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chat.services import interrupt_orphaned_replies, live_reply_window
+from gateway.client import aclose_clients
+
+if TYPE_CHECKING:
+    from demo_gateway import DemoGateway
+
+logger = logging.getLogger(__name__)
+
+# Scale mode: how often every process looks for replies whose writing process died.
+ORPHAN_SWEEP_SECONDS = 60.0
+
+Say = Callable[[str], object]
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message tells the operator what to change."""
+
+
+def interrupt_orphans_at_start(say: Say) -> None:
+    """Embedded mode has one process: whatever is still `streaming` died with the last one.
+    In scale mode other processes may be writing; only replies silent past the live window."""
+    idle = live_reply_window() if settings.REDIS_URL else None
+    if count := interrupt_orphaned_replies(idle_for=idle):
+        say(f"Marked {count} unfinished replies from a previous run interrupted.")
+
+
+def start_demo_gateway(say: Say) -> DemoGateway | None:
+    """Without GATEWAY_BASE_URL, serve the demo gateway at the address settings already point
+    at (DEMO_GATEWAY_PORT); settings are never changed here. Another Parlor process's demo
+    gateway on that port is shared; anything else there stops start-up with a clear error."""
+    if not settings.DEMO_GATEWAY:
+        return None
+    from demo_gateway.server import is_demo_gateway, start_in_thread
+
+    port = settings.DEMO_GATEWAY_PORT
+    base_url = settings.GATEWAY_BASE_URL
+    try:
+        gateway = start_in_thread(
+            host="127.0.0.1", port=port, api_key=settings.GATEWAY_API_KEY, token_delay=0.03
+        )
+    except OSError as exc:
+        if is_demo_gateway(base_url):
+            say(f"No GATEWAY_BASE_URL set: sharing the demo gateway already running at {base_url}")
+            return None
+        raise StartupError(
+            f"DEMO_GATEWAY_PORT {port} is in use by another program ({exc.strerror or exc}). "
+            "Set DEMO_GATEWAY_PORT to a free port, or GATEWAY_BASE_URL to your gateway."
+        ) from None
+    say(f"No GATEWAY_BASE_URL set: using the built-in demo gateway at {gateway.base_url}")
+    return gateway
+
+
+async def sweep_orphaned_replies() -> None:
+    """Scale mode: every ORPHAN_SWEEP_SECONDS, mark replies interrupted whose process died, so
+    they stop showing as streaming (and blocking their conversation) before any restart."""
+    if not settings.REDIS_URL:
+        return
+    sweep = database_sync_to_async(interrupt_orphaned_replies)
+    while True:
+        await asyncio.sleep(ORPHAN_SWEEP_SECONDS)
+        try:
+            if count := await sweep(idle_for=live_reply_window()):
+                logger.info("Marked %d replies of a stopped process interrupted", count)
+        except Exception:
+            logger.exception("The sweep for orphaned replies failed; trying again later")
+
+
+BEFORE_SERVING: tuple[Callable[[Say], object], ...] = (
+    interrupt_orphans_at_start,
+    start_demo_gateway,
+)
+BACKGROUND: tuple[Callable[[], Awaitable[None]], ...] = (sweep_orphaned_replies,)
+AT_SHUTDOWN: tuple[Callable[[], Awaitable[None]], ...] = (aclose_clients,)
+
+
+def before_serving(say: Say) -> None:
+    for step in BEFORE_SERVING:
+        step(say)
+
+
+def start_background(loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[None]]:
+    return [loop.create_task(job(), name=job.__name__) for job in BACKGROUND]  # type: ignore[arg-type]
+
+
+async def shutdown(tasks: list[asyncio.Task[None]]) -> None:
+    """Stop the background tasks, then run AT_SHUTDOWN (closing the gateway clients)."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for job in AT_SHUTDOWN:
+        try:
+            await job()
+        except Exception:
+            logger.exception("Shutdown step %s failed", job.__name__)

@@ -1,0 +1,180 @@
+"""The gateway's model catalogue: GET /v1/models and the subset worth offering for chat.
+
+Pages read only the cache (`list_chat_models`); the listing itself runs in a background
+thread (stale-while-revalidate), so a slow or dead gateway never delays a page."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from fnmatch import fnmatchcase
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core.cache import cache
+
+from gateway.client import get_sync_client, origin, read_json
+from gateway.errors import GatewayError, error_from_exception
+
+logger = logging.getLogger(__name__)
+
+PATH = "/v1/models"
+# The listing runs off the request thread; a short leash still keeps a hung gateway from
+# holding a refresh thread for long.
+TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+# Ids the gateway lists for billing or for other endpoints; never offered as chat models.
+# Matched case-insensitively against the whole id.
+CHAT_EXCLUDE = (
+    "mj_*",
+    "mj-*",
+    "midjourney*",
+    "swap_face*",
+    "suno*",
+    "chirp*",
+    "luma*",
+    "kling*",
+    "runway*",
+    "dall-e*",
+    "gpt-image*",
+    "stable-diffusion*",
+    "sd3*",
+    "flux*",
+    "imagen*",
+    "ideogram*",
+    "recraft*",
+    "tts*",
+    "*-tts*",
+    "whisper*",
+    "*transcribe*",
+    "*embedding*",
+    "*moderation*",
+    "*rerank*",
+    "*realtime*",
+    "babbage*",
+    "davinci*",
+    "gpt-3.5-turbo-instruct*",
+)
+
+
+def list_models() -> list[str]:
+    """GET /v1/models now, blocking up to TIMEOUT: for the background refresh, not for views."""
+    try:
+        with get_sync_client() as client:
+            response = client.get(PATH, timeout=TIMEOUT)
+    except httpx.HTTPError as exc:
+        raise error_from_exception(exc) from exc
+    return _model_ids(read_json(response))
+
+
+# A gateway that is down is asked again after this long, not on every page.
+FAILURE_CACHE_SECONDS = 30
+# How long a listing may be shown while a newer one is fetched (stale-while-revalidate).
+STALE_CACHE_SECONDS = 24 * 3600
+
+_lock = threading.Lock()
+_refreshing: dict[str, threading.Thread] = {}
+
+
+def list_chat_models() -> list[str]:
+    """The cached chat model ids, never waiting for the gateway: sync views share one thread
+    under daphne, and a slow gateway must not stall every page behind it.
+
+    When nothing is cached yet, or the listing is older than GATEWAY_MODELS_CACHE_SECONDS, a
+    daemon thread fetches a new one while this returns what is cached ([] at first). A failed
+    listing keeps the previous models and is retried after FAILURE_CACHE_SECONDS."""
+    key = _cache_key()
+    entry = cache.get(key)
+    if not _is_fresh(entry):
+        _start_refresh(key)
+    return list(entry["models"]) if _is_entry(entry) else []
+
+
+def refresh_chat_models() -> list[str]:
+    """Fetch the listing now (blocking) and cache it; [] on failure."""
+    return _refresh(_cache_key())
+
+
+def _refresh(key: str) -> list[str]:
+    try:
+        models = [m for m in list_models() if is_chat_model(m)]
+    except GatewayError as exc:
+        logger.warning("Could not list gateway models: %s", exc)
+        previous = cache.get(key)
+        kept = list(previous["models"]) if _is_entry(previous) else []
+        _store(key, kept, FAILURE_CACHE_SECONDS)
+        return []
+    _store(key, models, settings.GATEWAY_MODELS_CACHE_SECONDS)
+    return models
+
+
+def wait_for_refresh(timeout: float | None = None) -> None:
+    """Wait for background refreshes in flight (tests, shutdown)."""
+    with _lock:
+        threads = list(_refreshing.values())
+    for thread in threads:
+        thread.join(timeout)
+
+
+def _start_refresh(key: str) -> None:
+    with _lock:
+        if key in _refreshing:
+            return
+        try:
+            origin()  # an unusable address fails here, at once, with no thread
+        except GatewayError as exc:
+            logger.warning("Could not list gateway models: %s", exc)
+            _store(key, [], FAILURE_CACHE_SECONDS)
+            return
+        thread = threading.Thread(
+            target=_refresh_in_background, args=(key,), name="gateway-models", daemon=True
+        )
+        _refreshing[key] = thread
+    thread.start()
+
+
+def _refresh_in_background(key: str) -> None:
+    try:
+        _refresh(key)
+    except Exception:
+        logger.exception("Refreshing the gateway's model list failed")
+    finally:
+        with _lock:
+            _refreshing.pop(key, None)
+
+
+def _store(key: str, models: list[str], fresh_for: float) -> None:
+    entry = {"models": models, "fresh_until": time.time() + fresh_for}
+    cache.set(key, entry, max(STALE_CACHE_SECONDS, fresh_for))
+
+
+def _is_entry(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("models"), list)
+
+
+def _is_fresh(entry: Any) -> bool:
+    return _is_entry(entry) and entry.get("fresh_until", 0) > time.time()
+
+
+def is_chat_model(model_id: str) -> bool:
+    lowered = model_id.lower()
+    return not any(fnmatchcase(lowered, pattern) for pattern in CHAT_EXCLUDE)
+
+
+def _model_ids(data: Any) -> list[str]:
+    """data[].id from new-api ({"success": true, "object": "list", "data": [...]}), older
+    one-api shapes, or a bare list; anything unexpected is skipped."""
+    items = data.get("data") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        return []
+    ids = {item.get("id") if isinstance(item, dict) else item for item in items}
+    return sorted(i for i in ids if isinstance(i, str) and i.strip())
+
+
+def _cache_key() -> str:
+    # A different gateway or key may allow different models.
+    # The raw setting, not origin(): a malformed URL must fail the listing, not the key.
+    scope = f"{settings.GATEWAY_BASE_URL}\0{settings.GATEWAY_API_KEY}".encode()
+    return "gateway:chat-models:v2:" + hashlib.sha256(scope).hexdigest()[:24]
