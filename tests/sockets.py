@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator, Iterable
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
@@ -171,3 +172,12 @@ def watch_access_changes(monkeypatch) -> asyncio.Event:
 
     monkeypatch.setattr(ChatConsumer, "access_changed", access_changed)
     return done
+
+
+async def group_size(group: str) -> int:
+    """How many channels the channel layer holds in `group`: in-memory or Redis."""
+    layer = get_channel_layer()
+    if hasattr(layer, "groups"):  # InMemoryChannelLayer
+        return len(layer.groups.get(group, {}))
+    connection = layer.connection(layer.consistent_hash(group))
+    return await connection.zcard(layer._group_key(group))

@@ -155,6 +155,7 @@ def test_a_stale_listing_is_shown_while_a_new_one_is_fetched(gateway, settings):
     gateway.reply(lambda request: respond_json(200, NEW_API))
     settings.GATEWAY_MODELS_CACHE_SECONDS = 0  # every listing is stale at once
     assert _listed() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
+    wait_for_refresh()  # _listed's second look found the listing stale and refreshed again
     gateway.reply(lambda request: respond_json(200, {"data": [{"id": "gpt-5"}]}))
     assert list_chat_models() == ["claude-3-5-sonnet-20241022", "gpt-4o"]
     wait_for_refresh()
