@@ -23,6 +23,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat.services import interrupt_orphaned_replies, live_reply_window
+from gateway.catalogue import list_chat_models
 from gateway.client import aclose_clients
 
 if TYPE_CHECKING:
@@ -89,9 +90,16 @@ async def sweep_orphaned_replies() -> None:
             logger.exception("The sweep for orphaned replies failed; trying again later")
 
 
+def warm_model_catalogue(say: Say) -> None:
+    """Start fetching the gateway's model list now (in a background thread, never waiting), so
+    the first page already offers the gateway's models instead of only the default one."""
+    list_chat_models()
+
+
 BEFORE_SERVING: tuple[Callable[[Say], object], ...] = (
     interrupt_orphans_at_start,
     start_demo_gateway,
+    warm_model_catalogue,
 )
 BACKGROUND: tuple[Callable[[], Awaitable[None]], ...] = (sweep_orphaned_replies,)
 AT_SHUTDOWN: tuple[Callable[[], Awaitable[None]], ...] = (aclose_clients,)

@@ -9,12 +9,14 @@ from datetime import timedelta
 import httpx
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from chat.models import Message
 from chat.signals import reply_ended
 from config import startup
 from demo_gateway import start_in_thread
+from gateway import catalogue
 from tests.factories import make_conversation, make_message
 
 
@@ -85,9 +87,22 @@ def test_the_lists_name_what_a_process_starts():
     assert (
         startup.interrupt_orphans_at_start,
         startup.start_demo_gateway,
+        startup.warm_model_catalogue,
     ) == startup.BEFORE_SERVING
     assert startup.sweep_orphaned_replies in startup.BACKGROUND
     assert [job.__name__ for job in startup.AT_SHUTDOWN] == ["aclose_clients"]
+
+
+def test_the_model_list_is_fetched_at_start_so_the_first_page_offers_it(demo_gateway):
+    assert catalogue.list_chat_models() == []  # nothing cached: a page would offer none yet
+    catalogue.wait_for_refresh()
+    cache.clear()
+
+    startup.warm_model_catalogue(lambda text: None)
+    catalogue.wait_for_refresh()
+
+    assert "gpt-4o-mini" in catalogue.list_chat_models()
+    assert [r.path for r in demo_gateway.requests].count("/v1/models") == 2
 
 
 @pytest.mark.django_db(transaction=True)
