@@ -53,3 +53,24 @@ def test_a_chat_page_with_code_has_no_serious_axe_violation(browser, server_url,
         assert violations == [], violations
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_admin_has_no_serious_axe_violation(browser, server_url, scheme):
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800},
+        locale="en-US",
+        color_scheme=scheme,
+        bypass_csp=True,
+    )
+    page = context.new_page()
+    try:
+        _setup_or_login(page, server_url)
+        for path in ("/admin/", "/admin/chat/conversation/", "/admin/accounts/team/"):
+            page.goto(server_url + path)
+            expect(page.locator(".parlor-brand")).to_be_visible()
+            page.add_script_tag(path=str(AXE))
+            violations = page.evaluate(RUN_AXE)
+            assert violations == [], (path, violations)
+    finally:
+        context.close()
