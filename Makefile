@@ -5,47 +5,55 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-scale test-browser lint fmt migrations-check bench messages clean
+.PHONY: install install-dev run test test-scale test-browser lint fmt migrations-check bench messages clean
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+# Two stamps: `make run` installs only what serving needs; the other targets add the test and
+# dev extras (pytest, Playwright, ruff, mypy) on top. Each is redone when pyproject.toml changes.
+$(VENV)/.installed-run: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-run pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed-run
 
+install-dev: $(VENV)/.installed-dev
+
+# DEMO_GATEWAY_PORT (and any other setting) may be given here too: make run DEMO_GATEWAY_PORT=8799
 run: install
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
-test: install
+test: install-dev
 	$(PY) -m pytest -q
 
 # The same suite in scale mode: PostgreSQL and Redis (see .ci/run).
-test-scale: install
+test-scale: install-dev
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(PY) -m pytest -q
 
-test-browser: install
+test-browser: install-dev
 	$(PY) -m pytest -q -m browser tests/browser
 
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-fmt: install
+fmt: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-migrations-check: install
+migrations-check: install-dev
 	$(PY) manage.py makemigrations --check --dry-run
 
-bench: install
+bench: install-dev
 	$(PY) benchmarks/stream_relay.py
 
-messages: install
+messages: install-dev
 	$(PY) manage.py makemessages -l zh_Hans --ignore '.venv/*' --ignore 'data/*'
 	$(PY) manage.py compilemessages --ignore '.venv/*'
 

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class User(AbstractUser):
@@ -19,8 +20,13 @@ class User(AbstractUser):
 
 class Team(models.Model):
     name = models.CharField(_("name"), max_length=100)
-    created_at = models.DateTimeField(auto_now_add=True)
-    members = models.ManyToManyField(User, through="Membership", related_name="teams")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    members = models.ManyToManyField(
+        User,
+        through="Membership",
+        related_name="teams",
+        verbose_name=pgettext_lazy("team field", "members"),
+    )
 
     class Meta:
         verbose_name = _("team")
@@ -36,12 +42,18 @@ class Membership(models.Model):
         MEMBER = "member", _("Member")
         VIEWER = "viewer", _("Viewer")
 
-    team = models.ForeignKey(Team, models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(User, models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(
+        Team, models.CASCADE, related_name="memberships", verbose_name=_("team")
+    )
+    user = models.ForeignKey(
+        User, models.CASCADE, related_name="memberships", verbose_name=_("user")
+    )
     role = models.CharField(_("role"), max_length=10, choices=Role.choices, default=Role.MEMBER)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(fields=["team", "user"], name="unique_team_member"),
         ]
@@ -78,18 +90,28 @@ class InviteQuerySet(models.QuerySet["Invite"]):
 class Invite(models.Model):
     """A single-use, expiring link that adds its holder to a team with a role."""
 
-    team = models.ForeignKey(Team, models.CASCADE, related_name="invites")
+    team = models.ForeignKey(Team, models.CASCADE, related_name="invites", verbose_name=_("team"))
     role = models.CharField(
         _("role"), max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER
     )
-    token = models.CharField(max_length=64, unique=True, default=_new_token, editable=False)
-    created_by = models.ForeignKey(User, models.SET_NULL, null=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(default=_default_expiry)
-    used_at = models.DateTimeField(null=True, blank=True)
-    used_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    token = models.CharField(
+        _("token"), max_length=64, unique=True, default=_new_token, editable=False
+    )
+    created_by = models.ForeignKey(
+        User, models.SET_NULL, null=True, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"), default=_default_expiry)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    used_by = models.ForeignKey(
+        User, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("used by")
+    )
 
     objects = InviteQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("invite")
+        verbose_name_plural = _("invites")
 
     def __str__(self) -> str:
         return f"Invite to {self.team} as {self.role}"

@@ -6,8 +6,9 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-from accounts.models import TeamOwned, TeamOwnedQuerySet
+from accounts.models import Team, TeamOwned, TeamOwnedQuerySet
 
 
 class ConversationQuerySet(TeamOwnedQuerySet):
@@ -35,19 +36,40 @@ class Conversation(TeamOwned):
     is_shared)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # TeamOwned's two fields again, only to give them translated labels here: set on
+    # TeamOwned they would also need a migration of media_jobs (whose model inherits them).
+    team = models.ForeignKey(
+        Team, models.CASCADE, related_name="%(class)ss", verbose_name=_("team")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="%(class)ss",
+        verbose_name=_("created by"),
+    )
     title = models.CharField(_("title"), max_length=200, blank=True)
     model = models.CharField(_("model"), max_length=200, blank=True)
     system_prompt = models.TextField(_("system prompt"), blank=True)
     temperature = models.FloatField(_("temperature"), null=True, blank=True)
     # The message at the end of the branch currently shown (edits and regenerations fork).
     current_leaf = models.ForeignKey(
-        "Message", models.SET_NULL, null=True, blank=True, related_name="+"
+        "Message",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("current message"),
     )
     forked_from = models.ForeignKey(
-        "self", models.SET_NULL, null=True, blank=True, related_name="forks"
+        "self",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="forks",
+        verbose_name=_("forked from"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     objects = ConversationQuerySet.as_manager()  # type: ignore[misc]  # TeamOwned's, extended
 
@@ -75,29 +97,46 @@ class Message(models.Model):
         INTERRUPTED = "interrupted", _("Interrupted")
         FAILED = "failed", _("Failed")
 
-    conversation = models.ForeignKey(Conversation, models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, models.CASCADE, related_name="messages", verbose_name=_("conversation")
+    )
     # Previous message in the thread; siblings (same parent) are alternative versions.
     parent = models.ForeignKey(
-        "self", models.CASCADE, null=True, blank=True, related_name="children"
+        "self",
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("previous message"),
     )
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("author"),
     )
-    role = models.CharField(max_length=10, choices=Role.choices)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
-    content = models.TextField(blank=True)
-    reasoning = models.TextField(blank=True)
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.COMPLETE
+    )
+    content = models.TextField(_("content"), blank=True)
+    reasoning = models.TextField(_("reasoning"), blank=True)
     # Sanitised HTML rendered once when the message completes.
-    html = models.TextField(blank=True)
-    model = models.CharField(max_length=200, blank=True)
-    finish_reason = models.CharField(max_length=32, blank=True)
-    error = models.TextField(blank=True)
-    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
-    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    html = models.TextField(_("HTML"), blank=True)
+    model = models.CharField(_("model"), max_length=200, blank=True)
+    finish_reason = models.CharField(_("finish reason"), max_length=32, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("message")
+        # "messages" alone is the admin's count column ("消息数"); the model's name differs.
+        verbose_name_plural = pgettext_lazy("model name", "messages")
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["conversation", "created_at"])]
 
@@ -131,9 +170,13 @@ class Message(models.Model):
 class Pin(models.Model):
     """A conversation pinned by one person, for themselves: reading it is enough."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="pins")
-    conversation = models.ForeignKey(Conversation, models.CASCADE, related_name="pins")
-    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="pins", verbose_name=_("user")
+    )
+    conversation = models.ForeignKey(
+        Conversation, models.CASCADE, related_name="pins", verbose_name=_("conversation")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("pin")

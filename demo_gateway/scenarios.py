@@ -17,7 +17,19 @@ from demo_gateway import replies
 FINGERPRINT: Final = "fp_demo0001"
 MODEL_CREATED: Final = 1626777600
 DEFAULT_MODEL: Final = "gpt-4o-mini"
-CHAT_MODELS: Final = ("gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet-20241022", "deepseek-reasoner")
+CHAT_MODELS: Final = (
+    "gpt-4o-mini",
+    "demo-fast",
+    "demo-slow",
+    "demo-reasoner",
+    "gpt-4o",
+    "claude-3-5-sonnet-20241022",
+    "deepseek-reasoner",
+)
+# Demo models whose tokens come faster or slower than the gateway's token_delay.
+MODEL_PACE: Final = {"demo-fast": 0.25, "demo-slow": 4.0}
+# Demo models that think first: without a marker they answer with the `reasoning` scenario.
+REASONING_MODELS: Final = frozenset({"demo-reasoner"})
 NON_CHAT_MODELS: Final = (
     "mj_imagine",
     "suno_music",
@@ -29,6 +41,9 @@ NON_CHAT_MODELS: Final = (
 # Default first; billing-only ids are mixed in as on a real reseller.
 DEFAULT_MODELS: Final = (
     "gpt-4o-mini",
+    "demo-fast",
+    "demo-slow",
+    "demo-reasoner",
     "gpt-4o",
     "mj_imagine",
     "claude-3-5-sonnet-20241022",
@@ -152,6 +167,13 @@ def select(header: str | None, user_text: str, default: str | None) -> str:
     if match:
         return match.group(1)
     return default or "normal"
+
+
+def for_model(scenario: str, model: str) -> str:
+    """A reasoning demo model turns the plain `normal` scenario into `reasoning`."""
+    if scenario == "normal" and model in REASONING_MODELS:
+        return "reasoning"
+    return scenario
 
 
 def dumps(obj: Any) -> str:
@@ -434,7 +456,7 @@ def stream_plan(req: StreamRequest) -> list[Step]:
     )
     prefix = "data:" if scenario == "data_no_space" else "data: "
     sep = "\r\n\r\n" if scenario == "crlf" else "\n\n"
-    delay = req.token_delay * (10 if scenario == "slow" else 1)
+    delay = req.token_delay * (10 if scenario == "slow" else 1) * MODEL_PACE.get(req.model, 1)
 
     def event(payload: str) -> bytes:
         return (prefix + payload + sep).encode()

@@ -303,6 +303,7 @@ class DemoGateway:
             message = f"当前分组 default 下对于模型 {model} 无可用渠道"
             reply = scenarios.error_a(503, message, request_id)
             return await self._send(writer, reply, request_id, keep_alive)
+        scenario = scenarios.for_model(scenario, model)
         chat_id, created = f"chatcmpl-{request_id}", int(time.time())
         if body.get("stream") is not True:
             payload = scenarios.completion_body(

@@ -40,8 +40,7 @@ class Command(BaseCommand):
         from config.asgi import application
 
         interface = host.strip("[]").replace(":", r"\:")
-        shown = f"[{host.strip('[]')}]" if ":" in host else host
-        self.stdout.write(f"Parlor is running at http://{shown}:{port}/  (Ctrl+C to stop)")
+        self.stdout.write(start_line(host, port, first_run=not _has_users()))
         Server(
             application=application,
             endpoints=[f"tcp:port={port}:interface={interface}"],
@@ -50,6 +49,33 @@ class Command(BaseCommand):
             server_name="parlor",
             ready_callable=_start_background,
         ).run()
+
+
+def open_url(host: str, port: int) -> str:
+    """The address to open in a browser: a wildcard listen address is opened on loopback."""
+    bare = host.strip("[]")
+    if bare in ("", "0.0.0.0", "::"):
+        bare = "127.0.0.1"
+    shown = f"[{bare}]" if ":" in bare else bare
+    return f"http://{shown}:{port}/"
+
+
+def start_line(host: str, port: int, *, first_run: bool) -> str:
+    """The one line to read at start: where to open Parlor, and on a fresh database who
+    becomes the site admin."""
+    url = open_url(host, port)
+    if first_run:
+        return (
+            f"Parlor is ready: open {url} and create the first account, "
+            "which becomes the site admin.  (Ctrl+C to stop)"
+        )
+    return f"Parlor is ready: open {url}  (Ctrl+C to stop)"
+
+
+def _has_users() -> bool:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.exists()
 
 
 def _start_background() -> None:

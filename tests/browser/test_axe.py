@@ -1,0 +1,76 @@
+"""axe-core finds no serious or critical accessibility violation on a chat page whose reply
+has a code block (and a table, a list and maths), in the light and the dark theme.
+
+axe is vendored in static/vendor/axe/ (axe-core 4.14.1, MPL-2.0) and put into the page by the
+test only: no Parlor page links it. The context bypasses the page's CSP for that one script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.test_first_run_and_chat import _assistant, _setup_or_login
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).resolve().parents[2] / "static/vendor/axe/axe.min.js"
+RUN_AXE = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({id: v.id, impact: v.impact,
+                  nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' '))}));
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_chat_page_with_code_has_no_serious_axe_violation(browser, server_url, scheme):
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800},
+        locale="en-US",
+        color_scheme=scheme,
+        bypass_csp=True,
+    )
+    page = context.new_page()
+    try:
+        _setup_or_login(page, server_url)
+        page.get_by_role("button", name="New chat").or_(
+            page.get_by_role("link", name="New chat")
+        ).first.click()
+        page.get_by_label("Message").fill("What can you show me?")
+        page.get_by_role("button", name="Send").click()
+        reply = _assistant(page)
+        expect(reply).to_have_attribute("data-message-status", "complete", timeout=30_000)
+        expect(reply.locator(".codeblock .k").first).to_be_visible()
+        assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (
+            scheme == "dark"
+        )
+
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate(RUN_AXE)
+        assert violations == [], violations
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_admin_has_no_serious_axe_violation(browser, server_url, scheme):
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800},
+        locale="en-US",
+        color_scheme=scheme,
+        bypass_csp=True,
+    )
+    page = context.new_page()
+    try:
+        _setup_or_login(page, server_url)
+        for path in ("/admin/", "/admin/chat/conversation/", "/admin/accounts/team/"):
+            page.goto(server_url + path)
+            expect(page.locator(".parlor-brand")).to_be_visible()
+            page.add_script_tag(path=str(AXE))
+            violations = page.evaluate(RUN_AXE)
+            assert violations == [], (path, violations)
+    finally:
+        context.close()
