@@ -1,5 +1,8 @@
 import pytest
 from django.core.cache import cache
+from django.utils import translation
+
+from chat import rendering
 
 pytest_plugins = [
     "tests.fixtures.personas",
@@ -13,3 +16,18 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """No test inherits a language another test activated (frames render in the active one)."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def _generous_highlight_time(monkeypatch):
+    """Highlighting has a time budget per message (0.2 s); on a loaded CI machine that budget,
+    not the behaviour a test checks, could decide. Tests of the budget set it themselves."""
+    monkeypatch.setattr(rendering, "HIGHLIGHT_SECONDS", 30.0)
