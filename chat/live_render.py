@@ -34,10 +34,6 @@ from markdown_it.token import Token
 
 from chat import rendering
 
-# The block parser alone: the same rules as the renderer, no inline parsing.
-_SPLITTER = rendering._build_markdown()
-_SPLITTER.core.ruler.disable(["inline", "text_join", "table_align_class", "drop_unsafe_links"])
-
 # Parsing work allowed per reply: this many times its length, plus a constant.
 PARSE_FACTOR = 6
 PARSE_SLACK = 64 * 1024
@@ -63,6 +59,10 @@ STARTS_BLOCK = re.compile(
 # What may interrupt a list item or a block quote's lazy paragraph from column 0.
 INTERRUPTS = re.compile("|".join((_HEADING, _FENCE, _MATH, _RULE)))
 LIST_MARKER = re.compile(r"(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
+FENCE_MARKER = re.compile(r"`{3,}(?!.*`)|~{3,}")
+# A first line that needs the parser: it may be complete on its own (heading, rule, setext) or
+# be a link reference definition.
+NEEDS_PARSE = re.compile("|".join((_HEADING, _RULE, r"\[")))
 MATH_PARAGRAPH = re.compile(r"[ ]{0,3}(?:\$\$|\\\[)")
 
 
@@ -72,6 +72,7 @@ class _Block:
     start: int  # first line
     end: int  # line after the last
     token: Token
+    index: int  # of its first token
 
 
 def _kind(token: Token) -> str:
@@ -216,7 +217,7 @@ class LiveRenderer:
         indent = len(line) - len(stripped)
         kind = self._kind
         if kind is None:
-            return not blank
+            return not blank and not self._guess_kind(line, stripped, indent)
         if kind == "fence":
             marker = self._fence
             return (
@@ -242,6 +243,25 @@ class LiveRenderer:
             return not blank and indent < 4
         return not blank
 
+    def _guess_kind(self, line: str, stripped: str, indent: int) -> bool:
+        """The kind of a block from its first line, when that is plain, so that the parser
+        runs when the block may close rather than when it opens; False: parse now."""
+        if indent >= 4:
+            self._kind = "code_block"
+        elif NEEDS_PARSE.match(stripped):
+            return False
+        elif fence := FENCE_MARKER.match(stripped):
+            self._kind, self._fence = "fence", fence.group()
+        elif MATH_PARAGRAPH.match(line):
+            self._kind = "math"
+        elif stripped.startswith(">"):
+            self._kind = "blockquote"
+        elif LIST_MARKER.match(stripped):
+            self._kind = "list"
+        else:
+            self._kind = "paragraph"
+        return True
+
     def _parse(self) -> None:
         """Parse the open region's complete lines; render each block that is complete."""
         region = "".join(self._open)
@@ -250,21 +270,19 @@ class LiveRenderer:
         if self.parsed_chars + len(complete) > PARSE_FACTOR * self.fed_chars + PARSE_SLACK:
             return  # over budget (hostile input): the rest waits for the final swap
         self.parsed_chars += len(complete)
-        tokens = _SPLITTER.parse(complete, {})
+        # Parsed by the renderer itself: the tokens of the blocks that are complete are
+        # rendered as they are, not parsed again.
+        tokens = rendering.MD.parse(complete, self._env)
         blocks = [
-            _Block(_kind(t), t.map[0], t.map[1], t)
-            for t in tokens
+            _Block(_kind(t), t.map[0], t.map[1], t, i)
+            for i, t in enumerate(tokens)
             if t.level == 0 and t.nesting >= 0 and t.map is not None
         ]
         closed = self._closed_count(blocks, complete)
         if closed:
-            offsets = _line_offsets(complete, blocks[closed - 1].end)
-            start = 0
-            for block in blocks[:closed]:
-                end = offsets[block.end]
-                self._render(region[start:end])
-                start = end
-            region = region[start:]
+            cut = blocks[closed].index if closed < len(blocks) else len(tokens)
+            self._render_tokens(tokens[:cut])
+            region = region[_line_offsets(complete, blocks[closed - 1].end)[-1] :]
             self._open = [region]
             self._open_lines -= blocks[closed - 1].end
         remaining = region[: region.rfind("\n") + 1]
@@ -301,8 +319,14 @@ class LiveRenderer:
             self._kind = "math"
 
     def _render(self, source: str) -> None:
+        self._render_tokens(rendering.MD.parse(source, self._env))
+
+    def _render_tokens(self, tokens: list[Token]) -> None:
         self.render_calls += 1
-        self._append_block(rendering.CLEANER.clean(rendering.MD.render(source, self._env)))
+        md = rendering.MD
+        self._append_block(
+            rendering.CLEANER.clean(md.renderer.render(tokens, md.options, self._env))
+        )
 
     def _append_block(self, html: str) -> None:
         if html:
