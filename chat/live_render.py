@@ -7,20 +7,23 @@ rendered HTML of the blocks that are complete (`blocks`) and the source of the o
 highlighting, one env for the whole reply), so `"".join(blocks)` after `finish()` equals
 `render_markdown(text)`.
 
-When a block is complete (decided by markdown-it's own block parser, on complete lines only):
+When a block is complete (decided by parsing the open region's complete lines with the
+renderer's own markdown-it; the tokens of the complete blocks are then rendered as they are):
 a paragraph or table at a blank line; a heading or rule at the end of its line; a fence at its
 closing fence; display maths at its closing `$$` / `\\]`; a list, block quote or indented code
 only when a following block has started (a line that can no longer continue it). A paragraph
 opening with `$$` or `\\[` stays open until a blank line: its closer may still come.
 
-Cost stays linear in the reply's length: every line is looked at once, the block parser runs
-only on lines that could close something (a blank line, a closing fence, a line that starts a
-new block), only over the open region, and within a budget of parsed characters proportional
-to the reply (past it, blocks wait for the final swap).
+Cost stays linear in the reply's length: every line is looked at once, the parser runs only on
+lines that could close something (a blank line, a closing fence, a line that starts a new block;
+a block's kind is guessed from its first line when that is plain), only over the open region,
+and within a budget of parsed characters proportional to the reply (past it, blocks wait for the
+final swap). benchmarks/render_live.py measures it against rendering once.
 
-Simplification: a reference-style link definition that arrives after the block using it is not
-applied to that block while streaming; the final swap (the stored rendering) corrects such rare
-differences. Reasoning (a leading <think> block) stays plain text until it closes.
+Simplification: a reference-style link definition that arrives after the block using it
+closed is not applied to that block while streaming; the final swap (the stored rendering)
+corrects such rare differences. Reasoning (a leading <think> block) stays plain text until it
+closes.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ class LiveRenderer:
     def __init__(self) -> None:
         self.blocks: list[str] = []  # rendered HTML of the complete blocks, in order
         self.render_calls = 0  # markdown renders done (one per block)
-        self.parsed_chars = 0  # characters given to the block parser
+        self.parsed_chars = 0  # characters parsed to find complete blocks
         self.fed_chars = 0
         self._env: dict[str, Any] = {}  # one env for the reply: references, highlight budget
         self._mode = "start"  # "start" (maybe <think>), "think", "body"

@@ -1,5 +1,5 @@
 """Live rendering as a person sees it: while a reply streams, its complete table is already a
-table (and its maths typeset), before the reply ends.
+table (its maths typeset, its code block with a copy button), before the reply ends.
 
 The reply comes from a tiny gateway of this module's own (run as its own process on loopback)
 that streams a table, then holds the reply open until the browser has seen the table, so the
@@ -30,6 +30,9 @@ BEFORE = [
     "| Mars | 2 |\n",
     "\n",
     "And maths: $e^{i\\pi} + 1 = 0$.\n\n",
+    "```python\n",
+    "print('hi')\n",
+    "```\n",
     "Still ",
     "writing",
 ]
@@ -120,6 +123,7 @@ def test_a_complete_table_is_a_table_while_the_reply_streams(page, parlor_url, g
     expect(streaming.locator("table")).to_be_visible(timeout=15_000)
     expect(streaming.locator("table td").first).to_have_text("Earth")
     expect(streaming.locator(".math.math-inline[data-math-rendered]")).to_have_count(1)
+    expect(streaming.locator(".codeblock > .copy-btn")).to_have_count(1)  # as it closed
     expect(streaming.locator(".message-text.streaming")).to_have_text("Still writing")
 
     page.request.post(gateway_url + "/release")
