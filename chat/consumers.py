@@ -24,7 +24,7 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from accounts.access import clean_id, get_for_user
 from accounts.live import team_group, user_group
 from accounts.models import User
-from chat import events, frames, services
+from chat import events, frames, live_render, services
 from chat.events import ACTIONS
 from chat.models import Conversation, Message
 from chat.services import ReplyStart
@@ -334,9 +334,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             content=event["content"],
         )
         item = ThreadItem(message, list(event.get("sibling_ids") or [message_id]))
+        live = live_render.snapshot_parts(message_id, event["content"])  # once per process
         await self.send(
             text_data=frames.render_message(
-                self.conversation, item, can_write=self.can_write, oob=True
+                self.conversation, item, can_write=self.can_write, oob=True, live=live
             )
         )
 

@@ -34,6 +34,17 @@ def delta_frame(message_id: int, text: str, *, target: str = "text") -> str:
     )
 
 
+def blocks_frame(message_id: int, html_blocks: str) -> str:
+    """Newly complete blocks of a streaming reply, rendered and sanitised (chat.live_render),
+    appended to its #message-<pk>-blocks."""
+    return f'<div id="message-{message_id}-blocks" hx-swap-oob="beforeend">{html_blocks}</div>'
+
+
+def tail_frame(message_id: int, text: str) -> str:
+    """The open tail of a streaming reply, replaced as plain escaped text (after blocks closed)."""
+    return f'<div id="message-{message_id}-text" hx-swap-oob="innerHTML">{html.escape(text)}</div>'
+
+
 def status_frame(message_id: int, text: str) -> str:
     """The status line of a streaming reply (the `message` partial's #message-<pk>-status)."""
     return (
@@ -50,13 +61,22 @@ def live_region_frame(text: str) -> str:
 
 
 def render_message(
-    conversation: Conversation, item: ThreadItem, *, can_write: bool, oob: bool = False
+    conversation: Conversation,
+    item: ThreadItem,
+    *,
+    can_write: bool,
+    oob: bool = False,
+    live: tuple[str, str] | None = None,
 ) -> str:
-    """One message's markup; touches no related objects, so it is safe in async code."""
-    return render_to_string(
-        "chat/messages.html#message",
-        {"conversation": conversation, "item": item, "can_write": can_write, "message_oob": oob},
-    )
+    """One message's markup; touches no related objects, so it is safe in async code.
+
+    `live`, for a streaming reply: (its complete blocks' HTML, its open tail as plain text),
+    from chat.live_render; without it the streaming text is shown plain."""
+    context = {"conversation": conversation, "item": item, "can_write": can_write}
+    context["message_oob"] = oob
+    if live is not None:
+        context["live_blocks"], context["live_tail"] = live
+    return render_to_string("chat/messages.html#message", context)
 
 
 def thread_frame(conversation: Conversation, thread: list[ThreadItem], *, can_write: bool) -> str:
@@ -73,10 +93,16 @@ def reasoning_box_frame(message_id: int, text: str) -> str:
 
 
 def streaming_frame(
-    conversation: Conversation, item: ThreadItem, *, can_write: bool, controls: bool = True
+    conversation: Conversation,
+    item: ThreadItem,
+    *,
+    can_write: bool,
+    controls: bool = True,
+    live: tuple[str, str] | None = None,
 ) -> str:
-    """A streaming reply as written so far, for a tab that starts following it."""
-    frame = render_message(conversation, item, can_write=can_write, oob=True)
+    """A streaming reply as written so far, for a tab that starts following it (`live`: its
+    rendered blocks and plain tail, see render_message)."""
+    frame = render_message(conversation, item, can_write=can_write, oob=True, live=live)
     return frame + controls_html(streaming=True, can_write=can_write) if controls else frame
 
 

@@ -2,7 +2,8 @@
 
 Model output is hostile input: raw HTML is never passed through (markdown-it ``html=False``)
 and the rendered HTML goes through nh3 with a strict allow-list as a second line of defence.
-Rendered once when a message completes; the result is stored.
+Rendered once when a message completes; the result is stored. While a reply streams,
+chat.live_render renders its complete blocks with the same MD, CLEANER and highlighting budget.
 """
 
 from __future__ import annotations

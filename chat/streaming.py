@@ -6,6 +6,11 @@ consumers of the tabs showing the conversation, get escaped fragments sent strai
 their sockets: the first token at once, then coalesced every STREAM_FLUSH_MS by one timer.
 Per token there are no ORM calls, no thread hops and no channel-layer messages.
 
+The markdown blocks that are complete are rendered while the reply streams (chat.live_render,
+fed once per flush, each block rendered once): a flush sends the newly complete blocks, appended
+to the message's #message-<pk>-blocks, and the open tail as plain text, appended to when it only
+grew, replaced when blocks closed. Snapshots carry the same rendered prefix.
+
 Each subscriber is in one State (see there); the only other things it keeps are counters of
 what it has been sent, so catching up sends exactly what it is owed, nothing lost or repeated.
 Frames are built by chat.frames; database work is chat.services, one call per thread hop.
@@ -29,6 +34,7 @@ from django.utils.translation import gettext as _
 
 from chat import events, frames, services
 from chat.frames import finished_text  # noqa: F401  (re-exported: the i18n tests import it)
+from chat.live_render import LiveRenderer
 from chat.models import Conversation, Message
 from chat.services import ReplyStart
 from chat.threads import ThreadItem
@@ -73,6 +79,7 @@ class Subscriber:
     sent_chunks: int = 0
     sent_chars: int = 0
     sent_reasoning: int = 0  # reasoning chunks delivered; 0 = its box not shown yet
+    sent_blocks: int = 0  # rendered blocks delivered
     sending: asyncio.Task[None] | None = None  # the latest send; frames go out in order
     released: asyncio.Future[None] | None = None  # set while the end of a reply waits for it
 
@@ -99,6 +106,8 @@ class Generation:
         self.chunks: list[str] = []
         self.length = 0
         self.reasoning: list[str] = []
+        self.live = LiveRenderer()
+        self._live_chunks = 0  # chunks fed to `live`
         self.subscribers: list[Subscriber] = []
         self.task: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[Outcome] | None = None
@@ -133,15 +142,17 @@ class Generation:
     def subscribe(self, subscriber: Subscriber, *, snapshot: bool = True) -> None:
         """Follow from now on; with `snapshot`, first get the message as written so far."""
         subscriber.message_id = self.message_id
+        self._render_live()
         subscriber.sent_chunks, subscriber.sent_chars = len(self.chunks), self.length
         subscriber.sent_reasoning = len(self.reasoning) if snapshot else 0
+        subscriber.sent_blocks = len(self.live.blocks) if snapshot else 0
         self.subscribers.append(subscriber)
         if snapshot:
             item = self._snapshot_item()
-            self._deliver(
-                subscriber,
-                frames.streaming_frame(self.conversation, item, can_write=subscriber.can_write),
+            frame = frames.streaming_frame(
+                self.conversation, item, can_write=subscriber.can_write, live=self._live_parts()
             )
+            self._deliver(subscriber, frame)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         if subscriber in self.subscribers:
@@ -161,6 +172,18 @@ class Generation:
         if subscriber.state is State.HELD and released is not None and not released.done():
             released.set_result(None)
         subscriber.state = state
+
+    def _render_live(self) -> None:
+        """Feed the text not rendered yet to the live renderer: at most once per flush (or
+        snapshot), never per token; each complete block is rendered once, on the event loop
+        (a block's rendering is bounded: chat.rendering bounds highlighting)."""
+        count = len(self.chunks)
+        if self._live_chunks != count:
+            self.live.feed("".join(self.chunks[self._live_chunks : count]))
+            self._live_chunks = count
+
+    def _live_parts(self) -> tuple[str, str]:
+        return self.live.html(), self.live.tail()
 
     def _snapshot_item(self) -> ThreadItem:
         placeholder = self.start.assistant
@@ -231,9 +254,17 @@ class Generation:
             self._maybe_snapshot(now)
 
     def _flush_to(self, sub: Subscriber, count: int) -> None:
-        """Send `sub` the reasoning and text it has not had yet, as one frame."""
+        """Send `sub` the reasoning and text it has not had yet, as one frame: blocks that
+        closed since (then the tail replaced), or else the tail's new text appended."""
+        self._render_live()
         frame = self._reasoning_frame(sub)
-        if sub.sent_chunks != count:
+        blocks = self.live.blocks
+        if sub.sent_blocks != len(blocks):
+            new = "".join(blocks[sub.sent_blocks :])
+            sub.sent_blocks, sub.sent_chunks, sub.sent_chars = len(blocks), count, self.length
+            frame += frames.blocks_frame(self.message_id, new)
+            frame += frames.tail_frame(self.message_id, self.live.tail())
+        elif sub.sent_chunks != count:
             text = "".join(self.chunks[sub.sent_chunks : count])
             sub.sent_chunks, sub.sent_chars = count, self.length
             frame += frames.delta_frame(self.message_id, text)

@@ -14,6 +14,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from chat.models import Message
+from chat.rendering import render_markdown
 from chat.streaming import registry
 from config.asgi import application
 from gateway.types import ChatDelta, ChatEnd, Usage
@@ -62,7 +63,11 @@ def assistant_id_in(frames: Iterable[str]) -> int:
 
 
 def is_delta(frame: str) -> bool:
-    return re.search(r'<div id="message-\d+-text" hx-swap-oob="beforeend">', frame) is not None
+    """A frame carrying reply text: appended to the tail, or blocks and a new tail."""
+    pattern = (
+        r'<div id="message-\d+-(text" hx-swap-oob="beforeend|blocks" hx-swap-oob="beforeend)">'
+    )
+    return re.search(pattern, frame) is not None
 
 
 def is_final(message_id: int):
@@ -77,19 +82,52 @@ def delta_texts(frames: Iterable[str], message_id: int) -> list[str]:
     return [html.unescape(text) for frame in frames for text in pattern.findall(frame)]
 
 
-def streamed_text(frames: Iterable[str], message_id: int) -> str:
-    """The text a browser shows: the latest snapshot's text, then the deltas after it."""
-    text = ""
-    pattern = re.compile(
-        rf'<div class="message-text streaming" id="message-{message_id}-text">(.*?)</div>', re.S
+def streamed_view(frames: Iterable[str], message_id: int) -> tuple[str, str]:
+    """What a browser shows of a streaming reply: (its rendered blocks' HTML, its plain tail).
+    A snapshot sets both; a blocks frame appends HTML; a tail frame replaces the tail; a delta
+    appends to it."""
+    blocks, tail = "", ""
+    snapshot = re.compile(
+        rf'<div class="message-blocks" id="message-{message_id}-blocks">(.*?)</div>'
+        rf'<div class="message-text streaming" id="message-{message_id}-text">(.*?)</div>',
+        re.S,
+    )
+    # Blocks are the last fragment before the tail frame, which always follows them.
+    appended = re.compile(
+        rf'<div id="message-{message_id}-blocks" hx-swap-oob="beforeend">(.*)</div>'
+        rf'(?=<div id="message-{message_id}-text" hx-swap-oob="innerHTML">)',
+        re.S,
+    )
+    replaced = re.compile(
+        rf'<div id="message-{message_id}-text" hx-swap-oob="innerHTML">(.*?)</div>', re.S
     )
     for frame in frames:
-        snapshot = pattern.search(frame)
-        if snapshot:
-            text = html.unescape(snapshot.group(1))
-        else:
-            text += "".join(delta_texts([frame], message_id))
-    return text
+        if match := snapshot.search(frame):
+            blocks, tail = match.group(1), html.unescape(match.group(2))
+            continue
+        if match := appended.search(frame):
+            blocks += match.group(1)
+        if match := replaced.search(frame):
+            tail = html.unescape(match.group(1))
+        tail += "".join(delta_texts([frame], message_id))
+    return blocks, tail
+
+
+def streamed_text(frames: Iterable[str], message_id: int) -> str:
+    """The plain text a browser shows of a streaming reply with no rendered block yet (a reply
+    whose blocks were rendered: use streamed_matches)."""
+    blocks, tail = streamed_view(frames, message_id)
+    assert not blocks, "blocks were rendered: compare with streamed_matches"
+    return tail
+
+
+def streamed_matches(frames: Iterable[str], message_id: int, content: str) -> bool:
+    """Nothing lost or repeated: the blocks a browser got, then its tail rendered, are the
+    final rendering of `content`, and the tail is the end of `content`."""
+    blocks, tail = streamed_view(frames, message_id)
+    if not blocks:
+        return tail == content
+    return content.endswith(tail) and blocks + render_markdown(tail) == render_markdown(content)
 
 
 async def finished(generation) -> None:

@@ -164,6 +164,9 @@
   }
 
   /* ---------- 2. KaTeX ---------- */
+  /* A streaming reply's complete blocks arrive rendered, appended to #message-<pk>-blocks:
+     each frame's new blocks are the swapped elements, so each is typeset (and each code block
+     gets its copy button) once, as it arrives; the tail (.streaming) is plain text. */
   function renderMath(scope) {
     if (!window.katex) return;
     within(scope, ".math.math-inline, .math.math-display", function (el) {

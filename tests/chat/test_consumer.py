@@ -33,6 +33,7 @@ from tests.sockets import (
     receive_until,
     send_action,
     streamed_text,
+    streamed_view,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -604,3 +605,56 @@ async def test_sync_during_a_reply_gives_the_text_so_far_then_the_tail(alice_soc
 
     assert f'id="message-{message_id}"' in snapshot and "Hel" in snapshot
     assert "Hello" in frames[-1]
+
+
+# Live rendering: complete blocks arrive rendered while the reply streams
+
+TABLE_REPLY = ["Intro\n\n", "| a | b |\n", "|---|---|\n", "| 1 | 2 |\n", "\n", "Still ", "writing"]
+
+
+def _has_table(message_id: int):
+    blocks = f'<div id="message-{message_id}-blocks" hx-swap-oob="beforeend">'
+    return lambda frame: blocks in frame and "<table>" in frame.split(blocks, 1)[1]
+
+
+async def test_a_complete_table_is_a_table_while_the_reply_streams(alice_socket, fake_stream):
+    stream = fake_stream(TABLE_REPLY, gate_at=6)
+    await send_action(alice_socket, "send", text="A table please")
+    first = await alice_socket.receive_from(timeout=TIMEOUT)
+    message_id = assistant_id_in([first])
+
+    frames = [first, *await receive_until(alice_socket, _has_table(message_id))]
+    message = await get_message(message_id)
+    assert message.status == Message.Status.STREAMING  # the reply is held at the gate
+    blocks, tail = streamed_view(frames, message_id)
+    assert blocks == "<p>Intro</p>\n<table>\n" + blocks.split("<table>\n", 1)[1]
+    assert blocks.endswith("</table>\n") and tail == "Still "
+
+    # A tab that syncs meanwhile gets the same rendered prefix and tail.
+    await send_action(alice_socket, "sync")
+    snapshot = await alice_socket.receive_from(timeout=TIMEOUT)
+    assert 'data-message-status="streaming"' in snapshot
+    assert streamed_view([snapshot], message_id) == (blocks, tail)
+
+    stream.gate.set()
+    final = await receive_until(alice_socket, is_final(message_id))
+    stored = (await get_message(message_id)).html
+    assert stored == blocks + "<p>Still writing</p>\n"  # the final swap keeps the blocks
+    assert 'data-message-status="complete"' in final[-1]
+
+
+async def test_a_tab_of_another_process_gets_the_same_rendered_prefix(alice_socket, conversation):
+    question = await database_sync_to_async(make_message)(conversation, content="Q")
+    reply = await database_sync_to_async(make_message)(
+        conversation, role="assistant", content="", status="streaming", parent=question
+    )
+    layer = get_channel_layer()
+    content = "".join(TABLE_REPLY)
+    event = {"type": "reply.snapshot", "message_id": reply.pk, "content": content}
+
+    await layer.group_send(conversation.group_name, event)
+    shown = await alice_socket.receive_from(timeout=TIMEOUT)
+
+    blocks, tail = streamed_view([shown], reply.pk)
+    assert blocks.startswith("<p>Intro</p>\n<table>") and tail == "Still writing"
+    assert 'data-message-status="streaming"' in shown

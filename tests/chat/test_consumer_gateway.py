@@ -18,6 +18,7 @@ from tests.sockets import (
     open_socket,
     receive_until,
     send_action,
+    streamed_matches,
     streamed_text,
 )
 
@@ -76,7 +77,7 @@ async def test_interrupted_streams_are_kept_and_marked(alice_socket, demo_gatewa
     message = await get_message(message_id)
     assert message.status == Message.Status.INTERRUPTED
     assert message.content
-    assert streamed_text(frames, message_id) == message.content
+    assert streamed_matches(frames, message_id, message.content)
     assert 'data-message-status="interrupted"' in frames[-1] and ">Retry<" in frames[-1]
 
 
@@ -136,7 +137,7 @@ async def test_stop_cuts_a_gateway_stream(alice_socket, demo_gateway):
 
     message = await get_message(message_id)
     assert message.status == Message.Status.STOPPED
-    assert message.content and streamed_text(frames, message_id) == message.content
+    assert message.content and streamed_matches(frames, message_id, message.content)
     assert len(message.content) < len(reply_text("slow", "Go"))
 
 

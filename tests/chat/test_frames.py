@@ -63,3 +63,12 @@ def test_deltas_status_and_live_region_are_escaped():
     assert frames.live_region_frame("<i>") == (
         '<div id="live-region" hx-swap-oob="innerHTML">&lt;i&gt;</div>'
     )
+
+
+def test_block_and_tail_frames_append_html_and_replace_escaped_text() -> None:
+    assert frames.blocks_frame(7, "<p>a</p>\n") == (
+        '<div id="message-7-blocks" hx-swap-oob="beforeend"><p>a</p>\n</div>'
+    )
+    assert frames.tail_frame(7, "<b>&") == (
+        '<div id="message-7-text" hx-swap-oob="innerHTML">&lt;b&gt;&amp;</div>'
+    )

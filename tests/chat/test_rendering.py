@@ -325,7 +325,9 @@ def test_a_block_over_the_size_budget_keeps_its_markup_without_highlighting() ->
     assert render_markdown(f"```python\n{code}```") == _plain_block("python", code)
 
 
-def test_a_message_stops_highlighting_past_its_size_budget() -> None:
+def test_a_message_stops_highlighting_past_its_size_budget(monkeypatch) -> None:
+    # The size budget alone: on a busy machine the time budget could end highlighting first.
+    monkeypatch.setattr(rendering, "HIGHLIGHT_SECONDS", 60.0)
     block = "x = 1\n" * (rendering.HIGHLIGHT_BLOCK_MAX_CHARS // 6 - 1)
     fits = rendering.HIGHLIGHT_MESSAGE_MAX_CHARS // len(block)
     html = render_markdown(f"```python\n{block}```\n\n" * (fits + 1))

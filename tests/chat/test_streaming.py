@@ -14,7 +14,7 @@ from chat import frames, services, streaming
 from chat.models import Message
 from chat.streaming import State, Subscriber, registry
 from tests.factories import make_conversation
-from tests.sockets import FakeStream, delta_texts, finished
+from tests.sockets import FakeStream, delta_texts, finished, streamed_view
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -453,3 +453,31 @@ async def test_the_final_html_is_rendered_off_the_database_thread(
     assert threads["render"] != threading.get_ident()  # nor on the event loop
     message = await get_message(reply_start.assistant_id)
     assert "<strong>bold</strong>" in message.html
+
+
+async def test_blocks_go_once_and_a_late_tab_gets_the_same_rendered_prefix(reply_start, use_stream):
+    pieces = ["Intro", " text\n", "\n- a\n- b\n", "\nAfter the list\n\n", "Tail"]
+    stream = FakeStream([*pieces, " end"], gate_at=len(pieces))
+    use_stream(stream)
+    socket = Socket()
+    generation = start(reply_start, socket)
+    pk = reply_start.assistant_id
+    while generation.length < len("".join(pieces)):
+        await asyncio.sleep(0.001)
+    generation._flush()
+    late = Socket()
+    generation.subscribe(Subscriber(send=late.send, can_write=True))
+    await asyncio.wait_for(generation._wait_sending(), 5)
+
+    view = streamed_view(socket.frames, pk)
+    assert view == streamed_view(late.frames, pk)
+    assert view == (
+        "<p>Intro text</p>\n<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n<p>After the list</p>\n",
+        "Tail",
+    )
+    sent = "".join(socket.frames)
+    assert sent.count("<p>Intro text</p>") == 1 and sent.count("<ul>") == 1
+    assert generation.live.render_calls == len(generation.live.blocks)
+    stream.gate.set()
+    await finished(generation)
+    assert (await get_message(pk)).html == view[0] + "<p>Tail end</p>\n"
