@@ -94,6 +94,9 @@ class Message(models.Model):
     error = models.TextField(blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # From the start of the generation to its first content and to its end (chat.streaming).
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -125,6 +128,8 @@ class Message(models.Model):
             error=self.error,
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
+            ttft_ms=self.ttft_ms,
+            duration_ms=self.duration_ms,
         )
 
 

@@ -163,6 +163,72 @@
     });
   }
 
+  /* ---------- message actions: edit in place, Details ---------- */
+  function messageOf(el) {
+    return el.closest(".message");
+  }
+
+  function setEditing(message, editing, focusBack) {
+    var form = message.querySelector(".edit-form");
+    var body = message.querySelector(".message-body");
+    var btn = message.querySelector(".edit-btn");
+    if (!form || !body) return;
+    if (editing) {
+      form.dataset.original = form.querySelector("textarea").value;
+    } else if (form.dataset.original !== undefined) {
+      form.querySelector("textarea").value = form.dataset.original; // Cancel restores it
+    }
+    form.hidden = !editing;
+    body.hidden = editing;
+    message.classList.toggle("is-editing", editing);
+    if (btn) btn.setAttribute("aria-expanded", editing ? "true" : "false");
+    if (editing) {
+      var area = form.querySelector("textarea");
+      autosize(area);
+      area.focus();
+    } else if (focusBack && btn) {
+      btn.focus();
+    }
+  }
+
+  function onMessageActionClick(target) {
+    var edit = target.closest(".edit-btn");
+    if (edit) {
+      var message = messageOf(edit);
+      if (message) setEditing(message, !message.classList.contains("is-editing"), true);
+      return true;
+    }
+    var cancel = target.closest(".edit-cancel");
+    if (cancel) {
+      if (messageOf(cancel)) setEditing(messageOf(cancel), false, true);
+      return true;
+    }
+    var details = target.closest(".details-btn");
+    if (details) {
+      toggleDetails(details);
+      return true;
+    }
+    return false;
+  }
+
+  function toggleDetails(btn) {
+    var panel = document.getElementById(btn.getAttribute("aria-controls"));
+    if (!panel) return;
+    panel.hidden = !panel.hidden;
+    btn.setAttribute("aria-expanded", panel.hidden ? "false" : "true");
+  }
+
+  function onEditKeydown(event) {
+    var form = event.target.closest(".edit-form");
+    if (event.key === "Escape" && form && messageOf(form)) {
+      event.preventDefault();
+      event.stopPropagation();
+      setEditing(messageOf(form), false, true);
+      return true;
+    }
+    return false;
+  }
+
   /* ---------- 2. KaTeX ---------- */
   function renderMath(scope) {
     if (!window.katex) return;
@@ -428,6 +494,7 @@
       onCopyClick(copy);
       return;
     }
+    if (onMessageActionClick(target)) return;
     if (target.closest(".theme-toggle")) {
       toggleTheme();
       return;
@@ -453,6 +520,7 @@
   });
 
   document.addEventListener("keydown", function (event) {
+    if (event.target instanceof Element && onEditKeydown(event)) return;
     if (event.key === "Escape") {
       if (isOpen("menu-toggle")) setMenuOpen(false, true);
       else if (isOpen("sidebar-toggle")) setSidebarOpen(false, true);
