@@ -119,7 +119,10 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
         .first()
     )
     if conversation is None:
-        model = settings.DEFAULT_MODEL or next(iter(_models_for()), "")
+        # The user's default model (accounts:settings), else the site's, else the first listed.
+        model = (
+            request.user.default_model or settings.DEFAULT_MODEL or next(iter(_models_for()), "")
+        )
         conversation = Conversation.objects.create(
             team=request.team, created_by=request.user, model=model
         )

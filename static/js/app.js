@@ -12,6 +12,9 @@
 
   /* ---------- theme (runs immediately) ---------- */
   function storedTheme() {
+    // Signed in: the theme saved in the user's settings, rendered by the server, wins.
+    var saved = root.getAttribute("data-theme-saved");
+    if (saved !== null) return saved === "dark" || saved === "light" ? saved : null;
     try {
       var value = localStorage.getItem(THEME_KEY);
       return value === "dark" || value === "light" ? value : null;
@@ -42,6 +45,10 @@
 
   function toggleTheme() {
     var next = effectiveTheme() === "dark" ? "light" : "dark";
+    if (root.hasAttribute("data-theme-saved")) {
+      saveTheme(next === (prefersDark.matches ? "dark" : "light") ? "system" : next);
+      return;
+    }
     try {
       // Choosing what the OS already prefers means "follow the OS" again.
       if (next === (prefersDark.matches ? "dark" : "light")) {
@@ -54,6 +61,28 @@
       return;
     }
     applyTheme();
+  }
+
+  /* The signed-in user's theme: shown at once, then saved to their settings. */
+  function saveTheme(theme) {
+    root.setAttribute("data-theme-saved", theme);
+    applyTheme();
+    var url = root.getAttribute("data-theme-url");
+    var token = "";
+    try {
+      token = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (e) {
+      token = "";
+    }
+    if (!url || !window.fetch) return;
+    var body = new URLSearchParams();
+    body.set("theme", theme);
+    window.fetch(url, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": token },
+    }).catch(function () {});
   }
 
   prefersDark.addEventListener("change", applyTheme);
