@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -37,20 +37,6 @@ class TeamAdmin(admin.ModelAdmin):
     search_fields = ["name", "memberships__user__username"]
     readonly_fields = ["created_at"]
     inlines = [TeamMembershipInline]
-    actions = ["export_json"]
-
-    @admin.action(description=_("Export conversations as JSON"))
-    def export_json(self, request: HttpRequest, queryset: QuerySet[Team]) -> StreamingHttpResponse:
-        """Every conversation of the selected teams, streamed a batch at a time (chat.export)."""
-        from chat import export  # chat builds on accounts: imported when used, not at load
-
-        teams = list(queryset.order_by("pk"))
-        response = StreamingHttpResponse(
-            export.team_json(teams), content_type="application/json; charset=utf-8"
-        )
-        name = "teams" if len(teams) != 1 else f"team-{teams[0].pk}"
-        response["Content-Disposition"] = f'attachment; filename="{name}-conversations.json"'
-        return response
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
         return super().get_queryset(request).annotate(member_count=Count("memberships"))

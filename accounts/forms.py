@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
@@ -70,6 +72,20 @@ class RoleForm(forms.ModelForm):
     class Meta:
         model = Membership
         fields = ["role"]
+
+
+# Where the Settings page gets the chat models on offer. chat.apps.ChatConfig.ready sets it
+# (accounts imports no other app); nothing but the site default without it.
+_chat_models: Callable[[], list[str]] = list
+
+
+def set_chat_models_source(source: Callable[[], list[str]]) -> None:
+    global _chat_models
+    _chat_models = source
+
+
+def offered_chat_models() -> list[str]:
+    return list(_chat_models())
 
 
 class SettingsForm(forms.ModelForm):

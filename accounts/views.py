@@ -29,11 +29,11 @@ from accounts.forms import (
     SignupForm,
     TeamForm,
     ThemeForm,
+    offered_chat_models,
 )
 from accounts.http import AuthenticatedHttpRequest
 from accounts.middleware import FIRST_RUN_CACHE_KEY, SESSION_TEAM_KEY, site_has_users
 from accounts.models import Invite, Membership, Team, User
-from gateway import catalogue
 
 OWNER = Membership.Role.OWNER
 ROLE_ORDER = {role: rank for rank, role in enumerate(Membership.Role.values)}
@@ -332,9 +332,7 @@ def apply_language(response: HttpResponse, language: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The signed-in user's own settings: no id in the URL, nobody else's to reach."""
-    form = SettingsForm(
-        request.POST or None, instance=request.user, models=catalogue.list_chat_models()
-    )
+    form = SettingsForm(request.POST or None, instance=request.user, models=offered_chat_models())
     if request.method == "POST" and form.is_valid():
         user = form.save()
         if user.language:

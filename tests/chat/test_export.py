@@ -126,7 +126,7 @@ def admin_client(client, alice):
 def _export_teams(admin_client, *teams):
     return admin_client.post(
         reverse("admin:accounts_team_changelist"),
-        {"action": "export_json", "_selected_action": [t.pk for t in teams]},
+        {"action": "export_teams_json", "_selected_action": [t.pk for t in teams]},
     )
 
 
@@ -141,7 +141,7 @@ async def test_a_site_admin_exports_a_whole_team_streamed(
 
     response = await async_client.post(
         reverse("admin:accounts_team_changelist"),
-        {"action": "export_json", "_selected_action": [team.pk]},
+        {"action": "export_teams_json", "_selected_action": [team.pk]},
     )
 
     assert response.status_code == 200 and response.is_async
