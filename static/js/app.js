@@ -245,6 +245,7 @@
     if (!panel) return;
     panel.hidden = !panel.hidden;
     btn.setAttribute("aria-expanded", panel.hidden ? "false" : "true");
+    if (!panel.hidden) panel.scrollIntoView({ block: "nearest" });
   }
 
   function onEditKeydown(event) {

@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import shot
 from tests.browser.test_first_run_and_chat import ADMIN, _setup_or_login
 
 pytestmark = pytest.mark.browser
@@ -38,6 +39,7 @@ def test_details_edit_in_place_and_export(page, server_url):
         expect(panel).to_contain_text(label)
     expect(panel.locator("dd").nth(1)).to_have_text(DIGITS)
     expect(panel.locator("dd").nth(2)).to_have_text(DIGITS)
+    shot(page, "e4-details")
 
     # Edit in place: the bubble turns into the form; Cancel and Esc restore it unchanged.
     question = page.locator('[data-message-role="user"]').last
@@ -46,6 +48,7 @@ def test_details_edit_in_place_and_export(page, server_url):
     area = question.get_by_label("Edit your prompt")
     expect(area).to_be_focused()
     expect(question.locator(".message-body")).to_be_hidden()
+    shot(page, "e4-edit-in-place")
     area.fill("Something else")
     question.get_by_role("button", name="Cancel").click()
     expect(area).to_be_hidden()
@@ -67,6 +70,7 @@ def test_details_edit_in_place_and_export(page, server_url):
     page.get_by_role("button", name="Export").click()
     markdown = page.get_by_role("link", name="Markdown")
     expect(markdown).to_be_visible()
+    shot(page, "e4-export-menu")
     with page.expect_download() as download_info:
         markdown.click()
     download = download_info.value
@@ -111,5 +115,25 @@ def test_a_teammate_sees_who_asked(browser, page, server_url):
         expect(question).to_contain_text("A question from the admin")
         expect(question.locator(".message-author")).to_have_text(ADMIN)
         expect(question.locator(".message-author")).to_be_visible()
+        box = question.locator(".message-author").bounding_box()
+        assert box and box["width"] > 20  # shown, not only read out by screen readers
+        shot(bob, "e4-author-shown")
     finally:
         guest.close()
+
+
+def test_the_theme_toggle_saves_to_the_settings(page, server_url):
+    _setup_or_login(page, server_url)
+    page.emulate_media(color_scheme="light")
+    html = page.locator("html")
+    page.get_by_role("button", name="Toggle dark mode").click()
+    expect(html).to_have_attribute("data-theme", "dark")
+    page.goto(server_url + "/accounts/settings/")
+    expect(html).to_have_attribute("data-theme", "dark")  # rendered by the server
+    expect(page.get_by_label("Theme")).to_have_value("dark")
+    shot(page, "e4-settings-dark")
+    page.get_by_label("Theme").select_option("system")
+    page.get_by_label("Display name").fill("The Admin")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Settings saved.")).to_be_visible()
+    expect(html).not_to_have_attribute("data-theme", "dark")

@@ -47,8 +47,16 @@ def test_a_teammate_sees_the_author_of_each_user_message(bob_client, alice, shar
 
     content = bob_client.get(shared.get_absolute_url()).content.decode()
 
-    assert '<span class="message-author">Alice Liddell (alice)</span>' in content
-    assert '<span class="message-author">bob</span>' in content
+    shown = '<span class="message-role is-shown"><span class="message-author">'
+    assert shown + "Alice Liddell (alice)</span>" in content
+    assert shown + "bob</span>" in content
+
+
+def test_in_a_private_conversation_the_name_is_for_screen_readers_only(alice_client, team, alice):
+    conversation = make_conversation(team, alice, title="Mine")
+    make_message(conversation, content="Just me", author=alice)
+    content = alice_client.get(conversation.get_absolute_url()).content.decode()
+    assert '<span class="message-role"><span class="message-author">alice</span>' in content
 
 
 def test_the_thread_loads_its_authors_in_its_one_query(
