@@ -93,3 +93,4 @@ class MessageAdmin(admin.ModelAdmin):
 # (accounts imports no other app), added here.
 team_actions = [*(TeamAdmin.actions or ()), export.export_teams_json]  # type: ignore[misc]
 TeamAdmin.actions = team_actions  # type: ignore[misc]  # a class attribute the admin reads
+TeamAdmin.has_export_permission = export.may_export  # type: ignore[attr-defined]

@@ -153,7 +153,13 @@ async def team_json(teams: list[Team]) -> AsyncIterator[str]:
     yield "]}\n"
 
 
-@admin.action(description=gettext_lazy("Export conversations as JSON"))
+def may_export(modeladmin: admin.ModelAdmin, request: HttpRequest) -> bool:
+    """Only site admins (superusers) export teams: the export holds private conversations,
+    which staff with a mere view permission on teams must not read."""
+    return bool(request.user.is_active and request.user.is_superuser)
+
+
+@admin.action(description=gettext_lazy("Export conversations as JSON"), permissions=["export"])
 def export_teams_json(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Team]
 ) -> StreamingHttpResponse:

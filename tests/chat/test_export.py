@@ -180,6 +180,22 @@ def test_several_teams_and_an_empty_one(admin_client, team, other_team, charlie)
     ]
 
 
+def test_staff_without_superuser_cannot_export(client, bob, team, alice):
+    from django.contrib.auth.models import Permission
+
+    bob.is_staff = True
+    bob.save(update_fields=["is_staff"])
+    bob.user_permissions.add(Permission.objects.get(codename="view_team"))
+    make_conversation(team, alice, title="Private to alice")
+    client.force_login(bob)
+    changelist = client.get(reverse("admin:accounts_team_changelist"))
+    assert changelist.status_code == 200
+    assert "export_teams_json" not in changelist.content.decode()
+    response = _export_teams(client, team)
+    assert not response.streaming
+    assert b"Private to alice" not in response.content
+
+
 def test_members_cannot_use_the_admin_export(bob_client, team):
     response = _export_teams(bob_client, team)
     assert response.status_code == 302 and "/admin/login/" in response.url
