@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -69,3 +72,58 @@ class RoleForm(forms.ModelForm):
     class Meta:
         model = Membership
         fields = ["role"]
+
+
+# Where the Settings page gets the chat models on offer. chat.apps.ChatConfig.ready sets it
+# (accounts imports no other app); nothing but the site default without it.
+_chat_models: Callable[[], list[str]] = list
+
+
+def set_chat_models_source(source: Callable[[], list[str]]) -> None:
+    global _chat_models
+    _chat_models = source
+
+
+def offered_chat_models() -> list[str]:
+    return list(_chat_models())
+
+
+class SettingsForm(forms.ModelForm):
+    """A user's own settings. The model is one of the gateway's chat models or the site
+    default (blank); the model already saved stays valid when the gateway stops listing it."""
+
+    class Meta:
+        model = User
+        fields = ["display_name", "default_model", "theme", "language"]
+        help_texts = {
+            "display_name": _("Shown to your teammates next to your username."),
+            "default_model": _("Used for the new conversations you start."),
+        }
+
+    def __init__(self, *args, models: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        saved = self.instance.default_model
+        site_default = settings.DEFAULT_MODEL
+        site_label = (
+            _("Site default (%(model)s)") % {"model": site_default}
+            if site_default
+            else _("Site default")
+        )
+        offered = [m for m in dict.fromkeys([*models, saved]) if m and m != site_default]
+        self.fields["default_model"] = forms.ChoiceField(
+            label=_("Default model"),
+            choices=[("", site_label), *((m, m) for m in offered)],
+            required=False,
+            help_text=self.Meta.help_texts["default_model"],
+        )
+        self.fields["language"] = forms.ChoiceField(
+            label=_("Language"),
+            choices=[("", _("As the browser asks")), *settings.LANGUAGES],
+            required=False,
+        )
+
+
+class ThemeForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["theme"]

@@ -17,6 +17,34 @@ from django.utils.translation import pgettext_lazy
 class User(AbstractUser):
     """Custom from the first migration so fields can be added later without pain."""
 
+    class Theme(models.TextChoices):
+        SYSTEM = "system", _("System")
+        LIGHT = "light", _("Light")
+        DARK = "dark", _("Dark")
+
+    # Personal settings (accounts.views.settings_page); blank means "the site's default".
+    # Database defaults too: rows written by code that predates these columns stay valid.
+    display_name = models.CharField(
+        _("display name"), max_length=100, blank=True, default="", db_default=""
+    )
+    default_model = models.CharField(
+        _("default model"), max_length=200, blank=True, default="", db_default=""
+    )
+    theme = models.CharField(
+        _("theme"),
+        max_length=10,
+        choices=Theme.choices,
+        default=Theme.SYSTEM,
+        db_default=Theme.SYSTEM,
+    )
+    language = models.CharField(_("language"), max_length=10, blank=True, default="", db_default="")
+
+    @property
+    def shown_name(self) -> str:
+        """How the user is named to teammates: "Display Name (username)", or the username."""
+        username = self.get_username()
+        return f"{self.display_name} ({username})" if self.display_name else username
+
 
 class Team(models.Model):
     name = models.CharField(_("name"), max_length=100)

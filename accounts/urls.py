@@ -23,6 +23,8 @@ urlpatterns = [
         ),
         name="password_change_done",
     ),
+    path("settings/", views.settings_page, name="settings"),
+    path("settings/theme/", views.theme, name="theme"),
     path("team/", views.team, name="team"),
     path("teams/new/", views.team_create, name="team_create"),
     path("teams/switch/", views.team_switch, name="team_switch"),

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -20,7 +20,17 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import access
-from accounts.forms import InviteForm, LoginForm, RoleForm, SetupForm, SignupForm, TeamForm
+from accounts.forms import (
+    InviteForm,
+    LoginForm,
+    RoleForm,
+    SettingsForm,
+    SetupForm,
+    SignupForm,
+    TeamForm,
+    ThemeForm,
+    offered_chat_models,
+)
 from accounts.http import AuthenticatedHttpRequest
 from accounts.middleware import FIRST_RUN_CACHE_KEY, SESSION_TEAM_KEY, site_has_users
 from accounts.models import Invite, Membership, Team, User
@@ -84,8 +94,10 @@ def login(request: HttpRequest) -> HttpResponse:
         return redirect(_next_url(request))
     form = LoginForm(request, data=request.POST or None)
     if request.method == "POST" and form.is_valid():
-        auth_login(request, form.get_user())
-        return redirect(_next_url(request))
+        user = form.get_user()
+        auth_login(request, user)
+        # The language saved in the user's settings follows them to this browser.
+        return apply_language(redirect(_next_url(request)), user.language)
     next_url = request.POST.get("next") or request.GET.get("next", "")
     return render(request, "accounts/login.html", {"form": form, "next": next_url})
 
@@ -291,3 +303,52 @@ def team_switch(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = access.get_membership(request.user, request.POST.get("team_id"))
     _switch_team(request, membership.team)
     return redirect("chat:home")
+
+
+def apply_language(response: HttpResponse, language: str) -> HttpResponse:
+    """Set (or, for blank, clear) the language cookie as django.views.i18n.set_language does."""
+    if language and translation.check_for_language(language):
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            path=settings.LANGUAGE_COOKIE_PATH,
+            domain=settings.LANGUAGE_COOKIE_DOMAIN,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,  # type: ignore[arg-type]
+        )
+    elif not language:
+        response.delete_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            path=settings.LANGUAGE_COOKIE_PATH,
+            domain=settings.LANGUAGE_COOKIE_DOMAIN,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,  # type: ignore[arg-type]
+        )
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The signed-in user's own settings: no id in the URL, nobody else's to reach."""
+    form = SettingsForm(request.POST or None, instance=request.user, models=offered_chat_models())
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        if user.language:
+            translation.activate(user.language)  # the confirmation in the chosen language
+        messages.success(request, _("Settings saved."))
+        return apply_language(redirect("accounts:settings"), user.language)
+    status = 400 if form.errors else 200
+    return render(request, "accounts/settings.html", {"form": form}, status=status)
+
+
+@login_required
+@require_POST
+def theme(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The top bar's theme toggle saves the choice here (app.js); 204, or 400 if invalid."""
+    form = ThemeForm(request.POST, instance=request.user)
+    if not form.is_valid():
+        return HttpResponse(status=400)
+    form.save()
+    return HttpResponse(status=204)

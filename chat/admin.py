@@ -5,6 +5,8 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin import TeamAdmin
+from chat import export
 from chat.models import Conversation, Message
 
 # What an admin reviews about a message: who spoke, how it ended, what it cost.
@@ -85,3 +87,10 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+# A site admin exports a whole team's conversations from the Team admin; the action is chat's
+# (accounts imports no other app), added here.
+team_actions = [*(TeamAdmin.actions or ()), export.export_teams_json]  # type: ignore[misc]
+TeamAdmin.actions = team_actions  # type: ignore[misc]  # a class attribute the admin reads
+TeamAdmin.has_export_permission = export.may_export  # type: ignore[attr-defined]

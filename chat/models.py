@@ -130,6 +130,9 @@ class Message(models.Model):
     error = models.TextField(_("error"), blank=True)
     prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+    # From the start of the generation to its first content and to its end (chat.streaming).
+    ttft_ms = models.PositiveIntegerField(_("time to first token (ms)"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -164,6 +167,8 @@ class Message(models.Model):
             error=self.error,
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
+            ttft_ms=self.ttft_ms,
+            duration_ms=self.duration_ms,
         )
 
 

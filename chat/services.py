@@ -79,7 +79,8 @@ def begin_reply(
         # Serialise replies per conversation across processes (a no-op on SQLite, whose
         # IMMEDIATE transactions already do), then refuse while one is being written.
         Conversation.objects.select_for_update().filter(pk=conversation.pk).exists()
-        messages = list(conversation.messages.all())
+        # Authors loaded now: the thread is rendered from async code (the user messages' names).
+        messages = list(conversation.messages.select_related("author"))
         if any(_is_live(m) for m in messages):
             raise ValidationError(
                 _("A reply is still being written. Wait for it or press Stop."), code="busy"
@@ -234,9 +235,13 @@ def finish_reply(
     finish_reason: str | None = None,
     usage: UsageLike | None = None,
     error: str = "",
+    ttft_ms: int | None = None,
+    duration_ms: int | None = None,
 ) -> ThreadItem:
     """Store the final reply with its HTML (chat.frames.stored_html, rendered by the caller
-    off this thread); return it with its sibling ids. Message.DoesNotExist if it is gone."""
+    off this thread) and its timings (milliseconds from the start of the generation to the
+    first content and to the end); return it with its sibling ids. Message.DoesNotExist if it
+    is gone."""
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message_id)
         message.content = content
@@ -247,10 +252,12 @@ def finish_reply(
         message.error = error
         message.prompt_tokens = usage.prompt_tokens if usage else None
         message.completion_tokens = usage.completion_tokens if usage else None
+        message.ttft_ms = ttft_ms
+        message.duration_ms = duration_ms
         message.save(
             update_fields=[
                 "content", "reasoning", "html", "status", "finish_reason", "error",
-                "prompt_tokens", "completion_tokens", "updated_at",
+                "prompt_tokens", "completion_tokens", "ttft_ms", "duration_ms", "updated_at",
             ]
         )  # fmt: skip
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
@@ -293,14 +300,22 @@ def conversation_exists(*, conversation_id: UUID) -> bool:
     return Conversation.objects.filter(pk=conversation_id).exists()
 
 
+def copy_title(title: str) -> str:
+    """The title of a private copy: "Copy of <title>", within the field's length."""
+    field = Conversation._meta.get_field("title")
+    limit = field.max_length or 200
+    return Truncator(_("Copy of %(title)s") % {"title": title or _("New chat")}).chars(limit)
+
+
 def fork_conversation(*, conversation: Conversation, user: User) -> Conversation:
-    """A private copy for `user` of the thread shown now, messages in order with parents."""
+    """A private copy for `user` of the thread shown now, messages in order with parents,
+    titled as a copy so the sidebar does not show two identical entries."""
     path = MessageTree.for_conversation(conversation).path_to(conversation.current_leaf_id)
     with transaction.atomic():
         fork = Conversation.objects.create(
             team_id=conversation.team_id,
             created_by=user,
-            title=conversation.title,
+            title=copy_title(conversation.title),
             model=conversation.model,
             system_prompt=conversation.system_prompt,
             temperature=conversation.temperature,

@@ -115,6 +115,7 @@ class Generation:
         self._background: set[asyncio.Task[Any]] = set()
         self._stop_requested = False
         self._last_checkpoint = self._started = _clock()
+        self._first_content_at: float | None = None  # for the reply's time to first token
         self._checkpoint: asyncio.Task[None] | None = None
         self._last_snapshot = 0.0
         self._flush_seconds = settings.STREAM_FLUSH_MS / 1000
@@ -211,6 +212,8 @@ class Generation:
         if not delta.content:
             return
         first = self.length == 0
+        if first:
+            self._first_content_at = _clock()
         if first and self.reasoning:
             self._announce(_("Writing…"))
         self.chunks.append(delta.content)
@@ -450,6 +453,7 @@ class Generation:
                 finish_reason=outcome.finish_reason,
                 usage=outcome.usage,
                 error=outcome.error,
+                **self._timings(),
             )
         except Message.DoesNotExist:
             logger.info("Reply %s is gone: its conversation was deleted", self.message_id)
@@ -465,6 +469,14 @@ class Generation:
         item = self._snapshot_item()
         item.message.status, item.message.error = Status.FAILED, error
         return item
+
+    def _timings(self) -> dict[str, int | None]:
+        """Milliseconds from the start of the generation to its first content and to now."""
+        now, first = _clock(), self._first_content_at
+        return {
+            "ttft_ms": round((first - self._started) * 1000) if first is not None else None,
+            "duration_ms": round((now - self._started) * 1000),
+        }
 
     async def _send_final(self, item: ThreadItem) -> None:
         finals: dict[bool, str] = {}

@@ -21,6 +21,16 @@ class ThreadItem:
     sibling_ids: list[int] = field(default_factory=list)
 
     @property
+    def author_name(self) -> str:
+        """The user message's author as teammates see them ("Name (username)" or the
+        username), or "" when unknown. Reads only an author loaded with the message (the
+        partial is rendered from async code): every loader of a thread select_related()s it."""
+        message = self.message
+        if message.author_id is None or not Message.author.is_cached(message):
+            return ""
+        return message.author.shown_name if message.author else ""
+
+    @property
     def count(self) -> int:
         return len(self.sibling_ids)
 
@@ -51,7 +61,8 @@ class MessageTree:
 
     @classmethod
     def for_conversation(cls, conversation: Conversation) -> MessageTree:
-        return cls(list(conversation.messages.all()))
+        # Authors come in the same query: user messages show their author's name.
+        return cls(list(conversation.messages.select_related("author")))
 
     def leaf_under(self, message: Message) -> Message:
         """The newest branch's end below `message` (itself if it has no children)."""

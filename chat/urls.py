@@ -16,4 +16,9 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/rename/", views.rename, name="rename"),
     path("c/<uuid:conversation_id>/pin/", views.pin, name="pin"),
     path("c/<uuid:conversation_id>/delete/", views.delete, name="delete"),
+    path(
+        "c/<uuid:conversation_id>/export/<str:fmt>/",
+        views.export_conversation,
+        name="export",
+    ),
 ]

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import access
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership
-from chat import services
+from chat import export, services
 from chat.forms import ConversationSettingsForm, RenameForm
 from chat.models import Conversation, Pin
 from chat.threads import MessageTree, build_thread
@@ -119,7 +119,10 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
         .first()
     )
     if conversation is None:
-        model = settings.DEFAULT_MODEL or next(iter(_models_for()), "")
+        # The user's default model (accounts:settings), else the site's, else the first listed.
+        model = (
+            request.user.default_model or settings.DEFAULT_MODEL or next(iter(_models_for()), "")
+        )
         conversation = Conversation.objects.create(
             team=request.team, created_by=request.user, model=model
         )
@@ -246,3 +249,25 @@ def delete(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> Htt
         "conversation": conversation,
     }
     return render(request, "chat/confirm_delete.html", context)
+
+
+EXPORT_FORMATS = {
+    "markdown": ("md", "text/markdown; charset=utf-8", export.to_markdown),
+    "json": ("json", "application/json; charset=utf-8", export.to_json),
+}
+
+
+@login_required
+@require_GET
+def export_conversation(
+    request: AuthenticatedHttpRequest, conversation_id: uuid.UUID, fmt: str
+) -> HttpResponse:
+    """The conversation's current thread as a download; reading it is enough."""
+    if fmt not in EXPORT_FORMATS:
+        raise Http404
+    conversation, _membership = access.get_for_user(request.user, Conversation, conversation_id)
+    extension, content_type, render_as = EXPORT_FORMATS[fmt]
+    response = HttpResponse(render_as(conversation), content_type=content_type)
+    name = export.filename(conversation, extension)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -12,6 +12,9 @@
 
   /* ---------- theme (runs immediately) ---------- */
   function storedTheme() {
+    // Signed in: the theme saved in the user's settings, rendered by the server, wins.
+    var saved = root.getAttribute("data-theme-saved");
+    if (saved !== null) return saved === "dark" || saved === "light" ? saved : null;
     try {
       var value = localStorage.getItem(THEME_KEY);
       return value === "dark" || value === "light" ? value : null;
@@ -42,6 +45,10 @@
 
   function toggleTheme() {
     var next = effectiveTheme() === "dark" ? "light" : "dark";
+    if (root.hasAttribute("data-theme-saved")) {
+      saveTheme(next === (prefersDark.matches ? "dark" : "light") ? "system" : next);
+      return;
+    }
     try {
       // Choosing what the OS already prefers means "follow the OS" again.
       if (next === (prefersDark.matches ? "dark" : "light")) {
@@ -54,6 +61,28 @@
       return;
     }
     applyTheme();
+  }
+
+  /* The signed-in user's theme: shown at once, then saved to their settings. */
+  function saveTheme(theme) {
+    root.setAttribute("data-theme-saved", theme);
+    applyTheme();
+    var url = root.getAttribute("data-theme-url");
+    var token = "";
+    try {
+      token = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (e) {
+      token = "";
+    }
+    if (!url || !window.fetch) return;
+    var body = new URLSearchParams();
+    body.set("theme", theme);
+    window.fetch(url, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": token },
+    }).catch(function () {});
   }
 
   prefersDark.addEventListener("change", applyTheme);
@@ -161,6 +190,73 @@
       btn.textContent = label(null, "copyCodeLabel", "Copy code");
       block.insertBefore(btn, block.firstChild);
     });
+  }
+
+  /* ---------- message actions: edit in place, Details ---------- */
+  function messageOf(el) {
+    return el.closest(".message");
+  }
+
+  function setEditing(message, editing, focusBack) {
+    var form = message.querySelector(".edit-form");
+    var body = message.querySelector(".message-body");
+    var btn = message.querySelector(".edit-btn");
+    if (!form || !body) return;
+    if (editing) {
+      form.dataset.original = form.querySelector("textarea").value;
+    } else if (form.dataset.original !== undefined) {
+      form.querySelector("textarea").value = form.dataset.original; // Cancel restores it
+    }
+    form.hidden = !editing;
+    body.hidden = editing;
+    message.classList.toggle("is-editing", editing);
+    if (btn) btn.setAttribute("aria-expanded", editing ? "true" : "false");
+    if (editing) {
+      var area = form.querySelector("textarea");
+      autosize(area);
+      area.focus();
+    } else if (focusBack && btn) {
+      btn.focus();
+    }
+  }
+
+  function onMessageActionClick(target) {
+    var edit = target.closest(".edit-btn");
+    if (edit) {
+      var message = messageOf(edit);
+      if (message) setEditing(message, !message.classList.contains("is-editing"), true);
+      return true;
+    }
+    var cancel = target.closest(".edit-cancel");
+    if (cancel) {
+      if (messageOf(cancel)) setEditing(messageOf(cancel), false, true);
+      return true;
+    }
+    var details = target.closest(".details-btn");
+    if (details) {
+      toggleDetails(details);
+      return true;
+    }
+    return false;
+  }
+
+  function toggleDetails(btn) {
+    var panel = document.getElementById(btn.getAttribute("aria-controls"));
+    if (!panel) return;
+    panel.hidden = !panel.hidden;
+    btn.setAttribute("aria-expanded", panel.hidden ? "false" : "true");
+    if (!panel.hidden) panel.scrollIntoView({ block: "nearest" });
+  }
+
+  function onEditKeydown(event) {
+    var form = event.target.closest(".edit-form");
+    if (event.key === "Escape" && form && messageOf(form)) {
+      event.preventDefault();
+      event.stopPropagation();
+      setEditing(messageOf(form), false, true);
+      return true;
+    }
+    return false;
   }
 
   /* ---------- 2. KaTeX ---------- */
@@ -431,6 +527,7 @@
       onCopyClick(copy);
       return;
     }
+    if (onMessageActionClick(target)) return;
     if (target.closest(".theme-toggle")) {
       toggleTheme();
       return;
@@ -456,6 +553,7 @@
   });
 
   document.addEventListener("keydown", function (event) {
+    if (event.target instanceof Element && onEditKeydown(event)) return;
     if (event.key === "Escape") {
       if (isOpen("menu-toggle")) setMenuOpen(false, true);
       else if (isOpen("sidebar-toggle")) setSidebarOpen(false, true);

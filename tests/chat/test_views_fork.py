@@ -45,7 +45,7 @@ def test_it_works(bob_client, bob, shared):
     assert response.url == fork.get_absolute_url()
     assert (fork.created_by, fork.team, fork.is_shared) == (bob, shared.team, False)
     assert (fork.title, fork.model, fork.system_prompt, fork.temperature) == (
-        "Design review",
+        "Copy of Design review",  # not two identical entries in the sidebar
         "gpt-4o",
         "Be terse.",
         0.3,
