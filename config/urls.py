@@ -3,11 +3,13 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import dismiss_demo_notice
 from config import views
 
 urlpatterns = [
     path("health/", views.health, name="health"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("demo-notice/dismiss/", dismiss_demo_notice, name="dismiss_demo_notice"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("", include("chat.urls")),
