@@ -207,3 +207,36 @@ def test_screenshots_of_home(browser, server_url, name, viewport, scheme):
             _shot(page, name + "-menu")
     finally:
         context.close()
+
+
+WIDE_TABLE = """(body) => {
+  const table = document.createElement('table');
+  const row = table.insertRow();
+  for (let i = 0; i < 30; i++) row.insertCell().textContent = 'column ' + i;
+  body.appendChild(table);
+  const maths = document.createElement('div');
+  maths.className = 'math math-display';
+  body.appendChild(maths);
+  const sum = Array.from({length: 80}, (_, i) => 'x_{' + i + '}').join(' + ');
+  window.katex.render(sum, maths, {displayMode: true});
+}"""
+
+
+def test_wide_tables_and_maths_scroll_inside_the_message_with_a_hint(page, server_url):
+    _setup_or_login(page, server_url)
+    _send_from_home(page, server_url, "Show me something wide")
+    reply = _assistant(page)
+    expect(reply).to_have_attribute("data-message-status", "complete", timeout=30_000)
+    reply.locator(".message-body").evaluate(WIDE_TABLE)
+    for selector in ("table", ".math-display"):
+        wide = reply.locator(f".message-body > {selector}").last
+        sizes = wide.evaluate(
+            """el => ({scroll: el.scrollWidth, client: el.clientWidth,
+                      overflow: getComputedStyle(el).overflowX,
+                      hint: getComputedStyle(el).backgroundImage})"""
+        )
+        assert sizes["scroll"] > sizes["client"], sizes  # it scrolls inside the message
+        assert sizes["overflow"] == "auto", sizes
+        assert sizes["hint"].count("gradient") == 4, sizes  # the edge shadows
+    main = page.locator("#main").evaluate("el => el.scrollWidth <= el.clientWidth")
+    assert main  # the page itself does not scroll sideways
