@@ -41,6 +41,8 @@ NEW_INVITE_SESSION_KEY = "accounts:new-invite-id"
 LAST_OWNER_ERROR = gettext_lazy(
     "A team needs at least one owner. Make someone else an owner first."
 )
+# The session flag behind the demo notice's close button (read by config.context_processors).
+DEMO_NOTICE_DISMISSED = "demo_notice_dismissed"
 # Any constant works: PostgreSQL advisory locks are keyed by a number of our choosing.
 FIRST_RUN_LOCK_KEY = 0x7061726C
 
@@ -352,3 +354,12 @@ def theme(request: AuthenticatedHttpRequest) -> HttpResponse:
         return HttpResponse(status=400)
     form.save()
     return HttpResponse(status=204)
+
+
+@require_POST
+def dismiss_demo_notice(request: HttpRequest) -> HttpResponse:
+    """Hide the demo notice for the rest of the session (the banner's close button)."""
+    request.session[DEMO_NOTICE_DISMISSED] = True
+    if request.htmx:  # type: ignore[attr-defined]
+        return HttpResponse("")
+    return redirect(_next_url(request))

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import access
@@ -23,6 +27,15 @@ from chat.threads import MessageTree, build_thread
 from gateway import catalogue
 
 SIDEBAR_LIMIT = 200
+# The session key of the texts sent from the home page, by conversation id, that the
+# conversation page puts in its composer and sends once its socket opens.
+PENDING_KEY = "pending_first_messages"
+STARTER_PROMPTS = [
+    gettext_lazy("Explain a concept simply, with an example"),
+    gettext_lazy("Draft a short, friendly email"),
+    gettext_lazy("Compare two options in a table"),
+    gettext_lazy("Write a Python function and explain it"),
+]
 
 
 def _models_for(conversation: Conversation | None = None) -> list[str]:
@@ -30,6 +43,34 @@ def _models_for(conversation: Conversation | None = None) -> list[str]:
     models = catalogue.list_chat_models()
     wanted = [conversation.model if conversation else "", settings.DEFAULT_MODEL]
     return [m for m in dict.fromkeys(wanted) if m and m not in models] + models
+
+
+def _unavailable(models: list[str]) -> set[str]:
+    """The models offered that the gateway no longer lists (none when it lists nothing)."""
+    listed = catalogue.list_chat_models()
+    return {m for m in models if m not in listed} if listed else set()
+
+
+def group_by_date(entries: Iterable, today: date) -> list[tuple[str, list]]:
+    """Sidebar entries (pinned first, then newest) in labelled groups: Pinned, Today,
+    Yesterday, Previous 7 days, then one per month, by `updated_at` in the current time zone."""
+    groups: dict[str, list] = {}
+    for entry in entries:
+        groups.setdefault(_group_label(entry, today), []).append(entry)
+    return list(groups.items())
+
+
+def _group_label(entry, today: date) -> str:
+    if getattr(entry, "is_pinned", False):
+        return _("Pinned")
+    day = timezone.localdate(entry.updated_at)
+    if day >= today:
+        return _("Today")
+    if day == today - timedelta(days=1):
+        return _("Yesterday")
+    if day > today - timedelta(days=7):
+        return _("Previous 7 days")
+    return formats.date_format(datetime(day.year, day.month, 1), "YEAR_MONTH_FORMAT")
 
 
 def _current_conversation_id(request: AuthenticatedHttpRequest) -> uuid.UUID | None:
@@ -57,9 +98,10 @@ def _sidebar_entries(request: AuthenticatedHttpRequest):
 
 
 def _sidebar_context(request: AuthenticatedHttpRequest, *, q: str = "", current_id=None) -> dict:
-    conversations = _sidebar_entries(request).search(q)[:SIDEBAR_LIMIT]
+    conversations = list(_sidebar_entries(request).search(q)[:SIDEBAR_LIMIT])
     return {
         "conversations": conversations,
+        "conversation_groups": group_by_date(conversations, timezone.localdate()),
         "q": q,
         "current_id": current_id,
         "can_create": request.membership is not None and request.membership.can_write,
@@ -86,15 +128,44 @@ def _render_page(
         "can_write": conversation.may_write(request.user, membership),
         "can_fork": membership.can_write,
         "models": form.models,
+        "unavailable_models": _unavailable(form.models),
         "settings_form": form,
+        **_pending_composer(request, conversation),
     }
     return render(request, "chat/conversation.html", context, status=status)
+
+
+def _pending_composer(request: AuthenticatedHttpRequest, conversation: Conversation) -> dict:
+    """The text sent from the home page for this conversation, taken once from the session."""
+    pending = request.session.get(PENDING_KEY) or {}
+    text = pending.pop(str(conversation.pk), None)
+    if text is None:
+        return {}
+    request.session[PENDING_KEY] = pending
+    return {"composer_text": text, "autosend": True}
+
+
+def _render_home(
+    request: AuthenticatedHttpRequest, *, text: str = "", model: str = "", error: str = ""
+) -> HttpResponse:
+    models = _models_for()
+    context = {
+        **_sidebar_context(request, q=request.GET.get("q", "")),
+        "models": models,
+        "unavailable_models": _unavailable(models),
+        "selected_model": model or _default_model(request),
+        "default_model": settings.DEFAULT_MODEL,
+        "starter_prompts": STARTER_PROMPTS,
+        "composer_text": text,
+        "composer_error": error,
+    }
+    return render(request, "chat/home.html", context, status=400 if error else 200)
 
 
 @login_required
 @require_GET
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return render(request, "chat/home.html", _sidebar_context(request, q=request.GET.get("q", "")))
+    return _render_home(request)
 
 
 @login_required
@@ -112,21 +183,44 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("chat:home")
     if not request.membership.can_write:
         raise PermissionDenied
-    # Reuse an untouched new chat instead of filling the sidebar with empty ones.
-    conversation = (
+    text, model = request.POST.get("text"), request.POST.get("model", "")
+    if text is not None:  # sent from the home page's composer
+        try:
+            text, model = services.clean_text(text), _clean_model(model)
+        except ValidationError as error:
+            return _render_home(request, text=text, model=model, error=error.messages[0])
+    conversation = _untouched_chat(request)
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            team=request.team, created_by=request.user, model=model or _default_model(request)
+        )
+    elif model:
+        conversation.model = model
+        conversation.save(update_fields=["model"])
+    if text is not None:
+        pending = request.session.get(PENDING_KEY) or {}
+        request.session[PENDING_KEY] = {**pending, str(conversation.pk): text}
+    return redirect(conversation)
+
+
+def _default_model(request: AuthenticatedHttpRequest) -> str:
+    """The user's default model (accounts:settings), else the site's, else the first listed."""
+    return request.user.default_model or settings.DEFAULT_MODEL or next(iter(_models_for()), "")
+
+
+def _clean_model(model: str) -> str:
+    if model and model not in _models_for():
+        raise ValidationError(_("Choose one of the models offered."))
+    return model
+
+
+def _untouched_chat(request: AuthenticatedHttpRequest) -> Conversation | None:
+    """The user's untouched new chat, reused rather than filling the sidebar with empty ones."""
+    return (
         Conversation.objects.visible_to(request.user, request.team)
         .filter(created_by=request.user, title="", messages__isnull=True)
         .first()
     )
-    if conversation is None:
-        # The user's default model (accounts:settings), else the site's, else the first listed.
-        model = (
-            request.user.default_model or settings.DEFAULT_MODEL or next(iter(_models_for()), "")
-        )
-        conversation = Conversation.objects.create(
-            team=request.team, created_by=request.user, model=model
-        )
-    return redirect(conversation)
 
 
 @login_required
@@ -148,6 +242,7 @@ def update_settings(request: AuthenticatedHttpRequest, conversation_id: uuid.UUI
         conversation.save(update_fields=["model", "system_prompt", "temperature"])
     if request.htmx:
         context = {"conversation": conversation, "settings_form": form, "can_write": True}
+        context["unavailable_models"] = _unavailable(form.models)
         return render(request, "chat/conversation.html#settings", {**context, "saved": saved})
     if not saved:
         return _render_page(request, conversation, membership, form=form, status=400)

@@ -5,6 +5,7 @@ from django.templatetags.static import static as static_url
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from accounts.views import dismiss_demo_notice
 from config import views
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     # Browsers ask for /favicon.ico where a page names no icon (JSON, files): the SVG one.
     path("favicon.ico", RedirectView.as_view(url=static_url("favicon.svg"), permanent=True)),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("demo-notice/dismiss/", dismiss_demo_notice, name="dismiss_demo_notice"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("", include("chat.urls")),

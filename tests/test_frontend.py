@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
+from django.test import Client
 
 TEMPLATES_DIR = Path(settings.BASE_DIR) / "templates"
 MISSING_URL = "/definitely-not-a-page/"
@@ -218,3 +219,87 @@ def test_inline_scanner_catches_offenders(tmp_path):
             if _INLINE_ATTR_RE.search(match.group(2)):
                 found = True
         assert found is offending, markup
+
+
+# ---------- chrome: demo notice, switches, user menu ----------
+
+DISMISS = "/demo-notice/dismiss/"
+
+
+def test_the_demo_notice_is_dismissible_for_the_session(alice_client, settings):
+    settings.DEMO_GATEWAY = True
+    home = alice_client.get("/").content.decode()
+    assert 'id="demo-banner"' in home
+    assert f'hx-post="{DISMISS}"' in home
+    response = alice_client.post(DISMISS, {"next": "/accounts/team/"})
+    assert response.status_code == 302
+    assert response.url == "/accounts/team/"
+    assert 'id="demo-banner"' not in alice_client.get("/").content.decode()
+
+
+def test_dismissing_the_demo_notice_over_htmx_removes_it(alice_client, settings):
+    settings.DEMO_GATEWAY = True
+    response = alice_client.post(DISMISS, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.content == b""
+    assert 'id="demo-banner"' not in alice_client.get("/").content.decode()
+
+
+def test_dismissing_the_demo_notice_needs_post_and_csrf(alice, settings):
+    settings.DEMO_GATEWAY = True
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    assert client.get(DISMISS).status_code == 405
+    assert client.post(DISMISS).status_code == 403
+
+
+def test_dismissing_the_demo_notice_goes_nowhere_foreign(alice_client, settings):
+    response = alice_client.post(DISMISS, {"next": "https://evil.example/"})
+    assert "evil" not in response.url
+
+
+def test_a_fresh_session_sees_the_demo_notice_again(alice, alice_client, settings):
+    settings.DEMO_GATEWAY = True
+    alice_client.post(DISMISS)
+    other = Client()
+    other.force_login(alice)
+    assert 'id="demo-banner"' in other.get("/").content.decode()
+
+
+def _noscript_buttons(html: str) -> tuple[list[str], list[str]]:
+    """Submit buttons inside and outside <noscript> in the language and team forms."""
+    inside, outside = [], []
+    for form in re.findall(
+        r'<form[^>]*class="(?:language-form|team-switcher)".*?</form>', html, re.S
+    ):
+        hidden = "".join(re.findall(r"<noscript>.*?</noscript>", form, re.S))
+        visible = re.sub(r"<noscript>.*?</noscript>", "", form, flags=re.S)
+        inside += re.findall(r'<button type="submit"[^>]*>([^<]*)</button>', hidden)
+        outside += re.findall(r'<button type="submit"[^>]*>([^<]*)</button>', visible)
+    return inside, outside
+
+
+def test_language_and_team_switch_on_change_with_a_noscript_fallback(alice_client, alice):
+    from accounts.models import Team
+    from tests.factories import make_membership
+
+    make_membership(Team.objects.create(name="Second"), alice)
+    html = alice_client.get("/").content.decode()
+    assert html.count("data-autosubmit") == 2
+    inside, outside = _noscript_buttons(html)
+    assert sorted(inside) == ["Apply", "Switch team"]
+    assert outside == []
+
+
+def test_the_user_menu_holds_settings_admin_and_log_out(alice_client, alice):
+    html = alice_client.get("/").content.decode()
+    menu_html = html[html.index('<details class="user-menu" id="user-menu">') :]
+    assert ">Settings</a>" in menu_html
+    assert "Log out</button>" in menu_html
+    assert "Keyboard shortcuts" in menu_html
+    assert ">Admin</a>" not in html  # alice is no site admin
+    alice.is_staff = True
+    alice.save(update_fields=["is_staff"])
+    assert ">Admin</a>" in alice_client.get("/").content.decode()
+    # Team stays a visible link in the top bar, outside the menu.
+    assert re.search(r'<nav class="topnav"[^>]*>\s*<a href="/accounts/team/"[^>]*>Team</a>', html)

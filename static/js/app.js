@@ -432,20 +432,6 @@
     }
   }
 
-  function setMenuOpen(open, focusBack) {
-    var toggle = document.getElementById("menu-toggle");
-    var bar = toggle && toggle.closest(".topbar");
-    if (!bar) return;
-    bar.classList.toggle("menu-open", open);
-    toggle.setAttribute("aria-expanded", open ? "true" : "false");
-    if (open) {
-      var first = bar.querySelector(".topbar-menu a, .topbar-menu button, .topbar-menu select");
-      if (first) focusSoon(first);
-    } else if (focusBack) {
-      toggle.focus();
-    }
-  }
-
   function isOpen(id) {
     var toggle = document.getElementById(id);
     return !!toggle && toggle.getAttribute("aria-expanded") === "true";
@@ -460,6 +446,108 @@
       state === "open"
         ? label(el, "wsConnectedLabel", "Connected")
         : label(el, "wsReconnectingLabel", "Reconnecting…");
+  }
+
+  /* ---------- 7. chrome: user menu, switches, title, home composer ---------- */
+  function closeUserMenu(focusBack) {
+    var menu = document.getElementById("user-menu");
+    if (!menu || !menu.open) return false;
+    menu.open = false;
+    if (focusBack) {
+      var summary = menu.querySelector("summary");
+      if (summary) summary.focus();
+    }
+    return true;
+  }
+
+  function closeUserMenuUnless(target) {
+    if (!target.closest("#user-menu")) closeUserMenu(false);
+  }
+
+  /* Language and team switches apply on change (their <noscript> button serves no-JS visitors). */
+  function autosubmit(el) {
+    if (!(el instanceof HTMLSelectElement)) return;
+    var form = el.closest("form[data-autosubmit]");
+    if (!form) return;
+    if (form.requestSubmit) form.requestSubmit();
+    else form.submit();
+  }
+
+  function followTitle(heading) {
+    var text = heading.textContent.trim();
+    if (text) document.title = text + " · Parlor";
+  }
+
+  function useStarterPrompt(btn) {
+    var area = document.getElementById("composer-text");
+    if (!area) return;
+    area.value = btn.getAttribute("data-prompt") || btn.textContent.trim();
+    autosize(area);
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+  }
+
+  /* The text sent from the home page waits in the composer until the socket opens; send it once. */
+  function sendPendingMessage() {
+    var chat = document.querySelector(".chat[data-autosend]");
+    if (!chat) return;
+    chat.removeAttribute("data-autosend");
+    var form = document.getElementById("composer");
+    var area = document.getElementById("composer-text");
+    if (!form || !area || !area.value.trim()) return;
+    wantComposerFocus = true;
+    if (form.requestSubmit) form.requestSubmit();
+  }
+
+  /* ---------- 8. keyboard shortcuts ---------- */
+  function isTyping(el) {
+    if (!(el instanceof Element)) return false;
+    return !!el.closest("input, textarea, select, [contenteditable=''], [contenteditable='true']");
+  }
+
+  function stopReply() {
+    var stop = document.getElementById("stop-form");
+    if (!stop || stop.hidden) return false;
+    if (stop.requestSubmit) stop.requestSubmit();
+    return true;
+  }
+
+  function openNewChat() {
+    var form = document.querySelector(".new-chat-form, .topbar-new-chat");
+    if (!form) return false;
+    if (form.requestSubmit) form.requestSubmit();
+    else form.submit();
+    return true;
+  }
+
+  function focusSearch() {
+    var search = document.getElementById("conversation-search");
+    if (!search || !search.getClientRects().length) return false;
+    search.focus();
+    search.select();
+    return true;
+  }
+
+  /* Esc in the composer stops a streaming reply; Ctrl/Cmd+Shift+O opens a new chat; `/`
+     (when not typing) focuses the search. Returns whether the key was handled. */
+  function onShortcut(event) {
+    if (event.defaultPrevented || event.isComposing) return false;
+    var target = event.target;
+    var handled = false;
+    if (event.key === "Escape" && target instanceof Element && target.id === "composer-text") {
+      handled = stopReply();
+    } else if (
+      (event.ctrlKey || event.metaKey) && event.shiftKey && !event.altKey &&
+      (event.key === "O" || event.key === "o")
+    ) {
+      handled = openNewChat();
+    } else if (
+      event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey && !isTyping(target)
+    ) {
+      handled = focusSearch();
+    }
+    if (handled) event.preventDefault();
+    return handled;
   }
 
   /* ---------- wiring ---------- */
@@ -536,8 +624,9 @@
       setSidebarOpen(!isOpen("sidebar-toggle"), false);
       return;
     }
-    if (target.closest("#menu-toggle")) {
-      setMenuOpen(!isOpen("menu-toggle"), false);
+    var starter = target.closest(".starter-prompt");
+    if (starter) {
+      useStarterPrompt(starter);
       return;
     }
     if (target.closest("#jump-latest")) {
@@ -549,19 +638,24 @@
     }
     // Clicking outside an open drawer or menu closes it.
     if (isOpen("sidebar-toggle") && !target.closest(".sidebar")) setSidebarOpen(false, false);
-    if (isOpen("menu-toggle") && !target.closest(".topbar-menu")) setMenuOpen(false, false);
+    closeUserMenuUnless(target);
   });
 
   document.addEventListener("keydown", function (event) {
     if (event.target instanceof Element && onEditKeydown(event)) return;
+    if (onShortcut(event)) return;
     if (event.key === "Escape") {
-      if (isOpen("menu-toggle")) setMenuOpen(false, true);
-      else if (isOpen("sidebar-toggle")) setSidebarOpen(false, true);
+      if (closeUserMenu(true)) return;
+      if (isOpen("sidebar-toggle")) setSidebarOpen(false, true);
       return;
     }
     if (event.target instanceof Element && event.target.id === "composer-text") {
       onComposerKeydown(event);
     }
+  });
+
+  document.addEventListener("change", function (event) {
+    autosubmit(event.target);
   });
 
   document.addEventListener("input", function (event) {
@@ -597,9 +691,15 @@
   });
   // A frame of text deltas inserts no element; it still moves the bottom of the thread.
   document.addEventListener("htmx:wsAfterMessage", queueAfterSwaps);
+  // A new title arrives out of band in #conversation-title (chat.frames.title_html, or a rename).
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target instanceof Element && target.id === "conversation-title") followTitle(target);
+  });
   var socketWasClosed = false;
   document.addEventListener("htmx:wsOpen", function (event) {
     setWsStatus("open");
+    sendPendingMessage();
     // Back after a drop with a reply still shown as streaming: it may have ended meanwhile.
     if (socketWasClosed && document.querySelector('#thread [data-message-status="streaming"]')) {
       event.detail.socketWrapper.send(JSON.stringify({ action: "sync" }), event.detail.elt);
@@ -621,7 +721,7 @@
     window.addEventListener("resize", updateJumpButton, { passive: true });
     window.matchMedia("(max-width: 768px)").addEventListener("change", function () {
       setSidebarOpen(false, false);
-      setMenuOpen(false, false);
+      closeUserMenu(false);
     });
     autosize(document.getElementById("composer-text"));
     if (document.getElementById("thread")) scrollToBottom(false);

@@ -133,3 +133,35 @@ def test_it_keeps_the_query_count_small_and_constant(
         response = alice_client.get(_url(conversation))
     assert len(response.context["thread"]) == 32
     assert _count_queries(alice_client, conversation) == few
+
+
+def test_the_model_picker_marks_a_model_the_gateway_no_longer_lists(
+    alice_client, conversation, settings
+):
+    settings.DEFAULT_MODEL = "gpt-4o"
+    conversation.model = "gpt-3.5-retired"
+    conversation.save(update_fields=["model"])
+    content = alice_client.get(_url(conversation)).content.decode()
+    assert (
+        '<option value="gpt-3.5-retired" selected>gpt-3.5-retired (unavailable)</option>' in content
+    )
+    assert '<option value="gpt-4o">gpt-4o</option>' in content
+    assert 'title="gpt-3.5-retired"' in content  # the full name, however narrow the picker
+
+
+def test_the_model_picker_marks_nothing_when_the_gateway_lists_nothing(
+    alice_client, conversation, monkeypatch
+):
+    monkeypatch.setattr("gateway.catalogue.list_chat_models", lambda: [])
+    assert "(unavailable)" not in alice_client.get(_url(conversation)).content.decode()
+
+
+def test_saving_settings_over_htmx_keeps_the_mark(alice_client, conversation):
+    conversation.model = "gpt-3.5-retired"
+    conversation.save(update_fields=["model"])
+    response = alice_client.post(
+        reverse("chat:update_settings", args=[conversation.pk]),
+        {"model": "gpt-3.5-retired", "system_prompt": "", "temperature": ""},
+        headers={"HX-Request": "true"},
+    )
+    assert ">gpt-3.5-retired (unavailable)</option>" in response.content.decode()

@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+import pytest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,7 +16,8 @@ def test_it_works(alice_client, team, alice):
     content = alice_client.get(URL).content.decode()
     assert "Quarterly plan" in content
     assert "New chat</button>" in content
-    assert 'hx-trigger="keyup changed delay:300ms, search"' in content
+    # Any change of the field searches: typing, paste, autofill.
+    assert 'hx-trigger="input changed delay:300ms, search"' in content
 
 
 def test_it_requires_login(client, alice):
@@ -126,3 +128,54 @@ def test_home_filters_by_q_without_javascript(alice_client, team, alice):
     content = alice_client.get(URL, {"q": "rota"}).content.decode()
     assert "Holiday rota" in content
     assert "Budget" not in content
+
+
+@pytest.fixture
+def gateway_models(monkeypatch):
+    monkeypatch.setattr("gateway.catalogue.list_chat_models", lambda: ["claude-3-haiku", "gpt-4o"])
+
+
+def test_home_is_a_composer_with_the_default_model(alice_client, team, settings, gateway_models):
+    settings.DEFAULT_MODEL = "gpt-4o"
+    content = alice_client.get(URL).content.decode()
+    new_url = reverse("chat:new")
+    assert (
+        f'<form id="home-composer" class="composer composer-home" method="post" action="{new_url}">'
+        in content
+    )
+    assert '<label for="composer-text" class="visually-hidden">Message</label>' in content
+    assert '<textarea id="composer-text" name="text"' in content
+    assert '<option value="gpt-4o" selected>gpt-4o · default</option>' in content
+    assert '<option value="claude-3-haiku">claude-3-haiku</option>' in content
+    assert 'class="starter-prompt" data-prompt="Draft a short, friendly email"' in content
+    # One "New chat" control: the sidebar's (the top bar's icon button shows on phones only).
+    assert content.count("New chat</button>") == 1
+    assert "Pick up a conversation from the list" not in content
+
+
+def test_home_marks_a_default_model_the_gateway_no_longer_lists(
+    alice_client, team, settings, gateway_models
+):
+    settings.DEFAULT_MODEL = "gpt-3.5-retired"
+    content = alice_client.get(URL).content.decode()
+    assert ">gpt-3.5-retired (unavailable) · default</option>" in content
+
+
+def test_home_says_what_to_do_with_no_conversations(alice_client, team):
+    content = alice_client.get(URL).content.decode()
+    assert "No conversations yet. Write a message to start one." in content
+
+
+def test_home_search_without_results_says_what_to_do(alice_client, team, alice):
+    make_conversation(team, alice, title="Budget")
+    content = alice_client.get(URL, {"q": "zebra"}).content.decode()
+    assert "No conversation matches your search. Try other words, or clear the search." in content
+
+
+def test_a_viewers_home_explains_the_role(victor_client, team, alice):
+    content = victor_client.get(URL).content.decode()
+    assert 'id="composer-text"' not in content
+    assert "None is shared yet" in content
+    make_conversation(team, alice, title="Shared plan", is_shared=True)
+    content = victor_client.get(URL).content.decode()
+    assert "pick one from the list" in content

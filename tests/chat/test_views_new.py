@@ -66,3 +66,67 @@ def test_it_starts_a_fresh_chat_once_the_last_one_has_messages(alice_client, tea
     make_message(Conversation.objects.get(created_by=alice), content="Hi")
     alice_client.post(URL)
     assert Conversation.objects.filter(created_by=alice).count() == 2
+
+
+def test_sending_from_home_creates_the_conversation_and_hands_it_the_text(
+    alice_client, team, alice
+):
+    response = alice_client.post(URL, {"text": "  Plan a picnic  ", "model": "claude-3-haiku"})
+    conversation = Conversation.objects.get()
+    assert response.status_code == 302
+    assert response.url == conversation.get_absolute_url()
+    assert conversation.model == "claude-3-haiku"
+    assert not conversation.messages.exists()  # the page's socket sends it, as any message
+    content = alice_client.get(response.url).content.decode()
+    assert "data-autosend" in content
+    assert ">Plan a picnic</textarea>" in content
+    # Once only: a reload does not send it again.
+    content = alice_client.get(response.url).content.decode()
+    assert "data-autosend" not in content
+    assert ">Plan a picnic</textarea>" not in content
+
+
+def test_sending_from_home_reuses_an_untouched_chat_with_the_model_chosen(
+    alice_client, team, alice
+):
+    alice_client.post(URL)
+    alice_client.post(URL, {"text": "Hello", "model": "claude-3-haiku"})
+    assert Conversation.objects.get().model == "claude-3-haiku"
+
+
+def test_an_empty_message_from_home_creates_nothing(alice_client, team):
+    response = alice_client.post(URL, {"text": "   ", "model": "gpt-4o"})
+    assert response.status_code == 400
+    assert "Write a message first." in response.content.decode()
+    assert not Conversation.objects.exists()
+
+
+def test_a_too_long_message_from_home_keeps_the_text(alice_client, team, settings):
+    settings.MESSAGE_MAX_CHARS = 10
+    response = alice_client.post(URL, {"text": "far too long a message", "model": "gpt-4o"})
+    content = response.content.decode()
+    assert response.status_code == 400
+    assert "Your message is too long" in content
+    assert ">far too long a message</textarea>" in content
+    assert '<option value="gpt-4o" selected>' in content
+    assert not Conversation.objects.exists()
+
+
+def test_an_unknown_model_from_home_keeps_the_text(alice_client, team):
+    response = alice_client.post(URL, {"text": "Keep me", "model": "not-a-model"})
+    content = response.content.decode()
+    assert response.status_code == 400
+    assert "Choose one of the models offered." in content
+    assert ">Keep me</textarea>" in content
+    assert not Conversation.objects.exists()
+
+
+def test_a_viewer_cannot_send_from_home(victor_client, team):
+    assert victor_client.post(URL, {"text": "Hi", "model": "gpt-4o"}).status_code == 403
+    assert not Conversation.objects.exists()
+
+
+def test_the_pending_text_goes_only_to_its_own_conversation(alice_client, team, alice):
+    other = make_conversation(team, alice, title="Other")
+    alice_client.post(URL, {"text": "For the new one", "model": "gpt-4o"})
+    assert "For the new one" not in alice_client.get(other.get_absolute_url()).content.decode()
