@@ -17,7 +17,6 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-MONEY = {"max_digits": 14, "decimal_places": 6}
 ZERO = Decimal(0)
 
 
@@ -37,11 +36,19 @@ class Price(models.Model):
     DEFAULT = "*"
 
     model = models.CharField(_("model"), max_length=200, unique=True)
-    prompt_per_1k = models.DecimalField(_("per 1K prompt tokens"), default=ZERO, **MONEY)
-    completion_per_1k = models.DecimalField(_("per 1K completion tokens"), default=ZERO, **MONEY)
-    per_image = models.DecimalField(_("per image"), default=ZERO, **MONEY)
-    per_action = models.DecimalField(_("per media action"), default=ZERO, **MONEY)
-    per_audio_second = models.DecimalField(_("per second of audio"), default=ZERO, **MONEY)
+    prompt_per_1k = models.DecimalField(
+        _("per 1K prompt tokens"), default=ZERO, max_digits=14, decimal_places=6
+    )
+    completion_per_1k = models.DecimalField(
+        _("per 1K completion tokens"), default=ZERO, max_digits=14, decimal_places=6
+    )
+    per_image = models.DecimalField(_("per image"), default=ZERO, max_digits=14, decimal_places=6)
+    per_action = models.DecimalField(
+        _("per media action"), default=ZERO, max_digits=14, decimal_places=6
+    )
+    per_audio_second = models.DecimalField(
+        _("per second of audio"), default=ZERO, max_digits=14, decimal_places=6
+    )
     source = models.CharField(
         _("source"), max_length=10, choices=Source.choices, default=Source.MANUAL
     )
@@ -61,9 +68,11 @@ class TeamBudget(models.Model):
     monthly cap per member, and per-role model allow-lists (empty: every model)."""
 
     team = models.OneToOneField("accounts.Team", models.CASCADE, related_name="budget")
-    monthly_limit = models.DecimalField(_("monthly budget"), null=True, blank=True, **MONEY)
+    monthly_limit = models.DecimalField(
+        _("monthly budget"), null=True, blank=True, max_digits=14, decimal_places=6
+    )
     member_monthly_cap = models.DecimalField(
-        _("monthly cap per member"), null=True, blank=True, **MONEY
+        _("monthly cap per member"), null=True, blank=True, max_digits=14, decimal_places=6
     )
     # {"member": ["gpt-4o-mini", ...], "viewer": [...]}: a role absent or empty may use any model.
     allowed_models = models.JSONField(_("models allowed per role"), default=dict, blank=True)
@@ -87,9 +96,9 @@ class TeamMonth(models.Model):
 
     team = models.ForeignKey("accounts.Team", models.CASCADE, related_name="months")
     month = models.DateField(_("month"))
-    limit = models.DecimalField(_("limit"), null=True, blank=True, **MONEY)
-    spent = models.DecimalField(_("spent"), default=ZERO, **MONEY)
-    reserved = models.DecimalField(_("reserved"), default=ZERO, **MONEY)
+    limit = models.DecimalField(_("limit"), null=True, blank=True, max_digits=14, decimal_places=6)
+    spent = models.DecimalField(_("spent"), default=ZERO, max_digits=14, decimal_places=6)
+    reserved = models.DecimalField(_("reserved"), default=ZERO, max_digits=14, decimal_places=6)
 
     class Meta:
         verbose_name = _("team month")
@@ -108,9 +117,9 @@ class MemberMonth(models.Model):
     team = models.ForeignKey("accounts.Team", models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
     month = models.DateField(_("month"))
-    limit = models.DecimalField(_("limit"), null=True, blank=True, **MONEY)
-    spent = models.DecimalField(_("spent"), default=ZERO, **MONEY)
-    reserved = models.DecimalField(_("reserved"), default=ZERO, **MONEY)
+    limit = models.DecimalField(_("limit"), null=True, blank=True, max_digits=14, decimal_places=6)
+    spent = models.DecimalField(_("spent"), default=ZERO, max_digits=14, decimal_places=6)
+    reserved = models.DecimalField(_("reserved"), default=ZERO, max_digits=14, decimal_places=6)
 
     class Meta:
         verbose_name = _("member month")
@@ -153,8 +162,8 @@ class UsageRecord(models.Model):
     estimated = models.BooleanField(_("estimated"), default=True)
     # True when the model had no price of its own and the site default was charged.
     default_price = models.BooleanField(_("charged at the default price"), default=False)
-    reserved = models.DecimalField(_("reserved"), default=ZERO, **MONEY)
-    cost = models.DecimalField(_("cost"), default=ZERO, **MONEY)
+    reserved = models.DecimalField(_("reserved"), default=ZERO, max_digits=14, decimal_places=6)
+    cost = models.DecimalField(_("cost"), default=ZERO, max_digits=14, decimal_places=6)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.RESERVED
     )
