@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "accounts",
     "chat",
     "media_jobs",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -237,6 +238,9 @@ if SUNO_API_FORMAT not in ("newapi", "goamz"):
 
 DEFAULT_MODEL = env_str("DEFAULT_MODEL", "gpt-4o-mini")
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 32000)
+# Money (usage/): the one currency budgets and prices are in, and the price of a model that
+# has none of its own (per 1K tokens and per media action), flagged on the usage page.
+USAGE_CURRENCY = env_str("USAGE_CURRENCY", "USD")
 # Replies one user may have being written at once, across all conversations and processes
 # (0: no limit). Enforced in chat.services.begin_reply.
 MAX_CONCURRENT_REPLIES = env_int("MAX_CONCURRENT_REPLIES", 3)
