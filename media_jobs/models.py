@@ -44,6 +44,26 @@ class MediaJobQuerySet(TeamOwnedQuerySet):
         unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
         return self.active().filter(unleased, next_poll_at__lte=now)
 
+    def schedule_polls(self, polled: list[tuple[MediaJob, bool]], *, owner: str, now=None) -> int:
+        """`schedule_next_poll` for many jobs at once: one UPDATE per distinct new interval
+        (there are only a handful), touching only jobs `owner` still leases. Returns the
+        number of UPDATE statements."""
+        now = now or timezone.now()
+        groups: dict[float, list] = {}
+        for job, changed in polled:
+            job.poll_interval = next_interval(job.poll_interval, changed=changed)
+            job.next_poll_at = now + timedelta(seconds=job.poll_interval)
+            job.lease_owner, job.lease_until = "", None
+            groups.setdefault(job.poll_interval, []).append(job.pk)
+        for interval, ids in groups.items():
+            MediaJob.objects.filter(pk__in=ids, lease_owner=owner).update(
+                poll_interval=interval,
+                next_poll_at=now + timedelta(seconds=interval),
+                lease_owner="",
+                lease_until=None,
+            )
+        return len(groups)
+
     def downloads_due(self, now=None) -> Self:
         """Succeeded jobs whose result copy failed and whose retry is due (unleased)."""
         now = now or timezone.now()
@@ -212,10 +232,7 @@ class MediaJob(TeamOwned):
         """After a poll: soon again if the task moved, later and later if it did not.
         Releases the lease in the same write."""
         now = now or timezone.now()
-        if changed:
-            self.poll_interval = POLL_FIRST_SECONDS
-        else:
-            self.poll_interval = min(self.poll_interval * POLL_BACKOFF, POLL_MAX_SECONDS)
+        self.poll_interval = next_interval(self.poll_interval, changed=changed)
         self.next_poll_at = now + timedelta(seconds=self.poll_interval)
         self.lease_owner, self.lease_until = "", None
         self._save("poll_interval", "next_poll_at", "lease_owner", "lease_until")
@@ -245,6 +262,13 @@ class MediaJob(TeamOwned):
 
     def _save(self, *fields: str) -> None:
         self.save(update_fields=[*fields, "updated_at"])
+
+
+def next_interval(interval: float, *, changed: bool) -> float:
+    """Soon again after a change, else back off up to the ceiling."""
+    if changed:
+        return POLL_FIRST_SECONDS
+    return min(interval * POLL_BACKOFF, POLL_MAX_SECONDS)
 
 
 def clamp_progress(value: Any) -> int:
