@@ -44,6 +44,7 @@ migrations-check: install
 
 bench: install
 	$(PY) benchmarks/stream_relay.py
+	$(PY) benchmarks/poller.py
 
 messages: install
 	$(PY) manage.py makemessages -l zh_Hans --ignore '.venv/*' --ignore 'data/*'
