@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 API_KEY = "sk-demo"
 KINDS = (("midjourney", "IMAGINE"), ("suno", "MUSIC"), ("luma", "GENERATE"))
 NAIVE_SECONDS = 3.0
+NAIVE_IN_FLIGHT = 100
 GATEWAY_SCRIPT = """
 import asyncio, sys, time
 from demo_gateway.server import DemoGateway
@@ -62,6 +63,7 @@ class Phase:
     latencies: list[float] = field(default_factory=list)  # simulated seconds
     latencies_no_luma: list[float] = field(default_factory=list)
     finished: int = 0
+    errors: int = 0  # gateway calls that failed (the naive loop overflowing the pool)
 
 
 def free_port() -> int:
@@ -214,10 +216,6 @@ def hook_phase(counters: Counters, phase: Phase, speed: float, started: dict) ->
             phase.latencies.append(max(0.0, time.monotonic() - done_at) * speed)
             if job.kind != "luma":
                 phase.latencies_no_luma.append(phase.latencies[-1])
-            if os.environ.get("BENCH_DEBUG"):
-                print(
-                    phase.name, job.kind, job.status, seconds, phase.latencies[-1], job.error[:80]
-                )
 
     MediaJob._apply = _apply  # type: ignore[method-assign]
     MediaJob.mark_submitted = mark_submitted  # type: ignore[method-assign]
@@ -256,6 +254,7 @@ async def run_naive(count: int, speed: float, counters: Counters) -> Phase:
     from channels.db import database_sync_to_async
 
     from gateway import luma, midjourney, suno
+    from gateway.errors import GatewayError
     from media_jobs import live, poller
 
     phase = Phase("naive 3 s")
@@ -265,12 +264,27 @@ async def run_naive(count: int, speed: float, counters: Counters) -> Phase:
     fetch = {"midjourney": midjourney.fetch, "suno": suno.fetch, "luma": luma.fetch}
     db = database_sync_to_async
 
+    # At most this many requests in flight, like a browser's connection limit; 1,000
+    # coroutines all waiting on the client's pool starve it.
+    in_flight = asyncio.Semaphore(NAIVE_IN_FLIGHT)
+
     async def one(job) -> None:
-        submitted = await poller.submit_upstream(job)
-        await db(job.mark_submitted)(submitted.task_id)
+        while not job.upstream_id:
+            try:
+                async with in_flight:
+                    submitted = await poller.submit_upstream(job)
+            except GatewayError:  # the connection pool is full: try again, as a loop would
+                phase.errors += 1
+                continue
+            await db(job.mark_submitted)(submitted.task_id)
         while job.is_active:
             await asyncio.sleep(NAIVE_SECONDS / speed)
-            status = await fetch[job.kind](job.upstream_id)
+            try:
+                async with in_flight:
+                    status = await fetch[job.kind](job.upstream_id)
+            except GatewayError:
+                phase.errors += 1
+                continue
             if await db(poller.apply_status)(job, status):
                 await live.apush_job(job)
 
@@ -325,6 +339,7 @@ def table(phases: list[Phase], count: int, speed: float) -> str:
         ("completion->push p50 (sim. s)", lambda p: f"{percentile(p.latencies, 0.5):.1f}"),
         ("completion->push p95 (sim. s)", lambda p: f"{percentile(p.latencies, 0.95):.1f}"),
         ("  same, MJ+Suno only p95", lambda p: f"{percentile(p.latencies_no_luma, 0.95):.1f}"),
+        ("gateway errors", lambda p: f"{p.errors}"),
         ("simulated minutes", lambda p: f"{p.sim_minutes:.1f}"),
     ]
     width = max(len(name) for name, _ in rows)
@@ -359,6 +374,7 @@ def main(argv: list[str] | None = None) -> None:
 
             async def both() -> None:
                 phases.append(await run_parlor(args.jobs, args.speed, counters))
+                print(table(phases, args.jobs, args.speed), flush=True)
                 if not args.skip_naive:
                     phases.append(await run_naive(args.jobs, args.speed, counters))
 

@@ -300,3 +300,14 @@ def test_seconds_until_due_follows_the_next_job(team, alice):
     assert poller.seconds_until_due() == 0
     MediaJob.objects.filter(pk=job.pk).update(next_poll_at=timezone.now() + timedelta(seconds=4))
     assert 3 < poller.seconds_until_due() <= 4
+
+
+def test_the_pollers_reasons_are_translated(team, alice):
+    from django.utils import translation
+
+    job = new_job(alice, team)
+    job.mark_submitted("1")
+    job.deadline = timezone.now() - timedelta(seconds=1)
+    with translation.override("zh-hans"):
+        assert poller.apply_status(job, None) is True
+    assert job.status == Status.FAILED and job.error == "任务耗时过长，已停止。请重试。"  # noqa: RUF001
