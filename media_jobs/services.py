@@ -107,7 +107,11 @@ def retry_job(job: MediaJob) -> bool:
     if not count:
         return False
     job.refresh_from_db()
-    job.files.all().delete()
+    for media in job.files.all():  # the new run stores its own results
+        media.file.delete(save=False)
+        if media.thumbnail:
+            media.thumbnail.delete(save=False)
+        media.delete()
     _after_commit(job)
     return True
 

@@ -104,6 +104,20 @@ def test_retry_queues_a_failed_job_again_once(team, alice):
     assert job.finished_at is None and job.next_poll_at is not None
 
 
+def test_retry_drops_the_stored_results_of_the_last_run(media, team, alice):
+    job = new_job(alice, team)
+    run_pass()
+    media.clock.advance(20)
+    run_pass()
+    job.refresh_from_db()
+    stored = list(job.files.all())
+    assert stored
+    MediaJob.objects.filter(pk=job.pk).update(status=Status.FAILED)
+    assert services.retry_job(job) is True
+    assert not job.files.exists()
+    assert not any(f.file.storage.exists(f.file.name) for f in stored)
+
+
 def test_cancel_stops_an_active_job_and_only_once(team, alice):
     job = new_job(alice, team)
     assert services.cancel_job(job) is True
