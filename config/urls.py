@@ -10,6 +10,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("studio/", include("media_jobs.urls")),
     path("", include("chat.urls")),
 ]
 if settings.DEBUG:

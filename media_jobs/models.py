@@ -82,6 +82,10 @@ class MediaJob(TeamOwned):
     conversation = models.ForeignKey(
         "chat.Conversation", models.CASCADE, null=True, blank=True, related_name="media_jobs"
     )
+    # The user message (a slash command) that started the job, shown next to it in the thread.
+    message = models.ForeignKey(
+        "chat.Message", models.SET_NULL, null=True, blank=True, related_name="media_jobs"
+    )
     parent = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="children"
     )
