@@ -1,0 +1,56 @@
+"""Media jobs as a person meets them on `make run`: imagine on the demo gateway, watch the
+progress bar move, press U1, see the upscaled child. Needs the poller (media_jobs.poller)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import shot
+from tests.browser.test_first_run_and_chat import _setup_or_login
+
+pytestmark = pytest.mark.browser
+
+JOB_TIMEOUT = 60_000  # ms; a demo job takes ~10 s
+
+
+def _progress(card) -> int:
+    return int(card.locator("progress").get_attribute("value") or 0)
+
+
+def test_imagine_watch_the_progress_then_upscale(page, server_url):
+    _setup_or_login(page, server_url)
+    page.get_by_role("link", name="Studio").first.click()
+    page.get_by_role("link", name="Imagine").click()
+    page.get_by_label("Prompt").fill("a lighthouse at dusk [demo:duration:8]")
+    page.get_by_role("button", name="Start").click()
+
+    card = page.locator('.job-card[data-job-kind="midjourney"]').first
+    expect(card).to_be_visible()
+    running = page.locator('.job-card[data-job-status="running"]').first
+    expect(running.locator("progress")).to_be_visible(timeout=JOB_TIMEOUT)
+    first = _progress(running)
+    shot(page, "media-01-running")
+    # The bar moves: a later push shows more progress, or the job is done.
+    page.wait_for_function(
+        """(first) => {
+            const card = document.querySelector('.job-card[data-job-kind="midjourney"]');
+            const bar = card && card.querySelector('progress');
+            return card && (card.dataset.jobStatus === 'succeeded' || (bar && bar.value > first));
+        }""",
+        arg=first,
+        timeout=JOB_TIMEOUT,
+    )
+    done = page.locator('.job-card[data-job-status="succeeded"]').first
+    expect(done).to_be_visible(timeout=JOB_TIMEOUT)
+    expect(done.locator("img").first).to_be_visible()
+    shot(page, "media-02-grid")
+
+    done.get_by_role("button", name="U1", exact=True).click()
+    child = page.locator('.job-card[data-job-kind="midjourney"]').nth(1)
+    expect(child).to_be_visible()
+    expect(child.get_by_role("link", name="from its parent job")).to_be_visible()
+    expect(child).to_have_attribute("data-job-status", "succeeded", timeout=JOB_TIMEOUT)
+    expect(child.locator("img").first).to_be_visible()
+    shot(page, "media-03-upscaled")
+    assert not page.console_errors  # type: ignore[attr-defined]
