@@ -10,7 +10,6 @@ import os
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, QuerySet
@@ -22,22 +21,15 @@ from accounts import access
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership, User
 from chat.models import Conversation
+from media_jobs import features as mj_features
 from media_jobs import services
 from media_jobs.forms import TOOL_LABELS, TOOLS, ButtonForm, RetryForm
 from media_jobs.models import MediaFile, MediaJob
 from media_jobs.templatetags.media_jobs import button_text
 
 PAGE_SIZE = 24
-# gateway.midjourney.features() as last seen by the engine (a dict of booleans); read only
-# from the cache here, so no request waits on the gateway.
-FEATURES_CACHE_KEY = "media_jobs:mj_features"
 # Our own actions on a finished job (not Midjourney buttons).
 SEED, EXTEND, CONTINUE = "parlor:seed", "parlor:extend", "parlor:continue"
-
-
-def features() -> dict[str, bool]:
-    value = cache.get(FEATURES_CACHE_KEY)
-    return value if isinstance(value, dict) else {}
 
 
 def jobs_for_cards(user: User, queryset: QuerySet[MediaJob]) -> QuerySet[MediaJob]:
@@ -51,7 +43,7 @@ def jobs_for_cards(user: User, queryset: QuerySet[MediaJob]) -> QuerySet[MediaJo
 def card_context(user: User, membership: Membership | None) -> dict[str, Any]:
     return {
         "can_press": membership is not None and membership.can_write,
-        "can_cancel": bool(features().get("cancel")),
+        "can_cancel": bool(mj_features.cached().get("cancel")),
         "viewer": user,
     }
 
@@ -269,7 +261,7 @@ def retry(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
 @require_POST
 def cancel(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
     job, membership = access.get_rw_for_user(request.user, MediaJob, job_id)
-    if not features().get("cancel") or not job.is_active:
+    if not mj_features.cached().get("cancel") or not job.is_active:
         return HttpResponse(status=400)
     services.cancel_job(job, user=request.user, membership=membership)
     return card(request, job_id) if request.htmx else redirect("media_jobs:detail", job.pk)

@@ -538,3 +538,31 @@ def test_the_chat_page_shows_its_jobs_in_a_constant_number_of_queries(
     assert _page_queries(alice_client, conversation) == few
     assert html.count('class="job-card"') == 11 and f'id="job-{first.pk.hex}"' in html
     assert 'id="job-list"' in html and 'name="mode"' in html
+
+
+# Optional gateway routes
+
+
+def test_cancel_shows_only_when_the_gateway_has_it(team, alice, alice_client):
+    from gateway.midjourney import Features
+    from media_jobs import features
+
+    job = make_job(team, alice, status=MediaJob.Status.RUNNING, progress=10)
+    url = reverse("media_jobs:cancel", args=[job.pk])
+
+    assert url not in _card(alice_client, job).content.decode()  # unknown: hidden
+    assert alice_client.post(url).status_code == 400
+    features.store(Features(task_list=False, queue=False, cancel=True))
+    assert url in _card(alice_client, job).content.decode()
+    alice_client.post(url)
+    job.refresh_from_db()
+    assert job.status == MediaJob.Status.CANCELLED
+
+
+async def test_features_are_asked_of_the_gateway_and_cached(demo_gateway):
+    from media_jobs import features
+
+    answer = await features.refresh()
+
+    assert set(answer) == {"task_list", "queue", "cancel"}
+    assert features.cached() == answer
