@@ -23,7 +23,7 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 
 from accounts.access import clean_id, get_for_user, get_membership
 from accounts.live import team_group, user_group
-from accounts.models import User
+from accounts.models import Membership, User
 from chat import commands, events, frames, services
 from chat.events import ACTIONS
 from chat.models import Conversation, Message
@@ -74,6 +74,11 @@ def _thread_if_session(
 ) -> list[ThreadItem]:
     check_session(session_key, user_id)
     return services.load_thread(conversation=conversation)
+
+
+def _command_membership(session_key: str | None, user_id: int, team_id: int) -> Membership:
+    """The asker's membership for a slash command, if their session is still valid."""
+    return get_membership(check_session(session_key, user_id), team_id)
 
 
 def _language(scope: dict[str, Any]) -> str:
@@ -189,10 +194,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         user = self.scope["user"]
         try:
-            membership = await database_sync_to_async(get_membership)(
-                user, self.conversation.team_id
+            membership = await database_sync_to_async(_command_membership)(
+                self.session_key, user.pk, self.conversation.team_id
             )
             frame = await handler(user, membership, self.conversation, text)
+        except SessionEnded:
+            await self._end()
+            return
         except ValidationError as exc:
             error = " ".join(exc.messages)
             await self.send(text_data=frames.composer_html(text=text, error=error))

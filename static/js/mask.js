@@ -106,3 +106,16 @@
     if (dialog && event.detail.successful) dialog.close();
   });
 })();
+
+// A live push announces a new job with a stub that loads its card; the tab that started the
+// job already shows that card (the answer to its own form or command): drop the twin stub.
+document.addEventListener("htmx:beforeRequest", function (event) {
+  var element = event.detail.elt;
+  if (!element.id || element.id.indexOf("job-") !== 0 || element.classList.contains("job-card")) {
+    return;
+  }
+  if (document.querySelectorAll('[id="' + element.id + '"]').length > 1) {
+    event.preventDefault();
+    element.remove();
+  }
+});

@@ -137,3 +137,26 @@ async def test_the_gallery_socket_refuses_anonymous_users():
     )
     connected, _code = await communicator.connect(timeout=TIMEOUT)
     assert not connected
+
+
+async def test_a_command_after_a_password_change_closes_the_tab_and_starts_nothing(
+    team, alice, alice_cookie, monkeypatch
+):
+    from tests.sockets import closed
+
+    conversation = await database_sync_to_async(make_conversation)(team, alice)
+    tab = await _tab(conversation, alice_cookie)
+    await tab.receive_from(timeout=TIMEOUT)  # idle controls
+
+    def change_password():
+        alice.set_password("another-long-passphrase-entirely")
+        alice.save()
+
+    # The access.changed event that would close the tab is not delivered: the command itself
+    # must notice the session is gone.
+    monkeypatch.setattr("accounts.live.access_changed", lambda group_name: None)
+    await database_sync_to_async(change_password)()
+    await send_action(tab, "send", text="/imagine a fox")
+
+    assert await closed(tab)
+    assert await database_sync_to_async(MediaJob.objects.count)() == 0
