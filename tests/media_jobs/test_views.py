@@ -4,6 +4,7 @@ and press what (alice owner, bob member, victor viewer, charlie outsider)."""
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 
 import pytest
@@ -153,8 +154,20 @@ def test_describe_offers_each_prompt_as_one_click_to_imagine(team, alice, alice_
 
     html = _card(alice_client, job).content.decode()
 
-    assert reverse("media_jobs:new", args=["imagine"]) + "?prompt=a%20red%20fox" in html
-    assert "?prompt=a%20blue%20bird" in html
+    assert 'name="prompt" value="a red fox --ar 1:1"' in html
+    assert 'name="prompt" value="a blue bird"' in html
+    start = re.search(
+        r'<form method="post" action="([^"]+)".*?value="a red fox --ar 1:1"', html, re.S
+    )
+    assert start is not None and start.group(1) == reverse("media_jobs:new", args=["imagine"])
+    form = dict(
+        re.findall(
+            r'name="(\w+)" value="([^"]*)"', html.split("a blue bird")[0].rsplit("<form", 1)[1]
+        )
+    )
+    response = alice_client.post(start.group(1), form)
+    imagined = MediaJob.objects.exclude(pk=job.pk).get()
+    assert response.status_code == 302 and imagined.prompt == "a red fox --ar 1:1"
 
 
 # Buttons
