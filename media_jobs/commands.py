@@ -23,7 +23,7 @@ from media_jobs.models import MediaJob
 # Command -> (kind, action, params).
 COMMANDS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/imagine": (MediaJob.Kind.MIDJOURNEY, "IMAGINE", {}),
-    "/suno": (MediaJob.Kind.SUNO, "MUSIC", {"mode": "inspiration"}),
+    "/suno": (MediaJob.Kind.SUNO, "MUSIC", {}),
     "/luma": (MediaJob.Kind.LUMA, "GENERATE", {}),
 }
 
@@ -49,6 +49,8 @@ def start(user, membership, conversation: Conversation, text: str) -> str:
         )
         conversation.current_leaf = message
         conversation.save(update_fields=["current_leaf", "updated_at"])
+        if kind == MediaJob.Kind.SUNO:  # inspiration mode: the text describes the song
+            params, prompt = {**params, "description": prompt}, ""
         job = services.create_job(
             user=user,
             membership=membership,

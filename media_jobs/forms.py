@@ -6,6 +6,7 @@ and size and travel to the engine as data URLs in `params`."""
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from typing import Any
 
@@ -125,6 +126,13 @@ ASPECTS = [("1:1", "1:1"), ("16:9", "16:9"), ("9:16", "9:16"), ("4:3", "4:3"), (
            ("3:2", "3:2"), ("2:3", "2:3")]  # fmt: skip
 
 
+def _with_flag(prompt: str, flag: str, value: str) -> str:
+    """`prompt --flag value`, unless the prompt sets that flag itself."""
+    if not value or re.search(rf"(^|\s){re.escape(flag)}(\s|$)", prompt):
+        return prompt
+    return f"{prompt} {flag} {value}"
+
+
 class ImagineForm(JobForm):
     kind, action = MediaJob.Kind.MIDJOURNEY, "IMAGINE"
     prompt = _prompt()
@@ -140,6 +148,21 @@ class ImagineForm(JobForm):
         initial="fast",
     )
     images = ImagesField(label=_("Reference images (optional)"), max_count=5)
+
+    def job_fields(self) -> dict[str, Any]:
+        """Aspect and version travel in the prompt as Midjourney flags; niji picks the bot."""
+        fields = super().job_fields()
+        params = fields["params"]
+        aspect, version = params.pop("aspect", "1:1"), params.pop("version", "")
+        prompt = fields["prompt"]
+        if aspect != "1:1":
+            prompt = _with_flag(prompt, "--ar", aspect)
+        if version.startswith("niji"):
+            params["niji"] = True
+        else:
+            prompt = _with_flag(prompt, "--v", version)
+        fields["prompt"] = prompt
+        return fields
 
 
 class BlendForm(JobForm):
@@ -198,6 +221,16 @@ class SunoForm(JobForm):
             raise ValidationError(_("Describe the song or write its lyrics."), code="empty")
         return data
 
+    def job_fields(self) -> dict[str, Any]:
+        """Inspiration mode sends the text as `description`; custom mode as the lyrics."""
+        fields = super().job_fields()
+        if fields["params"].pop("mode", "inspiration") == "inspiration":
+            fields["params"]["description"] = fields["prompt"]
+            fields["params"].pop("title", None)
+            fields["params"].pop("tags", None)
+            fields["prompt"] = ""
+        return fields
+
 
 class LyricsForm(JobForm):
     kind, action = MediaJob.Kind.SUNO, "LYRICS"
@@ -209,7 +242,7 @@ class LumaForm(JobForm):
     prompt = _prompt()
     start_image = ImageField(label=_("Start frame (optional)"), required=False)
     end_image = ImageField(label=_("End frame (optional)"), required=False)
-    aspect = forms.ChoiceField(label=_("Aspect ratio"), choices=ASPECTS, initial="16:9")
+    aspect_ratio = forms.ChoiceField(label=_("Aspect ratio"), choices=ASPECTS, initial="16:9")
     loop = forms.BooleanField(label=_("Loop"), required=False)
 
 
@@ -254,7 +287,3 @@ class ButtonForm(forms.Form):
         if mask and not mask.startswith("data:image/png;base64,"):
             raise ValidationError(_("The mask must be a PNG image."), code="mask")
         return mask
-
-
-class RetryForm(forms.Form):
-    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)

@@ -52,20 +52,15 @@ def create_job(
         return MediaJob.objects.get(created_by=user, idempotency_key=idempotency_key)
 
 
-def retry_job(job: MediaJob, *, user: User, membership: Membership) -> MediaJob:
-    """A new job with the same request as a failed one."""
-    return create_job(
-        user=user,
-        membership=membership,
-        kind=job.kind,
-        action=job.action,
-        prompt=job.prompt,
-        params=job.params,
-        conversation=job.conversation,
-        parent=job.parent,
-        button=job.button,
-    )
+def retry_job(job: MediaJob) -> bool:
+    """Queue a failed or cancelled job again (the same row); False if it was not one."""
+    count = MediaJob.objects.filter(
+        pk=job.pk, status__in=(MediaJob.Status.FAILED, MediaJob.Status.CANCELLED)
+    ).update(status=MediaJob.Status.QUEUED, error="", progress=0, finished_at=None)
+    job.refresh_from_db()
+    return count == 1
 
 
-def cancel_job(job: MediaJob, *, user: User, membership: Membership) -> bool:
+def cancel_job(job: MediaJob) -> bool:
+    """Stop tracking an active job."""
     return job.mark_cancelled()

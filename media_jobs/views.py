@@ -23,9 +23,8 @@ from accounts.models import Membership, User
 from chat.models import Conversation
 from media_jobs import features as mj_features
 from media_jobs import services
-from media_jobs.forms import TOOL_LABELS, TOOLS, ButtonForm, RetryForm
+from media_jobs.forms import TOOL_LABELS, TOOLS, ButtonForm
 from media_jobs.models import MediaFile, MediaJob
-from media_jobs.templatetags.media_jobs import button_text
 
 PAGE_SIZE = 24
 # Our own actions on a finished job (not Midjourney buttons).
@@ -127,6 +126,10 @@ def detail(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
 @require_GET
 def card(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
     """The card as the requesting user sees it: what live pushes (hx-get stubs) load."""
+    return _card_response(request, job_id)
+
+
+def _card_response(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
     job, membership = access.get_for_user(
         request.user, jobs_for_cards(request.user, MediaJob.objects.all()), job_id
     )
@@ -184,21 +187,41 @@ def _writer(request: AuthenticatedHttpRequest, job_id) -> tuple[MediaJob, Member
     return job, membership
 
 
+# What a Midjourney customId does, for the child's `action` (the customId itself is what the
+# engine sends back): MJ::JOB::upsample::1::<hash>, MJ::Inpaint::..., MJ::CustomZoom::...
+_MJ_ACTIONS = (
+    ("upsample", "UPSCALE"),
+    ("variation", "VARIATION"),
+    ("reroll", "REROLL"),
+    ("pan", "PAN"),
+    ("inpaint", "VARY_REGION"),
+    ("zoom", "ZOOM"),
+    ("outpaint", "ZOOM"),
+)
+
+
+def mj_action(custom_id: str) -> str:
+    lowered = custom_id.lower()
+    return next((action for word, action in _MJ_ACTIONS if word in lowered), "ACTION")
+
+
 @login_required
 @require_POST
 def press(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
-    """A button on a card: a child job (action + customId, and a modal's prompt or mask)."""
+    """A button on a card: a child job of this one (media_jobs.services documents the
+    params the engine reads: the customId as `button`, a modal's `modal_prompt` and `mask`)."""
     job, membership = _writer(request, job_id)
     form = ButtonForm(request.POST)
     if not form.is_valid() or job.status != MediaJob.Status.SUCCEEDED:
         return HttpResponse(status=400)
     data = form.cleaned_data
-    custom_id = button = data["custom_id"]
+    custom_id = data["custom_id"]
     fields: dict[str, Any] = {"kind": job.kind, "prompt": job.prompt, "params": {}}
     if custom_id == SEED and job.kind == MediaJob.Kind.MIDJOURNEY:
         fields.update(action="IMAGE_SEED")
     elif custom_id == EXTEND and job.kind == MediaJob.Kind.LUMA:
-        fields.update(action="EXTEND", prompt=data["prompt"] or job.prompt)
+        options = {k: v for k, v in job.params.items() if k in ("aspect_ratio", "loop")}
+        fields.update(action="EXTEND", prompt=data["prompt"] or job.prompt, params=options)
     elif custom_id == CONTINUE and job.kind == MediaJob.Kind.SUNO and data["clip_id"]:
         clips = {c.get("id") for c in job.result.get("clips", []) if isinstance(c, dict)}
         if data["clip_id"] not in clips:
@@ -206,16 +229,12 @@ def press(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
         params = {"continue_clip_id": data["clip_id"], "continue_at": data["continue_at"] or 0}
         fields.update(action="MUSIC", params={**job.params, **params})
     elif job.kind == MediaJob.Kind.MIDJOURNEY and custom_id in _custom_ids(job):
-        params = {"custom_id": custom_id}
-        pressed = next(
-            b for b in job.buttons if isinstance(b, dict) and b.get("customId") == custom_id
-        )
-        button = button_text(pressed)
+        params = {k: v for k, v in job.params.items() if k == "speed"}
         if data["prompt"]:
-            params["prompt"] = data["prompt"]
+            params["modal_prompt"] = data["prompt"]
         if data["mask"]:
             params["mask"] = data["mask"]
-        fields.update(action="ACTION", params=params, prompt=data["prompt"] or job.prompt)
+        fields.update(action=mj_action(custom_id), params=params, button=custom_id)
     else:
         return HttpResponse(status=400)
     child = services.create_job(
@@ -223,7 +242,6 @@ def press(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
         membership=membership,
         conversation=_child_conversation(request.user, job, membership),
         parent=job,
-        button=button,
         idempotency_key=str(data["idempotency_key"]),
         **fields,
     )
@@ -237,34 +255,25 @@ def _custom_ids(job: MediaJob) -> set[str]:
 @login_required
 @require_POST
 def retry(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
-    job, membership = _writer(request, job_id)
-    form = RetryForm(request.POST)
-    finished_badly = job.status in (MediaJob.Status.FAILED, MediaJob.Status.CANCELLED)
-    if not form.is_valid() or not finished_badly:
-        return HttpResponse(status=400)
-    new = services.create_job(
-        user=request.user,
-        membership=membership,
-        kind=job.kind,
-        action=job.action,
-        prompt=job.prompt,
-        params=job.params,
-        conversation=_child_conversation(request.user, job, membership),
-        parent=job.parent,
-        button=job.button,
-        idempotency_key=str(form.cleaned_data["idempotency_key"]),
+    """Queue a failed or cancelled job again, as the same job: a second click changes
+    nothing (the job is queued already)."""
+    job, _membership = access.get_rw_for_user(request.user, MediaJob, job_id)
+    services.retry_job(job)
+    return (
+        _card_response(request, job_id) if request.htmx else redirect("media_jobs:detail", job.pk)
     )
-    return _created(request, new, membership)
 
 
 @login_required
 @require_POST
 def cancel(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
-    job, membership = access.get_rw_for_user(request.user, MediaJob, job_id)
+    job, _membership = access.get_rw_for_user(request.user, MediaJob, job_id)
     if not mj_features.cached().get("cancel") or not job.is_active:
         return HttpResponse(status=400)
-    services.cancel_job(job, user=request.user, membership=membership)
-    return card(request, job_id) if request.htmx else redirect("media_jobs:detail", job.pk)
+    services.cancel_job(job)
+    return (
+        _card_response(request, job_id) if request.htmx else redirect("media_jobs:detail", job.pk)
+    )
 
 
 @login_required

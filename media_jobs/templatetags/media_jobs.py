@@ -109,16 +109,32 @@ def media_mode_select() -> dict[str, Any]:
     return {}
 
 
-_OUR_BUTTONS = {
-    "parlor:seed": gettext_lazy("Seed"),
-    "parlor:extend": gettext_lazy("Extend"),
-    "parlor:continue": gettext_lazy("Continue"),
+# Children made by our own buttons (parlor:seed, parlor:extend, parlor:continue), by action.
+_OUR_ACTIONS = {
+    "IMAGE_SEED": gettext_lazy("Seed"),
+    "EXTEND": gettext_lazy("Extend"),
+    "MUSIC": gettext_lazy("Continue"),
 }
 
 
 @register.filter
-def pressed_name(job: MediaJob) -> str:
-    """What started a child job, as people read it: the button's label, else the action."""
-    if job.button:
-        return str(_OUR_BUTTONS.get(job.button, job.button))
+def pressed_name(job: MediaJob, parent: MediaJob | None = None) -> str:
+    """What started a job, as people read it: the label of the button pressed on its parent
+    (the parent given, or job.parent if already loaded), our own action's name, else the
+    action. Never queries."""
+    if parent is None and MediaJob.parent.is_cached(job):
+        parent = job.parent
+    if not job.button and job.parent_id and job.action in _OUR_ACTIONS:
+        return str(_OUR_ACTIONS[job.action])
+    if job.button and parent is not None:
+        for button in parent.buttons:
+            if isinstance(button, dict) and button.get("customId") == job.button:
+                return button_text(button)
     return job.action.replace("_", " ").lower().capitalize()
+
+
+@register.filter
+def shown_prompt(job: MediaJob) -> str:
+    """The prompt, or what a Suno song in inspiration mode was described as."""
+    params = job.params if isinstance(job.params, dict) else {}
+    return job.prompt or str(params.get("description") or "")

@@ -38,7 +38,7 @@ def _jobs() -> list[MediaJob]:
     ("text", "mode", "kind", "action", "prompt"),
     [
         ("/imagine a red fox --ar 16:9", "", "midjourney", "IMAGINE", "a red fox --ar 16:9"),
-        ("/suno a sea shanty", "", "suno", "MUSIC", "a sea shanty"),
+        ("/suno a sea shanty", "", "suno", "MUSIC", ""),  # inspiration: a description
         ("/LUMA waves at night", "", "luma", "GENERATE", "waves at night"),
         ("a red fox", "imagine", "midjourney", "IMAGINE", "a red fox"),  # the composer's mode
     ],
@@ -56,6 +56,8 @@ async def test_a_command_starts_its_job_in_the_thread(
     [job] = await database_sync_to_async(_jobs)()
     assert (job.kind, job.action, job.prompt, job.created_by_id) == (kind, action, prompt, alice.pk)
     assert job.conversation == conversation and job.is_shared
+    if kind == "suno":
+        assert job.params == {"description": "a sea shanty"}
     assert job.message.role == Message.Role.USER and job.message.author_id == alice.pk
     assert job.message.content.lower().startswith("/")
     frame = frames[-1]

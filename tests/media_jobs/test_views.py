@@ -181,23 +181,22 @@ def test_a_member_presses_u1_on_a_shared_job_and_gets_a_child(team, alice, bob, 
     child = MediaJob.objects.get(parent=job)
     assert response.status_code == 201
     assert f'id="job-{child.pk.hex}"' in response.content.decode()
-    assert (child.created_by, child.action, child.button) == (bob, "ACTION", "U1")
-    assert child.params == {"custom_id": "MJ::JOB::upsample::1::abc"}
+    # The engine sends the customId back verbatim; the card shows the gateway's label.
+    assert (child.created_by, child.action) == (bob, "UPSCALE")
+    assert (child.button, child.params) == ("MJ::JOB::upsample::1::abc", {})
     assert child.status == MediaJob.Status.QUEUED
+    assert ">U1</a>" in _card(bob_client, job).content.decode()  # the child, by its label
 
 
 def test_a_modal_button_sends_the_prompt_and_the_mask(team, alice, alice_client):
-    job = _done(team, alice)
+    job = _done(team, alice, params={"speed": "relax"})
     mask = "data:image/png;base64," + base64.b64encode(PNG).decode()
 
     _press(alice_client, job, "MJ::Inpaint::1::abc::SOLO", prompt="a hat", mask=mask)
 
     child = MediaJob.objects.get(parent=job)
-    assert child.params == {
-        "custom_id": "MJ::Inpaint::1::abc::SOLO",
-        "prompt": "a hat",
-        "mask": mask,
-    }
+    assert (child.action, child.button) == ("VARY_REGION", "MJ::Inpaint::1::abc::SOLO")
+    assert child.params == {"speed": "relax", "modal_prompt": "a hat", "mask": mask}
 
 
 def test_a_mask_that_is_not_a_png_is_refused(team, alice, alice_client):
@@ -279,35 +278,22 @@ def test_suno_continue_needs_a_clip_of_the_job(team, alice, alice_client):
 # Retry
 
 
-def test_retry_starts_the_same_request_again_once(team, alice, alice_client, victor_client):
-    failed = make_job(
-        team,
-        alice,
-        status=MediaJob.Status.FAILED,
-        error="x",
-        params={"aspect": "1:1"},
-        is_shared=True,
-    )
+def test_retry_queues_the_failed_job_again_for_its_creator_only(
+    team, alice, alice_client, bob_client, victor_client
+):
+    failed = make_job(team, alice, status=MediaJob.Status.FAILED, error="x", is_shared=True)
     url = reverse("media_jobs:retry", args=[failed.pk])
-    key = str(uuid.uuid4())
 
-    assert victor_client.post(url, {"idempotency_key": key}).status_code == 403
-    alice_client.post(url, {"idempotency_key": key})
-    alice_client.post(url, {"idempotency_key": key})
+    assert victor_client.post(url).status_code == 403
+    assert bob_client.post(url).status_code == 403  # a teammate's job: not his to change
+    first = alice_client.post(url, headers={"HX-Request": "true"})
+    alice_client.post(url)  # a double click changes nothing more
 
-    again = MediaJob.objects.exclude(pk=failed.pk).get()
-    assert (again.prompt, again.params, again.status) == (
-        failed.prompt,
-        {"aspect": "1:1"},
-        "queued",
-    )
-    ok = _done(team, alice)
-    assert (
-        alice_client.post(
-            reverse("media_jobs:retry", args=[ok.pk]), {"idempotency_key": str(uuid.uuid4())}
-        ).status_code
-        == 400
-    )
+    failed.refresh_from_db()
+    assert (failed.status, failed.error) == ("queued", "")
+    assert 'data-job-status="queued"' in first.content.decode()
+    assert MediaJob.objects.count() == 1
+    assert "media_jobs:retry" not in _card(bob_client, failed).content.decode()
 
 
 # Files
@@ -434,13 +420,14 @@ def test_imagine_starts_a_job_with_its_parameters(team, alice, alice_client):
 
     job = MediaJob.objects.get()
     assert response["Location"] == reverse("media_jobs:detail", args=[job.pk])
+    # Aspect and version go into the prompt as flags; niji picks the bot.
     assert (job.kind, job.action, job.prompt, job.created_by) == (
         "midjourney",
         "IMAGINE",
-        "a fox",
+        "a fox --ar 16:9",
         alice,
     )
-    assert job.params == {"aspect": "16:9", "version": "niji 6", "speed": "relax"}
+    assert job.params == {"niji": True, "speed": "relax"}
 
 
 def test_the_form_page_renders_with_an_idempotency_key(alice_client):
@@ -567,9 +554,10 @@ def test_cancel_shows_only_when_the_gateway_has_it(team, alice, alice_client):
     assert alice_client.post(url).status_code == 400
     features.store(Features(task_list=False, queue=False, cancel=True))
     assert url in _card(alice_client, job).content.decode()
-    alice_client.post(url)
+    response = alice_client.post(url, headers={"HX-Request": "true"})
     job.refresh_from_db()
     assert job.status == MediaJob.Status.CANCELLED
+    assert 'data-job-status="cancelled"' in response.content.decode()
 
 
 async def test_features_are_asked_of_the_gateway_and_cached(demo_gateway):
@@ -579,3 +567,37 @@ async def test_features_are_asked_of_the_gateway_and_cached(demo_gateway):
 
     assert set(answer) == {"task_list", "queue", "cancel"}
     assert features.cached() == answer
+
+
+def test_imagine_flags_do_not_repeat_what_the_prompt_says(alice_client):
+    url = reverse("media_jobs:new", args=["imagine"])
+    base = {"speed": "fast", "idempotency_key": str(uuid.uuid4())}
+
+    alice_client.post(url, {**base, "prompt": "a fox --ar 3:2", "aspect": "16:9", "version": "7"})
+
+    job = MediaJob.objects.get()
+    assert (job.prompt, job.params) == ("a fox --ar 3:2 --v 7", {"speed": "fast"})
+
+
+@pytest.mark.parametrize(
+    ("data", "prompt", "params"),
+    [
+        (
+            {"mode": "inspiration", "prompt": "a shanty", "title": "x"},
+            "",
+            {"description": "a shanty"},
+        ),
+        (
+            {"mode": "custom", "prompt": "la la", "title": "Sea", "tags": "folk"},
+            "la la",
+            {"title": "Sea", "tags": "folk"},
+        ),
+    ],
+)
+def test_suno_modes_send_a_description_or_lyrics(alice_client, data, prompt, params):
+    url = reverse("media_jobs:new", args=["suno"])
+
+    alice_client.post(url, {**data, "idempotency_key": str(uuid.uuid4())})
+
+    job = MediaJob.objects.get()
+    assert (job.prompt, job.params) == (prompt, params)
