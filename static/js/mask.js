@@ -119,3 +119,15 @@ document.addEventListener("htmx:beforeRequest", function (event) {
     element.remove();
   }
 });
+
+// The answer to a press and the live push of the same new job may both bring its card: keep
+// the first one on the page.
+document.addEventListener("htmx:load", function (event) {
+  var cards = event.detail.elt.matches && event.detail.elt.matches(".job-card")
+    ? [event.detail.elt]
+    : Array.prototype.slice.call(event.detail.elt.querySelectorAll ? event.detail.elt.querySelectorAll(".job-card") : []);
+  cards.forEach(function (card) {
+    var twins = document.querySelectorAll('[id="' + card.id + '"]');
+    for (var i = 1; i < twins.length; i++) twins[i].remove();
+  });
+});
