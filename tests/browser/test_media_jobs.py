@@ -54,3 +54,32 @@ def test_imagine_watch_the_progress_then_upscale(page, server_url):
     expect(child.locator("img").first).to_be_visible()
     shot(page, "media-03-upscaled")
     assert not page.console_errors  # type: ignore[attr-defined]
+
+
+def test_slash_commands_start_jobs_in_the_thread(page, server_url):
+    _setup_or_login(page, server_url)
+    page.get_by_role("button", name="New chat").or_(
+        page.get_by_role("link", name="New chat")
+    ).first.click()
+    page.get_by_label("Message").fill("/suno a sea shanty about lighthouses [demo:duration:3]")
+    page.get_by_role("button", name="Send").click()
+
+    expect(page.locator('[data-message-role="user"]').last).to_contain_text("/suno a sea shanty")
+    song = page.locator('.job-card[data-job-kind="suno"]').first
+    expect(song).to_be_visible()
+    expect(song).to_have_attribute("data-job-status", "succeeded", timeout=JOB_TIMEOUT)
+    expect(song.locator("audio")).to_have_count(2)  # new-api Suno makes two clips
+
+    # The composer's media mode does the same without typing the command.
+    page.get_by_label("Media mode", exact=True).select_option("luma")
+    page.get_by_label("Message").fill("waves at night [demo:duration:3]")
+    page.get_by_role("button", name="Send").click()
+    video = page.locator('.job-card[data-job-kind="luma"]').first
+    expect(video).to_have_attribute("data-job-status", "succeeded", timeout=JOB_TIMEOUT)
+    # A <video> player, or the picture itself when the stored file is a GIF (the demo's is).
+    expect(video.locator("video, .job-result > img").first).to_be_visible()
+    shot(page, "media-04-thread")
+
+    page.reload()  # stored: the cards come back with the page
+    expect(page.locator(".job-card")).to_have_count(2)
+    assert not page.console_errors  # type: ignore[attr-defined]
