@@ -3,10 +3,13 @@ progress bar move, press U1, see the upscaled child. Needs the poller (media_job
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import shot
+from tests.browser.test_accessibility import UNNAMED_CONTROLS
 from tests.browser.test_first_run_and_chat import _setup_or_login
 
 pytestmark = pytest.mark.browser
@@ -53,6 +56,29 @@ def test_imagine_watch_the_progress_then_upscale(page, server_url):
     expect(child).to_have_attribute("data-job-status", "succeeded", timeout=JOB_TIMEOUT)
     expect(child.locator("img").first).to_be_visible()
     shot(page, "media-03-upscaled")
+
+    # On the upscaled picture's page: every control is named; Vary (Region) paints a mask
+    # with the keyboard alone and starts a grandchild.
+    child.get_by_role("link", name="Midjourney · U1").click()
+    expect(page.locator(".job-card").first).to_have_attribute("data-job-status", "succeeded")
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+    page.get_by_role("button", name="🖌️ Vary (Region)…").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    canvas = dialog.locator("canvas")
+    expect(canvas).to_be_visible()
+    canvas.focus()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Space")
+    expect(dialog.locator("[data-mask-output]")).to_have_value(
+        re.compile("^data:image/png;base64,")
+    )
+    dialog.get_by_label("Prompt").fill("a red lantern")
+    dialog.get_by_role("button", name="Submit").click()
+    expect(dialog).to_be_hidden()
+    region = page.locator("#job-list .job-card").first
+    expect(region).to_have_attribute("data-job-status", "succeeded", timeout=JOB_TIMEOUT)
+    shot(page, "media-05-vary-region")
     assert not page.console_errors  # type: ignore[attr-defined]
 
 
