@@ -287,7 +287,12 @@ def new(request: AuthenticatedHttpRequest, tool: str = "imagine") -> HttpRespons
     conversation = None
     conversation_id = request.GET.get("conversation") or request.POST.get("conversation")
     if conversation_id:
-        conversation, _m = access.get_rw_for_user(request.user, Conversation, conversation_id)
+        # The job belongs to the conversation's team, whichever team the page is in.
+        conversation, membership = access.get_rw_for_user(
+            request.user, Conversation, conversation_id
+        )
+        if not membership.can_write:
+            raise PermissionDenied
     if request.method == "POST":
         form = form_class(request.POST, request.FILES)
         if form.is_valid():

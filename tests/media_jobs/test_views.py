@@ -601,3 +601,18 @@ def test_suno_modes_send_a_description_or_lyrics(alice_client, data, prompt, par
 
     job = MediaJob.objects.get()
     assert (job.prompt, job.params) == (prompt, params)
+
+
+def test_a_job_from_a_conversation_of_another_team_of_mine_joins_that_team(
+    alice, alice_client, team
+):
+    from tests.factories import make_team
+
+    second = make_team("Side project", owner=alice)
+    conversation = make_conversation(second, alice)
+    url = reverse("media_jobs:new", args=["shorten"]) + f"?conversation={conversation.pk}"
+
+    alice_client.post(url, {"prompt": "a very long prompt", "idempotency_key": str(uuid.uuid4())})
+
+    job = MediaJob.objects.get()
+    assert (job.team, job.conversation) == (second, conversation)
