@@ -1,8 +1,8 @@
 """axe-core finds no serious or critical accessibility violation on a chat page whose reply
 has a code block (and a table, a list and maths), in the light and the dark theme.
 
-axe is vendored in static/vendor/axe/ (axe-core 4.14.1, MPL-2.0) and put into the page by the
-test only: no Parlor page links it. The context bypasses the page's CSP for that one script."""
+axe is vendored in tests/browser/vendor/axe/ (axe-core 4.14.1, MPL-2.0), outside static/ so
+no Parlor server serves it, and put into the page by the test only. The context bypasses the page's CSP for that one script."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.browser.test_first_run_and_chat import _assistant, _setup_or_login
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).resolve().parents[2] / "static/vendor/axe/axe.min.js"
+AXE = Path(__file__).resolve().parent / "vendor/axe/axe.min.js"
 RUN_AXE = """async () => {
   const result = await axe.run(document, {resultTypes: ['violations']});
   return result.violations
@@ -69,6 +69,28 @@ def test_the_admin_has_no_serious_axe_violation(browser, server_url, scheme):
         for path in ("/admin/", "/admin/chat/conversation/", "/admin/accounts/team/"):
             page.goto(server_url + path)
             expect(page.locator(".parlor-brand")).to_be_visible()
+            page.add_script_tag(path=str(AXE))
+            violations = page.evaluate(RUN_AXE)
+            assert violations == [], (path, violations)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_product_pages_have_no_serious_axe_violation(browser, server_url, scheme):
+    """Home (the composer), Settings, the Team page and the studio, as a signed-in owner."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800},
+        locale="en-US",
+        color_scheme=scheme,
+        bypass_csp=True,
+    )
+    page = context.new_page()
+    try:
+        _setup_or_login(page, server_url)
+        for path in ("/", "/accounts/settings/", "/accounts/team/", "/studio/"):
+            page.goto(server_url + path)
+            expect(page.locator("main")).to_be_visible()
             page.add_script_tag(path=str(AXE))
             violations = page.evaluate(RUN_AXE)
             assert violations == [], (path, violations)
