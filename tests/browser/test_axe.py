@@ -2,7 +2,8 @@
 has a code block (and a table, a list and maths), in the light and the dark theme.
 
 axe is vendored in tests/browser/vendor/axe/ (axe-core 4.14.1, MPL-2.0), outside static/ so
-no Parlor server serves it, and put into the page by the test only. The context bypasses the page's CSP for that one script."""
+no Parlor server serves it, and put into the page by the test only. The context bypasses the
+page's CSP for that one script."""
 
 from __future__ import annotations
 
