@@ -52,6 +52,8 @@ migrations-check: install-dev
 
 bench: install-dev
 	$(PY) benchmarks/stream_relay.py
+	$(PY) benchmarks/render_live.py
+	$(PY) benchmarks/poller.py
 
 messages: install-dev
 	$(PY) manage.py makemessages -l zh_Hans --ignore '.venv/*' --ignore 'data/*'

@@ -13,7 +13,9 @@ from config.origins import TrustedOriginValidator  # noqa: E402
 
 # Background consumers served by `manage.py runworker NAME`: channel name -> ASGI consumer.
 # Each app that has one adds its line here (the media-jobs app: "media-jobs").
-WORKER_CHANNELS: dict[str, object] = {}
+from media_jobs.worker import MediaJobsWorker  # noqa: E402
+
+WORKER_CHANNELS: dict[str, object] = {"media-jobs": MediaJobsWorker.as_asgi()}
 
 application = ProtocolTypeRouter(
     {

@@ -25,6 +25,7 @@ from django.conf import settings
 from chat.services import interrupt_orphaned_replies, live_reply_window
 from gateway.catalogue import list_chat_models
 from gateway.client import aclose_clients
+from media_jobs.poller import run_embedded_poller, wake_worker_at_start
 
 if TYPE_CHECKING:
     from demo_gateway import DemoGateway
@@ -100,8 +101,12 @@ BEFORE_SERVING: tuple[Callable[[Say], object], ...] = (
     interrupt_orphans_at_start,
     start_demo_gateway,
     warm_model_catalogue,
+    wake_worker_at_start,
 )
-BACKGROUND: tuple[Callable[[], Awaitable[None]], ...] = (sweep_orphaned_replies,)
+BACKGROUND: tuple[Callable[[], Awaitable[None]], ...] = (
+    sweep_orphaned_replies,
+    run_embedded_poller,
+)
 AT_SHUTDOWN: tuple[Callable[[], Awaitable[None]], ...] = (aclose_clients,)
 
 

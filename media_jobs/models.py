@@ -44,20 +44,48 @@ class MediaJobQuerySet(TeamOwnedQuerySet):
         unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
         return self.active().filter(unleased, next_poll_at__lte=now)
 
-    def claim(self, owner: str, *, limit: int = 100, lease_seconds: int = LEASE_SECONDS) -> list:
-        """Lease up to `limit` due jobs to `owner` and return them.
+    def schedule_polls(self, polled: list[tuple[MediaJob, bool]], *, owner: str, now=None) -> int:
+        """`schedule_next_poll` for many jobs at once: one UPDATE per distinct new interval
+        (there are only a handful), touching only jobs `owner` still leases. Returns the
+        number of UPDATE statements."""
+        now = now or timezone.now()
+        groups: dict[float, list] = {}
+        for job, changed in polled:
+            job.poll_interval = next_interval(job.poll_interval, changed=changed)
+            job.next_poll_at = now + timedelta(seconds=job.poll_interval)
+            job.lease_owner, job.lease_until = "", None
+            groups.setdefault(job.poll_interval, []).append(job.pk)
+        for interval, ids in groups.items():
+            MediaJob.objects.filter(pk__in=ids, lease_owner=owner).update(
+                poll_interval=interval,
+                next_poll_at=now + timedelta(seconds=interval),
+                lease_owner="",
+                lease_until=None,
+            )
+        return len(groups)
+
+    def downloads_due(self, now=None) -> Self:
+        """Succeeded jobs whose result copy failed and whose retry is due (unleased)."""
+        now = now or timezone.now()
+        unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+        return self.filter(unleased, status=MediaJob.Status.SUCCEEDED, next_poll_at__lte=now)
+
+    def claim(self, owner: str, *, limit: int = 100, lease_seconds: int = LEASE_SECONDS,
+              downloads: bool = False) -> list:  # fmt: skip
+        """Lease up to `limit` due jobs to `owner` and return them (with `downloads`, the
+        succeeded jobs whose result copy is due for a retry instead).
 
         One conditional UPDATE does the claiming: a job another poller leased in between no
         longer matches `due()`, so two pollers never hold the same job.
         """
         now = timezone.now()
-        ids = list(self.due(now).order_by("next_poll_at").values_list("pk", flat=True)[:limit])
+        due = MediaJob.objects.downloads_due if downloads else MediaJob.objects.due
+        mine = self.downloads_due(now) if downloads else self.due(now)
+        ids = list(mine.order_by("next_poll_at").values_list("pk", flat=True)[:limit])
         if not ids:
             return []
         lease_until = now + timedelta(seconds=lease_seconds)
-        MediaJob.objects.due(now).filter(pk__in=ids).update(
-            lease_owner=owner, lease_until=lease_until
-        )
+        due(now).filter(pk__in=ids).update(lease_owner=owner, lease_until=lease_until)
         return list(MediaJob.objects.filter(pk__in=ids, lease_owner=owner, lease_until=lease_until))
 
 
@@ -107,6 +135,13 @@ class MediaJob(TeamOwned):
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     # A double click or a resent form submits once.
     idempotency_key = models.CharField(max_length=64, blank=True)
+    # Set (in its own write) just before the upstream submit: a poller that finds it set on a
+    # job still QUEUED knows a submit may have reached the gateway and never sends a second.
+    submit_started_at = models.DateTimeField(null=True, blank=True)
+    # Result URLs not yet copied into storage (a download failed; the poller retries a few
+    # times, the job stays succeeded with the upstream links meanwhile).
+    missing_files = models.JSONField(default=list, blank=True)
+    download_attempts = models.PositiveSmallIntegerField(default=0)
     next_poll_at = models.DateTimeField(null=True, blank=True)
     poll_interval = models.FloatField(default=POLL_FIRST_SECONDS)
     lease_owner = models.CharField(max_length=100, blank=True)
@@ -155,7 +190,9 @@ class MediaJob(TeamOwned):
         self.poll_interval = POLL_FIRST_SECONDS
         self.next_poll_at = now + timedelta(seconds=POLL_FIRST_SECONDS)
         self.deadline = self.deadline or now + DEFAULT_DEADLINE
-        self._save("upstream_id", "status", "poll_interval", "next_poll_at", "deadline")
+        self.lease_owner, self.lease_until = "", None  # the submitter's lease ends here
+        self._save("upstream_id", "status", "poll_interval", "next_poll_at", "deadline",
+                   "lease_owner", "lease_until")  # fmt: skip
         return True
 
     def mark_running(self, *, progress: int | None = None, result_urls: list[str] | None = None,
@@ -195,10 +232,7 @@ class MediaJob(TeamOwned):
         """After a poll: soon again if the task moved, later and later if it did not.
         Releases the lease in the same write."""
         now = now or timezone.now()
-        if changed:
-            self.poll_interval = POLL_FIRST_SECONDS
-        else:
-            self.poll_interval = min(self.poll_interval * POLL_BACKOFF, POLL_MAX_SECONDS)
+        self.poll_interval = next_interval(self.poll_interval, changed=changed)
         self.next_poll_at = now + timedelta(seconds=self.poll_interval)
         self.lease_owner, self.lease_until = "", None
         self._save("poll_interval", "next_poll_at", "lease_owner", "lease_until")
@@ -228,6 +262,13 @@ class MediaJob(TeamOwned):
 
     def _save(self, *fields: str) -> None:
         self.save(update_fields=[*fields, "updated_at"])
+
+
+def next_interval(interval: float, *, changed: bool) -> float:
+    """Soon again after a change, else back off up to the ceiling."""
+    if changed:
+        return POLL_FIRST_SECONDS
+    return min(interval * POLL_BACKOFF, POLL_MAX_SECONDS)
 
 
 def clamp_progress(value: Any) -> int:

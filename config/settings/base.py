@@ -247,6 +247,10 @@ MAX_CONCURRENT_REPLIES = env_int("MAX_CONCURRENT_REPLIES", 3)
 # Streaming: coalescing window for token fragments and the checkpoint interval.
 STREAM_FLUSH_MS = env_int("STREAM_FLUSH_MS", 40)
 STREAM_CHECKPOINT_SECONDS = env_int("STREAM_CHECKPOINT_SECONDS", 5)
+# Media jobs: the largest result file copied into storage (MB); how many jobs one poller
+# pass claims at most (media_jobs.poller).
+MEDIA_MAX_DOWNLOAD_MB = env_float("MEDIA_MAX_DOWNLOAD_MB", 200.0)
+MEDIA_POLL_BATCH = env_int("MEDIA_POLL_BATCH", 200)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -88,6 +88,7 @@ def test_the_lists_name_what_a_process_starts():
         startup.interrupt_orphans_at_start,
         startup.start_demo_gateway,
         startup.warm_model_catalogue,
+        startup.wake_worker_at_start,
     ) == startup.BEFORE_SERVING
     assert startup.sweep_orphaned_replies in startup.BACKGROUND
     assert [job.__name__ for job in startup.AT_SHUTDOWN] == ["aclose_clients"]

@@ -163,3 +163,22 @@ def test_a_job_in_a_conversation_can_be_found_from_it(team, alice, job):
     job.conversation = conversation
     job.save()
     assert list(conversation.media_jobs.all()) == [job]
+
+
+def test_schedule_polls_backs_off_in_one_update_per_interval_and_only_for_the_lease_holder(
+    team, alice
+):
+    jobs = [make_job(team, alice) for _ in range(3)]
+    for job in jobs:
+        _submitted(job)
+    MediaJob.objects.filter(pk__in=[j.pk for j in jobs]).update(next_poll_at=timezone.now())
+    claimed = MediaJob.objects.claim("poller-a")
+    MediaJob.objects.filter(pk=jobs[2].pk).update(lease_owner="poller-b")  # taken over
+    polled = [(job, job.pk == jobs[0].pk) for job in claimed]
+    with CaptureQueriesContext(connection) as queries:
+        groups = MediaJob.objects.schedule_polls(polled, owner="poller-a")
+    assert groups == 2 == len(queries.captured_queries)
+    first, second, third = (MediaJob.objects.get(pk=j.pk) for j in jobs)
+    assert first.poll_interval == POLL_FIRST_SECONDS and first.lease_owner == ""
+    assert second.poll_interval > POLL_FIRST_SECONDS and second.lease_until is None
+    assert third.lease_owner == "poller-b"  # another poller's lease is left alone

@@ -1,0 +1,184 @@
+"""Creating, retrying and cancelling media jobs: sync database work for the views.
+
+Nothing here calls the gateway. A view creates the QUEUED row and returns; the poller
+(media_jobs.poller) makes the upstream submit. After the transaction commits, the open tabs
+are told (media_jobs.live) and the poller is woken (media_jobs.poller.wake).
+
+`params` are the options of the upstream call, by kind and action (media_jobs.poller.submit):
+Midjourney IMAGINE `images` (data: URLs), `niji`, `speed` (fast/relax/turbo); a button press
+(action = the button's action, `button` = its customId, `parent` = the job it is on) `speed`,
+and for a modal flow `mask` / `modal_prompt`; BLEND `images`, `dimensions`; DESCRIBE `image`;
+SHORTEN none; SWAP_FACE `source`, `target`. Suno MUSIC the keywords of gateway.suno.submit
+(`description`, `title`, `tags`, `model`, `instrumental`, `continue_clip_id`, `continue_at`;
+the prompt is the lyrics in custom mode); LYRICS none. Luma GENERATE `aspect_ratio`,
+`start_image`, `end_image`, `loop`, `expand_prompt`; EXTEND (with `parent`) the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from media_jobs.models import DEFAULT_DEADLINE, MediaJob
+
+Status = MediaJob.Status
+
+
+def create_job(
+    *,
+    user,
+    membership,
+    kind: str,
+    action: str,
+    prompt: str = "",
+    params: dict[str, Any] | None = None,
+    conversation=None,
+    parent: MediaJob | None = None,
+    button: str = "",
+    idempotency_key: str = "",
+) -> MediaJob:
+    """Save a QUEUED job, due at once, as private as its conversation (private to its
+    creator outside one). The same `idempotency_key` from the same user returns the first
+    job, also when two requests race."""
+    if membership.user_id != user.pk:
+        raise ValueError("the membership is not the user's")
+    if conversation is not None and conversation.team_id != membership.team_id:
+        raise ValueError("the conversation is in another team")
+    if parent is not None and parent.team_id != membership.team_id:
+        raise ValueError("the parent job is in another team")
+    if kind not in MediaJob.Kind.values:
+        raise ValueError(f"unknown kind {kind!r}")
+    key = (idempotency_key or "")[:64]
+    if key and (existing := _by_key(user, key)) is not None:
+        return existing
+    now = timezone.now()
+    job = MediaJob(
+        team_id=membership.team_id,
+        created_by=user,
+        is_shared=bool(conversation is not None and conversation.is_shared),
+        conversation=conversation,
+        parent=parent,
+        kind=kind,
+        action=action,
+        button=button,
+        prompt=prompt,
+        params=dict(params or {}),
+        idempotency_key=key,
+        next_poll_at=now,
+        deadline=now + DEFAULT_DEADLINE,
+    )
+    try:
+        with transaction.atomic():
+            job.save()
+    except IntegrityError:
+        if key and (existing := _by_key(user, key)) is not None:
+            return existing  # the other request of a double click won the race
+        raise
+    _after_commit(job, added=True)
+    return job
+
+
+def retry_job(job: MediaJob) -> bool:
+    """Queue a failed or cancelled job again (the same row, a fresh start). A second click
+    finds it queued already and changes nothing. The caller checks the user may write it."""
+    now = timezone.now()
+    updated = MediaJob.objects.filter(pk=job.pk, status__in=(Status.FAILED, Status.CANCELLED))
+    count = updated.update(
+        status=Status.QUEUED,
+        upstream_id="",
+        progress=0,
+        error="",
+        buttons=[],
+        result_urls=[],
+        result={},
+        submit_started_at=None,
+        missing_files=[],
+        download_attempts=0,
+        next_poll_at=now,
+        poll_interval=MediaJob._meta.get_field("poll_interval").default,
+        lease_owner="",
+        lease_until=None,
+        deadline=now + DEFAULT_DEADLINE,
+        finished_at=None,
+        updated_at=now,
+    )
+    if not count:
+        return False
+    job.refresh_from_db()
+    for media in job.files.all():  # the new run stores its own results
+        media.file.delete(save=False)
+        if media.thumbnail:
+            media.thumbnail.delete(save=False)
+        media.delete()
+    _after_commit(job)
+    return True
+
+
+def cancel_job(job: MediaJob) -> bool:
+    """Stop tracking an active job: it ends cancelled and is polled no more. The upstream
+    task, if it was submitted, runs on (most gateways cannot cancel); its result is dropped.
+    The caller checks the user may write it."""
+    now = timezone.now()
+    count = MediaJob.objects.filter(pk=job.pk, status__in=MediaJob.ACTIVE).update(
+        status=Status.CANCELLED,
+        finished_at=now,
+        next_poll_at=None,
+        lease_owner="",
+        lease_until=None,
+        updated_at=now,
+    )
+    if not count:
+        return False
+    job.refresh_from_db()
+    _after_commit(job)
+    return True
+
+
+def set_job_shared(job: MediaJob, shared: bool) -> None:
+    """Share a job started outside a conversation with the team, or make it private again
+    (a conversation's jobs follow their conversation instead)."""
+    if job.is_shared == shared:
+        return
+    job.is_shared = shared
+    job.save(update_fields=["is_shared", "updated_at"])
+    _after_commit(job, added=shared)
+
+
+def sync_conversation_jobs(conversation) -> int:
+    """Give every job of `conversation` its sharing (media_jobs.signals calls this); the
+    team's tabs are told to refresh those cards (a card no longer shared fetches as gone)."""
+    stale = MediaJob.objects.filter(conversation=conversation).exclude(
+        is_shared=conversation.is_shared
+    )
+    jobs = list(stale)
+    if not jobs:
+        return 0
+    count = MediaJob.objects.filter(pk__in=[job.pk for job in jobs]).update(
+        is_shared=conversation.is_shared, updated_at=timezone.now()
+    )
+
+    def tell() -> None:
+        from accounts.live import push_fragment, team_group
+        from media_jobs.live import job_changed_frame
+
+        for job in jobs:
+            push_fragment(team_group(job.team_id), job_changed_frame(job))
+
+    transaction.on_commit(tell)
+    return count
+
+
+def _by_key(user, key: str) -> MediaJob | None:
+    return MediaJob.objects.filter(created_by=user, idempotency_key=key).first()
+
+
+def _after_commit(job: MediaJob, *, added: bool = False) -> None:
+    from media_jobs import live, poller
+
+    def tell() -> None:
+        (live.push_job_added if added else live.push_job)(job)
+        poller.wake()
+
+    transaction.on_commit(tell)

@@ -1,0 +1,125 @@
+"""Copying a succeeded job's results into Django's default storage as MediaFile rows.
+
+Upstream links expire; our copies are served to team members only (media_jobs views).
+Every file goes through gateway.download (the checks against hostile URLs live there).
+A (job, kind, position) is stored once: a second poller that races to the same file finds
+the row there (unique constraint) and drops its copy.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+
+from gateway import download as dl
+from gateway.errors import GatewayError
+from media_jobs.models import MediaFile, MediaJob
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_SIZE = (384, 384)
+THUMBNAIL_MAX_PIXELS = 64_000_000
+# A Luma result may be an animated GIF on some gateways (the demo serves one).
+EXPECT: dict[str, frozenset[str]] = {
+    MediaFile.Kind.IMAGE: dl.IMAGE_TYPES,
+    MediaFile.Kind.COVER: dl.IMAGE_TYPES,
+    MediaFile.Kind.AUDIO: dl.AUDIO_TYPES,
+    MediaFile.Kind.VIDEO: dl.VIDEO_TYPES | {"image/gif"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    kind: str
+    position: int
+    url: str
+
+
+def wanted_files(job: MediaJob) -> list[Wanted]:
+    """The files a succeeded job should have in storage, by kind."""
+    result = job.result if isinstance(job.result, dict) else {}
+    if job.kind == MediaJob.Kind.SUNO:
+        wanted = []
+        for index, clip in enumerate(result.get("clips") or []):
+            if not isinstance(clip, dict):
+                continue
+            if clip.get("audio_url"):
+                wanted.append(Wanted(MediaFile.Kind.AUDIO, index, str(clip["audio_url"])))
+            if clip.get("image_url"):
+                wanted.append(Wanted(MediaFile.Kind.COVER, index, str(clip["image_url"])))
+        return wanted
+    if job.kind == MediaJob.Kind.LUMA:
+        wanted = [Wanted(MediaFile.Kind.VIDEO, 0, str(url)) for url in job.result_urls[:1]]
+        if result.get("thumbnail_url"):
+            wanted.append(Wanted(MediaFile.Kind.COVER, 0, str(result["thumbnail_url"])))
+        return wanted
+    return [Wanted(MediaFile.Kind.IMAGE, i, str(url)) for i, url in enumerate(job.result_urls)]
+
+
+async def store_results(job: MediaJob) -> list[str]:
+    """Download what is not stored yet; return the URLs that could not be copied."""
+    stored = await sync_to_async(_stored_keys)(job)
+    missing = []
+    for want in wanted_files(job):
+        if (want.kind, want.position) in stored:
+            continue
+        try:
+            got = await dl.download(want.url, expect=EXPECT[want.kind])
+        except GatewayError as exc:
+            logger.warning("Job %s: not copying %s: %s", job.pk, want.url[:200], exc)
+            missing.append(want.url)
+            continue
+        await sync_to_async(save_file)(job, want, got)
+    return missing
+
+
+def _stored_keys(job: MediaJob) -> set[tuple[str, int]]:
+    return set(MediaFile.objects.filter(job=job).values_list("kind", "position"))
+
+
+def save_file(job: MediaJob, want: Wanted, got: dl.Downloaded) -> MediaFile | None:
+    name = f"{job.pk.hex}-{want.kind}-{want.position}.{got.extension}"
+    media = MediaFile(
+        job=job,
+        kind=want.kind,
+        position=want.position,
+        content_type=got.content_type,
+        size=len(got.data),
+        source_url=want.url[:2000],
+    )
+    media.file.save(name, ContentFile(got.data), save=False)
+    if got.content_type.startswith("image/"):
+        thumb = thumbnail(got.data)
+        if thumb is not None:
+            media.thumbnail.save(f"{job.pk.hex}-{want.kind}-{want.position}.jpg",
+                                 ContentFile(thumb), save=False)  # fmt: skip
+    try:
+        with transaction.atomic():
+            media.save()
+    except IntegrityError:  # another poller stored this file first
+        media.file.delete(save=False)
+        if media.thumbnail:
+            media.thumbnail.delete(save=False)
+        return None
+    return media
+
+
+def thumbnail(data: bytes) -> bytes | None:
+    """A small JPEG of an image (its first frame), or None if Pillow cannot read it."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > THUMBNAIL_MAX_PIXELS:
+                return None
+            image.thumbnail(THUMBNAIL_SIZE)
+            out = io.BytesIO()
+            image.convert("RGB").save(out, "JPEG", quality=82)
+            return out.getvalue()
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
