@@ -287,17 +287,40 @@ def settle_chat(record: UsageRecord, *, usage: Any | None, content: str) -> bool
     )
 
 
-def reserve_job(*, job: Any, role: str, model: str, kind: str, images: int = 0) -> UsageRecord:
-    """Reserve a media job at its model's price per action (plus per image)."""
+# The price names new-api publishes for task actions (upstream-api.md 2.11): mj_<action>,
+# suno_music, luma_generate. Deployments vary; a name without a price is charged the default.
+JOB_MODELS = {"suno": "suno_{action}", "luma": "luma_{action}", "midjourney": "mj_{action}"}
+JOB_KINDS = {
+    "midjourney": UsageRecord.Kind.MIDJOURNEY,
+    "suno": UsageRecord.Kind.SUNO,
+    "luma": UsageRecord.Kind.LUMA,
+}
+
+
+def job_model(job: Any) -> str:
+    pattern = JOB_MODELS.get(job.kind, "{kind}_{action}")
+    return pattern.format(kind=job.kind, action=(job.action or "").lower())
+
+
+def reserve_job(job: Any, *, role: str | None = None) -> UsageRecord:
+    """Reserve a media job at its price per action, linked to the job (call it in the
+    transaction that saves or re-queues the job: a refusal rolls the job back)."""
+    if role is None:
+        from accounts.models import Membership
+
+        membership = Membership.objects.filter(team_id=job.team_id, user=job.created_by_id)
+        role = membership.values_list("role", flat=True).first() or ""
+    model = job_model(job)
     price, default = price_for(model)
     return reserve(
         team=job.team,
         user=job.created_by,
         role=role,
-        kind=kind,
+        kind=JOB_KINDS.get(job.kind, UsageRecord.Kind.IMAGE),
         model=model,
-        amount=action_cost(price, images=images),
+        amount=action_cost(price),
         default_price=default,
+        conversation=job.conversation,
         job=job,
     )
 
@@ -307,6 +330,7 @@ def pending_record(**link: Any) -> UsageRecord | None:
 
 
 def settle_job(job: Any) -> bool:
+    """A job succeeded: charge its price per action (the gateway reports no cost)."""
     record = pending_record(job=job)
     return record is not None and settle(record, cost=record.reserved, estimated=False)
 
@@ -314,6 +338,15 @@ def settle_job(job: Any) -> bool:
 def refund_job(job: Any) -> bool:
     record = pending_record(job=job)
     return record is not None and refund(record)
+
+
+def charge_finished_job(job: Any) -> bool:
+    """Settle a succeeded job, refund a failed or cancelled one; nothing for active jobs."""
+    if job.status == "succeeded":
+        return settle_job(job)
+    if job.status in ("failed", "cancelled"):
+        return refund_job(job)
+    return False
 
 
 # The 80 % warning
