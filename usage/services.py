@@ -402,3 +402,28 @@ def budget_state(team: Any, user: Any) -> BudgetState:
         member_used=member_used,
         member_limit=member_limit,
     )
+
+
+@dataclass(frozen=True)
+class TeamSpend:
+    """A team's spend this month, and each member's who spent or reserved anything."""
+
+    spent: Decimal
+    reserved: Decimal
+    limit: Decimal | None
+    members: list[MemberMonth]  # with `user` loaded, largest spend first
+
+
+def team_month_spend(team: Any) -> TeamSpend:
+    """For the Team page: two queries, however many members."""
+    month = current_month()
+    row = TeamMonth.objects.filter(team=team, month=month).first()
+    members = list(
+        MemberMonth.objects.filter(team=team, month=month)
+        .select_related("user")
+        .order_by("-spent", "-reserved", "user__username")
+    )
+    if row is None:
+        budget = _budget(team)
+        return TeamSpend(ZERO, ZERO, budget.monthly_limit if budget else None, members)
+    return TeamSpend(row.spent, row.reserved, row.limit, members)
