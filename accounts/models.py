@@ -180,9 +180,14 @@ class TeamOwned(models.Model):
     accounts.access loads them through it, accounts.signals tells open sockets when it
     changes."""
 
-    team = models.ForeignKey(Team, models.CASCADE, related_name="%(class)ss")
+    team = models.ForeignKey(
+        Team, models.CASCADE, related_name="%(class)ss", verbose_name=_("team")
+    )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.CASCADE, related_name="%(class)ss"
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="%(class)ss",
+        verbose_name=_("created by"),
     )
     is_shared = models.BooleanField(_("shared with team"), default=False)
 

@@ -21,10 +21,10 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 
-from accounts.access import clean_id, get_for_user
+from accounts.access import clean_id, get_for_user, get_membership
 from accounts.live import team_group, user_group
-from accounts.models import User
-from chat import events, frames, live_render, services
+from accounts.models import Membership, User
+from chat import commands, events, frames, live_render, services
 from chat.events import ACTIONS
 from chat.models import Conversation, Message
 from chat.services import ReplyStart
@@ -74,6 +74,11 @@ def _thread_if_session(
 ) -> list[ThreadItem]:
     check_session(session_key, user_id)
     return services.load_thread(conversation=conversation)
+
+
+def _command_membership(session_key: str | None, user_id: int, team_id: int) -> Membership:
+    """The asker's membership for a slash command, if their session is still valid."""
+    return get_membership(check_session(session_key, user_id), team_id)
 
 
 def _language(scope: dict[str, Any]) -> str:
@@ -175,7 +180,38 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=thread_html + controls)
 
     async def on_send(self, data: dict[str, Any]) -> None:
-        await self._start_reply(events.SEND, text=data.get("text"))
+        text = commands.with_mode(data.get("mode"), data.get("text"))
+        handler = commands.find(text)
+        if handler is not None:
+            await self._run_command(handler, text)
+            return
+        await self._start_reply(events.SEND, text=text)
+
+    async def _run_command(self, handler: commands.Handler, text: str) -> None:
+        """A slash command (chat.commands): the handler's frame goes to this tab."""
+        if not self.can_write:
+            await self._send_error(_("You can read this conversation but not write in it."))
+            return
+        user = self.scope["user"]
+        try:
+            membership = await database_sync_to_async(_command_membership)(
+                self.session_key, user.pk, self.conversation.team_id
+            )
+            frame = await handler(user, membership, self.conversation, text)
+        except SessionEnded:
+            await self._end()
+            return
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+            await self.send(text_data=frames.composer_html(text=text, error=error))
+            return
+        except PermissionDenied:
+            await self._send_error(_("You can read this conversation but not write in it."))
+            return
+        except Http404:
+            await self._end()
+            return
+        await self.send(text_data=frame + frames.composer_html(text=""))
 
     async def on_edit(self, data: dict[str, Any]) -> None:
         await self._start_reply(

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from accounts.models import Team, TeamOwned, TeamOwnedQuerySet
+from accounts.models import TeamOwned, TeamOwnedQuerySet
 
 
 class ConversationQuerySet(TeamOwnedQuerySet):
@@ -36,17 +36,6 @@ class Conversation(TeamOwned):
     is_shared)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # TeamOwned's two fields again, only to give them translated labels here: set on
-    # TeamOwned they would also need a migration of media_jobs (whose model inherits them).
-    team = models.ForeignKey(
-        Team, models.CASCADE, related_name="%(class)ss", verbose_name=_("team")
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        models.CASCADE,
-        related_name="%(class)ss",
-        verbose_name=_("created by"),
-    )
     title = models.CharField(_("title"), max_length=200, blank=True)
     model = models.CharField(_("model"), max_length=200, blank=True)
     system_prompt = models.TextField(_("system prompt"), blank=True)

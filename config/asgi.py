@@ -10,6 +10,7 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  #
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from config.origins import TrustedOriginValidator  # noqa: E402
+from media_jobs.routing import websocket_urlpatterns as media_websocket_urlpatterns  # noqa: E402
 
 # Background consumers served by `manage.py runworker NAME`: channel name -> ASGI consumer.
 # Each app that has one adds its line here (the media-jobs app: "media-jobs").
@@ -20,7 +21,9 @@ WORKER_CHANNELS: dict[str, object] = {"media-jobs": MediaJobsWorker.as_asgi()}
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": TrustedOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": TrustedOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns + media_websocket_urlpatterns))
+        ),
         "channel": ChannelNameRouter(WORKER_CHANNELS),
     }
 )

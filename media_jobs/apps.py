@@ -7,6 +7,7 @@ class MediaJobsConfig(AppConfig):
     verbose_name = _("Media jobs")
 
     def ready(self) -> None:
-        from media_jobs import signals
+        from media_jobs import commands, signals
 
         signals.connect()
+        commands.register()

@@ -10,7 +10,7 @@ job is shared.
 
 from __future__ import annotations
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.live import apush_fragment, push_fragment, team_group, user_group
@@ -20,10 +20,7 @@ GALLERY_LIST_ID = "job-list"
 
 
 def card_url(job: MediaJob) -> str:
-    try:
-        return reverse("media_jobs:card", args=[job.pk])
-    except NoReverseMatch:  # until the views' URLconf is merged
-        return f"/media/jobs/{job.pk}/card/"
+    return reverse("media_jobs:card", args=[job.pk])
 
 
 def _stub(job: MediaJob, oob: str = "") -> str:

@@ -108,48 +108,67 @@ class MediaJob(TeamOwned):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     conversation = models.ForeignKey(
-        "chat.Conversation", models.CASCADE, null=True, blank=True, related_name="media_jobs"
+        "chat.Conversation",
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="media_jobs",
+        verbose_name=_("conversation"),
+    )
+    # The user message (a slash command) that started the job, shown next to it in the thread.
+    message = models.ForeignKey(
+        "chat.Message",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="media_jobs",
+        verbose_name=_("message"),
     )
     parent = models.ForeignKey(
-        "self", models.SET_NULL, null=True, blank=True, related_name="children"
+        "self",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("parent job"),
     )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     # The upstream action: IMAGINE, UPSCALE, VARIATION, BLEND, MUSIC, LYRICS, GENERATE, EXTEND…
     action = models.CharField(_("action"), max_length=40)
     # The button pressed on the parent (Midjourney customId, or U1/V2… as shown), if any.
-    button = models.CharField(max_length=300, blank=True)
+    button = models.CharField(_("button"), max_length=300, blank=True)
     prompt = models.TextField(_("prompt"), blank=True)
-    params = models.JSONField(default=dict, blank=True)
-    upstream_id = models.CharField(max_length=200, blank=True, db_index=True)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    upstream_id = models.CharField(_("upstream id"), max_length=200, blank=True, db_index=True)
     status = models.CharField(
         _("status"), max_length=12, choices=Status.choices, default=Status.QUEUED
     )
-    progress = models.PositiveSmallIntegerField(default=0)
+    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
     # Midjourney buttons as the gateway returned them: [{customId, label, emoji, style}].
-    buttons = models.JSONField(default=list, blank=True)
+    buttons = models.JSONField(_("buttons"), default=list, blank=True)
     # Upstream result URLs (they expire; MediaFile rows hold our own copies).
-    result_urls = models.JSONField(default=list, blank=True)
+    result_urls = models.JSONField(_("result URLs"), default=list, blank=True)
     # What the task returned besides files: Suno titles/lyrics/tags, describe's prompts…
-    result = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    result = models.JSONField(_("result"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    cost = models.DecimalField(_("cost"), max_digits=12, decimal_places=6, null=True, blank=True)
     # A double click or a resent form submits once.
-    idempotency_key = models.CharField(max_length=64, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64, blank=True)
     # Set (in its own write) just before the upstream submit: a poller that finds it set on a
     # job still QUEUED knows a submit may have reached the gateway and never sends a second.
-    submit_started_at = models.DateTimeField(null=True, blank=True)
+    submit_started_at = models.DateTimeField(_("submit started at"), null=True, blank=True)
     # Result URLs not yet copied into storage (a download failed; the poller retries a few
     # times, the job stays succeeded with the upstream links meanwhile).
-    missing_files = models.JSONField(default=list, blank=True)
-    download_attempts = models.PositiveSmallIntegerField(default=0)
-    next_poll_at = models.DateTimeField(null=True, blank=True)
-    poll_interval = models.FloatField(default=POLL_FIRST_SECONDS)
-    lease_owner = models.CharField(max_length=100, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    deadline = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    missing_files = models.JSONField(_("missing files"), default=list, blank=True)
+    download_attempts = models.PositiveSmallIntegerField(_("download attempts"), default=0)
+    next_poll_at = models.DateTimeField(_("next poll at"), null=True, blank=True)
+    poll_interval = models.FloatField(_("poll interval"), default=POLL_FIRST_SECONDS)
+    lease_owner = models.CharField(_("lease owner"), max_length=100, blank=True)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    deadline = models.DateTimeField(_("deadline"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     objects = MediaJobQuerySet.as_manager()  # type: ignore[misc]  # TeamOwned's, extended
 
@@ -299,7 +318,7 @@ class MediaFile(models.Model):
     content_type = models.CharField(max_length=100)
     size = models.PositiveBigIntegerField(default=0)
     source_url = models.URLField(max_length=2000, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["job", "position", "pk"]

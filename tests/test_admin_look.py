@@ -212,6 +212,7 @@ def test_the_admin_index_names_no_model_in_english(admin_client_):
         "accounts.invite",
         "chat.conversation",
         "chat.message",
+        "media_jobs.mediajob",
     ],
 )
 def test_each_changelist_is_in_chinese(admin_client_, model_admin_name):
@@ -235,6 +236,7 @@ def test_every_model_of_ours_in_the_admin_is_checked():
         "accounts.user",
         "chat.conversation",
         "chat.message",
+        "media_jobs.mediajob",
     }
 
 

@@ -119,9 +119,9 @@ async def test_runworker_in_another_process_pushes_through_redis_to_a_websocket(
     try:
         job = await database_sync_to_async(new_job)(alice, team, conversation=conversation)
         await poller.awake()  # what a create does after its commit, in scale mode
-        while True:
+        while True:  # the create's gallery insertion comes first; then the worker's change
             frame = await communicator.receive_from(timeout=TIMEOUT * 3)
-            if job.pk.hex in frame:
+            if f'id="job-{job.pk.hex}"' in frame and 'hx-swap-oob="outerHTML"' in frame:
                 break
         job = await MediaJob.objects.aget(pk=job.pk)
         assert job.status == Status.SUBMITTED and job.lease_owner == ""

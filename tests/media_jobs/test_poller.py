@@ -21,7 +21,9 @@ from tests.factories import make_conversation
 from tests.media_jobs.conftest import make_due, new_job, run_pass
 
 Status = MediaJob.Status
-pytestmark = pytest.mark.django_db
+# The poller reaches the database through database_sync_to_async, which closes a connection
+# found inside a transaction: on PostgreSQL each test must run outside one.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def submits(gateway) -> list[str]:
@@ -147,10 +149,12 @@ def test_a_pass_with_a_change_writes_it_once(media, team, alice):
 
 
 async def _drain(layer, channel: str) -> list[dict]:
+    """Every message waiting on `channel`; the pushes were sent before poll_once returned, so a
+    short wait only covers the layer's own round trip (Redis in the scale-mode suite)."""
     messages = []
     while True:
         try:
-            messages.append(await asyncio.wait_for(layer.receive(channel), 0.05))
+            messages.append(await asyncio.wait_for(layer.receive(channel), 0.3))
         except TimeoutError:
             return messages
 

@@ -16,7 +16,9 @@ from tests.factories import make_conversation
 from tests.media_jobs.conftest import make_due, new_job, run_pass
 
 Status = MediaJob.Status
-pytestmark = pytest.mark.django_db
+# database_sync_to_async (the poller) closes a connection found inside a transaction: on
+# PostgreSQL each test must run outside one.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_new_job_is_queued_due_now_and_private_outside_a_conversation(team, alice, bob):

@@ -1,0 +1,87 @@
+"""The composer's slash commands /imagine, /suno and /luma (registered in chat.commands
+from MediaJobsConfig.ready): each stores the command as the user's message, starts the job
+in the conversation and answers the asking tab with the message and the job's card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+
+from accounts import access
+from chat import commands
+from chat.models import Conversation, Message
+from chat.threads import ThreadItem
+from media_jobs import services
+from media_jobs.forms import PROMPT_MAX_CHARS
+from media_jobs.models import MediaJob
+
+# Command -> (kind, action, params).
+COMMANDS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "/imagine": (MediaJob.Kind.MIDJOURNEY, "IMAGINE", {}),
+    "/suno": (MediaJob.Kind.SUNO, "MUSIC", {}),
+    "/luma": (MediaJob.Kind.LUMA, "GENERATE", {}),
+}
+
+
+def start(user, membership, conversation: Conversation, text: str) -> str:
+    """Store the command, start its job, render the frame (sync: a database thread)."""
+    word = text.split(None, 1)[0].lower()
+    kind, action, params = COMMANDS[word]
+    prompt = commands.argument(text)
+    if not prompt:
+        raise ValidationError(_("Write what to make after the command, e.g. /imagine a red fox."))
+    if len(prompt) > PROMPT_MAX_CHARS:
+        raise ValidationError(_("The prompt is too long."))
+    # Loaded again through the access helper: rights may have changed since the socket opened.
+    conversation, membership = access.get_rw_for_user(user, Conversation, conversation.pk)
+    with transaction.atomic():
+        message = Message.objects.create(
+            conversation=conversation,
+            parent_id=conversation.current_leaf_id,
+            author=user,
+            role=Message.Role.USER,
+            content=text,
+        )
+        conversation.current_leaf = message
+        conversation.save(update_fields=["current_leaf", "updated_at"])
+        if kind == MediaJob.Kind.SUNO:  # inspiration mode: the text describes the song
+            params, prompt = {**params, "description": prompt}, ""
+        job = services.create_job(
+            user=user,
+            membership=membership,
+            kind=kind,
+            action=action,
+            prompt=prompt,
+            params=dict(params),
+            conversation=conversation,
+        )
+        job.message = message
+        job.save(update_fields=["message", "updated_at"])
+    job = MediaJob.objects.select_related("created_by", "parent").get(pk=job.pk)
+    item = ThreadItem(message, [message.pk])
+    message_html = render_to_string(
+        "chat/messages.html#message",
+        {"conversation": conversation, "item": item, "can_write": True},
+    )
+    card_html = render_to_string(
+        "media_jobs/_card.html#card",
+        {"job": job, "can_press": membership.can_write, "viewer": user},
+    )
+    return (
+        f'<div hx-swap-oob="beforeend:#thread">{message_html}</div>'
+        f'<div hx-swap-oob="afterbegin:#job-list">{card_html}</div>'
+    )
+
+
+async def handle(user, membership, conversation, text: str) -> str:
+    return await database_sync_to_async(start)(user, membership, conversation, text)
+
+
+def register() -> None:
+    for prefix in COMMANDS:
+        commands.register(prefix, handle)

@@ -1,0 +1,319 @@
+"""The studio: forms that start jobs, the gallery, a job's page, its card (for live pushes),
+the buttons on a card, and the stored files. Every job is loaded through accounts.access; a
+job the user may not see is a 404, its files too."""
+
+from __future__ import annotations
+
+import datetime
+import mimetypes
+import os
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, QuerySet
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import access
+from accounts.http import AuthenticatedHttpRequest
+from accounts.models import Membership, User
+from chat.models import Conversation
+from media_jobs import features as mj_features
+from media_jobs import services
+from media_jobs.forms import TOOL_LABELS, TOOLS, ButtonForm
+from media_jobs.models import MediaFile, MediaJob
+
+PAGE_SIZE = 24
+# Our own actions on a finished job (not Midjourney buttons).
+SEED, EXTEND, CONTINUE = "parlor:seed", "parlor:extend", "parlor:continue"
+
+
+def jobs_for_cards(user: User, queryset: QuerySet[MediaJob]) -> QuerySet[MediaJob]:
+    """Everything a card shows, in a fixed number of queries whatever the number of jobs."""
+    visible_children = MediaJob.objects.visible_to(user).order_by("created_at")
+    return queryset.select_related("created_by", "parent").prefetch_related(
+        "files", Prefetch("children", queryset=visible_children)
+    )
+
+
+def card_context(user: User, membership: Membership | None) -> dict[str, Any]:
+    return {
+        "can_press": membership is not None and membership.can_write,
+        "can_cancel": bool(mj_features.cached().get("cancel")),
+        "viewer": user,
+    }
+
+
+def _membership(request: AuthenticatedHttpRequest) -> Membership:
+    if request.membership is None:
+        raise Http404
+    return request.membership
+
+
+@login_required
+@require_GET
+def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
+    membership = _membership(request)
+    jobs = MediaJob.objects.visible_to(request.user, membership.team)
+    filters = {
+        "kind": request.GET.get("kind", ""),
+        "status": request.GET.get("status", ""),
+        "member": request.GET.get("member", ""),
+        "since": request.GET.get("since", ""),
+    }
+    if filters["kind"] in MediaJob.Kind.values:
+        jobs = jobs.filter(kind=filters["kind"])
+    if filters["status"] in MediaJob.Status.values:
+        jobs = jobs.filter(status=filters["status"])
+    if filters["member"].isdigit():
+        jobs = jobs.filter(created_by_id=int(filters["member"]))
+    try:
+        since = datetime.date.fromisoformat(filters["since"]) if filters["since"] else None
+    except ValueError:
+        since = None
+    if since is not None:
+        jobs = jobs.filter(created_at__date__gte=since)
+    page = Paginator(jobs_for_cards(request.user, jobs.order_by("-created_at")), PAGE_SIZE)
+    page_obj = page.get_page(request.GET.get("page"))
+    members = Membership.objects.filter(team=membership.team).select_related("user")
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        **card_context(request.user, membership),
+        "page_obj": page_obj,
+        "jobs": page_obj.object_list,
+        "filters": filters,
+        "members": [m.user for m in members],
+        "kinds": MediaJob.Kind.choices,
+        "statuses": MediaJob.Status.choices,
+        "query": query.urlencode(),
+        "tools": TOOL_LABELS,
+    }
+    template = "media_jobs/gallery.html#job-list" if request.htmx else "media_jobs/gallery.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def detail(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
+    job, membership = access.get_for_user(
+        request.user, jobs_for_cards(request.user, MediaJob.objects.all()), job_id
+    )
+    lineage: list[MediaJob] = []
+    parent_id = job.parent_id
+    visible = MediaJob.objects.visible_to(request.user)
+    while parent_id and len(lineage) < 50:
+        parent = visible.filter(pk=parent_id).first()
+        if parent is None:
+            break
+        lineage.append(parent)
+        parent_id = parent.parent_id
+    lineage.reverse()
+    children = jobs_for_cards(request.user, visible.filter(parent=job)).order_by("created_at")
+    context = {
+        **card_context(request.user, membership),
+        "job": job,
+        "lineage": lineage,
+        "children": children,
+    }
+    return render(request, "media_jobs/detail.html", context)
+
+
+@login_required
+@require_GET
+def card(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
+    """The card as the requesting user sees it: what live pushes (hx-get stubs) load."""
+    return _card_response(request, job_id)
+
+
+def _card_response(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
+    job, membership = access.get_for_user(
+        request.user, jobs_for_cards(request.user, MediaJob.objects.all()), job_id
+    )
+    context = {**card_context(request.user, membership), "job": job}
+    return render(request, "media_jobs/_card.html#card", context)
+
+
+@login_required
+@require_GET
+def file(request: AuthenticatedHttpRequest, job_id, file_id, variant: str = "file") -> FileResponse:
+    if variant not in ("file", "thumb", "download"):
+        raise Http404
+    job, _membership = access.get_for_user(request.user, MediaJob, job_id)
+    media: MediaFile = access.get_child(job, "files", file_id)
+    stored = media.thumbnail if variant == "thumb" and media.thumbnail else media.file
+    if not stored:
+        raise Http404
+    try:
+        handle = stored.open("rb")
+    except (FileNotFoundError, OSError):
+        raise Http404 from None
+    name = os.path.basename(stored.name or "")
+    content_type = media.content_type if stored is media.file else None
+    content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = FileResponse(
+        handle, content_type=content_type, as_attachment=variant == "download", filename=name
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    if variant != "download":
+        response["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
+
+
+def _created(request: AuthenticatedHttpRequest, job: MediaJob, membership: Membership):
+    """The answer to a POST that started a job: its card for htmx, else its page."""
+    if request.htmx:
+        job = jobs_for_cards(request.user, MediaJob.objects.all()).get(pk=job.pk)
+        context = {**card_context(request.user, membership), "job": job}
+        return render(request, "media_jobs/_card.html#card", context, status=201)
+    return redirect("media_jobs:detail", job.pk)
+
+
+def _child_conversation(user: User, parent: MediaJob, membership: Membership):
+    """A child joins its parent's conversation only if the presser may write there."""
+    conversation = parent.conversation
+    if conversation is not None and conversation.may_write(user, membership):
+        return conversation
+    return None
+
+
+def _writer(request: AuthenticatedHttpRequest, job_id) -> tuple[MediaJob, Membership]:
+    job, membership = access.get_for_user(request.user, MediaJob, job_id)
+    if not membership.can_write:
+        raise PermissionDenied
+    return job, membership
+
+
+# What a Midjourney customId does, for the child's `action` (the customId itself is what the
+# engine sends back): MJ::JOB::upsample::1::<hash>, MJ::Inpaint::..., MJ::CustomZoom::...
+_MJ_ACTIONS = (
+    ("upsample", "UPSCALE"),
+    ("variation", "VARIATION"),
+    ("reroll", "REROLL"),
+    ("pan", "PAN"),
+    ("inpaint", "VARY_REGION"),
+    ("zoom", "ZOOM"),
+    ("outpaint", "ZOOM"),
+)
+
+
+def mj_action(custom_id: str) -> str:
+    lowered = custom_id.lower()
+    return next((action for word, action in _MJ_ACTIONS if word in lowered), "ACTION")
+
+
+@login_required
+@require_POST
+def press(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
+    """A button on a card: a child job of this one (media_jobs.services documents the
+    params the engine reads: the customId as `button`, a modal's `modal_prompt` and `mask`)."""
+    job, membership = _writer(request, job_id)
+    form = ButtonForm(request.POST)
+    if not form.is_valid() or job.status != MediaJob.Status.SUCCEEDED:
+        return HttpResponse(status=400)
+    data = form.cleaned_data
+    custom_id = data["custom_id"]
+    fields: dict[str, Any] = {"kind": job.kind, "prompt": job.prompt, "params": {}}
+    if custom_id == SEED and job.kind == MediaJob.Kind.MIDJOURNEY:
+        fields.update(action="IMAGE_SEED")
+    elif custom_id == EXTEND and job.kind == MediaJob.Kind.LUMA:
+        options = {k: v for k, v in job.params.items() if k in ("aspect_ratio", "loop")}
+        fields.update(action="EXTEND", prompt=data["prompt"] or job.prompt, params=options)
+    elif custom_id == CONTINUE and job.kind == MediaJob.Kind.SUNO and data["clip_id"]:
+        clips = {c.get("id") for c in job.result.get("clips", []) if isinstance(c, dict)}
+        if data["clip_id"] not in clips:
+            return HttpResponse(status=400)
+        params = {"continue_clip_id": data["clip_id"], "continue_at": data["continue_at"] or 0}
+        fields.update(action="MUSIC", params={**job.params, **params})
+    elif job.kind == MediaJob.Kind.MIDJOURNEY and custom_id in _custom_ids(job):
+        params = {k: v for k, v in job.params.items() if k == "speed"}
+        if data["prompt"]:
+            params["modal_prompt"] = data["prompt"]
+        if data["mask"]:
+            params["mask"] = data["mask"]
+        fields.update(action=mj_action(custom_id), params=params, button=custom_id)
+    else:
+        return HttpResponse(status=400)
+    child = services.create_job(
+        user=request.user,
+        membership=membership,
+        conversation=_child_conversation(request.user, job, membership),
+        parent=job,
+        idempotency_key=str(data["idempotency_key"]),
+        **fields,
+    )
+    return _created(request, child, membership)
+
+
+def _custom_ids(job: MediaJob) -> set[str]:
+    return {str(b["customId"]) for b in job.buttons if isinstance(b, dict) and b.get("customId")}
+
+
+@login_required
+@require_POST
+def retry(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
+    """Queue a failed or cancelled job again, as the same job: a second click changes
+    nothing (the job is queued already)."""
+    job, _membership = access.get_rw_for_user(request.user, MediaJob, job_id)
+    services.retry_job(job)
+    return (
+        _card_response(request, job_id) if request.htmx else redirect("media_jobs:detail", job.pk)
+    )
+
+
+@login_required
+@require_POST
+def cancel(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
+    job, _membership = access.get_rw_for_user(request.user, MediaJob, job_id)
+    if not mj_features.cached().get("cancel") or not job.is_active:
+        return HttpResponse(status=400)
+    services.cancel_job(job)
+    return (
+        _card_response(request, job_id) if request.htmx else redirect("media_jobs:detail", job.pk)
+    )
+
+
+@login_required
+def new(request: AuthenticatedHttpRequest, tool: str = "imagine") -> HttpResponse:
+    form_class = TOOLS.get(tool)
+    if form_class is None:
+        raise Http404
+    membership = _membership(request)
+    if not membership.can_write:
+        raise PermissionDenied
+    conversation = None
+    conversation_id = request.GET.get("conversation") or request.POST.get("conversation")
+    if conversation_id:
+        # The job belongs to the conversation's team, whichever team the page is in.
+        conversation, membership = access.get_rw_for_user(
+            request.user, Conversation, conversation_id
+        )
+        if not membership.can_write:
+            raise PermissionDenied
+    if request.method == "POST":
+        form = form_class(request.POST, request.FILES)
+        if form.is_valid():
+            job = services.create_job(
+                user=request.user,
+                membership=membership,
+                conversation=conversation,
+                **form.job_fields(),
+            )
+            if conversation is not None:
+                return redirect(conversation)
+            return redirect("media_jobs:detail", job.pk)
+    elif request.method == "GET":
+        initial = {"prompt": request.GET.get("prompt", "")[:4000]}
+        form = form_class(initial=initial)
+    else:
+        return HttpResponse(status=405)
+    context = {
+        "form": form,
+        "tool": tool,
+        "tools": TOOL_LABELS,
+        "conversation": conversation,
+    }
+    return render(request, "media_jobs/new.html", context, status=400 if form.errors else 200)
