@@ -12,7 +12,9 @@ from tests.media_jobs.conftest import Clock, new_job, run_pass
 from usage.models import TeamMonth, UsageRecord
 from usage.prices import import_from_gateway
 
-pytestmark = pytest.mark.django_db
+# The poller runs through database_sync_to_async, which closes a connection found in a
+# transaction (on PostgreSQL): outside one, as in tests/media_jobs/test_poller.py.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
