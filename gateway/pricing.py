@@ -22,6 +22,8 @@ TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 GROUP = "default"
 PLACES = Decimal("0.000001")
 PER_TOKEN, PER_CALL = 0, 1
+# Published numbers are hostile input: a ratio or price above this is not a price.
+MAX_NUMBER = Decimal(1_000_000)
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def _decimal(value: Any) -> Decimal | None:
         number = Decimal(str(value))
     except InvalidOperation:
         return None
-    return number if number.is_finite() and number >= 0 else None
+    return number if number.is_finite() and 0 <= number <= MAX_NUMBER else None
 
 
 def parse_prices(body: Any) -> list[GatewayPrice] | None:

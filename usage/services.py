@@ -42,6 +42,7 @@ CHARS_PER_TOKEN = 4
 # What a chat reply is assumed to write before the gateway says: reserved up front.
 ASSUMED_COMPLETION_TOKENS = 1000
 WARN_AT = Decimal("0.8")
+MAX_TOKENS = 2_000_000_000  # PositiveIntegerField's range on every database
 
 
 def money(value: Decimal | int | str) -> Decimal:
@@ -203,9 +204,9 @@ def settle(
         "settled_at": timezone.now(),
     }
     if prompt_tokens is not None:
-        fields["prompt_tokens"] = max(0, prompt_tokens)
+        fields["prompt_tokens"] = _clamp_tokens(prompt_tokens)
     if completion_tokens is not None:
-        fields["completion_tokens"] = max(0, completion_tokens)
+        fields["completion_tokens"] = _clamp_tokens(completion_tokens)
     with transaction.atomic():
         pending = UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED)
         if not pending.update(**fields):
@@ -213,6 +214,11 @@ def settle(
         _release(record, spent=cost)
     record.refresh_from_db()
     return True
+
+
+def _clamp_tokens(count: int) -> int:
+    """Counts the gateway reports are hostile input: kept within the column's range."""
+    return min(max(0, int(count)), MAX_TOKENS)
 
 
 def refund(record: UsageRecord) -> bool:

@@ -74,3 +74,14 @@ def test_the_demo_gateway_publishes_prices_for_its_models(demo_gateway):
         assert prices[model].prompt_per_1k > 0 and prices[model].completion_per_1k > 0
     for model in ("mj_imagine", "mj_upscale", "suno_music", "luma_generate"):
         assert prices[model].per_call > 0
+
+
+def test_absurd_numbers_are_skipped():
+    body = {
+        "data": [
+            {"model_name": "huge", "quota_type": 1, "model_price": 1e30},
+            {"model_name": "negative", "quota_type": 0, "model_ratio": -1},
+            {"model_name": "nan", "quota_type": 0, "model_ratio": "NaN"},
+        ]
+    }
+    assert parse_prices(body) == []

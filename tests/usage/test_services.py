@@ -237,3 +237,13 @@ def test_the_team_page_gets_this_months_spend_per_member(
 
     assert (spend.spent, spend.reserved, spend.limit) == (Decimal(2), Decimal(1), Decimal(10))
     assert names == ["bob", "alice"]
+
+
+def test_reported_token_counts_are_clamped_to_the_columns_range(team, bob, price):
+    record = services.reserve_chat(
+        team=team, user=bob, role="member", model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hi"}],
+    )  # fmt: skip
+    services.settle(record, cost=Decimal(1), prompt_tokens=10**12, completion_tokens=-5)
+    record.refresh_from_db()
+    assert (record.prompt_tokens, record.completion_tokens) == (services.MAX_TOKENS, 0)
