@@ -1,4 +1,4 @@
-"""Usage fixtures: prices for the chat model, and the chat fixtures for websocket tests."""
+"""Usage fixtures: prices for the chat model, budgets, and the chat and media fixtures."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tests.chat.conftest import (  # noqa: F401  (fixtures)
     conversation,
     fake_stream,
 )
+from tests.media_jobs.conftest import media  # noqa: F401  (fixture)
 from usage.models import Price, TeamBudget
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from media_jobs.models import MediaJob
-from tests.media_jobs.conftest import Clock, new_job, run_pass
+from tests.media_jobs.conftest import new_job, run_pass
 from usage.models import TeamMonth, UsageRecord
 from usage.prices import import_from_gateway
 
@@ -18,18 +18,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def media(demo_gateway, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    demo_gateway.media.clock = Clock()
-    demo_gateway.media.duration = 10.0
+def priced_media(media):
+    """The media jobs' demo gateway (tests/media_jobs/conftest.py), its prices imported."""
     import_from_gateway()
-    return demo_gateway
+    return media
 
 
-def test_a_job_that_succeeds_is_charged_its_price(media, team, alice):
+def test_a_job_that_succeeds_is_charged_its_price(priced_media, team, alice):
     job = new_job(alice, team)
     run_pass()
-    media.media.clock.advance(15)
+    priced_media.media.clock.advance(15)
     run_pass()
 
     job.refresh_from_db()
@@ -40,7 +38,7 @@ def test_a_job_that_succeeds_is_charged_its_price(media, team, alice):
     assert (row.spent, row.reserved) == (Decimal("0.1"), 0)
 
 
-def test_a_refused_submit_is_refunded(media, team, alice):
+def test_a_refused_submit_is_refunded(priced_media, team, alice):
     job = new_job(alice, team, prompt="[demo:mj_banned] nope")
     run_pass()
 
