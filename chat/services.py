@@ -23,6 +23,7 @@ from django.utils.translation import ngettext
 
 from accounts.access import get_child, get_rw_for_user
 from accounts.models import User
+from chat.billing import get_meter
 from chat.events import EDIT, REPLY_ACTIONS, SEND
 from chat.models import Conversation, Message
 from chat.sessions import SessionEnded, session_is_current
@@ -75,7 +76,7 @@ def begin_reply(
         current_user = User.objects.select_for_update().filter(pk=user.pk).first()
         if session_key is not None and not session_is_current(session_key, current_user):
             raise SessionEnded
-        conversation, _membership = get_rw_for_user(user, Conversation, conversation_id)
+        conversation, membership = get_rw_for_user(user, Conversation, conversation_id)
         # Serialise replies per conversation across processes (a no-op on SQLite, whose
         # IMMEDIATE transactions already do), then refuse while one is being written.
         Conversation.objects.select_for_update().filter(pk=conversation.pk).exists()
@@ -117,16 +118,27 @@ def begin_reply(
             model=model,
         )
         new_title = _update_conversation(conversation, assistant, action, text)
-    # Only database work holds the write lock; the rest is plain Python on loaded objects.
-    created = [m for m in (user_message, assistant) if m is not None]
-    thread = MessageTree(messages + created).thread(assistant.pk)
+        created = [m for m in (user_message, assistant) if m is not None]
+        thread = MessageTree(messages + created).thread(assistant.pk)
+        context = context_messages(conversation, [item.message for item in thread[:-1]])
+        # Reserve the reply's estimated cost before anything goes upstream; a refusal
+        # (chat.billing.BudgetRefused) rolls all of this back.
+        get_meter().reserve(
+            team=conversation.team,
+            user=user,
+            membership=membership,
+            model=model,
+            messages=context,
+            conversation=conversation,
+            message=assistant,
+        )
     return ReplyStart(
         conversation=conversation,
         assistant=assistant,
         assistant_item=thread[-1],
         model=model,
         temperature=conversation.temperature,
-        messages=context_messages(conversation, [item.message for item in thread[:-1]]),
+        messages=context,
         thread=thread,
         new_title=new_title,
     )
@@ -261,16 +273,21 @@ def finish_reply(
             ]
         )  # fmt: skip
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
+        get_meter().settle(message_id=message.pk, usage=usage, status=status, content=content)
         sibling_ids = _sibling_ids(message)
     return ThreadItem(message, sibling_ids)
 
 
 def fail_reply(*, message_id: int, error: str) -> int:
     """The fallback when finish_reply failed: mark the reply failed, keeping its last
-    checkpoint, so it does not block its conversation. One plain UPDATE; the rows touched."""
-    return Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-        status=Message.Status.FAILED, error=error, updated_at=timezone.now()
-    )
+    checkpoint, so it does not block its conversation, and refund its reservation. The rows
+    touched."""
+    with transaction.atomic():
+        rows = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+            status=Message.Status.FAILED, error=error, updated_at=timezone.now()
+        )
+        get_meter().refund(message_id=message_id)
+    return rows
 
 
 def load_message_item(*, conversation_id: UUID | str, message_id: int) -> ThreadItem | None:

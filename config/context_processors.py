@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from functools import cache, partial
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -13,7 +16,21 @@ def parlor(request: HttpRequest) -> dict:
         "MESSAGE_MAX_CHARS": settings.MESSAGE_MAX_CHARS,
         "current_team": getattr(request, "team", None),
         "current_membership": getattr(request, "membership", None),
+        "USAGE_CURRENCY": settings.USAGE_CURRENCY,
+        # Called (once, then cached) only by a template that uses it: no queries otherwise.
+        "budget_state": cache(partial(_budget_state, request)),
     }
+
+
+def _budget_state(request: HttpRequest) -> Any:
+    """This month's budget state of the current team and user (usage.services.BudgetState:
+    `level` none / warn / over, and the numbers), or None outside a team."""
+    team, user = getattr(request, "team", None), getattr(request, "user", None)
+    if team is None or user is None or not user.is_authenticated:
+        return None
+    from usage.services import budget_state
+
+    return budget_state(team, user)
 
 
 def _dismissed(request: HttpRequest) -> bool:

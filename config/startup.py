@@ -97,9 +97,31 @@ def warm_model_catalogue(say: Say) -> None:
     list_chat_models()
 
 
+def import_prices_at_start(say: Say) -> None:
+    """With no prices at all (a fresh install), import the gateway's published prices, so
+    budgets work with nothing to set (the demo gateway publishes prices for its models). Never
+    stops start-up: a gateway without prices, or down, leaves every model at the "*" default
+    (zero until an admin sets it)."""
+    from usage.models import Price
+    from usage.prices import import_from_gateway
+
+    if Price.objects.exists():
+        return
+    try:
+        result = import_from_gateway()
+    except Exception as exc:
+        logger.warning("Could not import the gateway's prices: %s", exc)
+        return
+    if result is None:
+        say("The gateway publishes no prices: set them in the admin (Usage and budgets).")
+    else:
+        say(f"Imported {result.created} prices from the gateway.")
+
+
 BEFORE_SERVING: tuple[Callable[[Say], object], ...] = (
     interrupt_orphans_at_start,
     start_demo_gateway,
+    import_prices_at_start,
     warm_model_catalogue,
     wake_worker_at_start,
 )

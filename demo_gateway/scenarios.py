@@ -540,3 +540,43 @@ def _split(steps: list[Step]) -> list[Step]:
         at = next((i + 1 for i, byte in enumerate(step) if byte >= 0xC0), len(step) // 2)
         out += [step[:at], SPLIT_PAUSE, step[at:]]
     return out
+
+
+# GET /api/pricing (upstream-api.md 2.11), as new-api publishes it: quota_type 0 per token
+# (USD per 1M prompt tokens = model_ratio * 2, completion = that * completion_ratio), 1 a fixed
+# USD model_price per call. Made-up but plausible numbers, so budgets work on `make run`.
+PRICING: Final = (
+    ("gpt-4o-mini", 0, 0.075, 0, 4),
+    ("demo-fast", 0, 0.05, 0, 2),
+    ("demo-slow", 0, 0.5, 0, 2),
+    ("demo-reasoner", 0, 0.55, 0, 4),
+    ("gpt-4o", 0, 1.25, 0, 4),
+    ("claude-3-5-sonnet-20241022", 0, 1.5, 0, 5),
+    ("deepseek-reasoner", 0, 0.275, 0, 4),
+    ("mj_imagine", 1, 0, 0.1, 1),
+    ("mj_upscale", 1, 0, 0.05, 1),
+    ("mj_variation", 1, 0, 0.1, 1),
+    ("mj_reroll", 1, 0, 0.1, 1),
+    ("mj_describe", 1, 0, 0.05, 1),
+    ("mj_blend", 1, 0, 0.1, 1),
+    ("suno_music", 1, 0, 0.1, 1),
+    ("suno_lyrics", 1, 0, 0.01, 1),
+    ("luma_generate", 1, 0, 0.4, 1),
+    ("luma_extend", 1, 0, 0.4, 1),
+)
+
+
+def pricing_body() -> bytes:
+    data = [
+        {
+            "model_name": name,
+            "quota_type": quota_type,
+            "model_ratio": ratio,
+            "model_price": price,
+            "completion_ratio": completion_ratio,
+            "owner_by": "demo",
+            "enable_groups": ["default"],
+        }
+        for name, quota_type, ratio, price, completion_ratio in PRICING
+    ]
+    return dumps({"success": True, "data": data, "group_ratio": {"default": 1}}).encode()

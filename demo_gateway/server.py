@@ -210,6 +210,10 @@ class DemoGateway:
             handler = self._model
         elif path == "/v1/chat/completions" and method == "POST":
             handler = self._chat
+        elif path == "/api/pricing" and method == "GET":  # public, as on most deployments
+            return await self._send(
+                writer, Reply(200, scenarios.pricing_body()), request_id, keep_alive
+            )
         elif MediaEmulator.handles(path):
             authorized = self._authorized(request.headers.get("authorization"))
             reply = self.media.answer(request, request_id, authorized, self.base_url)

@@ -42,6 +42,7 @@ from gateway.errors import GatewayError
 from gateway.tasks import CANCELLED, FAILED, RUNNING, SUCCEEDED, TaskStatus, TaskSubmitted
 from media_jobs import live, storage
 from media_jobs.models import POLL_MAX_SECONDS, MediaJob
+from usage import services as usage
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ async def _submit(job: MediaJob, owner: str) -> None:
         # A poller died between starting the submit and recording it: the gateway may or
         # may not have the task. Never send it twice; the user can retry.
         if await db(job.mark_failed)(gettext(SUBMIT_INTERRUPTED)):
+            await db(usage.refund_job)(job)
             await _push(job)
         return
     try:
@@ -141,6 +143,7 @@ async def _submit(job: MediaJob, owner: str) -> None:
     else:
         changed = await db(job.mark_submitted)(submitted.task_id)
     if changed:
+        await db(usage.charge_finished_job)(job)
         await _push(job)
 
 
@@ -262,6 +265,8 @@ def apply_status(job: MediaJob, status: TaskStatus | None, now=None) -> bool:
             changed = job.mark_running(progress=status.progress, result_urls=urls)
     if job.is_active and job.is_past_deadline(now):
         changed = job.mark_failed(gettext(TIMED_OUT), now=now) or changed
+    if changed:  # settle a success, refund a failure or cancellation
+        usage.charge_finished_job(job)
     return changed
 
 

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from media_jobs.models import DEFAULT_DEADLINE, MediaJob
+from usage import services as usage
 
 Status = MediaJob.Status
 
@@ -72,6 +73,9 @@ def create_job(
     try:
         with transaction.atomic():
             job.save()
+            # Reserved before the poller can submit it; refused (chat.billing.BudgetRefused,
+            # a ValidationError saying why), the job is never saved.
+            usage.reserve_job(job, role=membership.role)
     except IntegrityError:
         if key and (existing := _by_key(user, key)) is not None:
             return existing  # the other request of a double click won the race
@@ -85,25 +89,28 @@ def retry_job(job: MediaJob) -> bool:
     finds it queued already and changes nothing. The caller checks the user may write it."""
     now = timezone.now()
     updated = MediaJob.objects.filter(pk=job.pk, status__in=(Status.FAILED, Status.CANCELLED))
-    count = updated.update(
-        status=Status.QUEUED,
-        upstream_id="",
-        progress=0,
-        error="",
-        buttons=[],
-        result_urls=[],
-        result={},
-        submit_started_at=None,
-        missing_files=[],
-        download_attempts=0,
-        next_poll_at=now,
-        poll_interval=MediaJob._meta.get_field("poll_interval").default,
-        lease_owner="",
-        lease_until=None,
-        deadline=now + DEFAULT_DEADLINE,
-        finished_at=None,
-        updated_at=now,
-    )
+    with transaction.atomic():
+        count = updated.update(
+            status=Status.QUEUED,
+            upstream_id="",
+            progress=0,
+            error="",
+            buttons=[],
+            result_urls=[],
+            result={},
+            submit_started_at=None,
+            missing_files=[],
+            download_attempts=0,
+            next_poll_at=now,
+            poll_interval=MediaJob._meta.get_field("poll_interval").default,
+            lease_owner="",
+            lease_until=None,
+            deadline=now + DEFAULT_DEADLINE,
+            finished_at=None,
+            updated_at=now,
+        )
+        if count:  # a new upstream call: refused, the job stays as it was
+            usage.reserve_job(job)
     if not count:
         return False
     job.refresh_from_db()
@@ -132,6 +139,7 @@ def cancel_job(job: MediaJob) -> bool:
     if not count:
         return False
     job.refresh_from_db()
+    usage.refund_job(job)  # the result is dropped, so it is not charged
     _after_commit(job)
     return True
 

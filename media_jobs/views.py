@@ -9,8 +9,9 @@ import mimetypes
 import os
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, QuerySet
 from django.http import FileResponse, Http404, HttpResponse
@@ -237,15 +238,27 @@ def press(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
         fields.update(action=mj_action(custom_id), params=params, button=custom_id)
     else:
         return HttpResponse(status=400)
-    child = services.create_job(
-        user=request.user,
-        membership=membership,
-        conversation=_child_conversation(request.user, job, membership),
-        parent=job,
-        idempotency_key=str(data["idempotency_key"]),
-        **fields,
-    )
+    try:
+        child = services.create_job(
+            user=request.user,
+            membership=membership,
+            conversation=_child_conversation(request.user, job, membership),
+            parent=job,
+            idempotency_key=str(data["idempotency_key"]),
+            **fields,
+        )
+    except ValidationError as exc:  # over budget, or a model the role may not use
+        return _refused(request, job, exc)
     return _created(request, child, membership)
+
+
+def _refused(request: AuthenticatedHttpRequest, job: MediaJob, exc: ValidationError):
+    """A job refused before it reached the gateway: the reason as a flash message on the
+    job's page (an htmx request reloads the page to show it)."""
+    messages.error(request, " ".join(exc.messages))
+    if request.htmx:
+        return HttpResponse(status=204, headers={"HX-Refresh": "true"})
+    return redirect("media_jobs:detail", job.pk)
 
 
 def _custom_ids(job: MediaJob) -> set[str]:
@@ -258,7 +271,10 @@ def retry(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
     """Queue a failed or cancelled job again, as the same job: a second click changes
     nothing (the job is queued already)."""
     job, _membership = access.get_rw_for_user(request.user, MediaJob, job_id)
-    services.retry_job(job)
+    try:
+        services.retry_job(job)
+    except ValidationError as exc:
+        return _refused(request, job, exc)
     return (
         _card_response(request, job_id) if request.htmx else redirect("media_jobs:detail", job.pk)
     )
@@ -296,15 +312,19 @@ def new(request: AuthenticatedHttpRequest, tool: str = "imagine") -> HttpRespons
     if request.method == "POST":
         form = form_class(request.POST, request.FILES)
         if form.is_valid():
-            job = services.create_job(
-                user=request.user,
-                membership=membership,
-                conversation=conversation,
-                **form.job_fields(),
-            )
-            if conversation is not None:
-                return redirect(conversation)
-            return redirect("media_jobs:detail", job.pk)
+            try:
+                job = services.create_job(
+                    user=request.user,
+                    membership=membership,
+                    conversation=conversation,
+                    **form.job_fields(),
+                )
+            except ValidationError as exc:  # over budget, or a model the role may not use
+                form.add_error(None, exc)
+            else:
+                if conversation is not None:
+                    return redirect(conversation)
+                return redirect("media_jobs:detail", job.pk)
     elif request.method == "GET":
         initial = {"prompt": request.GET.get("prompt", "")[:4000]}
         form = form_class(initial=initial)

@@ -87,6 +87,7 @@ def test_the_lists_name_what_a_process_starts():
     assert (
         startup.interrupt_orphans_at_start,
         startup.start_demo_gateway,
+        startup.import_prices_at_start,
         startup.warm_model_catalogue,
         startup.wake_worker_at_start,
     ) == startup.BEFORE_SERVING

@@ -1,0 +1,75 @@
+"""Reservations under concurrency: 50 parallel calls against a budget that allows exactly 10.
+Each thread has its own database connection; only the conditional UPDATE keeps the budget."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+from django.db import connection, connections
+
+from chat.billing import BudgetRefused
+from usage import services
+from usage.models import MemberMonth, TeamMonth, UsageRecord
+
+CALLS, ALLOWED, AMOUNT = 50, 10, Decimal("0.1")
+
+
+def _parallel_reservations(team, users) -> list[bool]:
+    barrier = threading.Barrier(CALLS)
+
+    def call(i: int) -> bool:
+        try:
+            barrier.wait(timeout=30)
+            services.reserve(
+                team=team, user=users[i % len(users)], role="member", kind="chat",
+                model="gpt-4o-mini", amount=AMOUNT,
+            )  # fmt: skip
+            return True
+        except BudgetRefused:
+            return False
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=CALLS) as pool:
+        return list(pool.map(call, range(CALLS)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_parallel_calls_against_a_budget_of_ten_reserve_exactly_ten(
+    team, alice, bob, victor, set_budget
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (SQLite serialises writers: see the sequential test)")
+    set_budget(limit=str(ALLOWED * AMOUNT))
+    users = [alice, bob, victor]
+    month = services.current_month()
+    for user in users:  # the rows exist: every call races on the same UPDATE
+        services.ensure_month_rows(team, user, month, team.budget)
+
+    results = _parallel_reservations(team, users)
+
+    assert results.count(True) == ALLOWED
+    row = TeamMonth.objects.get(team=team)
+    assert row.spent + row.reserved == ALLOWED * AMOUNT <= row.limit
+    assert UsageRecord.objects.count() == ALLOWED
+    assert sum(m.reserved for m in MemberMonth.objects.filter(team=team)) == ALLOWED * AMOUNT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_parallel_first_calls_of_a_month_make_one_counter(team, alice, bob, set_budget):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    set_budget(limit=str(ALLOWED * AMOUNT))
+
+    results = _parallel_reservations(team, [alice, bob])
+
+    assert results.count(True) == ALLOWED
+    assert TeamMonth.objects.filter(team=team).count() == 1
+    # At most one row per member (a member all of whose calls were refused has none: a
+    # refusal rolls back the row made for it too), together holding what was reserved.
+    members = MemberMonth.objects.filter(team=team)
+    assert members.values("user").distinct().count() == members.count() <= 2
+    assert sum(m.reserved for m in members) == ALLOWED * AMOUNT

@@ -1,0 +1,249 @@
+"""usage.services: reserve, settle and refund arithmetic, limits, months, roles, prices."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from chat.billing import BudgetRefused
+from gateway.types import Usage
+from usage import services
+from usage.models import MemberMonth, Price, TeamMonth, UsageRecord
+
+pytestmark = pytest.mark.django_db
+
+
+def _reserve(team, user, amount, *, role="member", model="gpt-4o-mini"):
+    return services.reserve(
+        team=team, user=user, role=role, kind="chat", model=model, amount=Decimal(amount)
+    )
+
+
+def _counters(team, user):
+    month = services.current_month()
+    t = TeamMonth.objects.get(team=team, month=month)
+    m = MemberMonth.objects.get(team=team, user=user, month=month)
+    return (t.spent, t.reserved), (m.spent, m.reserved)
+
+
+def test_reserve_then_settle_moves_the_reservation_to_spent(team, bob, set_budget):
+    set_budget(limit="10")
+    record = _reserve(team, bob, "1.5")
+    assert _counters(team, bob) == ((0, Decimal("1.5")), (0, Decimal("1.5")))
+
+    assert services.settle(record, cost=Decimal("0.4"), estimated=False)
+
+    assert _counters(team, bob) == ((Decimal("0.4"), 0), (Decimal("0.4"), 0))
+    record.refresh_from_db()
+    assert record.status == UsageRecord.Status.SETTLED and record.cost == Decimal("0.4")
+    assert not services.settle(record, cost=Decimal(9))  # once only
+    assert not services.refund(record)
+    assert _counters(team, bob) == ((Decimal("0.4"), 0), (Decimal("0.4"), 0))
+
+
+def test_refund_gives_the_reservation_back(team, bob, set_budget):
+    set_budget(limit="10")
+    record = _reserve(team, bob, "2")
+
+    assert services.refund(record)
+
+    assert _counters(team, bob) == ((0, 0), (0, 0))
+    record.refresh_from_db()
+    assert record.status == UsageRecord.Status.REFUNDED and record.cost == 0
+
+
+def test_a_budget_of_zero_refuses_even_a_free_call(team, bob, set_budget):
+    set_budget(limit="0")
+    with pytest.raises(BudgetRefused) as refused:
+        _reserve(team, bob, "0")
+    assert refused.value.code == "budget"
+    assert "budget" in refused.value.messages[0]
+    assert not UsageRecord.objects.exists()
+
+
+def test_no_budget_means_no_limit(team, bob):
+    for _ in range(3):
+        _reserve(team, bob, "1000")
+    assert _counters(team, bob)[0] == (0, Decimal(3000))
+
+
+def test_a_budget_that_allows_ten_calls_allows_exactly_ten(team, bob, set_budget):
+    set_budget(limit="1.0")  # ten calls of 0.1: the sum is not exact in floating point
+    taken = 0
+    for _ in range(50):
+        try:
+            _reserve(team, bob, "0.1")
+            taken += 1
+        except BudgetRefused:
+            pass
+    assert taken == 10
+    (spent, reserved), _member = _counters(team, bob)
+    assert spent + reserved == Decimal("1.0")
+
+
+def test_the_member_cap_refuses_one_member_and_not_the_others(team, alice, bob, set_budget):
+    set_budget(limit="10", cap="1")
+    _reserve(team, bob, "1")
+    with pytest.raises(BudgetRefused) as refused:
+        _reserve(team, bob, "0.5")
+    assert "budget" in refused.value.messages[0]
+    _reserve(team, alice, "1", role="owner")
+    # The refused call left the team's counter as it was.
+    assert TeamMonth.objects.get(team=team).reserved == Decimal(2)
+
+
+def test_changing_the_budget_changes_this_months_limit(team, bob, set_budget):
+    set_budget(limit="1")
+    _reserve(team, bob, "1")
+    with pytest.raises(BudgetRefused):
+        _reserve(team, bob, "1")
+
+    set_budget(limit="5", cap="3")
+
+    _reserve(team, bob, "1")
+    assert TeamMonth.objects.get(team=team).limit == Decimal(5)
+    assert MemberMonth.objects.get(team=team, user=bob).limit == Decimal(3)
+
+
+def test_budget_state_warns_at_80_percent_and_is_over_at_the_limit(team, bob, set_budget):
+    set_budget(limit="10")
+    assert services.budget_state(team, bob).level == "none"
+    _reserve(team, bob, "7.9")
+    assert services.budget_state(team, bob).level == "none"
+    _reserve(team, bob, "0.1")
+    state = services.budget_state(team, bob)
+    assert (state.level, state.percent, state.team_used) == ("warn", 80, Decimal(8))
+    _reserve(team, bob, "2")
+    assert services.budget_state(team, bob).level == "over"
+
+
+def test_budget_state_follows_the_member_cap(team, alice, bob, set_budget):
+    set_budget(limit="100", cap="1")
+    _reserve(team, bob, "0.9")
+    assert services.budget_state(team, bob).level == "warn"
+    assert services.budget_state(team, alice).level == "none"
+
+
+def _at(monkeypatch, moment: datetime.datetime) -> None:
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+
+
+def test_a_new_month_starts_at_zero_and_the_old_one_keeps_its_spend(
+    team, bob, set_budget, monkeypatch, settings
+):
+    settings.TIME_ZONE = "UTC"
+    set_budget(limit="1")
+    _at(monkeypatch, datetime.datetime(2026, 11, 30, 23, 59, 59, tzinfo=datetime.UTC))
+    services.settle(_reserve(team, bob, "1"), cost=Decimal(1))
+    with pytest.raises(BudgetRefused):
+        _reserve(team, bob, "0.1")
+    assert services.budget_state(team, bob).level == "over"
+
+    _at(monkeypatch, datetime.datetime(2026, 12, 1, 0, 0, 0, tzinfo=datetime.UTC))
+    assert services.budget_state(team, bob).level == "none"
+    record = _reserve(team, bob, "0.5")
+
+    assert record.month == datetime.date(2026, 12, 1)
+    november = TeamMonth.objects.get(team=team, month=datetime.date(2026, 11, 1))
+    december = TeamMonth.objects.get(team=team, month=datetime.date(2026, 12, 1))
+    assert (november.spent, november.reserved) == (Decimal(1), 0)
+    assert (december.spent, december.reserved, december.limit) == (0, Decimal("0.5"), 1)
+
+
+def test_settling_after_the_month_ended_charges_the_month_it_was_reserved_in(
+    team, bob, monkeypatch, settings
+):
+    settings.TIME_ZONE = "UTC"
+    _at(monkeypatch, datetime.datetime(2026, 11, 30, 23, 59, 59, tzinfo=datetime.UTC))
+    record = _reserve(team, bob, "1")
+    _at(monkeypatch, datetime.datetime(2026, 12, 1, 0, 0, 1, tzinfo=datetime.UTC))
+    services.settle(record, cost=Decimal("0.25"))
+    november = TeamMonth.objects.get(team=team, month=datetime.date(2026, 11, 1))
+    assert (november.spent, november.reserved) == (Decimal("0.25"), 0)
+    assert not TeamMonth.objects.filter(month=datetime.date(2026, 12, 1)).exists()
+
+
+def test_a_model_outside_the_roles_allow_list_is_refused(team, alice, bob, set_budget):
+    set_budget(allowed={"member": ["gpt-4o-mini"]})
+    _reserve(team, bob, "0", model="gpt-4o-mini")
+    with pytest.raises(BudgetRefused) as refused:
+        _reserve(team, bob, "0", model="gpt-4o")
+    assert refused.value.code == "model_not_allowed"
+    assert "not allowed" in refused.value.messages[0]
+    _reserve(team, alice, "0", role="owner", model="gpt-4o")  # no list for owners
+    assert UsageRecord.objects.filter(model="gpt-4o").count() == 1
+
+
+def test_chat_is_reserved_from_the_prompt_and_an_assumed_completion(team, bob, price):
+    messages = [{"role": "user", "content": "x" * 400}]  # 100 tokens by the 4-chars rule
+    record = services.reserve_chat(team=team, user=bob, role="member", model="gpt-4o-mini",
+                                   messages=messages)  # fmt: skip
+    # 100 prompt tokens at 1/1K, 1000 assumed completion tokens at 2/1K.
+    assert record.reserved == Decimal("2.1")
+    assert record.prompt_tokens == 100 and not record.default_price
+
+
+def test_reported_usage_settles_unestimated(team, bob, price):
+    record = services.reserve_chat(
+        team=team, user=bob, role="member", model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hi"}],
+    )  # fmt: skip
+    services.settle_chat(record, usage=Usage(1000, 500, 1500), content="whatever")
+    record.refresh_from_db()
+    assert (record.prompt_tokens, record.completion_tokens) == (1000, 500)
+    assert record.cost == Decimal(2) and not record.estimated
+
+
+def test_without_reported_usage_the_completion_is_estimated_from_the_text(team, bob, price):
+    record = services.reserve_chat(
+        team=team, user=bob, role="member", model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "x" * 4000}],
+    )  # fmt: skip
+    services.settle_chat(record, usage=None, content="y" * 2000)
+    record.refresh_from_db()
+    assert (record.prompt_tokens, record.completion_tokens) == (1000, 500)
+    assert record.cost == Decimal(2) and record.estimated
+
+
+def test_a_model_without_a_price_is_charged_the_default_and_flagged(team, bob, price):
+    Price.objects.create(model="*", prompt_per_1k=Decimal(10), completion_per_1k=Decimal(10))
+    record = services.reserve_chat(
+        team=team, user=bob, role="member", model="mystery-model",
+        messages=[{"role": "user", "content": "x" * 400}],
+    )  # fmt: skip
+    assert record.default_price
+    assert record.reserved == Decimal(11)  # 1100 tokens at 10/1K
+
+
+def test_money_is_decimal_quantized_to_six_places(price):
+    cost = services.token_cost(price, 1, 1)
+    assert isinstance(cost, Decimal) and cost == Decimal("0.003")
+    assert cost.as_tuple().exponent == -6
+
+
+def test_the_team_page_gets_this_months_spend_per_member(
+    team, alice, bob, set_budget, django_assert_num_queries
+):
+    set_budget(limit="10")
+    services.settle(_reserve(team, bob, "3"), cost=Decimal(2))
+    _reserve(team, alice, "1", role="owner")
+
+    with django_assert_num_queries(2):
+        spend = services.team_month_spend(team)
+        names = [m.user.username for m in spend.members]
+
+    assert (spend.spent, spend.reserved, spend.limit) == (Decimal(2), Decimal(1), Decimal(10))
+    assert names == ["bob", "alice"]
+
+
+def test_reported_token_counts_are_clamped_to_the_columns_range(team, bob, price):
+    record = services.reserve_chat(
+        team=team, user=bob, role="member", model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hi"}],
+    )  # fmt: skip
+    services.settle(record, cost=Decimal(1), prompt_tokens=10**12, completion_tokens=-5)
+    record.refresh_from_db()
+    assert (record.prompt_tokens, record.completion_tokens) == (services.MAX_TOKENS, 0)

@@ -1,0 +1,435 @@
+"""Charging gateway calls: reserve before, settle or refund after, and the budget state.
+
+Each counter (the team's month, the member's month) moves with ONE conditional UPDATE whose
+WHERE clause holds the budget rule, so two processes can never both take the last of a budget:
+the database serialises the UPDATEs and the second one matches no row. No read-modify-write.
+
+Call these inside the caller's transaction (begin_reply, create_job): a refusal raises
+chat.billing.BudgetRefused and the caller's transaction rolls back, so nothing is saved.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from chat.billing import BudgetRefused
+from usage.models import (
+    ZERO,
+    MemberMonth,
+    Price,
+    TeamBudget,
+    TeamMonth,
+    UsageRecord,
+    month_of,
+)
+
+PLACES = Decimal("0.000001")
+# Amounts have six decimal places, so on PostgreSQL (exact numeric) half a unit changes no
+# comparison; on SQLite (floating point) it absorbs rounding in sums such as 10 * 0.1.
+SLACK = Decimal("0.0000005")
+# Estimating tokens without a tokenizer: about four characters per token (OpenAI's rule of
+# thumb for English), at least one token per message.
+CHARS_PER_TOKEN = 4
+# What a chat reply is assumed to write before the gateway says: reserved up front.
+ASSUMED_COMPLETION_TOKENS = 1000
+WARN_AT = Decimal("0.8")
+MAX_TOKENS = 2_000_000_000  # PositiveIntegerField's range on every database
+
+
+def money(value: Decimal | int | str) -> Decimal:
+    return Decimal(value).quantize(PLACES, rounding=ROUND_HALF_UP)
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
+
+
+def estimate_prompt_tokens(messages: list[dict[str, str]]) -> int:
+    return sum(max(1, estimate_tokens(m.get("content") or "")) for m in messages)
+
+
+def current_month() -> datetime.date:
+    return month_of(timezone.localtime(timezone.now()))
+
+
+def price_for(model: str) -> tuple[Price, bool]:
+    """The model's price and whether it is the site default ("*"; zero if there is none)."""
+    prices = {p.model: p for p in Price.objects.filter(model__in=[model, Price.DEFAULT])}
+    if model in prices:
+        return prices[model], False
+    return prices.get(Price.DEFAULT) or Price(model=Price.DEFAULT), True
+
+
+def token_cost(price: Price, prompt_tokens: int, completion_tokens: int) -> Decimal:
+    cost = prompt_tokens * price.prompt_per_1k + completion_tokens * price.completion_per_1k
+    return money(Decimal(cost) / 1000)
+
+
+def action_cost(price: Price, *, images: int = 0, audio_seconds: int = 0) -> Decimal:
+    cost = price.per_action + images * price.per_image + audio_seconds * price.per_audio_second
+    return money(cost)
+
+
+# Counters
+
+
+def _budget(team: Any) -> TeamBudget | None:
+    return TeamBudget.objects.filter(team=team).first()
+
+
+def ensure_month_rows(
+    team: Any, user: Any, month: datetime.date, budget: TeamBudget | None
+) -> None:
+    """Make this month's counters on first use, with the limits in force. INSERT ... ON
+    CONFLICT DO NOTHING: race-safe (a lost race leaves the other process's row) and the same
+    queries every call, first of the month or not."""
+    TeamMonth.objects.bulk_create(
+        [TeamMonth(team=team, month=month, limit=budget.monthly_limit if budget else None)],
+        ignore_conflicts=True,
+    )
+    MemberMonth.objects.bulk_create(
+        [
+            MemberMonth(
+                team=team,
+                user=user,
+                month=month,
+                limit=budget.member_monthly_cap if budget else None,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _room_for(amount: Decimal) -> Q:
+    """Rows whose limit leaves room for `amount`: no limit, or not yet at the limit and
+    spent + reserved + amount within it (so a limit of 0 refuses even a free call)."""
+    used = F("spent") + F("reserved")
+    return Q(limit__isnull=True) | (Q(limit__gt=used + SLACK) & Q(limit__gte=used + amount - SLACK))
+
+
+def _take(rows: QuerySet[Any], amount: Decimal) -> bool:
+    return rows.filter(_room_for(amount)).update(reserved=F("reserved") + amount) == 1
+
+
+def check_model(budget: TeamBudget | None, role: str, model: str) -> None:
+    if budget is not None and not budget.allows(role, model):
+        raise BudgetRefused(
+            _("The model %(model)s is not allowed for your role in this team.") % {"model": model},
+            code="model_not_allowed",
+        )
+
+
+def reserve(
+    *,
+    team: Any,
+    user: Any,
+    role: str,
+    kind: str,
+    model: str,
+    amount: Decimal,
+    default_price: bool = False,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    conversation: Any = None,
+    message: Any = None,
+    job: Any = None,
+) -> UsageRecord:
+    """Reserve `amount` on the team's and the member's month and record the charge; raise
+    BudgetRefused (nothing changed) when the role may not use the model or a limit is reached."""
+    amount = money(amount)
+    budget = _budget(team)
+    check_model(budget, role, model)
+    month = current_month()
+    with transaction.atomic():
+        ensure_month_rows(team, user, month, budget)
+        if not _take(TeamMonth.objects.filter(team=team, month=month), amount):
+            raise BudgetRefused(
+                _("Your team's monthly budget is used up. Ask a team owner to raise the budget.")
+            )
+        if not _take(MemberMonth.objects.filter(team=team, user=user, month=month), amount):
+            raise BudgetRefused(
+                _("You have reached your monthly budget in this team. Ask a team owner.")
+            )
+        return UsageRecord.objects.create(
+            team=team,
+            user=user,
+            kind=kind,
+            model=model,
+            month=month,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            estimated=True,
+            default_price=default_price,
+            reserved=amount,
+            status=UsageRecord.Status.RESERVED,
+            conversation=conversation,
+            message=message,
+            job=job,
+        )
+
+
+def _release(record: UsageRecord, *, spent: Decimal) -> None:
+    """Move the record's reservation off both counters, adding `spent` to what was spent."""
+    change = {"reserved": F("reserved") - record.reserved, "spent": F("spent") + spent}
+    TeamMonth.objects.filter(team_id=record.team_id, month=record.month).update(**change)
+    MemberMonth.objects.filter(
+        team_id=record.team_id, user=record.user_id, month=record.month
+    ).update(**change)
+
+
+def settle(
+    record: UsageRecord,
+    *,
+    cost: Decimal,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    estimated: bool = True,
+) -> bool:
+    """Charge the real cost in place of the reservation; False if the record was already
+    settled or refunded (each record is settled or refunded once)."""
+    cost = money(cost)
+    fields: dict[str, Any] = {
+        "status": UsageRecord.Status.SETTLED,
+        "cost": cost,
+        "estimated": estimated,
+        "settled_at": timezone.now(),
+    }
+    if prompt_tokens is not None:
+        fields["prompt_tokens"] = _clamp_tokens(prompt_tokens)
+    if completion_tokens is not None:
+        fields["completion_tokens"] = _clamp_tokens(completion_tokens)
+    with transaction.atomic():
+        pending = UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED)
+        if not pending.update(**fields):
+            return False
+        _release(record, spent=cost)
+    record.refresh_from_db()
+    return True
+
+
+def _clamp_tokens(count: int) -> int:
+    """Counts the gateway reports are hostile input: kept within the column's range."""
+    return min(max(0, int(count)), MAX_TOKENS)
+
+
+def refund(record: UsageRecord) -> bool:
+    """Give the reservation back; False if the record was already settled or refunded."""
+    with transaction.atomic():
+        pending = UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED)
+        if not pending.update(
+            status=UsageRecord.Status.REFUNDED, cost=ZERO, settled_at=timezone.now()
+        ):
+            return False
+        _release(record, spent=ZERO)
+    record.refresh_from_db()
+    return True
+
+
+def apply_budget(budget: TeamBudget) -> None:
+    """Copy a changed budget into this month's counters (later months copy it when made)."""
+    month = current_month()
+    TeamMonth.objects.filter(team_id=budget.team_id, month=month).update(limit=budget.monthly_limit)
+    MemberMonth.objects.filter(team_id=budget.team_id, month=month).update(
+        limit=budget.member_monthly_cap
+    )
+
+
+# Chat and media
+
+
+def reserve_chat(
+    *,
+    team: Any,
+    user: Any,
+    role: str,
+    model: str,
+    messages: list[dict[str, str]],
+    conversation: Any = None,
+    message: Any = None,
+) -> UsageRecord:
+    """Reserve a chat reply: the prompt estimated from its text plus an assumed completion."""
+    price, default = price_for(model)
+    prompt = estimate_prompt_tokens(messages)
+    return reserve(
+        team=team,
+        user=user,
+        role=role,
+        kind=UsageRecord.Kind.CHAT,
+        model=model,
+        amount=token_cost(price, prompt, ASSUMED_COMPLETION_TOKENS),
+        default_price=default,
+        prompt_tokens=prompt,
+        conversation=conversation,
+        message=message,
+    )
+
+
+def settle_chat(record: UsageRecord, *, usage: Any | None, content: str) -> bool:
+    """Settle with the gateway's reported counts, or else estimate the completion from the
+    text written (and keep the prompt's estimate) and mark the record estimated."""
+    price, _default = price_for(record.model)
+    reported = usage is not None and usage.prompt_tokens is not None
+    if usage is not None and reported:
+        prompt = int(usage.prompt_tokens)
+        completion = int(usage.completion_tokens or 0)
+    else:
+        prompt = record.prompt_tokens
+        completion = estimate_tokens(content)
+    return settle(
+        record,
+        cost=token_cost(price, prompt, completion),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        estimated=not reported,
+    )
+
+
+# The price names new-api publishes for task actions (upstream-api.md 2.11): mj_<action>,
+# suno_music, luma_generate. Deployments vary; a name without a price is charged the default.
+JOB_MODELS = {"suno": "suno_{action}", "luma": "luma_{action}", "midjourney": "mj_{action}"}
+JOB_KINDS = {
+    "midjourney": UsageRecord.Kind.MIDJOURNEY,
+    "suno": UsageRecord.Kind.SUNO,
+    "luma": UsageRecord.Kind.LUMA,
+}
+
+
+def job_model(job: Any) -> str:
+    pattern = JOB_MODELS.get(job.kind, "{kind}_{action}")
+    return pattern.format(kind=job.kind, action=(job.action or "").lower())
+
+
+def reserve_job(job: Any, *, role: str | None = None) -> UsageRecord:
+    """Reserve a media job at its price per action, linked to the job (call it in the
+    transaction that saves or re-queues the job: a refusal rolls the job back)."""
+    if role is None:
+        from accounts.models import Membership
+
+        membership = Membership.objects.filter(team_id=job.team_id, user=job.created_by_id)
+        role = membership.values_list("role", flat=True).first() or ""
+    model = job_model(job)
+    price, default = price_for(model)
+    return reserve(
+        team=job.team,
+        user=job.created_by,
+        role=role,
+        kind=JOB_KINDS.get(job.kind, UsageRecord.Kind.IMAGE),
+        model=model,
+        amount=action_cost(price),
+        default_price=default,
+        conversation=job.conversation,
+        job=job,
+    )
+
+
+def pending_record(**link: Any) -> UsageRecord | None:
+    return UsageRecord.objects.filter(status=UsageRecord.Status.RESERVED, **link).first()
+
+
+def settle_job(job: Any) -> bool:
+    """A job succeeded: charge its price per action (the gateway reports no cost)."""
+    record = pending_record(job=job)
+    return record is not None and settle(record, cost=record.reserved, estimated=False)
+
+
+def refund_job(job: Any) -> bool:
+    record = pending_record(job=job)
+    return record is not None and refund(record)
+
+
+def charge_finished_job(job: Any) -> bool:
+    """Settle a succeeded job, refund a failed or cancelled one; nothing for active jobs."""
+    if job.status == "succeeded":
+        return settle_job(job)
+    if job.status in ("failed", "cancelled"):
+        return refund_job(job)
+    return False
+
+
+# The 80 % warning
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    level: str  # "none", "warn" (80 % or more used) or "over" (nothing more can be spent)
+    team_used: Decimal
+    team_limit: Decimal | None
+    member_used: Decimal
+    member_limit: Decimal | None
+
+    @property
+    def percent(self) -> int:
+        """The larger share of a limit used, in percent (0 without limits)."""
+        shares = [
+            used / limit * 100 if limit else Decimal(100)
+            for used, limit in (
+                (self.team_used, self.team_limit),
+                (self.member_used, self.member_limit),
+            )
+            if limit is not None
+        ]
+        return int(max(shares, default=0))
+
+
+def _level(used: Decimal, limit: Decimal | None) -> int:
+    if limit is None:
+        return 0
+    if used >= limit:
+        return 2
+    return 1 if used >= limit * WARN_AT else 0
+
+
+def budget_state(team: Any, user: Any) -> BudgetState:
+    """How much of this month's team budget and member cap is used (spent + reserved)."""
+    month = current_month()
+    budget = _budget(team)
+    team_row = TeamMonth.objects.filter(team=team, month=month).first()
+    member_row = MemberMonth.objects.filter(team=team, user=user, month=month).first()
+    team_limit = team_row.limit if team_row else (budget.monthly_limit if budget else None)
+    member_limit = (
+        member_row.limit if member_row else (budget.member_monthly_cap if budget else None)
+    )
+    team_used = team_row.spent + team_row.reserved if team_row else ZERO
+    member_used = member_row.spent + member_row.reserved if member_row else ZERO
+    level = max(_level(team_used, team_limit), _level(member_used, member_limit))
+    return BudgetState(
+        level=("none", "warn", "over")[level],
+        team_used=team_used,
+        team_limit=team_limit,
+        member_used=member_used,
+        member_limit=member_limit,
+    )
+
+
+@dataclass(frozen=True)
+class TeamSpend:
+    """A team's spend this month, and each member's who spent or reserved anything."""
+
+    spent: Decimal
+    reserved: Decimal
+    limit: Decimal | None
+    members: list[MemberMonth]  # with `user` loaded, largest spend first
+
+
+def team_month_spend(team: Any) -> TeamSpend:
+    """For the Team page: two queries, however many members."""
+    month = current_month()
+    row = TeamMonth.objects.filter(team=team, month=month).first()
+    members = list(
+        MemberMonth.objects.filter(team=team, month=month)
+        .select_related("user")
+        .order_by("-spent", "-reserved", "user__username")
+    )
+    if row is None:
+        budget = _budget(team)
+        return TeamSpend(ZERO, ZERO, budget.monthly_limit if budget else None, members)
+    return TeamSpend(row.spent, row.reserved, row.limit, members)
