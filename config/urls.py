@@ -16,6 +16,7 @@ urlpatterns = [
     path("demo-notice/dismiss/", dismiss_demo_notice, name="dismiss_demo_notice"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("usage/", include("usage.urls")),
     path("", include("chat.urls")),
 ]
 if settings.DEBUG:
