@@ -27,6 +27,7 @@ from accounts.models import Membership, Team, User
 from chat.models import Conversation
 from media_jobs.models import MediaJob
 from usage import charts, services
+from usage.audit import log_view
 from usage.forms import BudgetForm, UsageFilterForm
 from usage.models import ZERO, AuditEntry, MemberMonth, TeamBudget, UsageRecord
 
@@ -281,21 +282,6 @@ def _require_site_admin(request: HttpRequest) -> None:
         raise Http404
 
 
-def audit(
-    request: AuthenticatedHttpRequest, *, action: str, target: str, owner: User | None
-) -> None:
-    """Log that a site admin opened someone else's content (not their own)."""
-    if owner is not None and owner.pk == request.user.pk:
-        return
-    AuditEntry.objects.create(
-        actor=request.user,
-        action=action,
-        target=target[:300],
-        owner=owner,
-        path=request.get_full_path()[:500],
-    )
-
-
 @login_required
 @require_GET
 def record(request: AuthenticatedHttpRequest, record_id: int) -> HttpResponse:
@@ -317,9 +303,9 @@ def record(request: AuthenticatedHttpRequest, record_id: int) -> HttpResponse:
     if charge.message is not None:
         owner = charge.conversation.created_by if charge.conversation else charge.user
         target = f"message {charge.message_id} in conversation {charge.conversation_id}"
-        audit(request, action="view message", target=target, owner=owner)
+        log_view(request, action="view message", target=target, owner=owner)
     elif charge.job is not None:
-        audit(
+        log_view(
             request, action="view job", target=f"job {charge.job_id}", owner=charge.job.created_by
         )
     return render(request, "usage/record.html", {"record": charge})
