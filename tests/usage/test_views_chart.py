@@ -1,4 +1,4 @@
-"""The SVG chart's geometry and the banner's one call per request."""
+"""The SVG chart's geometry, the banner's one call per request, and the pages in zh-Hans."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import datetime
 from decimal import Decimal
 
 from django.urls import reverse
+from django.utils import timezone
 
 from config import context_processors
 from usage import charts
+from usage.models import TeamMonth, month_of
 from usage.services import BudgetState
 
 DAY = datetime.date(2026, 11, 1)
@@ -41,3 +43,16 @@ def test_the_banner_asks_for_the_budget_once_per_page(bob_client, monkeypatch):
     page = bob_client.get(reverse("accounts:team")).content.decode()
     assert "90% of this month" in page
     assert len(calls) == 1
+
+
+def test_the_money_pages_speak_chinese(alice_client, bob_client, team, settings):
+
+    month = month_of(timezone.localdate())
+    TeamMonth.objects.create(team=team, month=month, limit=Decimal(10), spent=Decimal(10))
+    for client in (alice_client, bob_client):
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    usage = alice_client.get(reverse("usage:overview")).content.decode()
+    assert "导出 CSV" in usage and "每日费用" in usage
+    team_page = alice_client.get(reverse("accounts:team")).content.decode()
+    assert "每月预算" in team_page and "保存预算" in team_page
+    assert "本月预算已用完" in bob_client.get(reverse("accounts:team")).content.decode()
