@@ -70,8 +70,12 @@ class UsageFilterForm(forms.Form):
     end = forms.DateField(
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    team = forms.ModelChoiceField(label=_("Team"), queryset=Team.objects.none(), required=False)
-    user = forms.ModelChoiceField(label=_("Member"), queryset=User.objects.none(), required=False)
+    team = forms.ModelChoiceField(
+        label=_("Team"), queryset=Team.objects.none(), required=False, empty_label=_("All")
+    )
+    user = forms.ModelChoiceField(
+        label=_("Member"), queryset=User.objects.none(), required=False, empty_label=_("All")
+    )
     model = forms.CharField(label=_("Model"), required=False, max_length=200)
     kind = forms.ChoiceField(
         label=_("Kind"), required=False, choices=[("", _("All")), *UsageRecord.Kind.choices]
