@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from functools import cache, partial
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest
 
 from accounts.views import DEMO_NOTICE_DISMISSED
-from usage.services import BudgetState, budget_state
 
 
 def parlor(request: HttpRequest) -> dict:
@@ -12,24 +14,23 @@ def parlor(request: HttpRequest) -> dict:
         "DEMO_GATEWAY": settings.DEMO_GATEWAY,
         "DEMO_NOTICE": settings.DEMO_GATEWAY and not _dismissed(request),
         "MESSAGE_MAX_CHARS": settings.MESSAGE_MAX_CHARS,
-        "USAGE_CURRENCY": settings.USAGE_CURRENCY,
         "current_team": getattr(request, "team", None),
         "current_membership": getattr(request, "membership", None),
-        # A callable: the template calls it only where the banner is drawn (full pages).
-        "budget": lambda: _budget(request),
+        "USAGE_CURRENCY": settings.USAGE_CURRENCY,
+        # Called (once, then cached) only by a template that uses it: no queries otherwise.
+        "budget_state": cache(partial(_budget_state, request)),
     }
 
 
-def _budget(request: HttpRequest) -> BudgetState | None:
-    """The current team's budget state for the banner: one query, once per request."""
-    if not hasattr(request, "_budget_state"):
-        membership = getattr(request, "membership", None)
-        user = getattr(request, "user", None)
-        state = None
-        if membership is not None and user is not None and user.is_authenticated:
-            state = budget_state(membership.team, user)
-        request._budget_state = state  # type: ignore[attr-defined]
-    return request._budget_state  # type: ignore[attr-defined]
+def _budget_state(request: HttpRequest) -> Any:
+    """This month's budget state of the current team and user (usage.services.BudgetState:
+    `level` none / warn / over, and the numbers), or None outside a team."""
+    team, user = getattr(request, "team", None), getattr(request, "user", None)
+    if team is None or user is None or not user.is_authenticated:
+        return None
+    from usage.services import budget_state
+
+    return budget_state(team, user)
 
 
 def _dismissed(request: HttpRequest) -> bool:

@@ -15,8 +15,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("demo-notice/dismiss/", dismiss_demo_notice, name="dismiss_demo_notice"),
     path("admin/", admin.site.urls),
-    path("accounts/", include("accounts.urls")),
     path("usage/", include("usage.urls")),
+    path("accounts/", include("accounts.urls")),
     path("", include("chat.urls")),
 ]
 if settings.DEBUG:

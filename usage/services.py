@@ -1,6 +1,6 @@
-"""Stand-ins for U1's engine: only `budget_state` and `set_budget`, with the agreed signatures,
-so the Team page, the banner and the usage page work before the merge. U1's module replaces
-this one (reserve/settle/refund live there)."""
+"""Stand-ins for U1's engine, with the names and signatures of U1's usage.services
+(`BudgetState`, `budget_state`, `apply_budget`), so the Team page, the banner and the usage
+page work before the merge. U1's module replaces this one (reserve/settle/refund live there)."""
 
 from __future__ import annotations
 
@@ -11,70 +11,72 @@ from typing import Any
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from accounts.models import Team, User
 from usage.models import ZERO, MemberMonth, TeamBudget, TeamMonth, month_of
 
-WARN_PERCENT = 80
+WARN_AT = Decimal("0.8")
 
 
 @dataclass(frozen=True)
 class BudgetState:
-    level: str  # "none", "warn" or "over"
-    spent: Decimal
-    limit: Decimal | None
-    member_spent: Decimal
+    level: str  # "none", "warn" (80 % or more used) or "over" (nothing more can be spent)
+    team_used: Decimal
+    team_limit: Decimal | None
+    member_used: Decimal
     member_limit: Decimal | None
-    percent: int
+
+    @property
+    def percent(self) -> int:
+        """The larger share of a limit used, in percent (0 without limits)."""
+        shares = [
+            used / limit * 100 if limit else Decimal(100)
+            for used, limit in (
+                (self.team_used, self.team_limit),
+                (self.member_used, self.member_limit),
+            )
+            if limit is not None
+        ]
+        return int(max(shares, default=0))
 
 
-NO_BUDGET = BudgetState("none", ZERO, None, ZERO, None, 0)
-
-
-def _percent(spent: Decimal, limit: Decimal | None) -> int:
+def _level(used: Decimal, limit: Decimal | None) -> int:
     if limit is None:
         return 0
-    if limit <= 0:
-        return 100
-    return int(spent * 100 / limit)
+    if used >= limit:
+        return 2
+    return 1 if used >= limit * WARN_AT else 0
 
 
-def budget_state(team: Team, user: User) -> BudgetState:
-    """How much of this month's team budget (and the user's cap) is used: one query."""
+def budget_state(team: Any, user: Any) -> BudgetState:
+    """How much of this month's team budget and member cap is used: one query."""
     member = MemberMonth.objects.filter(team=team, user=user, month=OuterRef("month"))
     row = (
         TeamMonth.objects.filter(team=team, month=month_of(timezone.localdate()))
         .annotate(
             member_spent=Subquery(member.values("spent")[:1]),
+            member_reserved=Subquery(member.values("reserved")[:1]),
             member_limit=Subquery(member.values("limit")[:1]),
         )
-        .values("limit", "spent", "reserved", "member_spent", "member_limit")
+        .values("limit", "spent", "reserved", "member_spent", "member_reserved", "member_limit")
         .first()
     )
     if row is None:
-        return NO_BUDGET
-    spent, member_spent = row["spent"] + row["reserved"], row["member_spent"] or ZERO
-    percent = max(_percent(spent, row["limit"]), _percent(member_spent, row["member_limit"]))
-    level = "over" if percent >= 100 else "warn" if percent >= WARN_PERCENT else "none"
-    return BudgetState(level, spent, row["limit"], member_spent, row["member_limit"], percent)
-
-
-def set_budget(
-    team: Team,
-    *,
-    monthly_limit: Decimal | None,
-    member_monthly_cap: Decimal | None,
-    allowed_models: dict[str, Any],
-) -> TeamBudget:
-    """Save the team's limits and copy them into this month's counters."""
-    budget, _created = TeamBudget.objects.update_or_create(
-        team=team,
-        defaults={
-            "monthly_limit": monthly_limit,
-            "member_monthly_cap": member_monthly_cap,
-            "allowed_models": allowed_models,
-        },
+        return BudgetState("none", ZERO, None, ZERO, None)
+    team_used = row["spent"] + row["reserved"]
+    member_used = (row["member_spent"] or ZERO) + (row["member_reserved"] or ZERO)
+    level = max(_level(team_used, row["limit"]), _level(member_used, row["member_limit"]))
+    return BudgetState(
+        level=("none", "warn", "over")[level],
+        team_used=team_used,
+        team_limit=row["limit"],
+        member_used=member_used,
+        member_limit=row["member_limit"],
     )
+
+
+def apply_budget(budget: TeamBudget) -> None:
+    """Copy a changed budget into this month's counters (later months copy it when made)."""
     month = month_of(timezone.localdate())
-    TeamMonth.objects.filter(team=team, month=month).update(limit=monthly_limit)
-    MemberMonth.objects.filter(team=team, month=month).update(limit=member_monthly_cap)
-    return budget
+    TeamMonth.objects.filter(team_id=budget.team_id, month=month).update(limit=budget.monthly_limit)
+    MemberMonth.objects.filter(team_id=budget.team_id, month=month).update(
+        limit=budget.member_monthly_cap
+    )

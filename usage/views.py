@@ -56,12 +56,15 @@ def budget_update(request: AuthenticatedHttpRequest, team_id: int) -> HttpRespon
     form = BudgetForm(request.POST, budget=budget)
     if not form.is_valid():
         return render(request, "usage/budget_form.html", {"team": team, "form": form}, status=400)
-    services.set_budget(
-        team,
-        monthly_limit=form.cleaned_data["monthly_limit"],
-        member_monthly_cap=form.cleaned_data["member_monthly_cap"],
-        allowed_models=form.allowed_models(),
+    budget, _created = TeamBudget.objects.update_or_create(
+        team=team,
+        defaults={
+            "monthly_limit": form.cleaned_data["monthly_limit"],
+            "member_monthly_cap": form.cleaned_data["member_monthly_cap"],
+            "allowed_models": form.allowed_models(),
+        },
     )
+    services.apply_budget(budget)
     messages.success(request, _("Budget saved."))
     return redirect("accounts:team")
 

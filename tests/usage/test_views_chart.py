@@ -8,8 +8,7 @@ from decimal import Decimal
 from django.urls import reverse
 from django.utils import timezone
 
-from config import context_processors
-from usage import charts
+from usage import charts, services
 from usage.models import TeamMonth, month_of
 from usage.services import BudgetState
 
@@ -37,9 +36,9 @@ def test_the_banner_asks_for_the_budget_once_per_page(bob_client, monkeypatch):
 
     def fake(team, user):
         calls.append(user.pk)
-        return BudgetState("warn", Decimal(9), Decimal(10), Decimal(0), None, 90)
+        return BudgetState("warn", Decimal(9), Decimal(10), Decimal(0), None)
 
-    monkeypatch.setattr(context_processors, "budget_state", fake)
+    monkeypatch.setattr(services, "budget_state", fake)
     page = bob_client.get(reverse("accounts:team")).content.decode()
     assert "90% of this month" in page
     assert len(calls) == 1
