@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from accounts.models import Team
 from usage.models import ZERO, MemberMonth, TeamBudget, TeamMonth, month_of
 
 WARN_AT = Decimal("0.8")
@@ -47,29 +48,45 @@ def _level(used: Decimal, limit: Decimal | None) -> int:
 
 
 def budget_state(team: Any, user: Any) -> BudgetState:
-    """How much of this month's team budget and member cap is used: one query."""
-    member = MemberMonth.objects.filter(team=team, user=user, month=OuterRef("month"))
+    """How much of this month's team budget and member cap is used (spent + reserved): one
+    query, as it runs on every page. A month without counters yet takes the TeamBudget's
+    limits, as the counters will when they are made."""
+    month = month_of(timezone.localdate())
+    team_month = TeamMonth.objects.filter(team=OuterRef("pk"), month=month)
+    member_month = MemberMonth.objects.filter(team=OuterRef("pk"), user=user, month=month)
     row = (
-        TeamMonth.objects.filter(team=team, month=month_of(timezone.localdate()))
+        Team.objects.filter(pk=team.pk)
         .annotate(
-            member_spent=Subquery(member.values("spent")[:1]),
-            member_reserved=Subquery(member.values("reserved")[:1]),
-            member_limit=Subquery(member.values("limit")[:1]),
+            **{
+                f"t_{name}": Subquery(team_month.values(name)[:1])
+                for name in ("pk", "limit", "spent", "reserved")
+            },
+            **{
+                f"m_{name}": Subquery(member_month.values(name)[:1])
+                for name in ("pk", "limit", "spent", "reserved")
+            },
         )
-        .values("limit", "spent", "reserved", "member_spent", "member_reserved", "member_limit")
+        .values(
+            "budget__monthly_limit",
+            "budget__member_monthly_cap",
+            *(f"{p}_{n}" for p in "tm" for n in ("pk", "limit", "spent", "reserved")),
+        )
         .first()
     )
     if row is None:
         return BudgetState("none", ZERO, None, ZERO, None)
-    team_used = row["spent"] + row["reserved"]
-    member_used = (row["member_spent"] or ZERO) + (row["member_reserved"] or ZERO)
-    level = max(_level(team_used, row["limit"]), _level(member_used, row["member_limit"]))
+    has_team, has_member = row["t_pk"] is not None, row["m_pk"] is not None
+    team_limit = row["t_limit"] if has_team else row["budget__monthly_limit"]
+    member_limit = row["m_limit"] if has_member else row["budget__member_monthly_cap"]
+    team_used = (row["t_spent"] or ZERO) + (row["t_reserved"] or ZERO)
+    member_used = (row["m_spent"] or ZERO) + (row["m_reserved"] or ZERO)
+    level = max(_level(team_used, team_limit), _level(member_used, member_limit))
     return BudgetState(
         level=("none", "warn", "over")[level],
         team_used=team_used,
-        team_limit=row["limit"],
+        team_limit=team_limit,
         member_used=member_used,
-        member_limit=row["member_limit"],
+        member_limit=member_limit,
     )
 
 

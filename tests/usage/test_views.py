@@ -222,6 +222,25 @@ def test_banner_follows_the_members_own_cap(bob_client, alice_client, team, bob)
     assert 'id="budget-banner"' not in alice_client.get(reverse("accounts:team")).content.decode()
 
 
+def test_budget_state_is_one_query(team, bob, django_assert_num_queries):
+    """It runs on every page (the banner): the conversation page allows 10 queries in all."""
+    TeamBudget.objects.create(team=team, monthly_limit=Decimal(10))
+    TeamMonth.objects.create(team=team, month=this_month(), limit=Decimal(10), spent=Decimal(9))
+    MemberMonth.objects.create(team=team, user=bob, month=this_month(), spent=Decimal(9))
+    with django_assert_num_queries(1):
+        state = budget_state(team, bob)
+    assert (state.level, state.team_used, state.member_used) == ("warn", 9, 9)
+
+
+def test_budget_state_before_the_months_first_call_uses_the_budget(team, bob):
+    assert budget_state(team, bob).level == "none"
+    TeamBudget.objects.create(team=team, monthly_limit=Decimal(0))
+    assert budget_state(team, bob).level == "over"  # 0 refuses every call, from the start
+    TeamBudget.objects.filter(team=team).update(monthly_limit=None, member_monthly_cap=0)
+    state = budget_state(team, bob)
+    assert (state.level, state.team_limit, state.member_limit) == ("over", None, 0)
+
+
 def test_budget_state_counts_what_is_in_flight(team, bob):
     TeamMonth.objects.create(
         team=team, month=this_month(), limit=Decimal(10), spent=Decimal(8), reserved=Decimal(1)
