@@ -6,8 +6,10 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import TeamAdmin
+from accounts.models import User
 from chat import export
 from chat.models import Conversation, Message
+from usage.audit import AuditedChangeViewMixin
 
 # What an admin reviews about a message: who spoke, how it ended, what it cost.
 MESSAGE_COLUMNS = ("role", "status", "model", "prompt_tokens", "completion_tokens", "created_at")
@@ -25,7 +27,8 @@ class MessageInline(admin.TabularInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(AuditedChangeViewMixin, admin.ModelAdmin):
+    audit_action = "admin: view conversation"
     list_display = [
         "__str__",
         "team",
@@ -67,17 +70,24 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # conversations start in the app, in a team, by a member
 
+    def audit_owner(self, obj: Conversation) -> User | None:
+        return obj.created_by
+
     @admin.display(description=_("messages"), ordering="message_count")
     def message_count(self, obj: Conversation) -> int:
         return obj.message_count  # type: ignore[attr-defined]
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(AuditedChangeViewMixin, admin.ModelAdmin):
+    audit_action = "admin: view message"
     list_display = ["__str__", "conversation", *MESSAGE_COLUMNS]
     list_filter = ["role", "status", "model"]
     list_select_related = ["conversation"]
     search_fields = ["content"]
+
+    def audit_owner(self, obj: Message) -> User | None:
+        return obj.conversation.created_by
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -15,6 +15,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("demo-notice/dismiss/", dismiss_demo_notice, name="dismiss_demo_notice"),
     path("admin/", admin.site.urls),
+    path("usage/", include("usage.urls")),
     path("accounts/", include("accounts.urls")),
     path("studio/", include("media_jobs.urls")),
     path("", include("chat.urls")),

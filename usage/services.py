@@ -17,10 +17,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.models import Team
 from chat.billing import BudgetRefused
 from usage.models import (
     ZERO,
@@ -389,17 +390,33 @@ def _level(used: Decimal, limit: Decimal | None) -> int:
 
 
 def budget_state(team: Any, user: Any) -> BudgetState:
-    """How much of this month's team budget and member cap is used (spent + reserved)."""
+    """How much of this month's team budget and member cap is used (spent + reserved): one
+    query, as it runs on every page. A month without counters yet takes the TeamBudget's
+    limits, as the counters will when they are made."""
     month = current_month()
-    budget = _budget(team)
-    team_row = TeamMonth.objects.filter(team=team, month=month).first()
-    member_row = MemberMonth.objects.filter(team=team, user=user, month=month).first()
-    team_limit = team_row.limit if team_row else (budget.monthly_limit if budget else None)
-    member_limit = (
-        member_row.limit if member_row else (budget.member_monthly_cap if budget else None)
+    team_month = TeamMonth.objects.filter(team=OuterRef("pk"), month=month)
+    member_month = MemberMonth.objects.filter(team=OuterRef("pk"), user=user, month=month)
+    fields = ("pk", "limit", "spent", "reserved")
+    row = (
+        Team.objects.filter(pk=team.pk)
+        .annotate(
+            **{f"t_{name}": Subquery(team_month.values(name)[:1]) for name in fields},
+            **{f"m_{name}": Subquery(member_month.values(name)[:1]) for name in fields},
+        )
+        .values(
+            "budget__monthly_limit",
+            "budget__member_monthly_cap",
+            *(f"{p}_{n}" for p in "tm" for n in fields),
+        )
+        .first()
     )
-    team_used = team_row.spent + team_row.reserved if team_row else ZERO
-    member_used = member_row.spent + member_row.reserved if member_row else ZERO
+    if row is None:
+        return BudgetState("none", ZERO, None, ZERO, None)
+    has_team, has_member = row["t_pk"] is not None, row["m_pk"] is not None
+    team_limit = row["t_limit"] if has_team else row["budget__monthly_limit"]
+    member_limit = row["m_limit"] if has_member else row["budget__member_monthly_cap"]
+    team_used = (row["t_spent"] or ZERO) + (row["t_reserved"] or ZERO)
+    member_used = (row["m_spent"] or ZERO) + (row["m_reserved"] or ZERO)
     level = max(_level(team_used, team_limit), _level(member_used, member_limit))
     return BudgetState(
         level=("none", "warn", "over")[level],

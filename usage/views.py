@@ -1,0 +1,330 @@
+"""What people see of the money: the budget form of the Team page, the usage page (chart,
+totals, records, drill-down, CSV) for site admins and owners, and the audit log."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import access
+from accounts.http import AuthenticatedHttpRequest
+from accounts.models import Membership, Team, User
+from chat.models import Conversation
+from media_jobs.models import MediaJob
+from usage import charts, services
+from usage.audit import log_view
+from usage.forms import BudgetForm, UsageFilterForm
+from usage.models import ZERO, AuditEntry, MemberMonth, TeamBudget, UsageRecord
+
+RECORDS_SHOWN = 100
+MAX_CHART_DAYS = 366
+TOKENS = F("prompt_tokens") + F("completion_tokens")
+
+
+def is_site_admin(user: Any) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.is_superuser)
+
+
+def reviewable_teams(user: User) -> QuerySet[Team]:
+    """Every team for site admins; the teams a user owns for everyone else."""
+    if is_site_admin(user):
+        return Team.objects.order_by("name")
+    owned = Membership.objects.filter(user=user, role=Membership.Role.OWNER)
+    return Team.objects.filter(pk__in=owned.values("team_id")).order_by("name")
+
+
+@login_required
+@require_POST
+def budget_update(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
+    team, _membership = access.get_owned_team_for_user(request.user, team_id)
+    budget = TeamBudget.objects.filter(team=team).first()
+    form = BudgetForm(request.POST, budget=budget)
+    if not form.is_valid():
+        return render(request, "usage/budget_form.html", {"team": team, "form": form}, status=400)
+    budget, _created = TeamBudget.objects.update_or_create(
+        team=team,
+        defaults={
+            "monthly_limit": form.cleaned_data["monthly_limit"],
+            "member_monthly_cap": form.cleaned_data["member_monthly_cap"],
+            "allowed_models": form.allowed_models(),
+        },
+    )
+    services.apply_budget(budget)
+    messages.success(request, _("Budget saved."))
+    return redirect("accounts:team")
+
+
+def _filter_form(request: HttpRequest) -> tuple[UsageFilterForm, QuerySet[Team]]:
+    teams = reviewable_teams(request.user)  # type: ignore[arg-type]
+    if not is_site_admin(request.user) and not teams.exists():
+        raise PermissionDenied
+    form = UsageFilterForm(request.GET, teams=teams)
+    if not form.is_valid() and ("team" in form.errors or "user" in form.errors):
+        raise Http404  # a team or member outside what the user may review
+    return form, teams
+
+
+def _records(form: UsageFilterForm, teams: QuerySet[Team]) -> QuerySet[UsageRecord]:
+    start, end = form.dates()
+    records = UsageRecord.objects.filter(team__in=teams, created_at__date__range=(start, end))
+    data = getattr(form, "cleaned_data", {})
+    for field in ("team", "user", "model", "kind", "conversation"):
+        if data.get(field):
+            records = records.filter(**{field: data[field]})
+    return records
+
+
+def _totals(records: QuerySet[UsageRecord], *fields: str) -> list[dict[str, Any]]:
+    rows = records.values(*fields).annotate(
+        cost_sum=Sum("cost"),
+        tokens=Sum(TOKENS),
+        calls=Count("pk"),
+        defaulted=Count("pk", filter=Q(default_price=True)),
+    )
+    return list(rows.order_by("-cost_sum", *fields))
+
+
+def _daily(
+    records: QuerySet[UsageRecord], start: datetime.date, end: datetime.date, query: QueryDict
+) -> list[dict[str, Any]]:
+    """Cost and tokens for each day of the range (empty days too), each with its drill link."""
+    rows = records.annotate(day=TruncDate("created_at")).values("day")
+    found: dict[datetime.date, dict[str, Any]] = {
+        r["day"]: dict(r) for r in rows.annotate(cost_sum=Sum("cost"), tokens=Sum(TOKENS))
+    }
+    start = max(start, end - datetime.timedelta(days=MAX_CHART_DAYS - 1))
+    days = [start + datetime.timedelta(days=n) for n in range((end - start).days + 1)]
+    return [
+        {
+            "day": day,
+            "cost": found.get(day, {}).get("cost_sum") or ZERO,
+            "tokens": found.get(day, {}).get("tokens") or 0,
+            "url": _drill(query, start=day, end=day),
+        }
+        for day in days
+    ]
+
+
+def _chart(daily: list[dict[str, Any]], key: str) -> list[charts.Bar]:
+    bars = charts.bars([(day["day"], day[key]) for day in daily])
+    for bar, day in zip(bars, daily, strict=True):
+        bar.url = day["url"]
+    return bars
+
+
+def _shown(records: QuerySet[UsageRecord], user: User) -> list[UsageRecord]:
+    """The latest records, each with the link its content may be opened by (or none)."""
+    rows = list(records.select_related("team", "user", "conversation")[:RECORDS_SHOWN])
+    admin = is_site_admin(user)
+    conv_ids = {r.conversation_id for r in rows if r.conversation_id}
+    job_ids = {r.job_id for r in rows if r.job_id}
+    readable_convs = set()
+    readable_jobs = set()
+    if not admin and conv_ids:
+        visible = Conversation.objects.visible_to(user).filter(pk__in=conv_ids)
+        readable_convs = set(visible.values_list("pk", flat=True))
+    if not admin and job_ids:
+        jobs = MediaJob.objects.visible_to(user).filter(pk__in=job_ids)
+        readable_jobs = set(jobs.values_list("pk", flat=True))
+    for record in rows:
+        record.content_url = _content_url(record, admin, readable_convs, readable_jobs)  # type: ignore[attr-defined]
+    return rows
+
+
+def _content_url(record: UsageRecord, admin: bool, convs: set, jobs: set) -> str | None:
+    if admin and (record.message_id or record.job_id):
+        return reverse("usage:record", args=[record.pk])
+    if record.message_id and record.conversation_id in convs:
+        url = reverse("chat:conversation", args=[record.conversation_id])
+        return f"{url}#message-{record.message_id}"
+    if record.job_id and record.job_id in jobs:
+        try:
+            return reverse("media_jobs:detail", args=[record.job_id])
+        except NoReverseMatch:
+            return None
+    return None
+
+
+def _drill(query: QueryDict, **changes: Any) -> str:
+    """The usage page's address with these filters changed, the others kept."""
+    params = query.copy()
+    for key, value in changes.items():
+        params[key] = str(value)
+    return f"{reverse('usage:overview')}?{params.urlencode()}"
+
+
+def _add_links(context: dict[str, Any], query: QueryDict) -> None:
+    kinds = dict(UsageRecord.Kind.choices)
+    for key, field, name, rows in (
+        ("team_id", "team", "team__name", context["by_team"]),
+        ("user_id", "user", "user__username", context["by_member"]),
+        ("model", "model", "model", context["by_model"]),
+        ("kind", "kind", "kind", context["by_kind"]),
+    ):
+        for row in rows:
+            row["url"] = _drill(query, **{field: row[key]}) if row[key] is not None else None
+            row["name"] = kinds.get(row[name], row[name]) if field == "kind" else row[name]
+    for charge in context["records"]:
+        charge.conversation_url = (
+            _drill(query, conversation=charge.conversation_id) if charge.conversation_id else None
+        )
+
+
+@login_required
+@require_GET
+def overview(request: AuthenticatedHttpRequest) -> HttpResponse:
+    form, teams = _filter_form(request)
+    records = _records(form, teams)
+    start, end = form.dates()
+    daily = _daily(records, start, end, request.GET)
+    total = records.aggregate(
+        cost_sum=Sum("cost"),
+        tokens=Sum(TOKENS),
+        calls=Count("pk"),
+        defaulted=Count("pk", filter=Q(default_price=True)),
+    )
+    context = {
+        "form": form,
+        "start": start,
+        "end": end,
+        "daily": daily,
+        "cost_bars": _chart(daily, "cost"),
+        "token_bars": _chart(daily, "tokens"),
+        "chart_width": charts.WIDTH,
+        "chart_height": charts.HEIGHT,
+        "total": total,
+        "by_team": _totals(records, "team_id", "team__name"),
+        "by_member": _totals(records, "user_id", "user__username"),
+        "by_model": _totals(records, "model"),
+        "by_kind": _totals(records, "kind"),
+        "records": _shown(records, request.user),
+        "records_shown": RECORDS_SHOWN,
+        "query": request.GET.urlencode(),
+        "is_site_admin": is_site_admin(request.user),
+        "currency": settings.USAGE_CURRENCY,
+    }
+    _add_links(context, request.GET)
+    return render(request, "usage/overview.html", context)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+CSV_HEADER = [
+    "time",
+    "team",
+    "user",
+    "kind",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "estimated",
+    "default_price",
+    "status",
+    "cost",
+    "conversation",
+    "message",
+    "job",
+]
+
+
+def _csv_rows(records: QuerySet[UsageRecord]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_HEADER)
+    rows = records.order_by("created_at", "pk").values_list(
+        "created_at",
+        "team__name",
+        "user__username",
+        "kind",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "estimated",
+        "default_price",
+        "status",
+        "cost",
+        "conversation_id",
+        "message_id",
+        "job_id",
+    )
+    for row in rows.iterator(chunk_size=500):
+        yield writer.writerow(["" if v is None else v for v in row])
+
+
+@login_required
+@require_GET
+def export_csv(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
+    form, teams = _filter_form(request)
+    start, end = form.dates()
+    response = StreamingHttpResponse(
+        _csv_rows(_records(form, teams)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="usage-{start}-{end}.csv"'
+    return response
+
+
+def _require_site_admin(request: HttpRequest) -> None:
+    if not is_site_admin(request.user):
+        raise Http404
+
+
+@login_required
+@require_GET
+def record(request: AuthenticatedHttpRequest, record_id: int) -> HttpResponse:
+    """A charge with the content it paid for, read-only, for site admins; each visit to
+    someone else's content goes into the audit log."""
+    _require_site_admin(request)
+    queryset = UsageRecord.objects.select_related(
+        "team",
+        "user",
+        "conversation",
+        "conversation__created_by",
+        "message",
+        "job",
+        "job__created_by",
+    )
+    charge = queryset.filter(pk=access.clean_id(UsageRecord, record_id)).first()
+    if charge is None:
+        raise Http404
+    if charge.message is not None:
+        owner = charge.conversation.created_by if charge.conversation else charge.user
+        target = f"message {charge.message_id} in conversation {charge.conversation_id}"
+        log_view(request, action="view message", target=target, owner=owner)
+    elif charge.job is not None:
+        log_view(
+            request, action="view job", target=f"job {charge.job_id}", owner=charge.job.created_by
+        )
+    return render(request, "usage/record.html", {"record": charge})
+
+
+@login_required
+@require_GET
+def audit_log(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _require_site_admin(request)
+    entries = AuditEntry.objects.select_related("actor", "owner")[:500]
+    return render(request, "usage/audit.html", {"entries": entries})
+
+
+def member_spend(team: Team, month: datetime.date) -> dict[int, Decimal]:
+    """Each member's spend (settled and in flight) this month: one query."""
+    rows = MemberMonth.objects.filter(team=team, month=month).values_list(
+        "user_id", "spent", "reserved"
+    )
+    return {user_id: spent + reserved for user_id, spent, reserved in rows}
