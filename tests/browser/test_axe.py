@@ -7,6 +7,7 @@ page's CSP for that one script."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,9 @@ RUN_AXE = """async () => {
 }"""
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_a_chat_page_with_code_has_no_serious_axe_violation(browser, server_url, scheme):
+@contextlib.contextmanager
+def signed_in_page(browser, server_url: str, scheme: str):
+    """A desktop page of the owner, in `scheme`, whose CSP lets the test add axe's script."""
     context = browser.new_context(
         viewport={"width": 1280, "height": 800},
         locale="en-US",
@@ -37,6 +39,20 @@ def test_a_chat_page_with_code_has_no_serious_axe_violation(browser, server_url,
     page = context.new_page()
     try:
         _setup_or_login(page, server_url)
+        yield page
+    finally:
+        context.close()
+
+
+def axe_violations(page) -> list:
+    """The serious and critical violations axe finds on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(RUN_AXE)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_chat_page_with_code_has_no_serious_axe_violation(browser, server_url, scheme):
+    with signed_in_page(browser, server_url, scheme) as page:
         page.get_by_role("button", name="New chat").or_(
             page.get_by_role("link", name="New chat")
         ).first.click()
@@ -48,52 +64,26 @@ def test_a_chat_page_with_code_has_no_serious_axe_violation(browser, server_url,
         assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (
             scheme == "dark"
         )
-
-        page.add_script_tag(path=str(AXE))
-        violations = page.evaluate(RUN_AXE)
+        violations = axe_violations(page)
         assert violations == [], violations
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_admin_has_no_serious_axe_violation(browser, server_url, scheme):
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800},
-        locale="en-US",
-        color_scheme=scheme,
-        bypass_csp=True,
-    )
-    page = context.new_page()
-    try:
-        _setup_or_login(page, server_url)
+    with signed_in_page(browser, server_url, scheme) as page:
         for path in ("/admin/", "/admin/chat/conversation/", "/admin/accounts/team/"):
             page.goto(server_url + path)
             expect(page.locator(".parlor-brand")).to_be_visible()
-            page.add_script_tag(path=str(AXE))
-            violations = page.evaluate(RUN_AXE)
+            violations = axe_violations(page)
             assert violations == [], (path, violations)
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_product_pages_have_no_serious_axe_violation(browser, server_url, scheme):
     """Home (the composer), Settings, the Team page and the studio, as a signed-in owner."""
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800},
-        locale="en-US",
-        color_scheme=scheme,
-        bypass_csp=True,
-    )
-    page = context.new_page()
-    try:
-        _setup_or_login(page, server_url)
+    with signed_in_page(browser, server_url, scheme) as page:
         for path in ("/", "/accounts/settings/", "/accounts/team/", "/studio/"):
             page.goto(server_url + path)
             expect(page.locator("main")).to_be_visible()
-            page.add_script_tag(path=str(AXE))
-            violations = page.evaluate(RUN_AXE)
+            violations = axe_violations(page)
             assert violations == [], (path, violations)
-    finally:
-        context.close()

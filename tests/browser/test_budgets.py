@@ -10,16 +10,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import shot
-from tests.browser.test_axe import AXE, RUN_AXE
+from tests.browser.test_axe import axe_violations, signed_in_page
 from tests.browser.test_first_run_and_chat import _setup_or_login
 
 pytestmark = pytest.mark.browser
 BUDGET = re.compile("budget", re.IGNORECASE)
-
-
-def _axe(page) -> list:
-    page.add_script_tag(path=str(AXE))
-    return page.evaluate(RUN_AXE)
 
 
 def _invite_member(page) -> str:
@@ -63,15 +58,7 @@ def test_a_budget_of_zero_refuses_a_members_message(browser, page, server_url):
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_usage_page_in_the_nav_with_export_and_axe_clean(browser, server_url, scheme):
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800},
-        locale="en-US",
-        color_scheme=scheme,
-        bypass_csp=True,  # for the axe script only
-    )
-    page = context.new_page()
-    try:
-        _setup_or_login(page, server_url)
+    with signed_in_page(browser, server_url, scheme) as page:
         page.get_by_role("link", name="Usage", exact=True).click()
         expect(page.get_by_role("heading", name="Usage", level=1)).to_be_visible()
         export = page.get_by_role("link", name="Export CSV")
@@ -84,9 +71,7 @@ def test_usage_page_in_the_nav_with_export_and_axe_clean(browser, server_url, sc
         shot(page, f"u2-usage-{scheme}")
         for path in ("/usage/", "/accounts/team/", "/usage/audit/"):
             page.goto(server_url + path)
-            assert _axe(page) == [], path
-    finally:
-        context.close()
+            assert axe_violations(page) == [], path
 
 
 def test_usage_page_fits_a_phone_and_works_by_keyboard(browser, server_url):
