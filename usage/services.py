@@ -121,6 +121,18 @@ def _take(rows: QuerySet[Any], amount: Decimal) -> bool:
     return rows.filter(_room_for(amount)).update(reserved=F("reserved") + amount) == 1
 
 
+def _take_or_make(rows: QuerySet[Any], new_row: Any, amount: Decimal) -> bool:
+    """Take `amount` from the month's counter, making the counter first if this is the month's
+    first call. Most calls find it made: one UPDATE. INSERT ... ON CONFLICT DO NOTHING keeps the
+    making race-safe (a lost race leaves the other process's row, then the take is retried)."""
+    if _take(rows, amount):
+        return True
+    if rows.exists():  # made already, and no room left
+        return False
+    rows.model.objects.bulk_create([new_row], ignore_conflicts=True)
+    return _take(rows, amount)
+
+
 def check_model(budget: TeamBudget | None, role: str, model: str) -> None:
     if budget is not None and not budget.allows(role, model):
         raise BudgetRefused(
@@ -151,12 +163,15 @@ def reserve(
     check_model(budget, role, model)
     month = current_month()
     with transaction.atomic():
-        ensure_month_rows(team, user, month, budget)
-        if not _take(TeamMonth.objects.filter(team=team, month=month), amount):
+        team_row = TeamMonth(team=team, month=month, limit=budget.monthly_limit if budget else None)
+        if not _take_or_make(TeamMonth.objects.filter(team=team, month=month), team_row, amount):
             raise BudgetRefused(
                 _("Your team's monthly budget is used up. Ask a team owner to raise the budget.")
             )
-        if not _take(MemberMonth.objects.filter(team=team, user=user, month=month), amount):
+        cap = budget.member_monthly_cap if budget else None
+        member_row = MemberMonth(team=team, user=user, month=month, limit=cap)
+        member_rows = MemberMonth.objects.filter(team=team, user=user, month=month)
+        if not _take_or_make(member_rows, member_row, amount):
             raise BudgetRefused(
                 _("You have reached your monthly budget in this team. Ask a team owner.")
             )
@@ -213,7 +228,8 @@ def settle(
         if not pending.update(**fields):
             return False
         _release(record, spent=cost)
-    record.refresh_from_db()
+    for name, value in fields.items():  # what the UPDATE wrote, without reading it back
+        setattr(record, name, value)
     return True
 
 
@@ -226,12 +242,12 @@ def refund(record: UsageRecord) -> bool:
     """Give the reservation back; False if the record was already settled or refunded."""
     with transaction.atomic():
         pending = UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED)
-        if not pending.update(
-            status=UsageRecord.Status.REFUNDED, cost=ZERO, settled_at=timezone.now()
-        ):
+        fields = {"status": UsageRecord.Status.REFUNDED, "cost": ZERO, "settled_at": timezone.now()}
+        if not pending.update(**fields):
             return False
         _release(record, spent=ZERO)
-    record.refresh_from_db()
+    for name, value in fields.items():
+        setattr(record, name, value)
     return True
 
 

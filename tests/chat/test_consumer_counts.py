@@ -161,6 +161,8 @@ async def test_tokens_never_touch_the_orm_or_the_channel_layer(alice_socket, met
 
 
 async def test_queries_per_reply_do_not_grow_with_the_tokens(alice_socket, meter, demo_gateway):
+    # The month's first charge also makes the month's budget counters: not what this compares.
+    await _measured_reply(alice_socket, meter, 20, demo_gateway)
     await _measured_reply(alice_socket, meter, 20, demo_gateway)
     short = {phase: len(queries) for phase, queries in meter.queries.items()}
     await _measured_reply(alice_socket, meter, 200, demo_gateway)
