@@ -14,7 +14,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import Http404
 from django.utils import timezone
 from django.utils.text import Truncator
@@ -77,9 +77,11 @@ def begin_reply(
         if session_key is not None and not session_is_current(session_key, current_user):
             raise SessionEnded
         conversation, membership = get_rw_for_user(user, Conversation, conversation_id)
-        # Serialise replies per conversation across processes (a no-op on SQLite, whose
-        # IMMEDIATE transactions already do), then refuse while one is being written.
-        Conversation.objects.select_for_update().filter(pk=conversation.pk).exists()
+        # Serialise replies per conversation across processes, then refuse while one is being
+        # written. SQLite has no row locks (select_for_update would be a plain query): its
+        # IMMEDIATE transactions already serialise every writer, so it skips the round trip.
+        if connection.features.has_select_for_update:
+            Conversation.objects.select_for_update().filter(pk=conversation.pk).exists()
         # Authors loaded now: the thread is rendered from async code (the user messages' names).
         messages = list(conversation.messages.select_related("author"))
         if any(_is_live(m) for m in messages):

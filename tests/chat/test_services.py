@@ -4,7 +4,9 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat import frames, services
@@ -266,3 +268,35 @@ def test_a_reply_abandoned_by_a_dead_process_does_not_block(conversation, alice,
     )
 
     assert _send(conversation, alice, text="Second").assistant_id != start.assistant_id
+
+
+def _begin_queries(conversation, user, text="Hello there") -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        _send(conversation, user, text=text)
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def test_the_queries_before_a_reply_do_not_grow_with_the_conversation(conversation, alice):
+    short = _begin_queries(conversation, alice)
+    long = make_conversation(conversation.team, alice, title="Long")
+    parent = None
+    for i in range(40):
+        role = Message.Role.USER if i % 2 == 0 else Message.Role.ASSISTANT
+        parent = make_message(long, role=role, content=f"turn {i}", parent=parent)
+
+    assert len(_begin_queries(long, alice)) == len(short)
+
+
+def test_the_conversation_lock_is_taken_only_where_rows_can_be_locked(conversation, alice):
+    # SQLite's IMMEDIATE transaction already serialises writers: a SELECT there would lock
+    # nothing and only cost a round trip on the one database thread every reply start shares.
+    probes = [
+        sql
+        for sql in _begin_queries(conversation, alice)
+        if sql.startswith('SELECT 1 AS "a" FROM "chat_conversation"')
+    ]
+
+    if connection.features.has_select_for_update:
+        assert len(probes) == 1 and "FOR UPDATE" in probes[0]
+    else:
+        assert probes == []
