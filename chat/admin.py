@@ -1,18 +1,52 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import TeamAdmin
 from accounts.models import User
 from chat import export
 from chat.models import Conversation, Message
-from usage.audit import AuditedChangeViewMixin
+from chat.signals import content_viewed
 
 # What an admin reviews about a message: who spoke, how it ended, what it cost.
 MESSAGE_COLUMNS = ("role", "status", "model", "prompt_tokens", "completion_tokens", "created_at")
+
+
+class AuditedChangeViewMixin:
+    """A change page that shows a member's content: each successful view of it sends
+    chat.signals.content_viewed (the audit log listens). Subclasses name the action and say
+    whose the object is."""
+
+    audit_action = "admin: view"
+
+    def audit_owner(self, obj: Any) -> User | None:
+        raise NotImplementedError
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+        if request.method == "GET" and response.status_code == 200:
+            obj = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+            if obj is not None:
+                content_viewed.send(
+                    sender=type(obj),
+                    request=request,
+                    obj=obj,
+                    owner=self.audit_owner(obj),
+                    action=self.audit_action,
+                )
+        return response
 
 
 class MessageInline(admin.TabularInline):

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.admin.utils import unquote
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 
 from accounts.models import User
 from usage.models import AuditEntry
@@ -26,28 +25,7 @@ def log_view(request: HttpRequest, *, action: str, target: str, owner: User | No
     )
 
 
-class AuditedChangeViewMixin:
-    """For a ModelAdmin whose change page shows a member's content: each successful view of
-    it is logged. Subclasses name the action and say whose the object is."""
-
-    audit_action = "admin: view"
-
-    def audit_owner(self, obj: Any) -> User | None:
-        raise NotImplementedError
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        response = super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
-        if request.method == "GET" and response.status_code == 200:
-            obj = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
-            if obj is not None:
-                target = f"{obj._meta.model_name} {obj.pk}: {obj}"
-                log_view(
-                    request, action=self.audit_action, target=target, owner=self.audit_owner(obj)
-                )
-        return response
+def log_admin_view(sender: Any, *, request: HttpRequest, obj: Any, owner: User | None,
+                   action: str, **kwargs: Any) -> None:  # fmt: skip
+    """chat.signals.content_viewed: a staff member opened a member's content in the admin."""
+    log_view(request, action=action, target=f"{obj._meta.model_name} {obj.pk}: {obj}", owner=owner)
