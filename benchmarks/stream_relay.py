@@ -1,13 +1,18 @@
-"""Streaming benchmark: Parlor's websocket token relay against a minimal asyncio relay.
+"""Streaming benchmark: Parlor's websocket token relay against the floor relay, in bursts.
 
-For each concurrency N it runs three phases, one after the other, against the same demo
-gateway (its own process, so its CPU is not counted): N plain HTTP streams straight to the gateway
-(the gateway's own TTFT), N websocket clients through `minimal_relay.py`, and N websocket
-clients through Parlor (`manage.py serve`, daphne). It prints a table per N and a verdict per
-goal, and writes everything to benchmarks/results/latest.json. Nothing is asserted.
+For each token count T and concurrency N it runs phases one after the other against the same
+demo gateway (its own process, so its CPU is not counted): N plain HTTP streams straight to the
+gateway (the gateway's own TTFT), N websocket clients through `floor_relay.py` (plain asyncio,
+everything by hand: the physical floor), optionally `minimal_relay.py` (websockets + httpx), and
+N websocket clients through Parlor (`manage.py serve`, daphne). By default every send of a round
+leaves at one instant (`--ramp 0`). Two token counts separate the CPU per reply (intercept) from
+the CPU per token and per frame (slope). It prints a table per round, the CPU split, and met /
+not met per goal of issue 10, and writes everything to benchmarks/results/latest.json.
+Nothing is asserted.
 
-    python benchmarks/stream_relay.py                 # 10, 100 and 200 streams x 200 tokens
-    python benchmarks/stream_relay.py --quick         # 10 streams, a smoke run
+    python benchmarks/stream_relay.py                 # bursts: 10, 50, 150 streams x 20, 200 tokens
+    python benchmarks/stream_relay.py --ramp 1        # the same, sends spread over 1 s
+    python benchmarks/stream_relay.py --quick         # 10 streams x 20 tokens, a smoke run
     python benchmarks/stream_relay.py --streams 50 --tokens 100
 """
 
@@ -37,8 +42,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 API_KEY = "sk-demo"
 MODEL = "gpt-4o-mini"
-CPU_GOAL = 1.3  # Parlor CPU per token <= 1.3x the minimal relay
-TTFT_GOAL_MS = 3.0  # Parlor's added TTFT p50 <= 3 ms
+# Issue 10's goals, as ratios to the floor relay in the same run (burst mode).
+TTFT_SMALL_STREAMS, TTFT_SMALL_ADDED_MS = 10, 15.0  # TTFT p50 at 10 <= floor + 15 ms
+TTFT_LARGE_STREAMS, TTFT_LARGE_RATIO = 150, 3.0  # TTFT p50 at 150 <= 3x floor
+CPU_STREAMS, CPU_RATIO = (10, 150), 2.0  # CPU per token <= 2x floor at 10 and 150
+RSS_STREAMS, RSS_LIMIT_MB = 150, 150.0  # peak RSS <= 150 MB at 150
 STARTUP_TIMEOUT = 60.0
 CONNECT_CONCURRENCY = 25
 TERMINAL = frozenset({"complete", "stopped", "interrupted", "failed"})
@@ -129,7 +137,8 @@ class FrameReader(Protocol):
 
 
 class MinimalFrames:
-    """minimal_relay.py: a text frame is one delta, the binary frame b"end" ends the reply."""
+    """floor_relay.py and minimal_relay.py: a text frame is one delta, the binary frame
+    b"end" ends the reply."""
 
     def feed(self, frame: str | bytes, result: StreamResult) -> bool:
         if isinstance(frame, bytes):
@@ -187,7 +196,7 @@ class Target:
 
     name: str
     urls: list[str]  # one per stream
-    headers: dict[str, str]
+    headers: list[dict[str, str]]  # one per stream
     origin: str | None
     reader: Callable[[], FrameReader]
     pid: int | None = None  # the relay process, for CPU and RSS
@@ -238,11 +247,11 @@ def _note_token_frame(result: StreamResult, sent: float, last: float | None, now
 async def open_sockets(target: Target, deadline: float) -> list[ClientConnection]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-    async def one(url: str) -> ClientConnection:
+    async def one(url: str, headers: dict[str, str]) -> ClientConnection:
         async with gate:
             return await connect(
                 url,
-                additional_headers=target.headers,
+                additional_headers=headers,
                 origin=target.origin,  # type: ignore[arg-type]
                 compression=None,  # daphne does not negotiate permessage-deflate either
                 max_size=None,
@@ -250,7 +259,7 @@ async def open_sockets(target: Target, deadline: float) -> list[ClientConnection
             )
 
     async with asyncio.timeout_at(deadline):
-        return await asyncio.gather(*(one(url) for url in target.urls))
+        return await asyncio.gather(*map(one, target.urls, target.headers))
 
 
 async def run_websocket_phase(target: Target, tokens: int, timeout: float, ramp: float) -> Phase:
@@ -503,13 +512,14 @@ def parlor_env(data_dir: Path, gateway_url: str, settings: str) -> dict[str, str
 
 @dataclass
 class ParlorData:
-    session: str
+    sessions: list[str]
     conversations: list[str]
 
 
 def make_parlor_data(count: int) -> ParlorData:
-    """Run in a child process with parlor_env(): migrate, then one user, team and
-    `count` conversations, and a logged-in session."""
+    """Run in a child process with parlor_env(): migrate, then one team of `count` members,
+    each with one conversation and a logged-in session: a team that sends together (one user
+    could not: MAX_CONCURRENT_REPLIES caps the replies one user has streaming at once)."""
     _ensure_root_on_path()
     import django
 
@@ -521,15 +531,18 @@ def make_parlor_data(count: int) -> ParlorData:
     from chat.models import Conversation
 
     call_command("migrate", interactive=False, verbosity=0)
-    user = User.objects.create_user("bench", password=None)
     team = Team.objects.create(name="Benchmark")
-    Membership.objects.create(team=team, user=user, role=Membership.Role.OWNER)
-    conversations = Conversation.objects.bulk_create(
-        Conversation(team=team, created_by=user, model=MODEL) for _ in range(count)
-    )
-    client = Client()
-    client.force_login(user)
-    return ParlorData(client.cookies["sessionid"].value, [str(c.pk) for c in conversations])
+    sessions, conversations = [], []
+    for i in range(count):
+        user = User.objects.create_user(f"bench{i}", password=None)
+        role = Membership.Role.OWNER if i == 0 else Membership.Role.MEMBER
+        Membership.objects.create(team=team, user=user, role=role)
+        conversation = Conversation.objects.create(team=team, created_by=user, model=MODEL)
+        client = Client()
+        client.force_login(user)
+        sessions.append(client.cookies["sessionid"].value)
+        conversations.append(str(conversation.pk))
+    return ParlorData(sessions, conversations)
 
 
 def prepare_parlor(env: dict[str, str], count: int) -> ParlorData:
@@ -553,11 +566,11 @@ def prepare_parlor(env: dict[str, str], count: int) -> ParlorData:
 @dataclass
 class Options:
     streams: list[int]
-    tokens: int = 200
+    tokens: list[int] = field(default_factory=lambda: [20, 200])  # two counts: intercept + slope
     token_delay: float = 0.02
     warmup: int = 4
-    ramp: float = 1.0  # stream starts are spread evenly over this many seconds
-    relays: tuple[str, ...] = ("minimal", "parlor")
+    ramp: float = 0.0  # stream starts are spread evenly over this many seconds (0: a burst)
+    relays: tuple[str, ...] = ("floor", "parlor")
     profile: Path | None = None  # run Parlor under cProfile, write the stats here
     parlor_settings: str = "config.settings.base"  # try a settings change without editing
 
@@ -582,8 +595,10 @@ class Bench:
 
     def start(self) -> None:
         self.gateway_url = self._start_gateway()
+        if "floor" in self.options.relays:
+            self.targets["floor"] = self._start_script("floor", "floor_relay.py")
         if "minimal" in self.options.relays:
-            self.targets["minimal"] = self._start_minimal()
+            self.targets["minimal"] = self._start_script("minimal", "minimal_relay.py")
         if "parlor" in self.options.relays:
             self.targets["parlor"] = self._start_parlor()
 
@@ -599,17 +614,17 @@ class Bench:
         self._spawn("gateway", args, base_env(), port)
         return f"http://127.0.0.1:{port}"
 
-    def _start_minimal(self) -> Callable[[int], Target]:
+    def _start_script(self, name: str, script: str) -> Callable[[int], Target]:
         port = free_port()
-        script = str(ROOT / "benchmarks" / "minimal_relay.py")
-        args = [sys.executable, script, "--port", str(port), "--gateway", self.gateway_url]
-        pid = self._spawn("minimal", [*args, "--api-key", API_KEY], base_env(), port)
+        path = str(ROOT / "benchmarks" / script)
+        args = [sys.executable, path, "--port", str(port), "--gateway", self.gateway_url]
+        pid = self._spawn(name, [*args, "--api-key", API_KEY], base_env(), port)
         url = f"ws://127.0.0.1:{port}/"
-        return lambda n: Target("minimal", [url] * n, {}, None, MinimalFrames, pid)
+        return lambda n: Target(name, [url] * n, [{}] * n, None, MinimalFrames, pid)
 
     def _start_parlor(self) -> Callable[[int], Target]:
         env = parlor_env(self.data_dir, self.gateway_url, self.options.parlor_settings)
-        total = self.options.warmup + sum(self.options.streams)
+        total = self.options.warmup + sum(self.options.streams) * len(self.options.tokens)
         data = prepare_parlor(env, total)
         port = free_port()
         runner = [sys.executable]
@@ -617,28 +632,29 @@ class Bench:
             runner += ["-m", "cProfile", "-o", str(self.options.profile)]
         args = [*runner, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
         pid = self._spawn("parlor", [*args, "--no-migrate"], env, port)
-        pool = iter(data.conversations)
+        pool = zip(data.conversations, data.sessions, strict=True)
         base = f"ws://127.0.0.1:{port}/ws/chat"
-        headers = {"Cookie": f"sessionid={data.session}"}
         origin = f"http://127.0.0.1:{port}"
 
         def target(n: int) -> Target:
-            urls = [f"{base}/{next(pool)}/" for _ in range(n)]  # fresh conversations each round
+            users = [next(pool) for _ in range(n)]  # fresh users and conversations each round
+            urls = [f"{base}/{conversation}/" for conversation, _ in users]
+            headers = [{"Cookie": f"sessionid={session}"} for _, session in users]
             return Target("parlor", urls, headers, origin, ParlorFrames, pid)
 
         return target
 
     def timeout(self) -> float:
         options = self.options
-        return 20.0 + options.ramp + 3 * options.tokens * options.token_delay
+        return 30.0 + options.ramp + 3 * max(options.tokens) * options.token_delay
 
     async def warm_up(self) -> None:
         if self.options.warmup:
             for make in self.targets.values():
                 await run_websocket_phase(make(self.options.warmup), 20, self.timeout(), 0.0)
 
-    async def run_round(self, streams: int) -> Round:
-        tokens, timeout = self.options.tokens, self.timeout()
+    async def run_round(self, streams: int, tokens: int) -> Round:
+        timeout = self.timeout()
         ramp = self.options.ramp
         gateway = await run_gateway_phase(self.gateway_url, streams, tokens, timeout, ramp)
         relays = {}
@@ -650,10 +666,11 @@ class Bench:
 async def run_rounds(bench: Bench, report: Callable[[Round], None] | None = None) -> list[Round]:
     await bench.warm_up()
     rounds = []
-    for streams in bench.options.streams:
-        rounds.append(await bench.run_round(streams))
-        if report:
-            report(rounds[-1])
+    for tokens in bench.options.tokens:
+        for streams in bench.options.streams:
+            rounds.append(await bench.run_round(streams, tokens))
+            if report:
+                report(rounds[-1])
     return rounds
 
 
@@ -666,11 +683,15 @@ def run(options: Options, report: Callable[[Round], None] | None = None) -> list
         bench = Bench(options, procs, Path(tmp) / "data")
         try:
             bench.start()
-            return asyncio.run(run_rounds(bench, report))
+            rounds = asyncio.run(run_rounds(bench, report))
         except BaseException:
             for name, _child in procs.children:
                 print(f"--- {name} log (tail) ---\n{procs.log_tail(name)}", file=sys.stderr)
             raise
+        failed = {n for r in rounds for n, p in r.relays.items() if any(s.error for s in p.streams)}
+        for name in sorted(failed):  # a lost stream: show why
+            print(f"--- {name} log (tail) ---\n{procs.log_tail(name)}", file=sys.stderr)
+        return rounds
 
 
 # --- report --------------------------------------------------------------------------
@@ -746,52 +767,152 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 def format_round(metrics: dict[str, Any]) -> str:
     gateway, relays = metrics["gateway"], metrics["relays"]
-    minimal, parlor = relays.get("minimal", {}), relays.get("parlor", {})
+    names = list(relays)
+    floor, parlor = relays.get("floor", {}), relays.get("parlor", {})
     lines = [
         f"\n== {metrics['streams']} streams x {metrics['tokens']} tokens "
         f"(gateway TTFT p50 {_fmt(gateway['ttft_p50_ms'], '{:.2f}')} ms, "
         f"p99 {_fmt(gateway['ttft_p99_ms'], '{:.2f}')} ms; "
         f"gap p99 {_fmt(gateway['gap_p99_ms'], '{:.1f}')} ms) ==",
-        f"{'metric':<28}{'minimal':>12}{'parlor':>12}{'ratio':>10}",
+        f"{'metric':<28}" + "".join(f"{n:>12}" for n in names) + f"{'parlor/floor':>14}",
     ]
     for label, key, spec in ROWS:
-        a, b = minimal.get(key), parlor.get(key)
-        ratio = _ratio(b, a) if key in ("cpu_us_per_token", "rss_peak_mb", "ttft_p50_ms") else ""
-        lines.append(f"{label:<28}{_fmt(a, spec):>12}{_fmt(b, spec):>12}{ratio:>10}")
+        cells = "".join(f"{_fmt(relays[n].get(key), spec):>12}" for n in names)
+        ratio = (
+            _ratio(parlor.get(key), floor.get(key))
+            if key in ("cpu_us_per_token", "rss_peak_mb", "ttft_p50_ms", "ttft_p99_ms")
+            else ""
+        )
+        lines.append(f"{label:<28}{cells}{ratio:>14}")
     for name, errors in metrics["errors"].items():
         if errors:
             lines.append(f"  {name} errors: {'; '.join(errors)}")
     return "\n".join(lines)
 
 
-def verdicts(all_metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def cpu_split(all_metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per relay and concurrency, from the two token counts: CPU per stream = per reply
+    (intercept) + per token x tokens (slope); per frame is the same line against frames."""
     found = []
+    by_key: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     for m in all_metrics:
-        minimal, parlor = m["relays"].get("minimal"), m["relays"].get("parlor")
-        if not minimal or not parlor:
+        for name, relay in m["relays"].items():
+            cpu = relay["cpu_us_per_token"]
+            if cpu is None or not relay["tokens_received"]:
+                continue
+            per_stream_us = cpu * relay["tokens_received"] / m["streams"]
+            by_key.setdefault((name, m["streams"]), []).append(
+                (m["tokens"], relay["frames_per_stream"], per_stream_us)
+            )
+    for (name, streams), points in sorted(by_key.items()):
+        points.sort()
+        if len(points) < 2 or points[0][0] == points[-1][0]:
             continue
-        a, b = minimal["cpu_us_per_token"], parlor["cpu_us_per_token"]
-        ratio = b / a if a and b is not None else None
-        found.append(_verdict(m, "CPU per token", ratio, CPU_GOAL, "{:.2f}x", "x minimal"))
-        added = parlor["added_ttft_p50_ms"]
-        found.append(_verdict(m, "added TTFT p50", added, TTFT_GOAL_MS, "{:.2f} ms", " ms"))
+        (t1, f1, c1), (t2, f2, c2) = points[0], points[-1]
+        per_token = (c2 - c1) / (t2 - t1)
+        per_frame = (c2 - c1) / (f2 - f1) if f2 != f1 else None
+        found.append(
+            {
+                "relay": name,
+                "streams": streams,
+                "tokens": [t1, t2],
+                "per_reply_ms": (c1 - per_token * t1) / 1000,
+                "per_token_us": per_token,
+                "per_frame_us": per_frame,
+                "frames_per_token": (f2 - f1) / (t2 - t1),
+            }
+        )
     return found
 
 
-def _verdict(m: dict[str, Any], goal: str, value: float | None, limit: float, spec: str, unit: str):
+def format_cpu_split(split: list[dict[str, Any]]) -> str:
+    if not split:
+        return ""
+    lines = [
+        "\n== CPU per reply (intercept) and per token / per frame (slope) ==",
+        f"{'relay':<10}{'streams':>8}{'per reply ms':>14}{'per token µs':>14}"
+        f"{'per frame µs':>14}{'frames/token':>14}",
+    ]
+    for row in split:
+        lines.append(
+            f"{row['relay']:<10}{row['streams']:>8}{_fmt(row['per_reply_ms'], '{:.2f}'):>14}"
+            f"{_fmt(row['per_token_us'], '{:.1f}'):>14}{_fmt(row['per_frame_us'], '{:.1f}'):>14}"
+            f"{_fmt(row['frames_per_token'], '{:.2f}'):>14}"
+        )
+    return "\n".join(lines)
+
+
+def _headline(all_metrics: list[dict[str, Any]], streams: int) -> dict[str, Any] | None:
+    """The round at `streams` with the most tokens (the issue's 200-token rows)."""
+    rounds = [m for m in all_metrics if m["streams"] == streams and "parlor" in m["relays"]]
+    return max(rounds, key=lambda m: m["tokens"]) if rounds else None
+
+
+def verdicts(all_metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Met / not met for each goal of issue 10 that the rounds run can decide."""
+    found = []
+
+    def relay(m: dict[str, Any], name: str, key: str) -> float | None:
+        value: float | None = m["relays"].get(name, {}).get(key)
+        return value
+
+    small = _headline(all_metrics, TTFT_SMALL_STREAMS)
+    if small and "floor" in small["relays"]:
+        floor, parlor = relay(small, "floor", "ttft_p50_ms"), relay(small, "parlor", "ttft_p50_ms")
+        limit = None if floor is None else floor + TTFT_SMALL_ADDED_MS
+        found.append(
+            _verdict(small, f"TTFT p50 <= floor + {TTFT_SMALL_ADDED_MS:g} ms", parlor, limit, "ms")
+        )
+    large = _headline(all_metrics, TTFT_LARGE_STREAMS)
+    if large and "floor" in large["relays"]:
+        floor, parlor = relay(large, "floor", "ttft_p50_ms"), relay(large, "parlor", "ttft_p50_ms")
+        limit = None if floor is None else floor * TTFT_LARGE_RATIO
+        found.append(
+            _verdict(large, f"TTFT p50 <= {TTFT_LARGE_RATIO:g}x floor", parlor, limit, "ms")
+        )
+    for streams in CPU_STREAMS:
+        m = _headline(all_metrics, streams)
+        if m and "floor" in m["relays"]:
+            floor = relay(m, "floor", "cpu_us_per_token")
+            limit = None if floor is None else floor * CPU_RATIO
+            value = relay(m, "parlor", "cpu_us_per_token")
+            found.append(_verdict(m, f"CPU per token <= {CPU_RATIO:g}x floor", value, limit, "µs"))
+    m = _headline(all_metrics, RSS_STREAMS)
+    if m:
+        value = relay(m, "parlor", "rss_peak_mb")
+        found.append(_verdict(m, f"peak RSS <= {RSS_LIMIT_MB:g} MB", value, RSS_LIMIT_MB, "MB"))
+    for m in all_metrics:
+        for name in m["relays"]:
+            complete = m["relays"][name]["complete_streams"]
+            goal = f"every stream complete and in order ({name}, {m['tokens']} tokens)"
+            found.append(_verdict(m, goal, complete, m["streams"], "streams", at_least=True))
+    return found
+
+
+def _verdict(
+    m: dict[str, Any],
+    goal: str,
+    value: float | None,
+    limit: float | None,
+    unit: str,
+    at_least: bool = False,
+) -> dict[str, Any]:
     met = (
-        value is not None
-        and value <= limit
-        and m["relays"]["parlor"]["complete_streams"] == m["streams"]
+        value is not None and limit is not None and (value >= limit if at_least else value <= limit)
     )
-    shown = "-" if value is None else spec.format(value)
+    if not at_least:  # a goal is never met by a round in which Parlor lost a stream
+        met = met and m["relays"]["parlor"]["complete_streams"] == m["streams"]
+    shown = "-" if value is None else f"{value:.1f} {unit}"
+    bound = "-" if limit is None else f"{limit:.1f} {unit}"
     return {
         "streams": m["streams"],
-        "goal": f"{goal} <= {limit:g}{unit}",
+        "tokens": m["tokens"],
+        "goal": goal,
         "value": value,
+        "limit": limit,
         "met": met,
-        "line": f"{goal} <= {limit:g}{unit} at {m['streams']} streams: "
-        f"{'met' if met else 'NOT met'} ({shown})",
+        "line": f"{goal} at {m['streams']} streams: {'met' if met else 'NOT met'} "
+        f"({shown}; limit {bound})",
     }
 
 
@@ -803,6 +924,7 @@ def write_json(path: Path, options: Options, metrics: list[dict[str, Any]]) -> N
         "python": sys.version.split()[0],
         "options": {**asdict(options), "profile": str(options.profile or "")},
         "rounds": metrics,
+        "cpu_split": cpu_split(metrics),
         "verdicts": verdicts(metrics),
     }
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
@@ -813,14 +935,18 @@ def write_json(path: Path, options: Options, metrics: list[dict[str, Any]]) -> N
 
 def parse_args(argv: list[str] | None) -> tuple[Options, Path, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--streams", default="10,100,200", help="comma-separated concurrencies")
-    parser.add_argument("--tokens", type=int, default=200, help="tokens per reply")
+    parser.add_argument("--streams", default="10,50,150", help="comma-separated concurrencies")
+    parser.add_argument(
+        "--tokens", default="20,200", help="comma-separated tokens per reply (two: CPU split)"
+    )
     parser.add_argument("--token-delay", type=float, default=0.02, help="gateway pacing (s)")
     parser.add_argument(
-        "--ramp", type=float, default=1.0, help="spread stream starts over this many seconds"
+        "--ramp", type=float, default=0.0, help="spread stream starts over this many seconds"
     )
-    parser.add_argument("--quick", action="store_true", help="one round of 10 streams")
-    parser.add_argument("--only", choices=("minimal", "parlor"), help="run one relay only")
+    parser.add_argument("--quick", action="store_true", help="one round of 10 streams x 20")
+    parser.add_argument(
+        "--relays", default="floor,parlor", help="comma-separated: floor, minimal, parlor"
+    )
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write results")
     parser.add_argument("--profile-parlor", type=Path, help="cProfile Parlor into this file")
     parser.add_argument(
@@ -829,13 +955,18 @@ def parse_args(argv: list[str] | None) -> tuple[Options, Path, argparse.Namespac
     parser.add_argument("--make-parlor-data", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     streams = [10] if args.quick else [int(n) for n in args.streams.split(",") if n.strip()]
+    tokens = [20] if args.quick else [int(n) for n in args.tokens.split(",") if n.strip()]
+    relays = tuple(r.strip() for r in args.relays.split(",") if r.strip())
+    unknown = set(relays) - {"floor", "minimal", "parlor"}
+    if unknown:
+        parser.error(f"unknown relays: {', '.join(sorted(unknown))}")
     options = Options(
         streams=streams,
-        tokens=args.tokens,
+        tokens=tokens,
         token_delay=args.token_delay,
         ramp=args.ramp,
         parlor_settings=args.parlor_settings,
-        relays=(args.only,) if args.only else ("minimal", "parlor"),
+        relays=relays,
         profile=args.profile_parlor.resolve() if args.profile_parlor else None,
     )
     return options, args.json, args
@@ -857,7 +988,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Parlor stream relay benchmark: {options.tokens} tokens per reply, "
         f"{options.token_delay * 1000:g} ms apart, streams {options.streams}, "
-        f"{os.cpu_count()} CPUs",
+        f"ramp {options.ramp:g} s ({'burst' if not options.ramp else 'ramped'}), "
+        f"relays {list(options.relays)}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     metrics: list[dict[str, Any]] = []
@@ -867,6 +999,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_round(metrics[-1]), flush=True)
 
     run(options, report)
+    print(format_cpu_split(cpu_split(metrics)))
     print()
     for verdict in verdicts(metrics):
         print(verdict["line"])

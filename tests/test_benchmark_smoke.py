@@ -1,6 +1,7 @@
 """The streaming benchmark's core, tiny: 2 streams x 20 tokens through both relays.
 
-Counts only: every client gets every token, in order, from the minimal relay and from Parlor.
+Counts only: every client gets every token, in order, from the floor relay (hand-written
+websocket frames and chunked SSE), the minimal relay and Parlor.
 Timings are the benchmark's business (`make bench`), never a test's.
 """
 
@@ -17,14 +18,22 @@ STREAMS, TOKENS = 2, 20
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 
-def test_both_relays_deliver_every_token_in_order():
-    rounds = run(Options(streams=[STREAMS], tokens=TOKENS, token_delay=0.002, warmup=0, ramp=0.0))
+def test_every_relay_delivers_every_token_in_order():
+    options = Options(
+        streams=[STREAMS],
+        tokens=[TOKENS],
+        token_delay=0.002,
+        warmup=0,
+        ramp=0.0,
+        relays=("floor", "minimal", "parlor"),
+    )
+    rounds = run(options)
 
     assert len(rounds) == 1
     rnd = rounds[0]
     expected = expected_text(TOKENS)
     assert len(expected.split()) == TOKENS
-    assert set(rnd.relays) == {"minimal", "parlor"}
+    assert set(rnd.relays) == {"floor", "minimal", "parlor"}
     for name, phase in {"gateway": rnd.gateway, **rnd.relays}.items():
         assert len(phase.streams) == STREAMS, name
         for stream in phase.streams:
@@ -37,4 +46,5 @@ def test_both_relays_deliver_every_token_in_order():
     for name, phase in rnd.relays.items():
         assert phase.cpu_seconds is not None and phase.cpu_seconds >= 0, name
         assert phase.rss_peak_kb and phase.rss_peak_kb > 0, name
-    assert rnd.relays["minimal"].streams[0].frames == TOKENS  # one frame per token
+    assert rnd.relays["floor"].streams[0].frames == TOKENS  # one frame per token
+    assert rnd.relays["minimal"].streams[0].frames == TOKENS
