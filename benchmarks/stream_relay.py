@@ -48,6 +48,8 @@ TTFT_LARGE_STREAMS, TTFT_LARGE_RATIO = 150, 3.0  # TTFT p50 at 150 <= 3x floor
 CPU_STREAMS, CPU_RATIO = (10, 150), 2.0  # CPU per token <= 2x floor at 10 and 150
 RSS_STREAMS, RSS_LIMIT_MB = 150, 150.0  # peak RSS <= 150 MB at 150
 STARTUP_TIMEOUT = 60.0
+SCALE_DATABASE = "bench_b1"  # scale mode's own PostgreSQL database (dropped and created each run)
+SCALE_REDIS_DB = 11  # and its own Redis database number (flushed each run)
 CONNECT_CONCURRENCY = 25
 TERMINAL = frozenset({"complete", "stopped", "interrupted", "failed"})
 _TAG = re.compile(r"<([a-zA-Z][\w-]*)(\s[^>]*)?>")
@@ -197,9 +199,9 @@ class Target:
     name: str
     urls: list[str]  # one per stream
     headers: list[dict[str, str]]  # one per stream
-    origin: str | None
+    origins: list[str | None]  # one per stream
     reader: Callable[[], FrameReader]
-    pid: int | None = None  # the relay process, for CPU and RSS
+    pids: tuple[int, ...] = ()  # the relay's processes, for CPU and RSS
 
 
 def prompt(tokens: int) -> str:
@@ -247,19 +249,19 @@ def _note_token_frame(result: StreamResult, sent: float, last: float | None, now
 async def open_sockets(target: Target, deadline: float) -> list[ClientConnection]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-    async def one(url: str, headers: dict[str, str]) -> ClientConnection:
+    async def one(url: str, headers: dict[str, str], origin: str | None) -> ClientConnection:
         async with gate:
             return await connect(
                 url,
                 additional_headers=headers,
-                origin=target.origin,  # type: ignore[arg-type]
+                origin=origin,  # type: ignore[arg-type]
                 compression=None,  # daphne does not negotiate permessage-deflate either
                 max_size=None,
                 open_timeout=max(1.0, deadline - asyncio.get_running_loop().time()),
             )
 
     async with asyncio.timeout_at(deadline):
-        return await asyncio.gather(*map(one, target.urls, target.headers))
+        return await asyncio.gather(*map(one, target.urls, target.headers, target.origins))
 
 
 async def run_websocket_phase(target: Target, tokens: int, timeout: float, ramp: float) -> Phase:
@@ -267,7 +269,7 @@ async def run_websocket_phase(target: Target, tokens: int, timeout: float, ramp:
     sockets = await open_sockets(target, loop_deadline)
     message = json.dumps({"action": "send", "text": prompt(tokens), "HEADERS": {}})
     try:
-        async with ProcessSampler(target.pid) as sampler:
+        async with ProcessSampler(target.pids) as sampler:
             started = time.perf_counter()
             n = len(sockets)
             streams = await asyncio.gather(
@@ -387,40 +389,46 @@ def rss_kb(pid: int) -> int:
 
 
 class ProcessSampler:
-    """CPU time used by a process inside the block, and its peak RSS sampled every 100 ms."""
+    """CPU time used by processes inside the block (summed), and the peak RSS of the largest
+    of them, sampled every 100 ms."""
 
     INTERVAL = 0.1
     SETTLE = 0.2  # let the relay finish its after-reply work before reading CPU time
 
-    def __init__(self, pid: int | None) -> None:
-        self.pid = pid
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.pids = tuple(pids)
         self.cpu_seconds: float | None = None
         self.rss_peak_kb: int | None = None
         self._start = 0.0
         self._task: asyncio.Task[None] | None = None
 
+    def _cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def _rss(self) -> int:
+        return max(rss_kb(pid) for pid in self.pids)
+
     async def __aenter__(self) -> ProcessSampler:
-        if self.pid is not None:
-            self._start = cpu_seconds(self.pid)
-            self.rss_peak_kb = rss_kb(self.pid)
+        if self.pids:
+            self._start = self._cpu()
+            self.rss_peak_kb = self._rss()
             self._task = asyncio.create_task(self._sample())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.pid is None or self._task is None:
+        if not self.pids or self._task is None:
             return
         await asyncio.sleep(self.SETTLE)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        self.cpu_seconds = cpu_seconds(self.pid) - self._start
-        self.rss_peak_kb = max(self.rss_peak_kb or 0, rss_kb(self.pid))
+        self.cpu_seconds = self._cpu() - self._start
+        self.rss_peak_kb = max(self.rss_peak_kb or 0, self._rss())
 
     async def _sample(self) -> None:
-        assert self.pid is not None
         while True:
             await asyncio.sleep(self.INTERVAL)
-            self.rss_peak_kb = max(self.rss_peak_kb or 0, rss_kb(self.pid))
+            self.rss_peak_kb = max(self.rss_peak_kb or 0, self._rss())
 
 
 # --- subprocesses --------------------------------------------------------------------
@@ -492,8 +500,11 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def parlor_env(data_dir: Path, gateway_url: str, settings: str) -> dict[str, str]:
-    """Embedded mode whatever the shell or .env say: SQLite in `data_dir`, in-memory layer."""
+def parlor_env(
+    data_dir: Path, gateway_url: str, settings: str, scale: ScaleUrls | None = None
+) -> dict[str, str]:
+    """Embedded mode whatever the shell or .env say (SQLite in `data_dir`, in-memory layer),
+    or scale mode on the benchmark's own PostgreSQL database and Redis database."""
     env = base_env()
     env.update(
         DJANGO_SETTINGS_MODULE=settings,
@@ -507,7 +518,46 @@ def parlor_env(data_dir: Path, gateway_url: str, settings: str) -> dict[str, str
         PARLOR_REDIS_URL="",
         PARLOR_REDIS_URL_FILE="",
     )
+    for name in ("DATABASE_URL", "DATABASE_URL_FILE", "REDIS_URL", "REDIS_URL_FILE"):
+        env.pop(name, None)
+    if scale:
+        env.update(PARLOR_DATABASE_URL=scale.database, PARLOR_REDIS_URL=scale.redis)
     return env
+
+
+@dataclass
+class ScaleUrls:
+    """Scale mode's PostgreSQL and Redis: the servers of DATABASE_URL / REDIS_URL (or the CI
+    defaults), but the benchmark's own database on each, so it never meets a test run's."""
+
+    database: str
+    redis: str
+
+    @classmethod
+    def from_env(cls) -> ScaleUrls:
+        from urllib.parse import urlsplit, urlunsplit
+
+        db = urlsplit(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/")
+        redis = urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+        return cls(
+            urlunsplit(db._replace(path=f"/{SCALE_DATABASE}")),
+            urlunsplit(redis._replace(path=f"/{SCALE_REDIS_DB}")),
+        )
+
+    def reset(self) -> None:
+        """A fresh database and an empty Redis database before every run."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        import psycopg
+        import redis
+
+        server = urlunsplit(urlsplit(self.database)._replace(path="/postgres"))
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{SCALE_DATABASE}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{SCALE_DATABASE}"')
+        client = redis.Redis.from_url(self.redis)
+        client.flushdb()
+        client.close()
 
 
 @dataclass
@@ -560,6 +610,27 @@ def prepare_parlor(env: dict[str, str], count: int) -> ParlorData:
     return ParlorData(**json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def parlor_target(
+    name: str, data: ParlorData, servers: list[tuple[int, int]]
+) -> Callable[[int], Target]:
+    """Targets of fresh users and conversations each round; the clients go round-robin to
+    `servers` ((pid, port) of each daphne process)."""
+    pool = zip(data.conversations, data.sessions, strict=True)
+    pids = tuple(pid for pid, _ in servers)
+
+    def target(n: int) -> Target:
+        users = [next(pool) for _ in range(n)]
+        ports = [servers[i % len(servers)][1] for i in range(n)]
+        urls = [
+            f"ws://127.0.0.1:{port}/ws/chat/{c}/" for port, (c, _) in zip(ports, users, strict=True)
+        ]
+        headers = [{"Cookie": f"sessionid={session}"} for _, session in users]
+        origins: list[str | None] = [f"http://127.0.0.1:{port}" for port in ports]
+        return Target(name, urls, headers, origins, ParlorFrames, pids)
+
+    return target
+
+
 # --- a whole run ---------------------------------------------------------------------
 
 
@@ -573,6 +644,7 @@ class Options:
     relays: tuple[str, ...] = ("floor", "parlor")
     profile: Path | None = None  # run Parlor under cProfile, write the stats here
     parlor_settings: str = "config.settings.base"  # try a settings change without editing
+    scale: bool = False  # also Parlor on PostgreSQL + Redis, one process and two
 
 
 @dataclass
@@ -601,6 +673,10 @@ class Bench:
             self.targets["minimal"] = self._start_script("minimal", "minimal_relay.py")
         if "parlor" in self.options.relays:
             self.targets["parlor"] = self._start_parlor()
+        if self.options.scale:
+            urls = ScaleUrls.from_env()
+            urls.reset()
+            self.targets.update(self._start_scale(urls))
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str], port: int) -> int:
         child = self.procs.start(name, args, env)
@@ -620,29 +696,38 @@ class Bench:
         args = [sys.executable, path, "--port", str(port), "--gateway", self.gateway_url]
         pid = self._spawn(name, [*args, "--api-key", API_KEY], base_env(), port)
         url = f"ws://127.0.0.1:{port}/"
-        return lambda n: Target(name, [url] * n, [{}] * n, None, MinimalFrames, pid)
+        return lambda n: Target(name, [url] * n, [{}] * n, [None] * n, MinimalFrames, (pid,))
+
+    def _users(self) -> int:
+        return self.options.warmup + sum(self.options.streams) * len(self.options.tokens)
+
+    def _serve(self, name: str, env: dict[str, str]) -> tuple[int, int]:
+        port = free_port()
+        runner = [sys.executable]
+        if self.options.profile and name == "parlor":
+            runner += ["-m", "cProfile", "-o", str(self.options.profile)]
+        args = [*runner, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        return self._spawn(name, [*args, "--no-migrate"], env, port), port
 
     def _start_parlor(self) -> Callable[[int], Target]:
         env = parlor_env(self.data_dir, self.gateway_url, self.options.parlor_settings)
-        total = self.options.warmup + sum(self.options.streams) * len(self.options.tokens)
-        data = prepare_parlor(env, total)
-        port = free_port()
-        runner = [sys.executable]
-        if self.options.profile:
-            runner += ["-m", "cProfile", "-o", str(self.options.profile)]
-        args = [*runner, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        pid = self._spawn("parlor", [*args, "--no-migrate"], env, port)
-        pool = zip(data.conversations, data.sessions, strict=True)
-        base = f"ws://127.0.0.1:{port}/ws/chat"
-        origin = f"http://127.0.0.1:{port}"
+        data = prepare_parlor(env, self._users())
+        pid, port = self._serve("parlor", env)
+        return parlor_target("parlor", data, [(pid, port)])
 
-        def target(n: int) -> Target:
-            users = [next(pool) for _ in range(n)]  # fresh users and conversations each round
-            urls = [f"{base}/{conversation}/" for conversation, _ in users]
-            headers = [{"Cookie": f"sessionid={session}"} for _, session in users]
-            return Target("parlor", urls, headers, origin, ParlorFrames, pid)
-
-        return target
+    def _start_scale(self, urls: ScaleUrls) -> dict[str, Callable[[int], Target]]:
+        """Scale mode: one process, and two with the clients split between them, on the same
+        PostgreSQL and Redis (separate users, so the rounds never share a conversation)."""
+        env = parlor_env(self.data_dir, self.gateway_url, self.options.parlor_settings, urls)
+        data = prepare_parlor(env, 2 * self._users())
+        half = len(data.sessions) // 2
+        one = ParlorData(data.sessions[:half], data.conversations[:half])
+        two = ParlorData(data.sessions[half:], data.conversations[half:])
+        servers = [self._serve(f"scale-{i}", env) for i in (1, 2)]
+        return {
+            "scale-1p": parlor_target("scale-1p", one, servers[:1]),
+            "scale-2p": parlor_target("scale-2p", two, servers),
+        }
 
     def timeout(self) -> float:
         options = self.options
@@ -882,6 +967,13 @@ def verdicts(all_metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
         value = relay(m, "parlor", "rss_peak_mb")
         found.append(_verdict(m, f"peak RSS <= {RSS_LIMIT_MB:g} MB", value, RSS_LIMIT_MB, "MB"))
     for m in all_metrics:
+        one, two = m["relays"].get("scale-1p"), m["relays"].get("scale-2p")
+        if one and two:  # scale mode: does the second process add capacity?
+            goal = f"scale: 2 processes TTFT p50 < 1 process ({m['tokens']} tokens)"
+            found.append(
+                _verdict(m, goal, two["ttft_p50_ms"], one["ttft_p50_ms"], "ms", strict=True)
+            )
+    for m in all_metrics:
         for name in m["relays"]:
             complete = m["relays"][name]["complete_streams"]
             goal = f"every stream complete and in order ({name}, {m['tokens']} tokens)"
@@ -896,12 +988,17 @@ def _verdict(
     limit: float | None,
     unit: str,
     at_least: bool = False,
+    strict: bool = False,
 ) -> dict[str, Any]:
-    met = (
-        value is not None and limit is not None and (value >= limit if at_least else value <= limit)
-    )
-    if not at_least:  # a goal is never met by a round in which Parlor lost a stream
-        met = met and m["relays"]["parlor"]["complete_streams"] == m["streams"]
+    met = False
+    if value is not None and limit is not None:
+        met = value >= limit if at_least else value < limit if strict else value <= limit
+    if not at_least:  # a goal is never met by a round in which a Parlor relay lost a stream
+        met = met and all(
+            r["complete_streams"] == m["streams"]
+            for name, r in m["relays"].items()
+            if name == "parlor" or name.startswith("scale")
+        )
     shown = "-" if value is None else f"{value:.1f} {unit}"
     bound = "-" if limit is None else f"{limit:.1f} {unit}"
     return {
@@ -952,6 +1049,12 @@ def parse_args(argv: list[str] | None) -> tuple[Options, Path, argparse.Namespac
     parser.add_argument(
         "--parlor-settings", default="config.settings.base", help="Parlor's settings module"
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help=f"also Parlor on PostgreSQL + Redis (database {SCALE_DATABASE}, Redis db "
+        f"{SCALE_REDIS_DB} on the servers of DATABASE_URL / REDIS_URL): one process, two",
+    )
     parser.add_argument("--make-parlor-data", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     streams = [10] if args.quick else [int(n) for n in args.streams.split(",") if n.strip()]
@@ -967,6 +1070,7 @@ def parse_args(argv: list[str] | None) -> tuple[Options, Path, argparse.Namespac
         ramp=args.ramp,
         parlor_settings=args.parlor_settings,
         relays=relays,
+        scale=args.scale,
         profile=args.profile_parlor.resolve() if args.profile_parlor else None,
     )
     return options, args.json, args
