@@ -25,13 +25,14 @@ import html
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -643,6 +644,7 @@ class Options:
     ramp: float = 0.0  # stream starts are spread evenly over this many seconds (0: a burst)
     relays: tuple[str, ...] = ("floor", "parlor")
     profile: Path | None = None  # run Parlor under cProfile, write the stats here
+    spy: Path | None = None  # py-spy Parlor (all threads) during its last round, raw format
     parlor_settings: str = "config.settings.base"  # try a settings change without editing
     scale: bool = False  # also Parlor on PostgreSQL + Redis, one process and two
 
@@ -743,9 +745,31 @@ class Bench:
         ramp = self.options.ramp
         gateway = await run_gateway_phase(self.gateway_url, streams, tokens, timeout, ramp)
         relays = {}
+        last = (streams, tokens) == (self.options.streams[-1], self.options.tokens[-1])
         for name, make in self.targets.items():
-            relays[name] = await run_websocket_phase(make(streams), tokens, timeout, ramp)
+            target = make(streams)
+            spying = self.options.spy is not None and last and name == "parlor"
+            with py_spy(target.pids[0], self.options.spy) if spying else contextlib.nullcontext():
+                relays[name] = await run_websocket_phase(target, tokens, timeout, ramp)
         return Round(streams, tokens, gateway, relays)
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, out: Path | None) -> Iterator[None]:
+    """py-spy records every thread of `pid` (idle included) while the block runs; its raw
+    output goes to `out` (summarise it with benchmarks/spy_summary.py)."""
+    assert out is not None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    args = [spy, "record", "--pid", str(pid), "--idle", "--threads", "--rate", "200"]
+    child = subprocess.Popen([*args, "--format", "raw", "-o", str(out)], start_new_session=True)
+    try:
+        yield
+    finally:
+        child.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl+C
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 async def run_rounds(bench: Bench, report: Callable[[Round], None] | None = None) -> list[Round]:
@@ -1022,7 +1046,11 @@ def write_json(path: Path, options: Options, metrics: list[dict[str, Any]]) -> N
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
-        "options": {**asdict(options), "profile": str(options.profile or "")},
+        "options": {
+            **asdict(options),
+            "profile": str(options.profile or ""),
+            "spy": str(options.spy or ""),
+        },
         "rounds": metrics,
         "cpu_split": cpu_split(metrics),
         "verdicts": verdicts(metrics),
@@ -1050,6 +1078,9 @@ def parse_args(argv: list[str] | None) -> tuple[Options, Path, argparse.Namespac
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write results")
     parser.add_argument("--profile-parlor", type=Path, help="cProfile Parlor into this file")
     parser.add_argument(
+        "--py-spy", type=Path, help="py-spy Parlor's last round (all threads) into this raw file"
+    )
+    parser.add_argument(
         "--parlor-settings", default="config.settings.base", help="Parlor's settings module"
     )
     parser.add_argument(
@@ -1075,6 +1106,7 @@ def parse_args(argv: list[str] | None) -> tuple[Options, Path, argparse.Namespac
         relays=relays,
         scale=args.scale,
         profile=args.profile_parlor.resolve() if args.profile_parlor else None,
+        spy=args.py_spy.resolve() if args.py_spy else None,
     )
     return options, args.json, args
 
