@@ -48,3 +48,16 @@ def test_every_relay_delivers_every_token_in_order():
         assert phase.rss_peak_kb and phase.rss_peak_kb > 0, name
     assert rnd.relays["floor"].streams[0].frames == TOKENS  # one frame per token
     assert rnd.relays["minimal"].streams[0].frames == TOKENS
+
+
+def test_floor_relay_speaks_rfc_6455():
+    from benchmarks.floor_relay import accept_key, frame, unmask
+
+    # RFC 6455 section 1.3's worked example.
+    assert accept_key(b"dGhlIHNhbXBsZSBub25jZQ==") == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    assert frame(0x1, b"x" * 125)[:2] == b"\x81\x7d"
+    assert frame(0x1, b"x" * 126)[:4] == b"\x81\x7e\x00\x7e"
+    assert frame(0x2, b"x" * 65536)[:10] == b"\x82\x7f" + (65536).to_bytes(8, "big")
+    mask, data = b"\x01\x02\x03\x04", "héllo, wörld".encode()
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    assert unmask(mask, masked) == data
