@@ -52,6 +52,7 @@ migrations-check: install-dev
 
 bench: install-dev
 	$(PY) benchmarks/stream_relay.py
+	$(PY) benchmarks/stream_relay.py --ramp 1 --tokens 200 --json benchmarks/results/ramped.json
 	$(PY) benchmarks/render_live.py
 	$(PY) benchmarks/poller.py
 

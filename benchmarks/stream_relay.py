@@ -1,13 +1,18 @@
-"""Streaming benchmark: Parlor's websocket token relay against a minimal asyncio relay.
+"""Streaming benchmark: Parlor's websocket token relay against the floor relay, in bursts.
 
-For each concurrency N it runs three phases, one after the other, against the same demo
-gateway (its own process, so its CPU is not counted): N plain HTTP streams straight to the gateway
-(the gateway's own TTFT), N websocket clients through `minimal_relay.py`, and N websocket
-clients through Parlor (`manage.py serve`, daphne). It prints a table per N and a verdict per
-goal, and writes everything to benchmarks/results/latest.json. Nothing is asserted.
+For each token count T and concurrency N it runs phases one after the other against the same
+demo gateway (its own process, so its CPU is not counted): N plain HTTP streams straight to the
+gateway (the gateway's own TTFT), N websocket clients through `floor_relay.py` (plain asyncio,
+everything by hand: the physical floor), optionally `minimal_relay.py` (websockets + httpx), and
+N websocket clients through Parlor (`manage.py serve`, daphne). By default every send of a round
+leaves at one instant (`--ramp 0`). Two token counts separate the CPU per reply (intercept) from
+the CPU per token and per frame (slope). It prints a table per round, the CPU split, and met /
+not met per goal of issue 10, and writes everything to benchmarks/results/latest.json.
+Nothing is asserted.
 
-    python benchmarks/stream_relay.py                 # 10, 100 and 200 streams x 200 tokens
-    python benchmarks/stream_relay.py --quick         # 10 streams, a smoke run
+    python benchmarks/stream_relay.py                 # bursts: 10, 50, 150 streams x 20, 200 tokens
+    python benchmarks/stream_relay.py --ramp 1        # the same, sends spread over 1 s
+    python benchmarks/stream_relay.py --quick         # 10 streams x 20 tokens, a smoke run
     python benchmarks/stream_relay.py --streams 50 --tokens 100
 """
 
@@ -20,13 +25,14 @@ import html
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,9 +43,14 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 API_KEY = "sk-demo"
 MODEL = "gpt-4o-mini"
-CPU_GOAL = 1.3  # Parlor CPU per token <= 1.3x the minimal relay
-TTFT_GOAL_MS = 3.0  # Parlor's added TTFT p50 <= 3 ms
+# Issue 10's goals, as ratios to the floor relay in the same run (burst mode).
+TTFT_SMALL_STREAMS, TTFT_SMALL_ADDED_MS = 10, 15.0  # TTFT p50 at 10 <= floor + 15 ms
+TTFT_LARGE_STREAMS, TTFT_LARGE_RATIO = 150, 3.0  # TTFT p50 at 150 <= 3x floor
+CPU_STREAMS, CPU_RATIO = (10, 150), 2.0  # CPU per token <= 2x floor at 10 and 150
+RSS_STREAMS, RSS_LIMIT_MB = 150, 150.0  # peak RSS <= 150 MB at 150
 STARTUP_TIMEOUT = 60.0
+SCALE_DATABASE = "bench_b1"  # scale mode's own PostgreSQL database (dropped and created each run)
+SCALE_REDIS_DB = 11  # and its own Redis database number (flushed each run)
 CONNECT_CONCURRENCY = 25
 TERMINAL = frozenset({"complete", "stopped", "interrupted", "failed"})
 _TAG = re.compile(r"<([a-zA-Z][\w-]*)(\s[^>]*)?>")
@@ -129,7 +140,8 @@ class FrameReader(Protocol):
 
 
 class MinimalFrames:
-    """minimal_relay.py: a text frame is one delta, the binary frame b"end" ends the reply."""
+    """floor_relay.py and minimal_relay.py: a text frame is one delta, the binary frame
+    b"end" ends the reply."""
 
     def feed(self, frame: str | bytes, result: StreamResult) -> bool:
         if isinstance(frame, bytes):
@@ -187,10 +199,10 @@ class Target:
 
     name: str
     urls: list[str]  # one per stream
-    headers: dict[str, str]
-    origin: str | None
+    headers: list[dict[str, str]]  # one per stream
+    origins: list[str | None]  # one per stream
     reader: Callable[[], FrameReader]
-    pid: int | None = None  # the relay process, for CPU and RSS
+    pids: tuple[int, ...] = ()  # the relay's processes, for CPU and RSS
 
 
 def prompt(tokens: int) -> str:
@@ -238,19 +250,19 @@ def _note_token_frame(result: StreamResult, sent: float, last: float | None, now
 async def open_sockets(target: Target, deadline: float) -> list[ClientConnection]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-    async def one(url: str) -> ClientConnection:
+    async def one(url: str, headers: dict[str, str], origin: str | None) -> ClientConnection:
         async with gate:
             return await connect(
                 url,
-                additional_headers=target.headers,
-                origin=target.origin,  # type: ignore[arg-type]
+                additional_headers=headers,
+                origin=origin,  # type: ignore[arg-type]
                 compression=None,  # daphne does not negotiate permessage-deflate either
                 max_size=None,
                 open_timeout=max(1.0, deadline - asyncio.get_running_loop().time()),
             )
 
     async with asyncio.timeout_at(deadline):
-        return await asyncio.gather(*(one(url) for url in target.urls))
+        return await asyncio.gather(*map(one, target.urls, target.headers, target.origins))
 
 
 async def run_websocket_phase(target: Target, tokens: int, timeout: float, ramp: float) -> Phase:
@@ -258,7 +270,7 @@ async def run_websocket_phase(target: Target, tokens: int, timeout: float, ramp:
     sockets = await open_sockets(target, loop_deadline)
     message = json.dumps({"action": "send", "text": prompt(tokens), "HEADERS": {}})
     try:
-        async with ProcessSampler(target.pid) as sampler:
+        async with ProcessSampler(target.pids) as sampler:
             started = time.perf_counter()
             n = len(sockets)
             streams = await asyncio.gather(
@@ -378,40 +390,46 @@ def rss_kb(pid: int) -> int:
 
 
 class ProcessSampler:
-    """CPU time used by a process inside the block, and its peak RSS sampled every 100 ms."""
+    """CPU time used by processes inside the block (summed), and the peak RSS of the largest
+    of them, sampled every 100 ms."""
 
     INTERVAL = 0.1
     SETTLE = 0.2  # let the relay finish its after-reply work before reading CPU time
 
-    def __init__(self, pid: int | None) -> None:
-        self.pid = pid
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.pids = tuple(pids)
         self.cpu_seconds: float | None = None
         self.rss_peak_kb: int | None = None
         self._start = 0.0
         self._task: asyncio.Task[None] | None = None
 
+    def _cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def _rss(self) -> int:
+        return max(rss_kb(pid) for pid in self.pids)
+
     async def __aenter__(self) -> ProcessSampler:
-        if self.pid is not None:
-            self._start = cpu_seconds(self.pid)
-            self.rss_peak_kb = rss_kb(self.pid)
+        if self.pids:
+            self._start = self._cpu()
+            self.rss_peak_kb = self._rss()
             self._task = asyncio.create_task(self._sample())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.pid is None or self._task is None:
+        if not self.pids or self._task is None:
             return
         await asyncio.sleep(self.SETTLE)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        self.cpu_seconds = cpu_seconds(self.pid) - self._start
-        self.rss_peak_kb = max(self.rss_peak_kb or 0, rss_kb(self.pid))
+        self.cpu_seconds = self._cpu() - self._start
+        self.rss_peak_kb = max(self.rss_peak_kb or 0, self._rss())
 
     async def _sample(self) -> None:
-        assert self.pid is not None
         while True:
             await asyncio.sleep(self.INTERVAL)
-            self.rss_peak_kb = max(self.rss_peak_kb or 0, rss_kb(self.pid))
+            self.rss_peak_kb = max(self.rss_peak_kb or 0, self._rss())
 
 
 # --- subprocesses --------------------------------------------------------------------
@@ -445,10 +463,13 @@ class Processes:
         self.children.append((name, child))
         return child
 
-    def log_tail(self, name: str, lines: int = 30) -> str:
+    def log_tail(self, name: str, lines: int = 30, errors_only: bool = False) -> str:
         path = self.log_dir / f"{name}.log"
         text = path.read_text(errors="replace") if path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        kept = text.splitlines()
+        if errors_only:  # daphne's access log and the per-reply INFO lines hide tracebacks
+            kept = [line for line in kept if '"WS' not in line and " INFO " not in line]
+        return "\n".join(kept[-lines:])
 
     def stop(self, child: subprocess.Popen[bytes]) -> None:
         """SIGINT first (daphne and cProfile shut down cleanly), then SIGTERM, then SIGKILL."""
@@ -483,8 +504,11 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def parlor_env(data_dir: Path, gateway_url: str, settings: str) -> dict[str, str]:
-    """Embedded mode whatever the shell or .env say: SQLite in `data_dir`, in-memory layer."""
+def parlor_env(
+    data_dir: Path, gateway_url: str, settings: str, scale: ScaleUrls | None = None
+) -> dict[str, str]:
+    """Embedded mode whatever the shell or .env say (SQLite in `data_dir`, in-memory layer),
+    or scale mode on the benchmark's own PostgreSQL database and Redis database."""
     env = base_env()
     env.update(
         DJANGO_SETTINGS_MODULE=settings,
@@ -498,18 +522,58 @@ def parlor_env(data_dir: Path, gateway_url: str, settings: str) -> dict[str, str
         PARLOR_REDIS_URL="",
         PARLOR_REDIS_URL_FILE="",
     )
+    for name in ("DATABASE_URL", "DATABASE_URL_FILE", "REDIS_URL", "REDIS_URL_FILE"):
+        env.pop(name, None)
+    if scale:
+        env.update(PARLOR_DATABASE_URL=scale.database, PARLOR_REDIS_URL=scale.redis)
     return env
 
 
 @dataclass
+class ScaleUrls:
+    """Scale mode's PostgreSQL and Redis: the servers of DATABASE_URL / REDIS_URL (or the CI
+    defaults), but the benchmark's own database on each, so it never meets a test run's."""
+
+    database: str
+    redis: str
+
+    @classmethod
+    def from_env(cls) -> ScaleUrls:
+        from urllib.parse import urlsplit, urlunsplit
+
+        db = urlsplit(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/")
+        redis = urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+        return cls(
+            urlunsplit(db._replace(path=f"/{SCALE_DATABASE}")),
+            urlunsplit(redis._replace(path=f"/{SCALE_REDIS_DB}")),
+        )
+
+    def reset(self) -> None:
+        """A fresh database and an empty Redis database before every run."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        import psycopg
+        import redis
+
+        server = urlunsplit(urlsplit(self.database)._replace(path="/postgres"))
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{SCALE_DATABASE}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{SCALE_DATABASE}"')
+        client = redis.Redis.from_url(self.redis)
+        client.flushdb()
+        client.close()
+
+
+@dataclass
 class ParlorData:
-    session: str
+    sessions: list[str]
     conversations: list[str]
 
 
 def make_parlor_data(count: int) -> ParlorData:
-    """Run in a child process with parlor_env(): migrate, then one user, team and
-    `count` conversations, and a logged-in session."""
+    """Run in a child process with parlor_env(): migrate, then one team of `count` members,
+    each with one conversation and a logged-in session: a team that sends together (one user
+    could not: MAX_CONCURRENT_REPLIES caps the replies one user has streaming at once)."""
     _ensure_root_on_path()
     import django
 
@@ -521,15 +585,18 @@ def make_parlor_data(count: int) -> ParlorData:
     from chat.models import Conversation
 
     call_command("migrate", interactive=False, verbosity=0)
-    user = User.objects.create_user("bench", password=None)
     team = Team.objects.create(name="Benchmark")
-    Membership.objects.create(team=team, user=user, role=Membership.Role.OWNER)
-    conversations = Conversation.objects.bulk_create(
-        Conversation(team=team, created_by=user, model=MODEL) for _ in range(count)
-    )
-    client = Client()
-    client.force_login(user)
-    return ParlorData(client.cookies["sessionid"].value, [str(c.pk) for c in conversations])
+    sessions, conversations = [], []
+    for i in range(count):
+        user = User.objects.create_user(f"bench{i}", password=None)
+        role = Membership.Role.OWNER if i == 0 else Membership.Role.MEMBER
+        Membership.objects.create(team=team, user=user, role=role)
+        conversation = Conversation.objects.create(team=team, created_by=user, model=MODEL)
+        client = Client()
+        client.force_login(user)
+        sessions.append(client.cookies["sessionid"].value)
+        conversations.append(str(conversation.pk))
+    return ParlorData(sessions, conversations)
 
 
 def prepare_parlor(env: dict[str, str], count: int) -> ParlorData:
@@ -547,19 +614,42 @@ def prepare_parlor(env: dict[str, str], count: int) -> ParlorData:
     return ParlorData(**json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def parlor_target(
+    name: str, data: ParlorData, servers: list[tuple[int, int]]
+) -> Callable[[int], Target]:
+    """Targets of fresh users and conversations each round; the clients go round-robin to
+    `servers` ((pid, port) of each daphne process)."""
+    pool = zip(data.conversations, data.sessions, strict=True)
+    pids = tuple(pid for pid, _ in servers)
+
+    def target(n: int) -> Target:
+        users = [next(pool) for _ in range(n)]
+        ports = [servers[i % len(servers)][1] for i in range(n)]
+        urls = [
+            f"ws://127.0.0.1:{port}/ws/chat/{c}/" for port, (c, _) in zip(ports, users, strict=True)
+        ]
+        headers = [{"Cookie": f"sessionid={session}"} for _, session in users]
+        origins: list[str | None] = [f"http://127.0.0.1:{port}" for port in ports]
+        return Target(name, urls, headers, origins, ParlorFrames, pids)
+
+    return target
+
+
 # --- a whole run ---------------------------------------------------------------------
 
 
 @dataclass
 class Options:
     streams: list[int]
-    tokens: int = 200
+    tokens: list[int] = field(default_factory=lambda: [20, 200])  # two counts: intercept + slope
     token_delay: float = 0.02
     warmup: int = 4
-    ramp: float = 1.0  # stream starts are spread evenly over this many seconds
-    relays: tuple[str, ...] = ("minimal", "parlor")
+    ramp: float = 0.0  # stream starts are spread evenly over this many seconds (0: a burst)
+    relays: tuple[str, ...] = ("floor", "parlor")
     profile: Path | None = None  # run Parlor under cProfile, write the stats here
+    spy: Path | None = None  # py-spy Parlor (all threads) during its last round, raw format
     parlor_settings: str = "config.settings.base"  # try a settings change without editing
+    scale: bool = False  # also Parlor on PostgreSQL + Redis, one process and two
 
 
 @dataclass
@@ -582,10 +672,16 @@ class Bench:
 
     def start(self) -> None:
         self.gateway_url = self._start_gateway()
+        if "floor" in self.options.relays:
+            self.targets["floor"] = self._start_script("floor", "floor_relay.py")
         if "minimal" in self.options.relays:
-            self.targets["minimal"] = self._start_minimal()
+            self.targets["minimal"] = self._start_script("minimal", "minimal_relay.py")
         if "parlor" in self.options.relays:
             self.targets["parlor"] = self._start_parlor()
+        if self.options.scale:
+            urls = ScaleUrls.from_env()
+            urls.reset()
+            self.targets.update(self._start_scale(urls))
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str], port: int) -> int:
         child = self.procs.start(name, args, env)
@@ -599,61 +695,94 @@ class Bench:
         self._spawn("gateway", args, base_env(), port)
         return f"http://127.0.0.1:{port}"
 
-    def _start_minimal(self) -> Callable[[int], Target]:
+    def _start_script(self, name: str, script: str) -> Callable[[int], Target]:
         port = free_port()
-        script = str(ROOT / "benchmarks" / "minimal_relay.py")
-        args = [sys.executable, script, "--port", str(port), "--gateway", self.gateway_url]
-        pid = self._spawn("minimal", [*args, "--api-key", API_KEY], base_env(), port)
+        path = str(ROOT / "benchmarks" / script)
+        args = [sys.executable, path, "--port", str(port), "--gateway", self.gateway_url]
+        pid = self._spawn(name, [*args, "--api-key", API_KEY], base_env(), port)
         url = f"ws://127.0.0.1:{port}/"
-        return lambda n: Target("minimal", [url] * n, {}, None, MinimalFrames, pid)
+        return lambda n: Target(name, [url] * n, [{}] * n, [None] * n, MinimalFrames, (pid,))
+
+    def _users(self) -> int:
+        return self.options.warmup + sum(self.options.streams) * len(self.options.tokens)
+
+    def _serve(self, name: str, env: dict[str, str]) -> tuple[int, int]:
+        port = free_port()
+        runner = [sys.executable]
+        if self.options.profile and name == "parlor":
+            runner += ["-m", "cProfile", "-o", str(self.options.profile)]
+        args = [*runner, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        return self._spawn(name, [*args, "--no-migrate"], env, port), port
 
     def _start_parlor(self) -> Callable[[int], Target]:
         env = parlor_env(self.data_dir, self.gateway_url, self.options.parlor_settings)
-        total = self.options.warmup + sum(self.options.streams)
-        data = prepare_parlor(env, total)
-        port = free_port()
-        runner = [sys.executable]
-        if self.options.profile:
-            runner += ["-m", "cProfile", "-o", str(self.options.profile)]
-        args = [*runner, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        pid = self._spawn("parlor", [*args, "--no-migrate"], env, port)
-        pool = iter(data.conversations)
-        base = f"ws://127.0.0.1:{port}/ws/chat"
-        headers = {"Cookie": f"sessionid={data.session}"}
-        origin = f"http://127.0.0.1:{port}"
+        data = prepare_parlor(env, self._users())
+        pid, port = self._serve("parlor", env)
+        return parlor_target("parlor", data, [(pid, port)])
 
-        def target(n: int) -> Target:
-            urls = [f"{base}/{next(pool)}/" for _ in range(n)]  # fresh conversations each round
-            return Target("parlor", urls, headers, origin, ParlorFrames, pid)
-
-        return target
+    def _start_scale(self, urls: ScaleUrls) -> dict[str, Callable[[int], Target]]:
+        """Scale mode: one process, and two with the clients split between them, on the same
+        PostgreSQL and Redis (separate users, so the rounds never share a conversation)."""
+        env = parlor_env(self.data_dir, self.gateway_url, self.options.parlor_settings, urls)
+        data = prepare_parlor(env, 2 * self._users())
+        half = len(data.sessions) // 2
+        one = ParlorData(data.sessions[:half], data.conversations[:half])
+        two = ParlorData(data.sessions[half:], data.conversations[half:])
+        servers = [self._serve(f"scale-{i}", env) for i in (1, 2)]
+        return {
+            "scale-1p": parlor_target("scale-1p", one, servers[:1]),
+            "scale-2p": parlor_target("scale-2p", two, servers),
+        }
 
     def timeout(self) -> float:
         options = self.options
-        return 20.0 + options.ramp + 3 * options.tokens * options.token_delay
+        return 30.0 + options.ramp + 3 * max(options.tokens) * options.token_delay
 
     async def warm_up(self) -> None:
         if self.options.warmup:
             for make in self.targets.values():
                 await run_websocket_phase(make(self.options.warmup), 20, self.timeout(), 0.0)
 
-    async def run_round(self, streams: int) -> Round:
-        tokens, timeout = self.options.tokens, self.timeout()
+    async def run_round(self, streams: int, tokens: int) -> Round:
+        timeout = self.timeout()
         ramp = self.options.ramp
         gateway = await run_gateway_phase(self.gateway_url, streams, tokens, timeout, ramp)
         relays = {}
+        last = (streams, tokens) == (self.options.streams[-1], self.options.tokens[-1])
         for name, make in self.targets.items():
-            relays[name] = await run_websocket_phase(make(streams), tokens, timeout, ramp)
+            target = make(streams)
+            spying = self.options.spy is not None and last and name == "parlor"
+            with py_spy(target.pids[0], self.options.spy) if spying else contextlib.nullcontext():
+                relays[name] = await run_websocket_phase(target, tokens, timeout, ramp)
         return Round(streams, tokens, gateway, relays)
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, out: Path | None) -> Iterator[None]:
+    """py-spy records every thread of `pid` (idle included) while the block runs; its raw
+    output goes to `out` (summarise it with benchmarks/spy_summary.py)."""
+    assert out is not None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    args = [spy, "record", "--pid", str(pid), "--idle", "--threads", "--rate", "200"]
+    child = subprocess.Popen([*args, "--format", "raw", "-o", str(out)], start_new_session=True)
+    try:
+        yield
+    finally:
+        child.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl+C
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 async def run_rounds(bench: Bench, report: Callable[[Round], None] | None = None) -> list[Round]:
     await bench.warm_up()
     rounds = []
-    for streams in bench.options.streams:
-        rounds.append(await bench.run_round(streams))
-        if report:
-            report(rounds[-1])
+    for tokens in bench.options.tokens:
+        for streams in bench.options.streams:
+            rounds.append(await bench.run_round(streams, tokens))
+            if report:
+                report(rounds[-1])
     return rounds
 
 
@@ -666,11 +795,15 @@ def run(options: Options, report: Callable[[Round], None] | None = None) -> list
         bench = Bench(options, procs, Path(tmp) / "data")
         try:
             bench.start()
-            return asyncio.run(run_rounds(bench, report))
+            rounds = asyncio.run(run_rounds(bench, report))
         except BaseException:
             for name, _child in procs.children:
                 print(f"--- {name} log (tail) ---\n{procs.log_tail(name)}", file=sys.stderr)
             raise
+        failed = {n for r in rounds for n, p in r.relays.items() if any(s.error for s in p.streams)}
+        for name in sorted(failed):  # a lost stream: show why (not the access log)
+            print(f"--- {name} log (tail) ---\n{procs.log_tail(name, 60, True)}", file=sys.stderr)
+        return rounds
 
 
 # --- report --------------------------------------------------------------------------
@@ -746,52 +879,172 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 def format_round(metrics: dict[str, Any]) -> str:
     gateway, relays = metrics["gateway"], metrics["relays"]
-    minimal, parlor = relays.get("minimal", {}), relays.get("parlor", {})
+    names = list(relays)
+    floor, parlor = relays.get("floor", {}), relays.get("parlor", {})
     lines = [
         f"\n== {metrics['streams']} streams x {metrics['tokens']} tokens "
         f"(gateway TTFT p50 {_fmt(gateway['ttft_p50_ms'], '{:.2f}')} ms, "
         f"p99 {_fmt(gateway['ttft_p99_ms'], '{:.2f}')} ms; "
         f"gap p99 {_fmt(gateway['gap_p99_ms'], '{:.1f}')} ms) ==",
-        f"{'metric':<28}{'minimal':>12}{'parlor':>12}{'ratio':>10}",
+        f"{'metric':<28}" + "".join(f"{n:>12}" for n in names) + f"{'parlor/floor':>14}",
     ]
     for label, key, spec in ROWS:
-        a, b = minimal.get(key), parlor.get(key)
-        ratio = _ratio(b, a) if key in ("cpu_us_per_token", "rss_peak_mb", "ttft_p50_ms") else ""
-        lines.append(f"{label:<28}{_fmt(a, spec):>12}{_fmt(b, spec):>12}{ratio:>10}")
+        cells = "".join(f"{_fmt(relays[n].get(key), spec):>12}" for n in names)
+        ratio = (
+            _ratio(parlor.get(key), floor.get(key))
+            if key in ("cpu_us_per_token", "rss_peak_mb", "ttft_p50_ms", "ttft_p99_ms")
+            else ""
+        )
+        lines.append(f"{label:<28}{cells}{ratio:>14}")
     for name, errors in metrics["errors"].items():
         if errors:
             lines.append(f"  {name} errors: {'; '.join(errors)}")
     return "\n".join(lines)
 
 
-def verdicts(all_metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def cpu_split(all_metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per relay and concurrency, from the two token counts: CPU per stream = per reply
+    (intercept) + per token x tokens (slope); per frame is the same line against frames."""
     found = []
+    by_key: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     for m in all_metrics:
-        minimal, parlor = m["relays"].get("minimal"), m["relays"].get("parlor")
-        if not minimal or not parlor:
+        for name, relay in m["relays"].items():
+            cpu = relay["cpu_us_per_token"]
+            if cpu is None or not relay["tokens_received"]:
+                continue
+            per_stream_us = cpu * relay["tokens_received"] / m["streams"]
+            by_key.setdefault((name, m["streams"]), []).append(
+                (m["tokens"], relay["frames_per_stream"], per_stream_us)
+            )
+    for (name, streams), points in sorted(by_key.items()):
+        points.sort()
+        if len(points) < 2 or points[0][0] == points[-1][0]:
             continue
-        a, b = minimal["cpu_us_per_token"], parlor["cpu_us_per_token"]
-        ratio = b / a if a and b is not None else None
-        found.append(_verdict(m, "CPU per token", ratio, CPU_GOAL, "{:.2f}x", "x minimal"))
-        added = parlor["added_ttft_p50_ms"]
-        found.append(_verdict(m, "added TTFT p50", added, TTFT_GOAL_MS, "{:.2f} ms", " ms"))
+        (t1, f1, c1), (t2, f2, c2) = points[0], points[-1]
+        per_token = (c2 - c1) / (t2 - t1)
+        per_frame = (c2 - c1) / (f2 - f1) if f2 != f1 else None
+        found.append(
+            {
+                "relay": name,
+                "streams": streams,
+                "tokens": [t1, t2],
+                "per_reply_ms": (c1 - per_token * t1) / 1000,
+                "per_token_us": per_token,
+                "per_frame_us": per_frame,
+                "frames_per_token": (f2 - f1) / (t2 - t1),
+            }
+        )
     return found
 
 
-def _verdict(m: dict[str, Any], goal: str, value: float | None, limit: float, spec: str, unit: str):
-    met = (
-        value is not None
-        and value <= limit
-        and m["relays"]["parlor"]["complete_streams"] == m["streams"]
-    )
-    shown = "-" if value is None else spec.format(value)
+def format_cpu_split(split: list[dict[str, Any]]) -> str:
+    if not split:
+        return ""
+    lines = [
+        "\n== CPU per reply (intercept) and per token / per frame (slope) ==",
+        f"{'relay':<10}{'streams':>8}{'per reply ms':>14}{'per token µs':>14}"
+        f"{'per frame µs':>14}{'frames/token':>14}",
+    ]
+    for row in split:
+        lines.append(
+            f"{row['relay']:<10}{row['streams']:>8}{_fmt(row['per_reply_ms'], '{:.2f}'):>14}"
+            f"{_fmt(row['per_token_us'], '{:.1f}'):>14}{_fmt(row['per_frame_us'], '{:.1f}'):>14}"
+            f"{_fmt(row['frames_per_token'], '{:.2f}'):>14}"
+        )
+    return "\n".join(lines)
+
+
+def _headline(all_metrics: list[dict[str, Any]], streams: int) -> dict[str, Any] | None:
+    """The round at `streams` with the most tokens (the issue's 200-token rows)."""
+    rounds = [m for m in all_metrics if m["streams"] == streams and "parlor" in m["relays"]]
+    return max(rounds, key=lambda m: m["tokens"]) if rounds else None
+
+
+def verdicts(all_metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Met / not met for each goal of issue 10 that the rounds run can decide."""
+    found = []
+
+    def relay(m: dict[str, Any], name: str, key: str) -> float | None:
+        value: float | None = m["relays"].get(name, {}).get(key)
+        return value
+
+    small = _headline(all_metrics, TTFT_SMALL_STREAMS)
+    if small and "floor" in small["relays"]:
+        floor, parlor = relay(small, "floor", "ttft_p50_ms"), relay(small, "parlor", "ttft_p50_ms")
+        limit = None if floor is None else floor + TTFT_SMALL_ADDED_MS
+        found.append(
+            _verdict(small, f"TTFT p50 <= floor + {TTFT_SMALL_ADDED_MS:g} ms", parlor, limit, "ms")
+        )
+    large = _headline(all_metrics, TTFT_LARGE_STREAMS)
+    if large and "floor" in large["relays"]:
+        floor, parlor = relay(large, "floor", "ttft_p50_ms"), relay(large, "parlor", "ttft_p50_ms")
+        limit = None if floor is None else floor * TTFT_LARGE_RATIO
+        found.append(
+            _verdict(large, f"TTFT p50 <= {TTFT_LARGE_RATIO:g}x floor", parlor, limit, "ms")
+        )
+    for streams in CPU_STREAMS:
+        m = _headline(all_metrics, streams)
+        if m and "floor" in m["relays"]:
+            floor = relay(m, "floor", "cpu_us_per_token")
+            limit = None if floor is None else floor * CPU_RATIO
+            value = relay(m, "parlor", "cpu_us_per_token")
+            found.append(_verdict(m, f"CPU per token <= {CPU_RATIO:g}x floor", value, limit, "µs"))
+    m = _headline(all_metrics, RSS_STREAMS)
+    if m:
+        value = relay(m, "parlor", "rss_peak_mb")
+        found.append(_verdict(m, f"peak RSS <= {RSS_LIMIT_MB:g} MB", value, RSS_LIMIT_MB, "MB"))
+    for m in all_metrics:
+        one, two = m["relays"].get("scale-1p"), m["relays"].get("scale-2p")
+        if one and two:  # scale mode: does the second process add capacity?
+            goal = f"scale: 2 processes TTFT p50 < 1 process ({m['tokens']} tokens)"
+            found.append(
+                _verdict(
+                    m,
+                    goal,
+                    two["ttft_p50_ms"],
+                    one["ttft_p50_ms"],
+                    "ms",
+                    strict=True,
+                    judged=("scale-1p", "scale-2p"),
+                )
+            )
+    names = {name: None for m in all_metrics for name in m["relays"]}
+    for name in names:  # one line per relay over every round
+        rounds = [m for m in all_metrics if name in m["relays"]]
+        lost = [m for m in rounds if m["relays"][name]["complete_streams"] < m["streams"]]
+        worst = lost[0] if lost else rounds[-1]
+        goal = f"every stream complete and in order ({name}, all {len(rounds)} rounds)"
+        complete = worst["relays"][name]["complete_streams"]
+        found.append(_verdict(worst, goal, complete, worst["streams"], "streams", at_least=True))
+    return found
+
+
+def _verdict(
+    m: dict[str, Any],
+    goal: str,
+    value: float | None,
+    limit: float | None,
+    unit: str,
+    at_least: bool = False,
+    strict: bool = False,
+    judged: tuple[str, ...] = ("parlor",),
+) -> dict[str, Any]:
+    met = False
+    if value is not None and limit is not None:
+        met = value >= limit if at_least else value < limit if strict else value <= limit
+    if not at_least:  # a goal is never met by a round in which the judged relays lost a stream
+        met = met and all(m["relays"][name]["complete_streams"] == m["streams"] for name in judged)
+    shown = "-" if value is None else f"{value:.1f} {unit}"
+    bound = "-" if limit is None else f"{limit:.1f} {unit}"
     return {
         "streams": m["streams"],
-        "goal": f"{goal} <= {limit:g}{unit}",
+        "tokens": m["tokens"],
+        "goal": goal,
         "value": value,
+        "limit": limit,
         "met": met,
-        "line": f"{goal} <= {limit:g}{unit} at {m['streams']} streams: "
-        f"{'met' if met else 'NOT met'} ({shown})",
+        "line": f"{goal} at {m['streams']} streams: {'met' if met else 'NOT met'} "
+        f"({shown}; limit {bound})",
     }
 
 
@@ -801,8 +1054,13 @@ def write_json(path: Path, options: Options, metrics: list[dict[str, Any]]) -> N
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
-        "options": {**asdict(options), "profile": str(options.profile or "")},
+        "options": {
+            **asdict(options),
+            "profile": str(options.profile or ""),
+            "spy": str(options.spy or ""),
+        },
         "rounds": metrics,
+        "cpu_split": cpu_split(metrics),
         "verdicts": verdicts(metrics),
     }
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
@@ -813,30 +1071,50 @@ def write_json(path: Path, options: Options, metrics: list[dict[str, Any]]) -> N
 
 def parse_args(argv: list[str] | None) -> tuple[Options, Path, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--streams", default="10,100,200", help="comma-separated concurrencies")
-    parser.add_argument("--tokens", type=int, default=200, help="tokens per reply")
+    parser.add_argument("--streams", default="10,50,150", help="comma-separated concurrencies")
+    parser.add_argument(
+        "--tokens", default="20,200", help="comma-separated tokens per reply (two: CPU split)"
+    )
     parser.add_argument("--token-delay", type=float, default=0.02, help="gateway pacing (s)")
     parser.add_argument(
-        "--ramp", type=float, default=1.0, help="spread stream starts over this many seconds"
+        "--ramp", type=float, default=0.0, help="spread stream starts over this many seconds"
     )
-    parser.add_argument("--quick", action="store_true", help="one round of 10 streams")
-    parser.add_argument("--only", choices=("minimal", "parlor"), help="run one relay only")
+    parser.add_argument("--quick", action="store_true", help="one round of 10 streams x 20")
+    parser.add_argument(
+        "--relays", default="floor,parlor", help="comma-separated: floor, minimal, parlor"
+    )
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write results")
     parser.add_argument("--profile-parlor", type=Path, help="cProfile Parlor into this file")
     parser.add_argument(
+        "--py-spy", type=Path, help="py-spy Parlor's last round (all threads) into this raw file"
+    )
+    parser.add_argument(
         "--parlor-settings", default="config.settings.base", help="Parlor's settings module"
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help=f"also Parlor on PostgreSQL + Redis (database {SCALE_DATABASE}, Redis db "
+        f"{SCALE_REDIS_DB} on the servers of DATABASE_URL / REDIS_URL): one process, two",
     )
     parser.add_argument("--make-parlor-data", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     streams = [10] if args.quick else [int(n) for n in args.streams.split(",") if n.strip()]
+    tokens = [20] if args.quick else [int(n) for n in args.tokens.split(",") if n.strip()]
+    relays = tuple(r.strip() for r in args.relays.split(",") if r.strip())
+    unknown = set(relays) - {"floor", "minimal", "parlor"}
+    if unknown:
+        parser.error(f"unknown relays: {', '.join(sorted(unknown))}")
     options = Options(
         streams=streams,
-        tokens=args.tokens,
+        tokens=tokens,
         token_delay=args.token_delay,
         ramp=args.ramp,
         parlor_settings=args.parlor_settings,
-        relays=(args.only,) if args.only else ("minimal", "parlor"),
+        relays=relays,
+        scale=args.scale,
         profile=args.profile_parlor.resolve() if args.profile_parlor else None,
+        spy=args.py_spy.resolve() if args.py_spy else None,
     )
     return options, args.json, args
 
@@ -857,7 +1135,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Parlor stream relay benchmark: {options.tokens} tokens per reply, "
         f"{options.token_delay * 1000:g} ms apart, streams {options.streams}, "
-        f"{os.cpu_count()} CPUs",
+        f"ramp {options.ramp:g} s ({'burst' if not options.ramp else 'ramped'}), "
+        f"relays {list(options.relays)}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     metrics: list[dict[str, Any]] = []
@@ -867,6 +1146,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_round(metrics[-1]), flush=True)
 
     run(options, report)
+    print(format_cpu_split(cpu_split(metrics)))
     print()
     for verdict in verdicts(metrics):
         print(verdict["line"])
