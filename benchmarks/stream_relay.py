@@ -800,9 +800,11 @@ def run(options: Options, report: Callable[[Round], None] | None = None) -> list
             for name, _child in procs.children:
                 print(f"--- {name} log (tail) ---\n{procs.log_tail(name)}", file=sys.stderr)
             raise
-        failed = {n for r in rounds for n, p in r.relays.items() if any(s.error for s in p.streams)}
-        for name in sorted(failed):  # a lost stream: show why (not the access log)
-            print(f"--- {name} log (tail) ---\n{procs.log_tail(name, 60, True)}", file=sys.stderr)
+        failed = any(s.error for r in rounds for p in r.relays.values() for s in p.streams)
+        if failed:  # a lost stream: show why (not the access log), from every process
+            for name, _child in procs.children:  # scale relays run as scale-1 and scale-2
+                tail = procs.log_tail(name, 60, True)
+                print(f"--- {name} log (tail) ---\n{tail}", file=sys.stderr)
         return rounds
 
 

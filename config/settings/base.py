@@ -145,10 +145,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Channel layer and cache: in memory, or Redis in scale mode.
 REDIS_URL = env_secret("REDIS_URL")
 if REDIS_URL:
+    REDIS_SOCKET_TIMEOUT = 30
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "parlor"},
+            # channels-redis waits for messages with BZPOPMIN for up to 5 s, and redis-py's
+            # default socket timeout is also 5 s: on a busy event loop the read times out and
+            # the socket's consumer dies (a 1011 close). Give the read room beyond the wait.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": REDIS_SOCKET_TIMEOUT}],
+                "prefix": "parlor",
+            },
         }
     }
     CACHES = {

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from channels_redis.core import RedisChannelLayer
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
@@ -21,6 +22,7 @@ print(json.dumps({
     "secure": [s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE], "key": s.SECRET_KEY,
     "demo": s.DEMO_GATEWAY, "engine": s.DATABASES["default"]["ENGINE"],
     "layer": s.CHANNEL_LAYERS["default"]["BACKEND"], "db_name": str(s.DATABASES["default"]["NAME"]),
+    "layer_config": s.CHANNEL_LAYERS["default"].get("CONFIG", {}),
     "connect_timeout": s.GATEWAY_CONNECT_TIMEOUT,
     "gateway": s.GATEWAY_BASE_URL, "installed": s.INSTALLED_APPS, "hsts": s.SECURE_HSTS_SECONDS,
 }))
@@ -88,6 +90,10 @@ def test_scale_mode_uses_postgres_and_redis(tmp_path):
     )
     assert loaded["engine"] == "django.db.backends.postgresql"
     assert loaded["layer"] == "channels_redis.core.RedisChannelLayer"
+    [host] = loaded["layer_config"]["hosts"]
+    assert host["address"] == "redis://redis.internal:6379/0"
+    # longer than channels-redis's 5 s BZPOPMIN wait, or a busy loop times the read out
+    assert host["socket_timeout"] > RedisChannelLayer.brpop_timeout
     assert loaded["demo"] is False
     assert loaded["connect_timeout"] == 2.5  # timeouts take fractions of a second
 
