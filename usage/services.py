@@ -87,29 +87,6 @@ def _budget(team: Any) -> TeamBudget | None:
     return TeamBudget.objects.filter(team=team).first()
 
 
-def ensure_month_rows(
-    team: Any, user: Any, month: datetime.date, budget: TeamBudget | None
-) -> None:
-    """Make this month's counters on first use, with the limits in force. INSERT ... ON
-    CONFLICT DO NOTHING: race-safe (a lost race leaves the other process's row) and the same
-    queries every call, first of the month or not."""
-    TeamMonth.objects.bulk_create(
-        [TeamMonth(team=team, month=month, limit=budget.monthly_limit if budget else None)],
-        ignore_conflicts=True,
-    )
-    MemberMonth.objects.bulk_create(
-        [
-            MemberMonth(
-                team=team,
-                user=user,
-                month=month,
-                limit=budget.member_monthly_cap if budget else None,
-            )
-        ],
-        ignore_conflicts=True,
-    )
-
-
 def _room_for(amount: Decimal) -> Q:
     """Rows whose limit leaves room for `amount`: no limit, or not yet at the limit and
     spent + reserved + amount within it (so a limit of 0 refuses even a free call)."""

@@ -46,8 +46,12 @@ def test_fifty_parallel_calls_against_a_budget_of_ten_reserve_exactly_ten(
     set_budget(limit=str(ALLOWED * AMOUNT))
     users = [alice, bob, victor]
     month = services.current_month()
-    for user in users:  # the rows exist: every call races on the same UPDATE
-        services.ensure_month_rows(team, user, month, team.budget)
+    # The rows exist: every call races on the same UPDATE.
+    TeamMonth.objects.create(team=team, month=month, limit=team.budget.monthly_limit)
+    for user in users:
+        MemberMonth.objects.create(
+            team=team, user=user, month=month, limit=team.budget.member_monthly_cap
+        )
 
     results = _parallel_reservations(team, users)
 
