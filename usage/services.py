@@ -83,7 +83,7 @@ def action_cost(price: Price, *, images: int = 0, audio_seconds: int = 0) -> Dec
 # Counters
 
 
-def _budget(team: Any) -> TeamBudget | None:
+def team_budget(team: Any) -> TeamBudget | None:
     return TeamBudget.objects.filter(team=team).first()
 
 
@@ -136,7 +136,7 @@ def reserve(
     """Reserve `amount` on the team's and the member's month and record the charge; raise
     BudgetRefused (nothing changed) when the role may not use the model or a limit is reached."""
     amount = money(amount)
-    budget = _budget(team)
+    budget = team_budget(team)
     check_model(budget, role, model)
     month = current_month()
     with transaction.atomic():
@@ -420,26 +420,9 @@ def budget_state(team: Any, user: Any) -> BudgetState:
     )
 
 
-@dataclass(frozen=True)
-class TeamSpend:
-    """A team's spend this month, and each member's who spent or reserved anything."""
-
-    spent: Decimal
-    reserved: Decimal
-    limit: Decimal | None
-    members: list[MemberMonth]  # with `user` loaded, largest spend first
-
-
-def team_month_spend(team: Any) -> TeamSpend:
-    """For the Team page: two queries, however many members."""
-    month = current_month()
-    row = TeamMonth.objects.filter(team=team, month=month).first()
-    members = list(
-        MemberMonth.objects.filter(team=team, month=month)
-        .select_related("user")
-        .order_by("-spent", "-reserved", "user__username")
+def member_spend(team: Any, month: datetime.date) -> dict[int, Decimal]:
+    """Each member's spend (settled and in flight) in `month`: one query."""
+    rows = MemberMonth.objects.filter(team=team, month=month).values_list(
+        "user_id", "spent", "reserved"
     )
-    if row is None:
-        budget = _budget(team)
-        return TeamSpend(ZERO, ZERO, budget.monthly_limit if budget else None, members)
-    return TeamSpend(row.spent, row.reserved, row.limit, members)
+    return {user_id: spent + reserved for user_id, spent, reserved in rows}

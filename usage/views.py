@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -29,7 +28,7 @@ from media_jobs.models import MediaJob
 from usage import charts, services
 from usage.audit import log_view
 from usage.forms import BudgetForm, UsageFilterForm
-from usage.models import ZERO, AuditEntry, MemberMonth, TeamBudget, UsageRecord
+from usage.models import ZERO, AuditEntry, TeamBudget, UsageRecord
 
 RECORDS_SHOWN = 100
 MAX_CHART_DAYS = 366
@@ -52,11 +51,10 @@ def reviewable_teams(user: User) -> QuerySet[Team]:
 @require_POST
 def budget_update(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
     team, _membership = access.get_owned_team_for_user(request.user, team_id)
-    budget = TeamBudget.objects.filter(team=team).first()
-    form = BudgetForm(request.POST, budget=budget)
+    form = BudgetForm(request.POST, budget=services.team_budget(team))
     if not form.is_valid():
         return render(request, "usage/budget_form.html", {"team": team, "form": form}, status=400)
-    budget, _created = TeamBudget.objects.update_or_create(
+    TeamBudget.objects.update_or_create(
         team=team,
         defaults={
             "monthly_limit": form.cleaned_data["monthly_limit"],
@@ -64,7 +62,7 @@ def budget_update(request: AuthenticatedHttpRequest, team_id: int) -> HttpRespon
             "allowed_models": form.allowed_models(),
         },
     )
-    services.apply_budget(budget)
+    # Saving a TeamBudget copies its limits into this month's counters (usage.hooks).
     messages.success(request, _("Budget saved."))
     return redirect("accounts:team")
 
@@ -320,11 +318,3 @@ def audit_log(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_site_admin(request)
     entries = AuditEntry.objects.select_related("actor", "owner")[:500]
     return render(request, "usage/audit.html", {"entries": entries})
-
-
-def member_spend(team: Team, month: datetime.date) -> dict[int, Decimal]:
-    """Each member's spend (settled and in flight) this month: one query."""
-    rows = MemberMonth.objects.filter(team=team, month=month).values_list(
-        "user_id", "spent", "reserved"
-    )
-    return {user_id: spent + reserved for user_id, spent, reserved in rows}

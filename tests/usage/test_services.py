@@ -224,21 +224,6 @@ def test_money_is_decimal_quantized_to_six_places(price):
     assert cost.as_tuple().exponent == -6
 
 
-def test_the_team_page_gets_this_months_spend_per_member(
-    team, alice, bob, set_budget, django_assert_num_queries
-):
-    set_budget(limit="10")
-    services.settle(_reserve(team, bob, "3"), cost=Decimal(2))
-    _reserve(team, alice, "1", role="owner")
-
-    with django_assert_num_queries(2):
-        spend = services.team_month_spend(team)
-        names = [m.user.username for m in spend.members]
-
-    assert (spend.spent, spend.reserved, spend.limit) == (Decimal(2), Decimal(1), Decimal(10))
-    assert names == ["bob", "alice"]
-
-
 def test_reported_token_counts_are_clamped_to_the_columns_range(team, bob, price):
     record = services.reserve_chat(
         team=team, user=bob, role="member", model="gpt-4o-mini",

@@ -7,12 +7,11 @@ from typing import Any
 
 from django import template
 from django.conf import settings
-from django.utils import timezone
 
 from accounts.models import Membership, Team
+from usage import services
 from usage.forms import BudgetForm
-from usage.models import ZERO, TeamBudget, TeamMonth, month_of
-from usage.views import member_spend
+from usage.models import ZERO, TeamMonth
 
 register = template.Library()
 
@@ -23,7 +22,7 @@ def team_budget(context: Any, team: Team, membership: Membership, members: list)
     own; viewers: nothing."""
     if membership.role == Membership.Role.VIEWER:
         return {"show": False}
-    month = month_of(timezone.localdate())
+    month = services.current_month()
     row = TeamMonth.objects.filter(team=team, month=month).values("spent", "reserved").first()
     result = {
         "show": True,
@@ -34,9 +33,9 @@ def team_budget(context: Any, team: Team, membership: Membership, members: list)
         "team_spent": (row["spent"] + row["reserved"]) if row else ZERO,
         "csrf_token": context.get("csrf_token"),
     }
-    budget = TeamBudget.objects.filter(team=team).first()
+    budget = services.team_budget(team)
     result["limit"] = budget.monthly_limit if budget else None
-    spend = member_spend(team, month)
+    spend = services.member_spend(team, month)
     if membership.is_owner:
         result["form"] = BudgetForm(budget=budget)
         result["member_rows"] = [(m, spend.get(m.user_id, ZERO)) for m in members]
