@@ -94,11 +94,6 @@ def find_invite(token: Any) -> Invite | None:
     return Invite.objects.select_related("team").filter(token=token).first()
 
 
-def may_write(user: User, obj: TeamOwned, membership: Membership | None) -> bool:
-    """The one write rule, TeamOwned.may_write: its creator, with a writing role."""
-    return obj.may_write(user, membership)
-
-
 def get_for_user(
     user: User, model_or_qs: type[T] | models.QuerySet[T], pk: Any
 ) -> tuple[T, Membership]:

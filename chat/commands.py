@@ -31,10 +31,6 @@ def unregister(prefix: str) -> None:
     _handlers.pop(prefix.lower(), None)
 
 
-def prefixes() -> list[str]:
-    return sorted(_handlers)
-
-
 def with_mode(mode: Any, text: Any) -> Any:
     """The composer's media mode turns a plain message into that command."""
     if not isinstance(mode, str) or not isinstance(text, str) or not mode:

@@ -371,14 +371,6 @@ def _fence_closed(complete: str, block: _Block) -> bool:
     )
 
 
-def render_all(text: str) -> str:
-    """The whole reply through a LiveRenderer (tests and benchmarks compare it with
-    rendering.render_markdown)."""
-    renderer = LiveRenderer()
-    renderer.feed(text)
-    return "".join(renderer.finish())
-
-
 # Tabs in other processes (scale mode) get the text in `reply.snapshot` events: render its blocks
 # once per process, feeding each snapshot's new text to the reply's renderer.
 

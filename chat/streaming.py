@@ -33,7 +33,6 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from chat import events, frames, services
-from chat.frames import finished_text  # noqa: F401  (re-exported: the i18n tests import it)
 from chat.live_render import LiveRenderer
 from chat.models import Conversation, Message
 from chat.services import ReplyStart

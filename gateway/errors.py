@@ -150,16 +150,16 @@ def error_message_and_code(data: Any) -> tuple[str, str]:
         return "", ""
     error = data.get("error")
     if isinstance(error, dict):
-        return _text(error.get("message")), _text(error.get("code"))
+        return text(error.get("message")), text(error.get("code"))
     if isinstance(error, str) and error:
-        return error, _text(data.get("code"))
+        return error, text(data.get("code"))
     for key in ("description", "message"):
         if data.get(key):
-            return _text(data[key]), _text(data.get("code"))
+            return text(data[key]), text(data.get("code"))
     detail = data.get("detail")
     if isinstance(detail, dict):
-        return _text(detail.get("reason") or detail.get("message")), _text(detail.get("code"))
-    return _text(detail), ""
+        return text(detail.get("reason") or detail.get("message")), text(detail.get("code"))
+    return text(detail), ""
 
 
 def short_message(message: str) -> str:
@@ -195,7 +195,7 @@ def _is_quota(code: str, data: Any) -> bool:
     if "quota" in code or code in _QUOTA_CODES:
         return True
     error = data.get("error") if isinstance(data, dict) else None
-    return isinstance(error, dict) and "quota" in _text(error.get("type")).lower()
+    return isinstance(error, dict) and "quota" in text(error.get("type")).lower()
 
 
 def _json_or_none(body: bytes) -> Any:
@@ -207,7 +207,8 @@ def _json_or_none(body: bytes) -> Any:
         return None
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """A field of a gateway's JSON as plain text: '' for missing values and objects."""
     if value is None or isinstance(value, (dict, list)):
         return ""
     return str(value)

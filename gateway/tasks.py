@@ -24,6 +24,7 @@ from gateway.errors import (
     error_from_exception,
     error_from_response,
     error_message_and_code,
+    text,
 )
 
 QUEUED, SUBMITTED, RUNNING = "queued", "submitted", "running"
@@ -111,10 +112,6 @@ def parse_epoch(value: Any) -> datetime | None:
 
 def mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def text(value: Any) -> str:
-    return "" if value is None or isinstance(value, (dict, list)) else str(value)
 
 
 async def request(method: str, path: str, *, json: Any = None) -> httpx.Response:

@@ -144,16 +144,6 @@ def cancel_job(job: MediaJob) -> bool:
     return True
 
 
-def set_job_shared(job: MediaJob, shared: bool) -> None:
-    """Share a job started outside a conversation with the team, or make it private again
-    (a conversation's jobs follow their conversation instead)."""
-    if job.is_shared == shared:
-        return
-    job.is_shared = shared
-    job.save(update_fields=["is_shared", "updated_at"])
-    _after_commit(job, added=shared)
-
-
 def sync_conversation_jobs(conversation) -> int:
     """Give every job of `conversation` its sharing (media_jobs.signals calls this); the
     team's tabs are told to refresh those cards (a card no longer shared fetches as gone)."""

@@ -26,8 +26,8 @@ from django.urls import reverse
 from django.utils import translation
 
 from chat import services
+from chat.frames import finished_text
 from chat.models import Message
-from chat.streaming import finished_text
 from gateway.errors import GatewayQuotaError, error_from_response
 from tests.factories import make_conversation, make_message
 
