@@ -21,7 +21,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from accounts.access import get_child, get_rw_for_user
+from accounts.access import get_rw_for_user
 from accounts.models import User
 from chat.billing import get_meter
 from chat.events import EDIT, REPLY_ACTIONS, SEND
@@ -182,7 +182,7 @@ def _user_turn(
         path = tree.path_to(conversation.current_leaf_id)
         parent = path[-1] if path else None
         return parent, _create_user_message(conversation, parent, user, text)
-    target = get_child(conversation, "messages", message_id)
+    target = tree.get(message_id)  # loaded already, in this transaction
     expected_role = Message.Role.USER if action == EDIT else Message.Role.ASSISTANT
     if target.role != expected_role or target.is_streaming:
         raise Http404

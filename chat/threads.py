@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
+from django.http import Http404
+
+from accounts.access import clean_id
 from chat.models import Conversation, Message
 
 
@@ -63,6 +67,14 @@ class MessageTree:
     def for_conversation(cls, conversation: Conversation) -> MessageTree:
         # Authors come in the same query: user messages show their author's name.
         return cls(list(conversation.messages.select_related("author")))
+
+    def get(self, message_id: Any) -> Message:
+        """A message of this conversation by an id from a request, with no further query;
+        Http404 for any other id (the conversation was loaded through accounts.access)."""
+        message = self.by_id.get(clean_id(Message, message_id))
+        if message is None:
+            raise Http404
+        return message
 
     def leaf_under(self, message: Message) -> Message:
         """The newest branch's end below `message` (itself if it has no children)."""

@@ -284,8 +284,8 @@ def fork(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpR
 def switch_version(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation, _membership = access.get_rw_for_user(request.user, Conversation, conversation_id)
     message_id = request.POST.get("message_id")
-    message = access.get_child(conversation, "messages", message_id)
     tree = MessageTree.for_conversation(conversation)
+    message = tree.get(message_id)
     conversation.current_leaf = tree.leaf_under(message)
     conversation.save(update_fields=["current_leaf"])
     if not request.htmx:
