@@ -14,27 +14,18 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from gateway.download import IMAGE_TYPES, sniff
 from media_jobs.models import MediaJob
 
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
 MASK_MAX_CHARS = 4 * 1024 * 1024
 PROMPT_MAX_CHARS = 4000
-# Magic bytes -> content type: what a file is, whatever its name or header says.
-_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
 
 
 def sniff_image(head: bytes) -> str | None:
-    for magic, content_type in _SIGNATURES:
-        if head.startswith(magic):
-            return content_type
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+    """The image type the bytes show (gateway.download's one table of magic numbers), or None."""
+    content_type = sniff(head)
+    return content_type if content_type in IMAGE_TYPES else None
 
 
 def image_data_url(upload) -> str:
