@@ -3,7 +3,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import timedelta
-from typing import Self
+from typing import Any, Self
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -212,5 +212,10 @@ class TeamOwned(models.Model):
     @property
     def group_name(self) -> str:
         """The channel-layer group of the object's open tabs, e.g. conversation_<uuid hex>."""
-        key = self.pk.hex if isinstance(self.pk, uuid.UUID) else self.pk
-        return f"{self._meta.model_name}_{key}"
+        return self.group_name_for(self.pk)
+
+    @classmethod
+    def group_name_for(cls, pk: Any) -> str:
+        """`group_name` from the primary key alone, without loading the object."""
+        key = pk.hex if isinstance(pk, uuid.UUID) else pk
+        return f"{cls._meta.model_name}_{key}"

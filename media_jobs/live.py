@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.live import apush_fragment, push_fragment, team_group, user_group
+from chat.models import Conversation
 from media_jobs.models import MediaJob
 
 GALLERY_LIST_ID = "job-list"
@@ -50,7 +51,7 @@ def job_added_frame(job: MediaJob) -> str:
 def groups_for(job: MediaJob) -> list[str]:
     groups = [user_group(job.created_by_id)]
     if job.conversation_id is not None:
-        groups.insert(0, f"conversation_{job.conversation_id.hex}")
+        groups.insert(0, Conversation.group_name_for(job.conversation_id))
     if job.is_shared:
         groups.append(team_group(job.team_id))
     return groups
