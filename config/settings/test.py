@@ -1,3 +1,6 @@
+import os
+import uuid
+
 from config.settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -14,3 +17,14 @@ if DATABASE_URL:  # noqa: F405
     # Worker threads of database_sync_to_async would otherwise keep sessions open and stop
     # pytest-django from dropping the PostgreSQL test database at the end.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+    # A lock nobody releases (a connection left in a transaction) fails the test that waits for
+    # it, with PostgreSQL's message, instead of hanging the run.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c lock_timeout=60000"  # noqa: F405
+
+if REDIS_URL:  # noqa: F405
+    # Another process on the same Redis (a dev server, a `runworker`, another run of the suite)
+    # must not take this run's channel messages or see its cache. Child processes a test starts
+    # inherit the name through the environment.
+    _prefix = os.environ.setdefault("PARLOR_TEST_REDIS_PREFIX", f"test-{uuid.uuid4().hex[:12]}")
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = _prefix  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = _prefix  # noqa: F405
