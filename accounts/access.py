@@ -103,15 +103,17 @@ def get_for_user(
         raise Http404
     queryset = _queryset(model_or_qs)
     pk = clean_id(queryset.model, pk)
-    visible = cast(TeamOwnedQuerySet, queryset).visible_to(user)
-    visible = visible.select_related("team", "created_by")
+    # visible_to in two halves: readable_by here, and the membership it would test with a
+    # subquery loaded instead (it is returned anyway; the subquery cost a reply start ~1 ms).
+    readable = cast(TeamOwnedQuerySet, queryset).readable_by(user)
     try:
-        obj = visible.get(pk=pk)
+        obj = readable.select_related("team", "created_by").get(pk=pk)
     except queryset.model.DoesNotExist:
         raise Http404 from None
-    membership = Membership.objects.filter(team_id=obj.team_id, user=user).first()
-    if membership is None:  # removed from the team between the two queries
-        raise Http404
+    try:
+        membership = Membership.objects.get(team_id=obj.team_id, user=user)
+    except Membership.DoesNotExist:  # not (or no longer) in the object's team
+        raise Http404 from None
     membership.team = obj.team
     return obj, membership
 

@@ -157,8 +157,13 @@ class TeamOwnedQuerySet(models.QuerySet):
         if not user.is_authenticated:
             return self.none()
         member = Membership.objects.filter(team_id=OuterRef("team_id"), user=user)
-        readable = self.filter(Exists(member)).filter(Q(created_by=user) | Q(is_shared=True))
+        readable = self.filter(Exists(member)).readable_by(user)
         return readable if team is None else readable.filter(team=team)
+
+    def readable_by(self, user) -> Self:
+        """The other half of visible_to, for a caller that loads the user's membership of the
+        object's team itself (accounts.access.get_for_user): their own and shared objects."""
+        return self.filter(Q(created_by=user) | Q(is_shared=True))
 
     def with_can_write(self, user) -> Self:
         """Annotate each row with `can_write`: the SQL form of TeamOwned.may_write."""

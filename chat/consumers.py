@@ -25,6 +25,7 @@ from accounts.access import clean_id, get_for_user, get_membership
 from accounts.live import team_group, user_group
 from accounts.models import Membership, User
 from chat import commands, events, frames, live_render, services
+from chat.db import reply_db
 from chat.events import ACTIONS
 from chat.models import Conversation, Message
 from chat.services import ReplyStart
@@ -278,7 +279,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _begin(self, action: str, **kwargs: Any) -> ReplyStart | None:
         """Run services.begin_reply; on refusal tell the user and return None."""
         try:
-            return await database_sync_to_async(services.begin_reply)(
+            return await reply_db(services.begin_reply)(
                 conversation_id=self.conversation.pk,
                 user=self.scope["user"],
                 action=action,

@@ -33,9 +33,12 @@ from chat.threads import MessageTree, ThreadItem, build_thread
 TITLE_CHARS = 60
 
 
-class UsageLike(Protocol):
-    prompt_tokens: int | None
-    completion_tokens: int | None
+class UsageLike(Protocol):  # read-only, as gateway.types.Usage (a frozen dataclass) is
+    @property
+    def prompt_tokens(self) -> int | None: ...
+
+    @property
+    def completion_tokens(self) -> int | None: ...
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
 from django.conf import settings
 from django.utils.translation import gettext as _
 
 from chat import events, frames, services
+from chat.db import reply_db
 from chat.live_render import LiveRenderer
 from chat.models import Conversation, Message
 from chat.services import ReplyStart
@@ -319,7 +319,7 @@ class Generation:
 
     async def _save_checkpoint(self, content: str) -> None:
         try:
-            rows = await database_sync_to_async(services.checkpoint_reply)(
+            rows = await reply_db(services.checkpoint_reply)(
                 message_id=self.message_id, content=content
             )
         except Exception:  # the final store tries again; the reply goes on
@@ -443,7 +443,7 @@ class Generation:
         try:
             # Rendering takes time: in a worker thread, not on the one database calls share.
             html = await asyncio.to_thread(frames.stored_html, content, reasoning)
-            return await database_sync_to_async(services.finish_reply)(
+            return await reply_db(services.finish_reply)(
                 message_id=self.message_id,
                 content=content,
                 reasoning=reasoning,
@@ -460,9 +460,7 @@ class Generation:
             logger.exception("Could not store reply %s", self.message_id)
         error = _("The reply could not be saved.")
         try:
-            await database_sync_to_async(services.fail_reply)(
-                message_id=self.message_id, error=error
-            )
+            await reply_db(services.fail_reply)(message_id=self.message_id, error=error)
         except Exception:
             logger.exception("Could not mark reply %s as failed", self.message_id)
         item = self._snapshot_item()

@@ -1,5 +1,6 @@
 import os
 import uuid
+from typing import Any
 
 from config.settings.base import *  # noqa: F403
 
@@ -26,5 +27,6 @@ if REDIS_URL:  # noqa: F405
     # must not take this run's channel messages or see its cache. Child processes a test starts
     # inherit the name through the environment.
     _prefix = os.environ.setdefault("PARLOR_TEST_REDIS_PREFIX", f"test-{uuid.uuid4().hex[:12]}")
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = _prefix  # noqa: F405
+    _layer_config: dict[str, Any] = CHANNEL_LAYERS["default"]["CONFIG"]  # type: ignore[assignment]  # noqa: F405
+    _layer_config["prefix"] = _prefix
     CACHES["default"]["KEY_PREFIX"] = _prefix  # noqa: F405
