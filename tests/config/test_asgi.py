@@ -22,6 +22,17 @@ class EchoWorker(AsyncConsumer):
         await EchoWorker.received.put(message)
 
 
+@pytest.fixture
+def in_memory_layer(settings):
+    """What these tests are about is routing by channel name. On the Redis layer (the
+    scale-mode suite) a channel consumer stopped by cancelling it sometimes left a
+    channels-redis task that never finished, and the test's event loop waited for it forever
+    at teardown (a CI run stalled there). tests/media_jobs/test_loop.py runs a real worker
+    process on Redis."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+@pytest.mark.usefixtures("in_memory_layer")
 async def test_a_channel_in_worker_channels_reaches_its_consumer(monkeypatch):
     monkeypatch.setitem(asgi.WORKER_CHANNELS, "test-jobs", EchoWorker.as_asgi())
     EchoWorker.received = asyncio.Queue()
@@ -36,6 +47,7 @@ async def test_a_channel_in_worker_channels_reaches_its_consumer(monkeypatch):
     assert message == {"type": "job.ping", "job": 7}
 
 
+@pytest.mark.usefixtures("in_memory_layer")
 async def test_an_unknown_channel_is_refused(monkeypatch):
     communicator = ApplicationCommunicator(
         asgi.application, {"type": "channel", "channel": "nobody-here"}
