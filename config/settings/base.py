@@ -144,6 +144,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channel layer and cache: in memory, or Redis in scale mode.
 REDIS_URL = env_secret("REDIS_URL")
+# Names of Parlor's keys in Redis: two sites (or a site and a test run) can share one Redis.
+REDIS_PREFIX = env_str("REDIS_PREFIX", "parlor") or "parlor"
 if REDIS_URL:
     REDIS_SOCKET_TIMEOUT = 30
     CHANNEL_LAYERS = {
@@ -154,7 +156,7 @@ if REDIS_URL:
             # the socket's consumer dies (a 1011 close). Give the read room beyond the wait.
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": REDIS_SOCKET_TIMEOUT}],
-                "prefix": "parlor",
+                "prefix": REDIS_PREFIX,
             },
         }
     }
@@ -162,7 +164,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "parlor",
+            "KEY_PREFIX": REDIS_PREFIX,
         }
     }
 else:

@@ -1,6 +1,10 @@
 import os
 import uuid
-from typing import Any
+
+# Another process on the same Redis (a dev server, a `runworker`, another run of the suite)
+# must not take this run's channel messages or see its cache: the run has its own prefix, and
+# the processes a test starts inherit it through the environment.
+os.environ.setdefault("PARLOR_REDIS_PREFIX", f"test-{uuid.uuid4().hex[:12]}")
 
 from config.settings.base import *  # noqa: F403
 
@@ -21,12 +25,3 @@ if DATABASE_URL:  # noqa: F405
     # A lock nobody releases (a connection left in a transaction) fails the test that waits for
     # it, with PostgreSQL's message, instead of hanging the run.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c lock_timeout=60000"  # noqa: F405
-
-if REDIS_URL:  # noqa: F405
-    # Another process on the same Redis (a dev server, a `runworker`, another run of the suite)
-    # must not take this run's channel messages or see its cache. Child processes a test starts
-    # inherit the name through the environment.
-    _prefix = os.environ.setdefault("PARLOR_TEST_REDIS_PREFIX", f"test-{uuid.uuid4().hex[:12]}")
-    _layer_config: dict[str, Any] = CHANNEL_LAYERS["default"]["CONFIG"]  # type: ignore[assignment]  # noqa: F405
-    _layer_config["prefix"] = _prefix
-    CACHES["default"]["KEY_PREFIX"] = _prefix  # noqa: F405

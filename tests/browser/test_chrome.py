@@ -1,6 +1,7 @@
 """The chrome of the product, as a person meets it: home is a composer, the tab title follows
 the conversation, the keyboard stops a reply, opens a chat and reaches search, the phone keeps
-the conversation header in reach. Screenshots of home go to /work/notes/shots/ for review."""
+the conversation header in reach. Screenshots of home go
+to screenshots/ (git-ignored) for review."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.browser.test_first_run_and_chat import _assistant, _setup_or_login
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path("/work/notes/shots")
+SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 CONVERSATION_URL = re.compile(r"/c/[0-9a-f-]+/$")
 
 

@@ -106,7 +106,7 @@ async def test_runworker_in_another_process_pushes_through_redis_to_a_websocket(
     database_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",  # this run's Redis prefix
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
         "DATABASE_URL": f"{database_url}/{connection.settings_dict['NAME']}",
         "GATEWAY_BASE_URL": settings.GATEWAY_BASE_URL,
         "GATEWAY_API_KEY": settings.GATEWAY_API_KEY,
