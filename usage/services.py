@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, models, router, transaction
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.constants import OnConflict
+from django.db.models.sql.subqueries import InsertQuery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -87,27 +89,64 @@ def team_budget(team: Any) -> TeamBudget | None:
     return TeamBudget.objects.filter(team=team).first()
 
 
+def _fits(limit: Decimal | None, used: Decimal, amount: Decimal) -> bool:
+    """The budget rule, in Python: no limit, or not yet at the limit and used + amount within
+    it (so a limit of 0 refuses even a free call). `_room_for` is the same rule in SQL."""
+    if limit is None:
+        return True
+    if amount > 2 * SLACK:
+        return limit >= used + (amount - SLACK)
+    return limit > used + SLACK
+
+
 def _room_for(amount: Decimal) -> Q:
-    """Rows whose limit leaves room for `amount`: no limit, or not yet at the limit and
-    spent + reserved + amount within it (so a limit of 0 refuses even a free call)."""
+    """Rows whose limit leaves room for `amount` (the rule of `_fits`, on the row's spent +
+    reserved). "limit > used + SLACK and limit >= used + amount - SLACK" is one comparison:
+    with amount above 2 * SLACK the second implies the first, at or below it the first implies
+    the second; the bound is computed here, so the database adds two columns and a constant."""
     used = F("spent") + F("reserved")
-    return Q(limit__isnull=True) | (Q(limit__gt=used + SLACK) & Q(limit__gte=used + amount - SLACK))
+    if amount > 2 * SLACK:
+        room = Q(limit__gte=used + (amount - SLACK))
+    else:
+        room = Q(limit__gt=used + SLACK)
+    return Q(limit__isnull=True) | room
 
 
 def _take(rows: QuerySet[Any], amount: Decimal) -> bool:
     return rows.filter(_room_for(amount)).update(reserved=F("reserved") + amount) == 1
 
 
+def _make(row: models.Model) -> bool:
+    """INSERT `row` unless a row with its unique key exists (INSERT ... ON CONFLICT DO NOTHING,
+    INSERT OR IGNORE on SQLite, as bulk_create(ignore_conflicts=True) writes it); True if this
+    INSERT made it. Under a concurrent INSERT of the same key the database waits for the
+    other transaction, then does nothing if it committed."""
+    model = type(row)
+    query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+    query.insert_values([f for f in model._meta.local_concrete_fields if not f.primary_key], [row])
+    using = router.db_for_write(model)
+    made = 0
+    with connections[using].cursor() as cursor:
+        for sql, params in query.get_compiler(using=using).as_sql():
+            cursor.execute(sql, params)
+            made += cursor.rowcount
+    return made == 1
+
+
 def _take_or_make(rows: QuerySet[Any], new_row: Any, amount: Decimal) -> bool:
     """Take `amount` from the month's counter, making the counter first if this is the month's
-    first call. Most calls find it made: one UPDATE. INSERT ... ON CONFLICT DO NOTHING keeps the
-    making race-safe (a lost race leaves the other process's row, then the take is retried)."""
+    first call. Most calls find it made: one UPDATE. Otherwise, if a new counter (nothing used,
+    the budget's limit) has room, it is made with `amount` already reserved: one INSERT ...
+    ON CONFLICT DO NOTHING. A conflict means the counter exists (it had no room, or another
+    process made it since the UPDATE): the take is tried again on it. If a new counter would
+    have no room, the call is refused with no more queries (the old counter had none either,
+    or the UPDATE would have taken it)."""
     if _take(rows, amount):
         return True
-    if rows.exists():  # made already, and no room left
+    if not _fits(new_row.limit, ZERO, amount):
         return False
-    rows.model.objects.bulk_create([new_row], ignore_conflicts=True)
-    return _take(rows, amount)
+    new_row.reserved = amount
+    return _make(new_row) or _take(rows, amount)
 
 
 def check_model(budget: TeamBudget | None, role: str, model: str) -> None:
