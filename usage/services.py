@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import connections, models, router, transaction
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Subquery
 from django.db.models.constants import OnConflict
 from django.db.models.sql.subqueries import InsertQuery
 from django.utils import timezone
@@ -99,21 +99,59 @@ def _fits(limit: Decimal | None, used: Decimal, amount: Decimal) -> bool:
     return limit > used + SLACK
 
 
-def _room_for(amount: Decimal) -> Q:
-    """Rows whose limit leaves room for `amount` (the rule of `_fits`, on the row's spent +
-    reserved). "limit > used + SLACK and limit >= used + amount - SLACK" is one comparison:
-    with amount above 2 * SLACK the second implies the first, at or below it the first implies
-    the second; the bound is computed here, so the database adds two columns and a constant."""
-    used = F("spent") + F("reserved")
+def _room_for(amount: Decimal) -> tuple[str, Decimal]:
+    """The rule of `_fits` on a counter's row, as SQL and its parameter. "limit > used + SLACK
+    and limit >= used + amount - SLACK" is one comparison: with amount above 2 * SLACK the
+    second implies the first, at or below it the first implies the second, so the bound is
+    computed here and the database adds two columns and a constant."""
     if amount > 2 * SLACK:
-        room = Q(limit__gte=used + (amount - SLACK))
+        op, bound = ">=", amount - SLACK
     else:
-        room = Q(limit__gt=used + SLACK)
-    return Q(limit__isnull=True) | room
+        op, bound = ">", SLACK
+    return f'("limit" IS NULL OR "limit" {op} "spent" + "reserved" + %s)', bound
 
 
-def _take(rows: QuerySet[Any], amount: Decimal) -> bool:
-    return rows.filter(_room_for(amount)).update(reserved=F("reserved") + amount) == 1
+Counter = type[TeamMonth] | type[MemberMonth]
+
+
+def _update_counter(
+    model: Counter,
+    key: dict[str, Any],
+    change: str,
+    params: list[Any],
+    where: str = "",
+    where_params: tuple[Any, ...] = (),
+) -> int:
+    """UPDATE the counter `key` names (its unique columns): SET `change` (with `params`)
+    WHERE the key [AND `where` (with `where_params`)]; the number of rows changed.
+
+    Plain SQL, not QuerySet.update(): this runs per call on the one database thread, and
+    compiling the same statement through the ORM cost more CPU than running it (see
+    benchmarks/reserve_cost.py). Amounts are Decimal parameters (numeric on PostgreSQL: exact;
+    on SQLite numbers, as the ORM's CASTs make them). `change` and `where` are constants of
+    this module that name the columns spent, reserved and limit; no caller's text is spliced.
+    """
+    connection = connections[router.db_for_write(model)]
+    columns, values = [], []
+    for name, value in key.items():
+        field = model._meta.get_field(name)
+        columns.append(f"{connection.ops.quote_name(field.column)} = %s")
+        values.append(field.get_db_prep_value(value, connection))
+    sql = (
+        f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {change} "  # noqa: S608
+        f"WHERE {' AND '.join(columns)}{f' AND {where}' if where else ''}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *values, *where_params])
+        return cursor.rowcount
+
+
+def _take(model: Counter, key: dict[str, Any], amount: Decimal) -> bool:
+    """reserved += amount on the counter if its limit leaves room: one conditional UPDATE, so
+    two processes can never both take the last of a budget."""
+    room, bound = _room_for(amount)
+    change = '"reserved" = "reserved" + %s'
+    return _update_counter(model, key, change, [amount], room, (bound,)) == 1
 
 
 def _make(row: models.Model) -> bool:
@@ -133,7 +171,7 @@ def _make(row: models.Model) -> bool:
     return made == 1
 
 
-def _take_or_make(rows: QuerySet[Any], new_row: Any, amount: Decimal) -> bool:
+def _take_or_make(new_row: TeamMonth | MemberMonth, key: dict[str, Any], amount: Decimal) -> bool:
     """Take `amount` from the month's counter, making the counter first if this is the month's
     first call. Most calls find it made: one UPDATE. Otherwise, if a new counter (nothing used,
     the budget's limit) has room, it is made with `amount` already reserved: one INSERT ...
@@ -141,12 +179,13 @@ def _take_or_make(rows: QuerySet[Any], new_row: Any, amount: Decimal) -> bool:
     process made it since the UPDATE): the take is tried again on it. If a new counter would
     have no room, the call is refused with no more queries (the old counter had none either,
     or the UPDATE would have taken it)."""
-    if _take(rows, amount):
+    model = type(new_row)
+    if _take(model, key, amount):
         return True
     if not _fits(new_row.limit, ZERO, amount):
         return False
     new_row.reserved = amount
-    return _make(new_row) or _take(rows, amount)
+    return _make(new_row) or _take(model, key, amount)
 
 
 def check_model(budget: TeamBudget | None, role: str, model: str) -> None:
@@ -179,15 +218,15 @@ def reserve(
     check_model(budget, role, model)
     month = current_month()
     with transaction.atomic():
+        key = {"team_id": team.pk, "month": month}
         team_row = TeamMonth(team=team, month=month, limit=budget.monthly_limit if budget else None)
-        if not _take_or_make(TeamMonth.objects.filter(team=team, month=month), team_row, amount):
+        if not _take_or_make(team_row, key, amount):
             raise BudgetRefused(
                 _("Your team's monthly budget is used up. Ask a team owner to raise the budget.")
             )
         cap = budget.member_monthly_cap if budget else None
         member_row = MemberMonth(team=team, user=user, month=month, limit=cap)
-        member_rows = MemberMonth.objects.filter(team=team, user=user, month=month)
-        if not _take_or_make(member_rows, member_row, amount):
+        if not _take_or_make(member_row, {**key, "user_id": user.pk}, amount):
             raise BudgetRefused(
                 _("You have reached your monthly budget in this team. Ask a team owner.")
             )
@@ -211,11 +250,12 @@ def reserve(
 
 def _release(record: UsageRecord, *, spent: Decimal) -> None:
     """Move the record's reservation off both counters, adding `spent` to what was spent."""
-    change = {"reserved": F("reserved") - record.reserved, "spent": F("spent") + spent}
-    TeamMonth.objects.filter(team_id=record.team_id, month=record.month).update(**change)
-    MemberMonth.objects.filter(
-        team_id=record.team_id, user=record.user_id, month=record.month
-    ).update(**change)
+    change = '"reserved" = "reserved" - %s, "spent" = "spent" + %s'
+    key = {"team_id": record.team_id, "month": record.month}
+    _update_counter(TeamMonth, key, change, [record.reserved, spent])
+    _update_counter(
+        MemberMonth, {**key, "user_id": record.user_id}, change, [record.reserved, spent]
+    )
 
 
 def settle(
