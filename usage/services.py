@@ -135,7 +135,8 @@ def _update_counter(
     columns, values = [], []
     for name, value in key.items():
         field = model._meta.get_field(name)
-        columns.append(f"{connection.ops.quote_name(field.column)} = %s")
+        assert isinstance(field, models.Field)  # a column, not a reverse relation
+        columns.append(f"{connection.ops.quote_name(str(field.column))} = %s")
         values.append(field.get_db_prep_value(value, connection))
     sql = (
         f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {change} "  # noqa: S608
