@@ -66,7 +66,8 @@ def current_month() -> datetime.date:
 
 def price_for(model: str) -> tuple[Price, bool]:
     """The model's price and whether it is the site default ("*"; zero if there is none)."""
-    prices = {p.model: p for p in Price.objects.filter(model__in=[model, Price.DEFAULT])}
+    rows = Price.objects.filter(model__in=[model, Price.DEFAULT]).order_by()  # order: unused
+    prices = {p.model: p for p in rows}
     if model in prices:
         return prices[model], False
     return prices.get(Price.DEFAULT) or Price(model=Price.DEFAULT), True
@@ -86,7 +87,8 @@ def action_cost(price: Price, *, images: int = 0, audio_seconds: int = 0) -> Dec
 
 
 def team_budget(team: Any) -> TeamBudget | None:
-    return TeamBudget.objects.filter(team=team).first()
+    # One budget per team (OneToOneField): no ORDER BY for first() to compile.
+    return next(iter(TeamBudget.objects.filter(team_id=team.pk).order_by()[:1]), None)
 
 
 def _fits(limit: Decimal | None, used: Decimal, amount: Decimal) -> bool:
@@ -406,7 +408,16 @@ def reserve_job(job: Any, *, role: str | None = None) -> UsageRecord:
 
 
 def pending_record(**link: Any) -> UsageRecord | None:
+    """The newest record still reserved for `link` (a job re-queued may have had several)."""
     return UsageRecord.objects.filter(status=UsageRecord.Status.RESERVED, **link).first()
+
+
+def pending_reply_record(message_id: int) -> UsageRecord | None:
+    """The reply's record while it is reserved. A reply has one record (begin_reply reserves
+    once, for the assistant message it has just made), so there is no order to compile: with
+    the default ordering this query cost half as much again (benchmarks/reserve_cost.py)."""
+    rows = UsageRecord.objects.filter(status=UsageRecord.Status.RESERVED, message_id=message_id)
+    return next(iter(rows.order_by()[:1]), None)
 
 
 def settle_job(job: Any) -> bool:

@@ -320,3 +320,47 @@ def test_a_members_first_reply_of_the_month_makes_its_counter_in_one_insert(
     with django_assert_num_queries(8):
         record = services.reserve_chat(user=bob, **chat)
     assert MemberMonth.objects.get(team=team, user=bob).reserved == record.reserved > 0
+
+
+def _reply_reserved(conversation, user):
+    from chat.models import Message
+
+    message = Message.objects.create(conversation=conversation, role="assistant",
+                                     status="streaming", model="gpt-4o-mini")  # fmt: skip
+    record = services.reserve_chat(team=conversation.team, user=user, role="member",
+                                   model="gpt-4o-mini", message=message,
+                                   messages=[{"role": "user", "content": "hi"}])  # fmt: skip
+    return message, record
+
+
+def test_settling_a_reply_is_six_statements_and_charges_once(
+    conversation, bob, price, set_budget, django_assert_num_queries
+):
+    from usage.hooks import UsageMeter
+
+    set_budget(limit="100", cap="10")
+    message, _record = _reply_reserved(conversation, bob)
+    # The pending record, the price, the savepoint, the record's UPDATE, two counters'
+    # UPDATEs, the release.
+    with django_assert_num_queries(7):
+        UsageMeter().settle(message_id=message.pk, usage=Usage(1000, 500, 1500),
+                            status="complete", content="")  # fmt: skip
+    with django_assert_num_queries(1):  # settled: found no more, nothing charged again
+        UsageMeter().settle(message_id=message.pk, usage=Usage(1000, 500, 1500),
+                            status="complete", content="")  # fmt: skip
+    assert _counters(conversation.team, bob) == ((Decimal(2), 0), (Decimal(2), 0))
+
+
+def test_refunding_a_reply_is_five_statements_and_refunds_once(
+    conversation, bob, price, set_budget, django_assert_num_queries
+):
+    from usage.hooks import UsageMeter
+
+    set_budget(limit="100", cap="10")
+    message, record = _reply_reserved(conversation, bob)
+    with django_assert_num_queries(6):  # as settling, without the price
+        UsageMeter().refund(message_id=message.pk)
+    UsageMeter().refund(message_id=message.pk)
+    assert _counters(conversation.team, bob) == ((0, 0), (0, 0))
+    record.refresh_from_db()
+    assert record.status == UsageRecord.Status.REFUNDED
