@@ -64,10 +64,21 @@ def current_month() -> datetime.date:
     return month_of(timezone.localtime(timezone.now()))
 
 
+# The lookups every reply makes on the one database thread (price and budget at its start,
+# its record and price at its end) are Model.objects.raw(): the same rows and model instances
+# (Django's converters: exact Decimals, decoded JSON) without compiling a QuerySet each time,
+# which cost about twice what running the query did (benchmarks/reserve_cost.py).
+_PRICES = f'SELECT * FROM "{Price._meta.db_table}" WHERE "model" IN (%s, %s)'  # noqa: S608
+_BUDGET = f'SELECT * FROM "{TeamBudget._meta.db_table}" WHERE "team_id" = %s'  # noqa: S608
+_PENDING_REPLY = (
+    f'SELECT * FROM "{UsageRecord._meta.db_table}" '  # noqa: S608
+    'WHERE "status" = %s AND "message_id" = %s LIMIT 1'
+)
+
+
 def price_for(model: str) -> tuple[Price, bool]:
     """The model's price and whether it is the site default ("*"; zero if there is none)."""
-    rows = Price.objects.filter(model__in=[model, Price.DEFAULT]).order_by()  # order: unused
-    prices = {p.model: p for p in rows}
+    prices = {p.model: p for p in Price.objects.raw(_PRICES, [model, Price.DEFAULT])}
     if model in prices:
         return prices[model], False
     return prices.get(Price.DEFAULT) or Price(model=Price.DEFAULT), True
@@ -87,8 +98,7 @@ def action_cost(price: Price, *, images: int = 0, audio_seconds: int = 0) -> Dec
 
 
 def team_budget(team: Any) -> TeamBudget | None:
-    # One budget per team (OneToOneField): no ORDER BY for first() to compile.
-    return next(iter(TeamBudget.objects.filter(team_id=team.pk).order_by()[:1]), None)
+    return next(iter(TeamBudget.objects.raw(_BUDGET, [team.pk])), None)  # one per team
 
 
 def _fits(limit: Decimal | None, used: Decimal, amount: Decimal) -> bool:
@@ -414,10 +424,9 @@ def pending_record(**link: Any) -> UsageRecord | None:
 
 def pending_reply_record(message_id: int) -> UsageRecord | None:
     """The reply's record while it is reserved. A reply has one record (begin_reply reserves
-    once, for the assistant message it has just made), so there is no order to compile: with
-    the default ordering this query cost half as much again (benchmarks/reserve_cost.py)."""
-    rows = UsageRecord.objects.filter(status=UsageRecord.Status.RESERVED, message_id=message_id)
-    return next(iter(rows.order_by()[:1]), None)
+    once, for the assistant message it has just made), so any one found is it."""
+    rows = UsageRecord.objects.raw(_PENDING_REPLY, [UsageRecord.Status.RESERVED, message_id])
+    return next(iter(rows), None)
 
 
 def settle_job(job: Any) -> bool:
