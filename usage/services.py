@@ -126,22 +126,23 @@ def _room_for(amount: Decimal) -> tuple[str, Decimal]:
 Counter = type[TeamMonth] | type[MemberMonth]
 
 
-def _update_counter(
-    model: Counter,
+def _update(
+    model: type[models.Model],
     key: dict[str, Any],
     change: str,
     params: list[Any],
     where: str = "",
     where_params: tuple[Any, ...] = (),
 ) -> int:
-    """UPDATE the counter `key` names (its unique columns): SET `change` (with `params`)
-    WHERE the key [AND `where` (with `where_params`)]; the number of rows changed.
+    """UPDATE the row `key` names (a counter's unique columns, a record's pk and status): SET
+    `change` (with `params`) WHERE the key [AND `where` (with `where_params`)]; the number of
+    rows changed.
 
     Plain SQL, not QuerySet.update(): this runs per call on the one database thread, and
     compiling the same statement through the ORM cost more CPU than running it (see
     benchmarks/reserve_cost.py). Amounts are Decimal parameters (numeric on PostgreSQL: exact;
-    on SQLite numbers, as the ORM's CASTs make them). `change` and `where` are constants of
-    this module that name the columns spent, reserved and limit; no caller's text is spliced.
+    on SQLite numbers, as the ORM's CASTs make them). `change` and `where` are built in this
+    module from constants and field names; no caller's text is spliced.
     """
     connection = connections[router.db_for_write(model)]
     columns, values = [], []
@@ -164,7 +165,7 @@ def _take(model: Counter, key: dict[str, Any], amount: Decimal) -> bool:
     two processes can never both take the last of a budget."""
     room, bound = _room_for(amount)
     change = '"reserved" = "reserved" + %s'
-    return _update_counter(model, key, change, [amount], room, (bound,)) == 1
+    return _update(model, key, change, [amount], room, (bound,)) == 1
 
 
 def _make(row: models.Model) -> bool:
@@ -265,10 +266,8 @@ def _release(record: UsageRecord, *, spent: Decimal) -> None:
     """Move the record's reservation off both counters, adding `spent` to what was spent."""
     change = '"reserved" = "reserved" - %s, "spent" = "spent" + %s'
     key = {"team_id": record.team_id, "month": record.month}
-    _update_counter(TeamMonth, key, change, [record.reserved, spent])
-    _update_counter(
-        MemberMonth, {**key, "user_id": record.user_id}, change, [record.reserved, spent]
-    )
+    _update(TeamMonth, key, change, [record.reserved, spent])
+    _update(MemberMonth, {**key, "user_id": record.user_id}, change, [record.reserved, spent])
 
 
 def settle(
@@ -293,13 +292,26 @@ def settle(
     if completion_tokens is not None:
         fields["completion_tokens"] = _clamp_tokens(completion_tokens)
     with transaction.atomic():
-        pending = UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED)
-        if not pending.update(**fields):
+        if not _close(record, fields):
             return False
         _release(record, spent=cost)
     for name, value in fields.items():  # what the UPDATE wrote, without reading it back
         setattr(record, name, value)
     return True
+
+
+def _close(record: UsageRecord, fields: dict[str, Any]) -> bool:
+    """Write `fields` to the record if it is still reserved (one conditional UPDATE, so each
+    record is settled or refunded once); True if this call did."""
+    connection = connections[router.db_for_write(UsageRecord)]
+    change, params = [], []
+    for name, value in fields.items():
+        field = UsageRecord._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        change.append(f"{connection.ops.quote_name(str(field.column))} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    key = {"id": record.pk, "status": UsageRecord.Status.RESERVED}
+    return _update(UsageRecord, key, ", ".join(change), params) == 1
 
 
 def _clamp_tokens(count: int) -> int:
@@ -309,10 +321,9 @@ def _clamp_tokens(count: int) -> int:
 
 def refund(record: UsageRecord) -> bool:
     """Give the reservation back; False if the record was already settled or refunded."""
+    fields = {"status": UsageRecord.Status.REFUNDED, "cost": ZERO, "settled_at": timezone.now()}
     with transaction.atomic():
-        pending = UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED)
-        fields = {"status": UsageRecord.Status.REFUNDED, "cost": ZERO, "settled_at": timezone.now()}
-        if not pending.update(**fields):
+        if not _close(record, fields):
             return False
         _release(record, spent=ZERO)
     for name, value in fields.items():
