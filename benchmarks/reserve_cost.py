@@ -231,8 +231,9 @@ def main() -> None:
     for label, make in paths.items():
         samples: dict[str, list[float]] = {name: [] for name in versions}
         rounds: dict[str, list[float]] = {name: [] for name in versions}
-        for _ in range(args.repeat):
-            for name, bench in benches.items():  # alternate: load hits both alike
+        for i in range(args.repeat):
+            order = list(benches.items())
+            for name, bench in order[::-1] if i % 2 else order:  # alternate: load hits both
                 spent = _run(make(bench))
                 samples[name] += spent
                 rounds[name].append(statistics.mean(spent))
