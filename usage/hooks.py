@@ -40,7 +40,7 @@ class UsageMeter:
     def settle(self, *, message_id: int, usage: Any | None, status: str, content: str) -> None:
         """A complete reply, or one the gateway reported usage for, is charged; a reply that
         failed, was stopped or cut off without a report is refunded."""
-        record = services.pending_record(message_id=message_id)
+        record = services.pending_reply_record(message_id)
         if record is None:
             return
         if status == COMPLETE or (usage is not None and usage.prompt_tokens is not None):
@@ -49,7 +49,7 @@ class UsageMeter:
             services.refund(record)
 
     def refund(self, *, message_id: int) -> None:
-        record = services.pending_record(message_id=message_id)
+        record = services.pending_reply_record(message_id)
         if record is not None:
             services.refund(record)
 

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db import connections, models, router, transaction
+from django.db.models import OuterRef, Subquery
+from django.db.models.constants import OnConflict
+from django.db.models.sql.subqueries import InsertQuery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -62,9 +64,21 @@ def current_month() -> datetime.date:
     return month_of(timezone.localtime(timezone.now()))
 
 
+# The lookups every reply makes on the one database thread (price and budget at its start,
+# its record and price at its end) are Model.objects.raw(): the same rows and model instances
+# (Django's converters: exact Decimals, decoded JSON) without compiling a QuerySet each time,
+# which cost about twice what running the query did (benchmarks/reserve_cost.py).
+_PRICES = f'SELECT * FROM "{Price._meta.db_table}" WHERE "model" IN (%s, %s)'  # noqa: S608
+_BUDGET = f'SELECT * FROM "{TeamBudget._meta.db_table}" WHERE "team_id" = %s'  # noqa: S608
+_PENDING_REPLY = (
+    f'SELECT * FROM "{UsageRecord._meta.db_table}" '  # noqa: S608
+    'WHERE "status" = %s AND "message_id" = %s LIMIT 1'
+)
+
+
 def price_for(model: str) -> tuple[Price, bool]:
     """The model's price and whether it is the site default ("*"; zero if there is none)."""
-    prices = {p.model: p for p in Price.objects.filter(model__in=[model, Price.DEFAULT])}
+    prices = {p.model: p for p in Price.objects.raw(_PRICES, [model, Price.DEFAULT])}
     if model in prices:
         return prices[model], False
     return prices.get(Price.DEFAULT) or Price(model=Price.DEFAULT), True
@@ -84,30 +98,108 @@ def action_cost(price: Price, *, images: int = 0, audio_seconds: int = 0) -> Dec
 
 
 def team_budget(team: Any) -> TeamBudget | None:
-    return TeamBudget.objects.filter(team=team).first()
+    return next(iter(TeamBudget.objects.raw(_BUDGET, [team.pk])), None)  # one per team
 
 
-def _room_for(amount: Decimal) -> Q:
-    """Rows whose limit leaves room for `amount`: no limit, or not yet at the limit and
-    spent + reserved + amount within it (so a limit of 0 refuses even a free call)."""
-    used = F("spent") + F("reserved")
-    return Q(limit__isnull=True) | (Q(limit__gt=used + SLACK) & Q(limit__gte=used + amount - SLACK))
-
-
-def _take(rows: QuerySet[Any], amount: Decimal) -> bool:
-    return rows.filter(_room_for(amount)).update(reserved=F("reserved") + amount) == 1
-
-
-def _take_or_make(rows: QuerySet[Any], new_row: Any, amount: Decimal) -> bool:
-    """Take `amount` from the month's counter, making the counter first if this is the month's
-    first call. Most calls find it made: one UPDATE. INSERT ... ON CONFLICT DO NOTHING keeps the
-    making race-safe (a lost race leaves the other process's row, then the take is retried)."""
-    if _take(rows, amount):
+def _fits(limit: Decimal | None, used: Decimal, amount: Decimal) -> bool:
+    """The budget rule, in Python: no limit, or not yet at the limit and used + amount within
+    it (so a limit of 0 refuses even a free call). `_room_for` is the same rule in SQL."""
+    if limit is None:
         return True
-    if rows.exists():  # made already, and no room left
+    if amount > 2 * SLACK:
+        return limit >= used + (amount - SLACK)
+    return limit > used + SLACK
+
+
+def _room_for(amount: Decimal) -> tuple[str, Decimal]:
+    """The rule of `_fits` on a counter's row, as SQL and its parameter. "limit > used + SLACK
+    and limit >= used + amount - SLACK" is one comparison: with amount above 2 * SLACK the
+    second implies the first, at or below it the first implies the second, so the bound is
+    computed here and the database adds two columns and a constant."""
+    if amount > 2 * SLACK:
+        op, bound = ">=", amount - SLACK
+    else:
+        op, bound = ">", SLACK
+    return f'("limit" IS NULL OR "limit" {op} "spent" + "reserved" + %s)', bound
+
+
+Counter = type[TeamMonth] | type[MemberMonth]
+
+
+def _update(
+    model: type[models.Model],
+    key: dict[str, Any],
+    change: str,
+    params: list[Any],
+    where: str = "",
+    where_params: tuple[Any, ...] = (),
+) -> int:
+    """UPDATE the row `key` names (a counter's unique columns, a record's pk and status): SET
+    `change` (with `params`) WHERE the key [AND `where` (with `where_params`)]; the number of
+    rows changed.
+
+    Plain SQL, not QuerySet.update(): this runs per call on the one database thread, and
+    compiling the same statement through the ORM cost more CPU than running it (see
+    benchmarks/reserve_cost.py). Amounts are Decimal parameters (numeric on PostgreSQL: exact;
+    on SQLite numbers, as the ORM's CASTs make them). `change` and `where` are built in this
+    module from constants and field names; no caller's text is spliced.
+    """
+    connection = connections[router.db_for_write(model)]
+    columns, values = [], []
+    for name, value in key.items():
+        field = model._meta.get_field(name)
+        assert isinstance(field, models.Field)  # a column, not a reverse relation
+        columns.append(f"{connection.ops.quote_name(str(field.column))} = %s")
+        values.append(field.get_db_prep_value(value, connection))
+    sql = (
+        f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {change} "  # noqa: S608
+        f"WHERE {' AND '.join(columns)}{f' AND {where}' if where else ''}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *values, *where_params])
+        return cursor.rowcount
+
+
+def _take(model: Counter, key: dict[str, Any], amount: Decimal) -> bool:
+    """reserved += amount on the counter if its limit leaves room: one conditional UPDATE, so
+    two processes can never both take the last of a budget."""
+    room, bound = _room_for(amount)
+    change = '"reserved" = "reserved" + %s'
+    return _update(model, key, change, [amount], room, (bound,)) == 1
+
+
+def _make(row: models.Model) -> bool:
+    """INSERT `row` unless a row with its unique key exists (INSERT ... ON CONFLICT DO NOTHING,
+    INSERT OR IGNORE on SQLite, as bulk_create(ignore_conflicts=True) writes it); True if this
+    INSERT made it. Under a concurrent INSERT of the same key the database waits for the
+    other transaction, then does nothing if it committed."""
+    model = type(row)
+    query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+    query.insert_values([f for f in model._meta.local_concrete_fields if not f.primary_key], [row])
+    using = router.db_for_write(model)
+    made = 0
+    with connections[using].cursor() as cursor:
+        for sql, params in query.get_compiler(using=using).as_sql():
+            cursor.execute(sql, params)
+            made += cursor.rowcount
+    return made == 1
+
+
+def _take_or_make(new_row: TeamMonth | MemberMonth, key: dict[str, Any], amount: Decimal) -> bool:
+    """Take `amount` from the month's counter, making the counter first if this is the month's
+    first call. Most calls find it made: one UPDATE. Otherwise, if a new counter (nothing used,
+    the budget's limit) has room, it is made with `amount` already reserved: one INSERT ...
+    ON CONFLICT DO NOTHING. A conflict means the counter exists (it had no room, or another
+    process made it since the UPDATE): the take is tried again on it. If a new counter would
+    have no room, the call is refused with no more queries (the old counter had none either,
+    or the UPDATE would have taken it)."""
+    model = type(new_row)
+    if _take(model, key, amount):
+        return True
+    if not _fits(new_row.limit, ZERO, amount):
         return False
-    rows.model.objects.bulk_create([new_row], ignore_conflicts=True)
-    return _take(rows, amount)
+    new_row.reserved = amount
+    return _make(new_row) or _take(model, key, amount)
 
 
 def check_model(budget: TeamBudget | None, role: str, model: str) -> None:
@@ -140,15 +232,15 @@ def reserve(
     check_model(budget, role, model)
     month = current_month()
     with transaction.atomic():
+        key = {"team_id": team.pk, "month": month}
         team_row = TeamMonth(team=team, month=month, limit=budget.monthly_limit if budget else None)
-        if not _take_or_make(TeamMonth.objects.filter(team=team, month=month), team_row, amount):
+        if not _take_or_make(team_row, key, amount):
             raise BudgetRefused(
                 _("Your team's monthly budget is used up. Ask a team owner to raise the budget.")
             )
         cap = budget.member_monthly_cap if budget else None
         member_row = MemberMonth(team=team, user=user, month=month, limit=cap)
-        member_rows = MemberMonth.objects.filter(team=team, user=user, month=month)
-        if not _take_or_make(member_rows, member_row, amount):
+        if not _take_or_make(member_row, {**key, "user_id": user.pk}, amount):
             raise BudgetRefused(
                 _("You have reached your monthly budget in this team. Ask a team owner.")
             )
@@ -172,11 +264,10 @@ def reserve(
 
 def _release(record: UsageRecord, *, spent: Decimal) -> None:
     """Move the record's reservation off both counters, adding `spent` to what was spent."""
-    change = {"reserved": F("reserved") - record.reserved, "spent": F("spent") + spent}
-    TeamMonth.objects.filter(team_id=record.team_id, month=record.month).update(**change)
-    MemberMonth.objects.filter(
-        team_id=record.team_id, user=record.user_id, month=record.month
-    ).update(**change)
+    change = '"reserved" = "reserved" - %s, "spent" = "spent" + %s'
+    key = {"team_id": record.team_id, "month": record.month}
+    _update(TeamMonth, key, change, [record.reserved, spent])
+    _update(MemberMonth, {**key, "user_id": record.user_id}, change, [record.reserved, spent])
 
 
 def settle(
@@ -201,13 +292,26 @@ def settle(
     if completion_tokens is not None:
         fields["completion_tokens"] = _clamp_tokens(completion_tokens)
     with transaction.atomic():
-        pending = UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED)
-        if not pending.update(**fields):
+        if not _close(record, fields):
             return False
         _release(record, spent=cost)
     for name, value in fields.items():  # what the UPDATE wrote, without reading it back
         setattr(record, name, value)
     return True
+
+
+def _close(record: UsageRecord, fields: dict[str, Any]) -> bool:
+    """Write `fields` to the record if it is still reserved (one conditional UPDATE, so each
+    record is settled or refunded once); True if this call did."""
+    connection = connections[router.db_for_write(UsageRecord)]
+    change, params = [], []
+    for name, value in fields.items():
+        field = UsageRecord._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        change.append(f"{connection.ops.quote_name(str(field.column))} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    key = {"id": record.pk, "status": UsageRecord.Status.RESERVED}
+    return _update(UsageRecord, key, ", ".join(change), params) == 1
 
 
 def _clamp_tokens(count: int) -> int:
@@ -217,10 +321,9 @@ def _clamp_tokens(count: int) -> int:
 
 def refund(record: UsageRecord) -> bool:
     """Give the reservation back; False if the record was already settled or refunded."""
+    fields = {"status": UsageRecord.Status.REFUNDED, "cost": ZERO, "settled_at": timezone.now()}
     with transaction.atomic():
-        pending = UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED)
-        fields = {"status": UsageRecord.Status.REFUNDED, "cost": ZERO, "settled_at": timezone.now()}
-        if not pending.update(**fields):
+        if not _close(record, fields):
             return False
         _release(record, spent=ZERO)
     for name, value in fields.items():
@@ -326,7 +429,15 @@ def reserve_job(job: Any, *, role: str | None = None) -> UsageRecord:
 
 
 def pending_record(**link: Any) -> UsageRecord | None:
+    """The newest record still reserved for `link` (a job re-queued may have had several)."""
     return UsageRecord.objects.filter(status=UsageRecord.Status.RESERVED, **link).first()
+
+
+def pending_reply_record(message_id: int) -> UsageRecord | None:
+    """The reply's record while it is reserved. A reply has one record (begin_reply reserves
+    once, for the assistant message it has just made), so any one found is it."""
+    rows = UsageRecord.objects.raw(_PENDING_REPLY, [UsageRecord.Status.RESERVED, message_id])
+    return next(iter(rows), None)
 
 
 def settle_job(job: Any) -> bool:

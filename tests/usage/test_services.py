@@ -232,3 +232,135 @@ def test_reported_token_counts_are_clamped_to_the_columns_range(team, bob, price
     services.settle(record, cost=Decimal(1), prompt_tokens=10**12, completion_tokens=-5)
     record.refresh_from_db()
     assert (record.prompt_tokens, record.completion_tokens) == (services.MAX_TOKENS, 0)
+
+
+# The budget rule at its edges, on a counter that exists and on the month's first call (which
+# decides in Python whether a new counter would have room, then makes it with the amount).
+
+
+EDGES = [  # (used before, amount, taken)
+    ("0.999999", "0.000001", True),  # exactly to the limit
+    ("0.999999", "0.000002", False),  # one millionth over
+    ("0", "1", True),
+    ("0", "1.000001", False),
+    ("0.999999", "0", True),  # a free call below the limit
+    ("1", "0", False),  # ... and at it
+]
+FIRST_CALL_EDGES = [("0", "1", True), ("0", "1.000001", False), ("0", "0", True)]
+
+
+@pytest.mark.parametrize(
+    ("first_call", "used", "amount", "taken"),
+    [(False, *edge) for edge in EDGES] + [(True, *edge) for edge in FIRST_CALL_EDGES],
+)
+def test_the_member_cap_is_reached_exactly(team, bob, set_budget, first_call, used, amount, taken):
+    set_budget(cap="1")
+    if not first_call:
+        MemberMonth.objects.create(team=team, user=bob, month=services.current_month(),
+                                   limit=Decimal(1), reserved=Decimal(used))  # fmt: skip
+    if taken:
+        _reserve(team, bob, amount)
+    else:
+        with pytest.raises(BudgetRefused):
+            _reserve(team, bob, amount)
+    member = MemberMonth.objects.filter(team=team, user=bob).first()
+    expected = Decimal(used) + Decimal(amount) if taken else Decimal(used)
+    assert (member.reserved if member else Decimal(0)) == expected
+    assert UsageRecord.objects.count() == (1 if taken else 0)
+    if not taken:  # the refusal rolled back the team's counter made for it too
+        assert not TeamMonth.objects.filter(reserved__gt=0).exists()
+
+
+def test_a_first_call_that_finds_the_counter_full_is_refused(team, bob, set_budget):
+    """The first UPDATE misses a full counter, the new counter would have room, the INSERT
+    conflicts with the full one: the take is tried again and refused."""
+    set_budget(cap="1")
+    month = services.current_month()
+    MemberMonth.objects.create(team=team, user=bob, month=month, limit=Decimal("0.5"),
+                               reserved=Decimal("0.5"))  # fmt: skip
+    with pytest.raises(BudgetRefused):
+        _reserve(team, bob, "0.1")
+    assert MemberMonth.objects.get(team=team, user=bob).reserved == Decimal("0.5")
+
+
+def test_a_first_call_made_elsewhere_takes_from_that_counter(team, bob, set_budget):
+    """No budget here, but a counter made with a limit (as another process may have): the
+    conflict leads to the take, which obeys that counter's limit."""
+    month = services.current_month()
+    MemberMonth.objects.create(team=team, user=bob, month=month, limit=Decimal(1))
+    _reserve(team, bob, "0.6")
+    with pytest.raises(BudgetRefused):
+        _reserve(team, bob, "0.6")
+    assert MemberMonth.objects.get(team=team, user=bob).reserved == Decimal("0.6")
+
+
+# Queries: reserve_chat runs inside begin_reply's transaction on the one database thread, so
+# every query counts in a burst (benchmarks/reserve_cost.py measures their CPU).
+
+
+def test_reserve_chat_in_steady_state_is_four_statements(team, bob, price, set_budget,
+                                                         django_assert_num_queries):  # fmt: skip
+    set_budget(limit="100", cap="10")
+    chat = {"team": team, "user": bob, "role": "member", "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+    services.reserve_chat(**chat)
+    # The price, the budget, the savepoint, two counters' UPDATEs, the record, the release.
+    with django_assert_num_queries(7):
+        services.reserve_chat(**chat)
+
+
+def test_a_members_first_reply_of_the_month_makes_its_counter_in_one_insert(
+    team, alice, bob, price, set_budget, django_assert_num_queries
+):
+    set_budget(limit="100", cap="10")
+    chat = {"team": team, "role": "member", "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+    services.reserve_chat(user=alice, **chat)  # the team's counter exists
+    # As steady state, plus the member's INSERT after the UPDATE that found no counter.
+    with django_assert_num_queries(8):
+        record = services.reserve_chat(user=bob, **chat)
+    assert MemberMonth.objects.get(team=team, user=bob).reserved == record.reserved > 0
+
+
+def _reply_reserved(conversation, user):
+    from chat.models import Message
+
+    message = Message.objects.create(conversation=conversation, role="assistant",
+                                     status="streaming", model="gpt-4o-mini")  # fmt: skip
+    record = services.reserve_chat(team=conversation.team, user=user, role="member",
+                                   model="gpt-4o-mini", message=message,
+                                   messages=[{"role": "user", "content": "hi"}])  # fmt: skip
+    return message, record
+
+
+def test_settling_a_reply_is_six_statements_and_charges_once(
+    conversation, bob, price, set_budget, django_assert_num_queries
+):
+    from usage.hooks import UsageMeter
+
+    set_budget(limit="100", cap="10")
+    message, _record = _reply_reserved(conversation, bob)
+    # The pending record, the price, the savepoint, the record's UPDATE, two counters'
+    # UPDATEs, the release.
+    with django_assert_num_queries(7):
+        UsageMeter().settle(message_id=message.pk, usage=Usage(1000, 500, 1500),
+                            status="complete", content="")  # fmt: skip
+    with django_assert_num_queries(1):  # settled: found no more, nothing charged again
+        UsageMeter().settle(message_id=message.pk, usage=Usage(1000, 500, 1500),
+                            status="complete", content="")  # fmt: skip
+    assert _counters(conversation.team, bob) == ((Decimal(2), 0), (Decimal(2), 0))
+
+
+def test_refunding_a_reply_is_five_statements_and_refunds_once(
+    conversation, bob, price, set_budget, django_assert_num_queries
+):
+    from usage.hooks import UsageMeter
+
+    set_budget(limit="100", cap="10")
+    message, record = _reply_reserved(conversation, bob)
+    with django_assert_num_queries(6):  # as settling, without the price
+        UsageMeter().refund(message_id=message.pk)
+    UsageMeter().refund(message_id=message.pk)
+    assert _counters(conversation.team, bob) == ((0, 0), (0, 0))
+    record.refresh_from_db()
+    assert record.status == UsageRecord.Status.REFUNDED
