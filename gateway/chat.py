@@ -5,6 +5,7 @@ The per-event path is one `json.loads` and a few dict lookups; nothing else runs
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -29,6 +30,8 @@ from gateway.types import ChatDelta, ChatEnd, Usage
 logger = logging.getLogger(__name__)
 
 PATH = "/v1/chat/completions"
+# How long the end of a response may follow its [DONE] and still keep its connection.
+BODY_END_SECONDS = 0.05
 _DONE = object()
 
 
@@ -75,7 +78,8 @@ async def stream_chat(
                 started = True
                 decoder = SSEDecoder()
                 done = False
-                async for chunk in _body(response):
+                chunks = _body(response)
+                async for chunk in chunks:
                     for payload in decoder.feed(chunk):
                         event = _parse(payload, state)
                         if isinstance(event, ChatDelta):
@@ -95,6 +99,7 @@ async def stream_chat(
                             break
                 if not done:
                     raise GatewayConnectionLost("stream ended without [DONE]")
+                await _read_to_end(chunks)
     except httpx.HTTPError as exc:
         error = error_from_exception(exc, mid_stream=started)
         logger.warning("Chat stream (model %s) failed: %s", model, error)
@@ -103,6 +108,20 @@ async def stream_chat(
         logger.warning("Chat stream (model %s) failed: %s", model, exc)
         raise
     yield state.end()
+
+
+async def _read_to_end(body: AsyncIterator[bytes]) -> None:
+    """After [DONE]: read the end of the body if it comes at once (it does: the gateway ends
+    the response), so that the connection goes back to the pool for the next reply. A body
+    closed before its last chunk closes its connection, and every reply connected anew (and
+    with https, a TLS handshake). Whatever follows [DONE] is ignored, as before; a gateway
+    that keeps the stream open past BODY_END_SECONDS only costs its connection."""
+    try:
+        async with asyncio.timeout(BODY_END_SECONDS):
+            async for _chunk in body:
+                pass
+    except (TimeoutError, httpx.HTTPError):
+        pass
 
 
 def _body(response: httpx.Response) -> AsyncIterator[bytes]:

@@ -105,6 +105,52 @@ async def test_one_connection_is_reused_and_a_closed_idle_one_is_not(serve):
     assert connections == 2
 
 
+async def test_consecutive_replies_share_one_connection(serve):
+    connections = 0
+
+    async def handler(reader, writer):
+        nonlocal connections
+        connections += 1
+        while not reader.at_eof():
+            try:
+                await _read_request(reader)
+            except asyncio.IncompleteReadError:
+                break
+            writer.write(HEAD + b"\r\n" + _chunk(_event("hi")))
+            await writer.drain()
+            await asyncio.sleep(0.01)
+            writer.write(_chunk(END))
+            await writer.drain()
+            writer.write(b"0\r\n\r\n")  # the body's end, a write after [DONE]
+            await writer.drain()
+        writer.close()
+
+    await serve(handler)
+    for _ in range(3):
+        text, events = await _collect()
+        assert text == "hi"
+        assert isinstance(events[-1], ChatEnd)
+    assert connections == 1
+
+
+async def test_a_gateway_that_keeps_the_stream_open_after_done_still_ends_the_reply(serve):
+    release = asyncio.Event()
+
+    async def handler(reader, writer):
+        await _read_request(reader)
+        writer.write(HEAD + b"\r\n" + _chunk(_event("hi")) + _chunk(END))
+        await writer.drain()
+        await release.wait()
+        writer.close()
+
+    await serve(handler)
+    async with asyncio.timeout(5):
+        text, events = await _collect()
+    release.set()
+    assert text == "hi"
+    assert isinstance(events[-1], ChatEnd) and events[-1].finish_reason == "stop"
+
+
 async def test_many_chunks_in_one_read_and_a_large_body_arrive_whole(serve, monkeypatch):
     monkeypatch.setattr(netio, "READ_LIMIT", 1024)  # flow control pauses and resumes reading
     words = [f"w{i} " for i in range(3000)]
