@@ -23,10 +23,11 @@ BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("start: begin_reply transaction", ("begin_reply (chat/services.py",)),
     ("end: settle/refund (usage)", ("usage/services.py",)),
     ("end: finish_reply transaction", ("finish_reply (chat/services.py",)),
-    ("start: upstream connect", ("stream_chat (gateway/chat.py:68)",)),
+    # The request up to its response's headers (the pool, connecting); then the body's reads.
+    ("start: upstream connect", ("AsyncClient.send (httpx",)),
     ("start: consumer, templates", ("_start_reply (chat/consumers.py", "render_message")),
     ("start: websocket connect", ("ProtocolTypeRouter", "websocket_connect")),
-    ("frame: SSE read and parse", ("_deltas (gateway/chat.py", "_parse (gateway/chat.py")),
+    ("frame: SSE read and parse", ("stream_chat (gateway/chat.py", "_parse (gateway/chat.py")),
     ("frame: escaping", ("escape",)),
     ("frame: rendering, send", ("_send_frame (chat/consumers.py", "chat/frames.py", "live_render")),
     ("frame: timers", ("call_later", "TimerHandle")),

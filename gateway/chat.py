@@ -5,11 +5,11 @@ The per-event path is one `json.loads` and a few dict lookups; nothing else runs
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import httpx
@@ -30,6 +30,8 @@ from gateway.types import ChatDelta, ChatEnd, Usage
 logger = logging.getLogger(__name__)
 
 PATH = "/v1/chat/completions"
+# How long the end of a response may follow its [DONE] and still keep its connection.
+BODY_END_SECONDS = 0.05
 _DONE = object()
 
 
@@ -72,10 +74,32 @@ async def stream_chat(
                 if delta is not None:
                     yield delta
             else:
+                # The token path, inline (not a generator of its own: one layer less per read).
                 started = True
-                async with aclosing(_deltas(response, state)) as deltas:
-                    async for delta in deltas:
-                        yield delta
+                decoder = SSEDecoder()
+                done = False
+                chunks = _body(response)
+                async for chunk in chunks:
+                    for payload in decoder.feed(chunk):
+                        event = _parse(payload, state)
+                        if isinstance(event, ChatDelta):
+                            yield event
+                        elif event is _DONE:
+                            done = True
+                            break
+                    if done:
+                        break
+                else:  # EOF: it ends a pending event, which must be [DONE]
+                    for payload in decoder.close():
+                        event = _parse(payload, state)
+                        if isinstance(event, ChatDelta):
+                            yield event
+                        elif event is _DONE:
+                            done = True
+                            break
+                if not done:
+                    raise GatewayConnectionLost("stream ended without [DONE]")
+                await _read_to_end(chunks)
     except httpx.HTTPError as exc:
         error = error_from_exception(exc, mid_stream=started)
         logger.warning("Chat stream (model %s) failed: %s", model, error)
@@ -86,20 +110,26 @@ async def stream_chat(
     yield state.end()
 
 
-async def _deltas(response: httpx.Response, state: _State) -> AsyncGenerator[ChatDelta, None]:
-    """The deltas of an event stream up to [DONE]; EOF before [DONE] raises."""
-    decoder = SSEDecoder()
-    chunks = response.aiter_bytes()
-    while True:
-        chunk = await anext(chunks, None)
-        for payload in decoder.close() if chunk is None else decoder.feed(chunk):
-            event = _parse(payload, state)
-            if event is _DONE:
-                return
-            if isinstance(event, ChatDelta):
-                yield event
-        if chunk is None:
-            raise GatewayConnectionLost("stream ended without [DONE]")
+async def _read_to_end(body: AsyncIterator[bytes]) -> None:
+    """After [DONE]: read the end of the body if it comes at once (it does: the gateway ends
+    the response), so that the connection goes back to the pool for the next reply. A body
+    closed before its last chunk closes its connection, and every reply connected anew (and
+    with https, a TLS handshake). Whatever follows [DONE] is ignored, as before; a gateway
+    that keeps the stream open past BODY_END_SECONDS only costs its connection."""
+    try:
+        async with asyncio.timeout(BODY_END_SECONDS):
+            async for _chunk in body:
+                pass
+    except (TimeoutError, httpx.HTTPError):
+        pass
+
+
+def _body(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive. Without a content coding (what gateways send for an
+    event stream) that is the raw stream, skipping httpx's decoder and chunker per read;
+    gzip and the others still go through them."""
+    coding = response.headers.get("content-encoding", "").strip().lower()
+    return response.aiter_raw() if coding in ("", "identity") else response.aiter_bytes()
 
 
 async def _not_a_stream(

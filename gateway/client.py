@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpcore
 import httpx
 from django.conf import settings
 from django.utils.translation import gettext_noop
 
 from gateway.errors import GatewayNotConfigured, error_from_response
+from gateway.netio import AsyncioBackend
 
 # Sized for ~200 concurrent chat streams per process (HTTP/1.1: one connection each).
 LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
@@ -70,8 +72,20 @@ def get_client() -> httpx.AsyncClient:
         return cached[1]
     # A replaced client is dropped, not closed: streams may still be reading from it.
     client = httpx.AsyncClient(**options, limits=LIMITS, transport=_transport)
+    if _transport is None:
+        _use_asyncio_sockets(client._transport)
     _clients[loop] = (key, client)
     return client
+
+
+def _use_asyncio_sockets(transport: httpx.AsyncBaseTransport) -> None:
+    """Put httpx's default transport (its pool, TLS, limits; proxies from the environment are
+    other transports, left as they are) on gateway.netio's plain-asyncio sockets instead of
+    anyio's: a chat stream reads its socket once per token, and anyio's read was most of what
+    that costs (see gateway.netio). Before the pool has opened any connection."""
+    pool = getattr(transport, "_pool", None)
+    if type(pool) is httpcore.AsyncConnectionPool:
+        pool._network_backend = AsyncioBackend()
 
 
 def get_sync_client() -> httpx.Client:
