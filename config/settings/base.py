@@ -148,6 +148,7 @@ REDIS_URL = env_secret("REDIS_URL")
 REDIS_PREFIX = env_str("REDIS_PREFIX", "parlor") or "parlor"
 if REDIS_URL:
     REDIS_SOCKET_TIMEOUT = 30
+    REDIS_MAX_CONNECTIONS = 1000  # per process; Redis's own maxclients is 10,000
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -155,7 +156,16 @@ if REDIS_URL:
             # default socket timeout is also 5 s: on a busy event loop the read times out and
             # the socket's consumer dies (a 1011 close). Give the read room beyond the wait.
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": REDIS_SOCKET_TIMEOUT}],
+                # redis-py 8 caps a pool at 100 connections and raises past it (no waiting):
+                # a burst of 150 sends took 36 sockets down with MaxConnectionsError
+                # (benchmarks/README.md). One connection per channel-layer call in flight.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                        "max_connections": REDIS_MAX_CONNECTIONS,
+                    }
+                ],
                 "prefix": REDIS_PREFIX,
             },
         }
