@@ -79,24 +79,18 @@ async def stream_chat(
                 decoder = SSEDecoder()
                 done = False
                 chunks = _body(response)
-                async for chunk in chunks:
-                    for payload in decoder.feed(chunk):
+                while not done:
+                    chunk = await anext(chunks, None)
+                    # At EOF the decoder ends a pending event, which must be [DONE].
+                    for payload in decoder.close() if chunk is None else decoder.feed(chunk):
                         event = _parse(payload, state)
                         if isinstance(event, ChatDelta):
                             yield event
                         elif event is _DONE:
                             done = True
                             break
-                    if done:
+                    if chunk is None:
                         break
-                else:  # EOF: it ends a pending event, which must be [DONE]
-                    for payload in decoder.close():
-                        event = _parse(payload, state)
-                        if isinstance(event, ChatDelta):
-                            yield event
-                        elif event is _DONE:
-                            done = True
-                            break
                 if not done:
                     raise GatewayConnectionLost("stream ended without [DONE]")
                 await _read_to_end(chunks)
