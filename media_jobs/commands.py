@@ -19,6 +19,7 @@ from chat.threads import ThreadItem
 from media_jobs import services
 from media_jobs.forms import PROMPT_MAX_CHARS
 from media_jobs.models import MediaJob
+from media_jobs.views import card_context, jobs_for_cards
 
 # Command -> (kind, action, params).
 COMMANDS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -62,20 +63,24 @@ def start(user, membership, conversation: Conversation, text: str) -> str:
         )
         job.message = message
         job.save(update_fields=["message", "updated_at"])
-    job = MediaJob.objects.select_related("created_by", "parent").get(pk=job.pk)
     item = ThreadItem(message, [message.pk])
     message_html = render_to_string(
         "chat/messages.html#message",
         {"conversation": conversation, "item": item, "can_write": True},
     )
-    card_html = render_to_string(
-        "media_jobs/_card.html#card",
-        {"job": job, "can_press": membership.can_write, "viewer": user},
-    )
+    card_html = render_card(user, membership, job)
     return (
         f'<div hx-swap-oob="beforeend:#thread">{message_html}</div>'
         f'<div hx-swap-oob="afterbegin:#job-list">{card_html}</div>'
     )
+
+
+def render_card(user, membership, job: MediaJob) -> str:
+    """The job's card as `user` sees it: loaded and given its context (the Cancel and the
+    buttons) as media_jobs.views does for every card, so the two never differ."""
+    job = jobs_for_cards(user, MediaJob.objects.all()).get(pk=job.pk)
+    context = {**card_context(user, membership), "job": job}
+    return render_to_string("media_jobs/_card.html#card", context)
 
 
 async def handle(user, membership, conversation, text: str) -> str:

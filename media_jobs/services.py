@@ -21,7 +21,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from media_jobs.models import DEFAULT_DEADLINE, MediaJob
+from media_jobs.models import DEFAULT_DEADLINE, MediaFile, MediaJob
 from usage import services as usage
 
 Status = MediaJob.Status
@@ -114,11 +114,9 @@ def retry_job(job: MediaJob) -> bool:
     if not count:
         return False
     job.refresh_from_db()
-    for media in job.files.all():  # the new run stores its own results
-        media.file.delete(save=False)
-        if media.thumbnail:
-            media.thumbnail.delete(save=False)
-        media.delete()
+    # The new run stores its own results; the stored files go after the commit
+    # (media_jobs.signals: storage.delete_stored_files for every deleted MediaFile).
+    MediaFile.objects.filter(job=job).delete()
     _after_commit(job)
     return True
 

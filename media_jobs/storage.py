@@ -102,11 +102,27 @@ def save_file(job: MediaJob, want: Wanted, got: dl.Downloaded) -> MediaFile | No
         with transaction.atomic():
             media.save()
     except IntegrityError:  # another poller stored this file first
-        media.file.delete(save=False)
-        if media.thumbnail:
-            media.thumbnail.delete(save=False)
+        delete_stored_files(media)
         return None
     return media
+
+
+def delete_stored_files(media: MediaFile) -> None:
+    """Remove a MediaFile's file and thumbnail from storage. A file already gone is no
+    error; nor is a storage that fails (logged): the row's fate does not hang on its files.
+
+    Deleting MediaFile rows calls this after the commit (media_jobs.signals), cascades and
+    queryset deletes included; call it directly only for files whose row was never saved.
+    """
+    for stored in (media.file, media.thumbnail):
+        if not stored or not stored.name:
+            continue
+        try:
+            stored.storage.delete(stored.name)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            logger.warning("Could not delete %s from storage: %s", stored.name, exc)
 
 
 def thumbnail(data: bytes) -> bytes | None:

@@ -7,13 +7,18 @@ from __future__ import annotations
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.core.cache import cache
+from django.urls import reverse
 
 from accounts.live import apush_fragment, team_group, user_group
+from accounts.models import Membership
 from chat import commands
 from chat.models import Message
 from config.asgi import application
+from media_jobs import commands as media_commands
+from media_jobs import features
 from media_jobs.models import MediaJob
-from tests.factories import make_conversation
+from tests.factories import make_conversation, make_job
 from tests.sockets import TIMEOUT, cookie_for, open_socket, receive_until, send_action
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,6 +69,40 @@ async def test_a_command_starts_its_job_in_the_thread(
     assert f'id="message-{job.message.pk}"' in frame and 'hx-swap-oob="beforeend:#thread"' in frame
     assert f'id="job-{job.pk.hex}"' in frame and 'hx-swap-oob="afterbegin:#job-list"' in frame
     assert f'data-job-kind="{kind}"' in frame and 'data-job-status="queued"' in frame
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+async def test_a_commands_card_offers_cancel_when_the_gateway_can(
+    team, alice, alice_cookie, cancel
+):
+    """The card comes with the views' card context: Cancel shows at once, not only after
+    the card's first refresh, when the gateway can cancel."""
+    cache.set(features.CACHE_KEY, {"cancel": cancel})
+    conversation = await database_sync_to_async(make_conversation)(team, alice)
+    tab = await _tab(conversation, alice_cookie)
+
+    await send_action(tab, "send", text="/imagine a red fox")
+    frames = await receive_until(tab, lambda frame: "data-job-kind" in frame)
+    await tab.disconnect()
+
+    [job] = await database_sync_to_async(_jobs)()
+    assert (reverse("media_jobs:cancel", args=[job.pk]) in frames[-1]) is cancel
+
+
+def test_a_commands_card_has_no_cancel_for_a_reader(team, alice, victor):
+    """Victor started the job as a member and is a viewer now: his own job, no Cancel."""
+    cache.set(features.CACHE_KEY, {"cancel": True})
+    conversation = make_conversation(team, alice, is_shared=True)
+    alices = make_job(team, alice, conversation=conversation, is_shared=True)
+    victors = make_job(team, victor, is_shared=True)
+
+    def card(user, job) -> str:
+        membership = Membership.objects.get(user=user, team=team)
+        return media_commands.render_card(user, membership, job)
+
+    assert reverse("media_jobs:cancel", args=[alices.pk]) in card(alice, alices)
+    assert reverse("media_jobs:cancel", args=[victors.pk]) not in card(victor, victors)
+    assert reverse("media_jobs:cancel", args=[alices.pk]) not in card(victor, alices)
 
 
 async def test_a_command_without_a_prompt_is_refused_in_plain_words(team, alice, alice_cookie):

@@ -118,6 +118,8 @@ def test_retry_drops_the_stored_results_of_the_last_run(media, team, alice):
     assert services.retry_job(job) is True
     assert not job.files.exists()
     assert not any(f.file.storage.exists(f.file.name) for f in stored)
+    assert all(f.thumbnail for f in stored)
+    assert not any(f.thumbnail.storage.exists(f.thumbnail.name) for f in stored)
 
 
 def test_cancel_stops_an_active_job_and_only_once(team, alice):
