@@ -75,6 +75,7 @@ SUBMIT_INTERRUPTED = gettext_noop(
 )
 NO_PARENT = gettext_noop("The picture this job starts from is no longer available.")
 UNKNOWN_ACTION = gettext_noop("This kind of task is not supported.")
+NO_LINKS = gettext_noop("The gateway sent back no links for the uploaded images.")
 
 _events: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}
 db = database_sync_to_async
@@ -135,13 +136,17 @@ async def _submit(job: MediaJob, owner: str) -> None:
             await _push(job)
         return
     try:
-        submitted = await submit_upstream(job)
+        result = await answer_at_once(job)
+        submitted = None if result is not None else await submit_upstream(job)
     except GatewayError as exc:
         changed = await db(job.mark_failed)(exc.user_message)
     except _CannotSubmit as exc:
         changed = await db(job.mark_failed)(gettext(exc.reason))
     else:
-        changed = await db(job.mark_submitted)(submitted.task_id)
+        if submitted is None:  # answered at once: done, nothing to poll or to copy
+            changed = await db(job.mark_succeeded)(result_urls=[], result=result)
+        else:
+            changed = await db(job.mark_submitted)(submitted.task_id)
     if changed:
         await db(usage.charge_finished_job)(job)
         await _push(job)
@@ -161,6 +166,27 @@ class _CannotSubmit(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+async def answer_at_once(job: MediaJob) -> dict[str, Any] | None:
+    """The Midjourney calls that answer at once, with no task to poll: a finished picture's
+    seed (IMAGE_SEED, from the parlor:seed button) and an upload to the Discord CDN
+    (UPLOAD). Returns the job's `result` ({"seed"} or {"urls"}); None for any other job."""
+    action = job.action.upper()
+    if job.kind != Kind.MIDJOURNEY or job.button or action not in ("IMAGE_SEED", "UPLOAD"):
+        return None
+    if action == "IMAGE_SEED":
+        parent_id = await db(_parent_upstream_id)(job) if job.parent_id is not None else ""
+        if not parent_id:
+            raise _CannotSubmit(NO_PARENT)
+        return {"seed": await midjourney.image_seed(parent_id)}
+    params: dict[str, Any] = job.params if isinstance(job.params, dict) else {}
+    urls = await midjourney.upload(list(params.get("images") or []))
+    # Shown as links on the card, never downloaded: web links only (no javascript: and such).
+    urls = [url for url in urls if url.lower().startswith(("https://", "http://"))]
+    if not urls:
+        raise _CannotSubmit(NO_LINKS)
+    return {"urls": urls}
 
 
 async def submit_upstream(job: MediaJob) -> TaskSubmitted:

@@ -8,10 +8,12 @@ are told (media_jobs.live) and the poller is woken (media_jobs.poller.wake).
 Midjourney IMAGINE `images` (data: URLs), `niji`, `speed` (fast/relax/turbo); a button press
 (action = the button's action, `button` = its customId, `parent` = the job it is on) `speed`,
 and for a modal flow `mask` / `modal_prompt`; BLEND `images`, `dimensions`; DESCRIBE `image`;
-SHORTEN none; SWAP_FACE `source`, `target`. Suno MUSIC the keywords of gateway.suno.submit
-(`description`, `title`, `tags`, `model`, `instrumental`, `continue_clip_id`, `continue_at`;
-the prompt is the lyrics in custom mode); LYRICS none. Luma GENERATE `aspect_ratio`,
-`start_image`, `end_image`, `loop`, `expand_prompt`; EXTEND (with `parent`) the same.
+SHORTEN none; SWAP_FACE `source`, `target`; UPLOAD `images` and IMAGE_SEED (with `parent`)
+answer at once, no task to poll (their `result`: `urls`, `seed`). Suno MUSIC the keywords
+of gateway.suno.submit (`description`, `title`, `tags`, `model`, `instrumental`,
+`continue_clip_id`, `continue_at`; the prompt is the lyrics in custom mode); LYRICS none.
+Luma GENERATE `aspect_ratio`, `start_image`, `end_image`, `loop`, `expand_prompt`; EXTEND
+(with `parent`) the same.
 """
 
 from __future__ import annotations
