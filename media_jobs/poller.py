@@ -9,7 +9,8 @@ create (`wake`). `manage.py poll_media_jobs --once` runs one pass.
 A pass (`poll_once`): lease due jobs with one conditional UPDATE (MediaJob.objects.claim);
 submit the QUEUED ones; fetch the others with one batch call per kind; apply each answer
 through the model's transitions (which write only what changed); fail jobs past their
-deadline; copy results into storage on success; push a refresh stub to the tabs only when
+deadline; copy results into storage on success; cancel upstream the Midjourney tasks of
+jobs the user cancelled (if the gateway can); push a refresh stub to the tabs only when
 something changed; schedule the next poll (sooner after a change, backing off 2 s -> 15 s
 otherwise), which also releases the lease. A poller that dies mid-pass leaves its lease to
 lapse and another takes the job: a submit already started is never sent twice (the job
@@ -40,6 +41,7 @@ from django.utils.translation import gettext, gettext_noop
 from gateway import luma, midjourney, suno
 from gateway.errors import GatewayError
 from gateway.tasks import CANCELLED, FAILED, RUNNING, SUCCEEDED, TaskStatus, TaskSubmitted
+from media_jobs import features as mj_features
 from media_jobs import live, storage
 from media_jobs.models import POLL_MAX_SECONDS, MediaJob
 from usage import services as usage
@@ -94,6 +96,7 @@ async def poll_once(owner: str | None = None) -> int:
     limit = int(settings.MEDIA_POLL_BATCH)
     jobs = await db(MediaJob.objects.claim)(owner, limit=limit)
     retries = await db(MediaJob.objects.claim)(owner, limit=limit, downloads=True)
+    cancels = await db(MediaJob.objects.claim)(owner, limit=limit, cancels=True)
     queued = [job for job in jobs if job.status == Status.QUEUED]
     polled = [job for job in jobs if job.status != Status.QUEUED]
     await asyncio.gather(*(_submit(job, owner) for job in queued))
@@ -110,7 +113,8 @@ async def poll_once(owner: str | None = None) -> int:
         await db(MediaJob.objects.schedule_polls)(still_active, owner=owner)
     await asyncio.gather(*(_push(job) for job, changed in polls if changed))
     await asyncio.gather(*(_retry_copy(job) for job in retries))
-    return len(jobs) + len(retries)
+    await asyncio.gather(*(_cancel_upstream(job, owner) for job in cancels))
+    return len(jobs) + len(retries) + len(cancels)
 
 
 async def _fetch(kind: str, ids: list[str]) -> dict[str, TaskStatus]:
@@ -304,6 +308,30 @@ def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+# --- cancelling upstream ------------------------------------------------------------------
+
+
+async def _cancel_upstream(job: MediaJob, owner: str) -> None:
+    """A job the user cancelled (services.cancel_job): cancel its Midjourney task too, so it
+    stops running and is not billed to the key, if the gateway can (trueai-style proxies).
+    Tried once; a failure is only logged, the job stays cancelled here either way."""
+    try:
+        flags = await db(mj_features.cached)() or await mj_features.refresh()
+        if flags.get("cancel"):
+            await midjourney.cancel(job.upstream_id)
+    except GatewayError as exc:
+        logger.warning("Cancelling job %s upstream (task %s) failed: %s",
+                       job.pk, job.upstream_id, exc)  # fmt: skip
+    finally:
+        await db(_cancel_done)(job, owner)
+
+
+def _cancel_done(job: MediaJob, owner: str) -> None:
+    MediaJob.objects.filter(pk=job.pk, status=Status.CANCELLED, lease_owner=owner).update(
+        next_poll_at=None, lease_owner="", lease_until=None
+    )
+
+
 # --- results ---------------------------------------------------------------------------
 
 
@@ -371,6 +399,7 @@ async def run_poller(owner: str | None = None, *, stop: asyncio.Event | None = N
     while stop is None or not stop.is_set():
         event.clear()
         try:
+            await refresh_features()
             await poll_once(owner)
             delay = await db(seconds_until_due)()
         except asyncio.CancelledError:
@@ -380,6 +409,14 @@ async def run_poller(owner: str | None = None, *, stop: asyncio.Event | None = N
             delay = POLL_MAX_SECONDS
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout=max(MIN_PASS_SECONDS, delay))
+
+
+async def refresh_features() -> None:
+    """Ask the gateway which optional Midjourney routes it has when the cache is empty (at
+    start, then each time it lapses, every features.CACHE_SECONDS): pages only read it, and
+    the Cancel button shows only once it says the gateway can cancel."""
+    if not await db(mj_features.cached)():
+        await mj_features.refresh()
 
 
 async def run_embedded_poller() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Case, DateTimeField, Q, Value, When
 from django.utils import timezone
 
 from media_jobs.models import DEFAULT_DEADLINE, MediaJob
@@ -126,14 +127,17 @@ def retry_job(job: MediaJob) -> bool:
 
 
 def cancel_job(job: MediaJob) -> bool:
-    """Stop tracking an active job: it ends cancelled and is polled no more. The upstream
-    task, if it was submitted, runs on (most gateways cannot cancel); its result is dropped.
-    The caller checks the user may write it."""
+    """Stop tracking an active job: it ends cancelled and is polled no more, its result is
+    dropped. A Midjourney task already submitted is left due (`next_poll_at`): the poller
+    then cancels it upstream if the gateway can (media_jobs.poller; a view never waits on
+    the gateway). The caller checks the user may write it."""
     now = timezone.now()
+    upstream = Q(kind=MediaJob.Kind.MIDJOURNEY) & ~Q(upstream_id="")
+    due = Case(When(upstream, then=Value(now)), default=None, output_field=DateTimeField())
     count = MediaJob.objects.filter(pk=job.pk, status__in=MediaJob.ACTIVE).update(
         status=Status.CANCELLED,
         finished_at=now,
-        next_poll_at=None,
+        next_poll_at=due,
         lease_owner="",
         lease_until=None,
         updated_at=now,

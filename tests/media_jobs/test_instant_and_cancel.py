@@ -1,12 +1,16 @@
-"""Midjourney calls that answer at once (a picture's seed, an upload to Discord): the real
-poller against the demo gateway."""
+"""Midjourney calls that answer at once (a picture's seed, an upload to Discord) and the
+upstream cancel of a job the user cancelled: the real poller against the demo gateway."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 import pytest
 from django.urls import reverse
 
-from media_jobs import poller
+from gateway.errors import GatewayError
+from media_jobs import poller, services
 from media_jobs.models import MediaJob
 from tests.media_jobs.conftest import new_job, run_pass
 from usage.models import UsageRecord
@@ -103,3 +107,98 @@ def test_upload_links_that_are_not_web_links_are_dropped(media, team, alice, mon
     job.refresh_from_db()
     assert job.status == Status.FAILED and job.error == poller.NO_LINKS
     assert _record(job).status == UsageRecord.Status.REFUNDED
+
+
+# Cancelling upstream
+
+
+def _submitted(media, team, alice) -> MediaJob:
+    job = new_job(alice, team)
+    run_pass()
+    job.refresh_from_db()
+    assert job.status == Status.SUBMITTED and job.upstream_id
+    return job
+
+
+def _cancel_calls(media) -> list[str]:
+    return [r.path for r in media.requests if r.path.endswith("/cancel") and "/0/" not in r.path]
+
+
+def test_a_cancelled_job_is_cancelled_upstream_once_when_the_gateway_can(media, team, alice):
+    media.media.mj_plus = True
+    job = _submitted(media, team, alice)
+
+    assert services.cancel_job(job) is True
+    assert _cancel_calls(media) == []  # the view does not wait on the gateway
+    run_pass()
+    run_pass()
+
+    assert _cancel_calls(media) == [f"/mj/task/{job.upstream_id}/cancel"]
+    assert media.media.tasks[job.upstream_id].cancelled
+    job.refresh_from_db()
+    assert job.status == Status.CANCELLED and job.next_poll_at is None and job.lease_owner == ""
+    assert _record(job).status == UsageRecord.Status.REFUNDED
+
+
+def test_no_upstream_cancel_without_the_route_or_a_task(media, team, alice):
+    job = _submitted(media, team, alice)  # mj_plus off: the gateway has no cancel route
+    queued = new_job(alice, team)  # never submitted: nothing to cancel upstream
+
+    services.cancel_job(job)
+    services.cancel_job(queued)
+    run_pass()
+
+    assert _cancel_calls(media) == []
+    assert not media.media.tasks[job.upstream_id].cancelled
+    job.refresh_from_db()
+    queued.refresh_from_db()
+    assert job.status == queued.status == Status.CANCELLED
+    assert job.next_poll_at is None and queued.next_poll_at is None
+
+
+def test_a_failed_upstream_cancel_is_logged_and_the_job_stays_cancelled(
+    media, team, alice, monkeypatch, caplog
+):
+    media.media.mj_plus = True
+    job = _submitted(media, team, alice)
+
+    async def broken(task_id):
+        raise GatewayError("the gateway is down")
+
+    monkeypatch.setattr(poller.midjourney, "cancel", broken)
+    services.cancel_job(job)
+    with caplog.at_level(logging.WARNING, logger="media_jobs.poller"):
+        run_pass()
+
+    assert "upstream" in caplog.text and job.upstream_id in caplog.text
+    job.refresh_from_db()
+    assert job.status == Status.CANCELLED and job.error == "" and job.next_poll_at is None
+
+
+async def test_the_poller_loop_asks_the_gateway_for_its_routes_once_the_cache_is_empty(media):
+    from media_jobs import features
+
+    media.media.mj_plus = True
+    probes = []
+
+    def count() -> int:
+        return sum(r.path == "/mj/task/0/cancel" for r in media.requests)
+
+    stop = asyncio.Event()
+    loop_task = asyncio.create_task(poller.run_poller("loop", stop=stop))
+    try:
+        for _ in range(100):
+            if features.cached():
+                break
+            await asyncio.sleep(0.02)
+        probes.append(count())
+        poller.wake()  # a second pass: the cache is warm, no new probe
+        await asyncio.sleep(0.2)
+        probes.append(count())
+    finally:
+        stop.set()
+        poller.wake()
+        await asyncio.wait_for(loop_task, 10)
+
+    assert features.cached()["cancel"] is True  # the Cancel button shows
+    assert probes == [1, 1]
