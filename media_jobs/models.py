@@ -70,17 +70,31 @@ class MediaJobQuerySet(TeamOwnedQuerySet):
         unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
         return self.filter(unleased, status=MediaJob.Status.SUCCEEDED, next_poll_at__lte=now)
 
+    def cancels_due(self, now=None) -> Self:
+        """Cancelled Midjourney jobs whose upstream task is still to be cancelled (unleased;
+        services.cancel_job marks them due, the poller makes the call)."""
+        now = now or timezone.now()
+        unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+        return self.filter(
+            unleased,
+            status=MediaJob.Status.CANCELLED,
+            kind=MediaJob.Kind.MIDJOURNEY,
+            next_poll_at__lte=now,
+        ).exclude(upstream_id="")
+
     def claim(self, owner: str, *, limit: int = 100, lease_seconds: int = LEASE_SECONDS,
-              downloads: bool = False) -> list:  # fmt: skip
+              downloads: bool = False, cancels: bool = False) -> list:  # fmt: skip
         """Lease up to `limit` due jobs to `owner` and return them (with `downloads`, the
-        succeeded jobs whose result copy is due for a retry instead).
+        succeeded jobs whose result copy is due for a retry instead; with `cancels`, the
+        cancelled jobs whose upstream task is to be cancelled).
 
         One conditional UPDATE does the claiming: a job another poller leased in between no
         longer matches `due()`, so two pollers never hold the same job.
         """
         now = timezone.now()
-        due = MediaJob.objects.downloads_due if downloads else MediaJob.objects.due
-        mine = self.downloads_due(now) if downloads else self.due(now)
+        which = "downloads_due" if downloads else "cancels_due" if cancels else "due"
+        due = getattr(MediaJob.objects, which)
+        mine = getattr(self, which)(now)
         ids = list(mine.order_by("next_poll_at").values_list("pk", flat=True)[:limit])
         if not ids:
             return []

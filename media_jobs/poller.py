@@ -9,7 +9,8 @@ create (`wake`). `manage.py poll_media_jobs --once` runs one pass.
 A pass (`poll_once`): lease due jobs with one conditional UPDATE (MediaJob.objects.claim);
 submit the QUEUED ones; fetch the others with one batch call per kind; apply each answer
 through the model's transitions (which write only what changed); fail jobs past their
-deadline; copy results into storage on success; push a refresh stub to the tabs only when
+deadline; copy results into storage on success; cancel upstream the Midjourney tasks of
+jobs the user cancelled (if the gateway can); push a refresh stub to the tabs only when
 something changed; schedule the next poll (sooner after a change, backing off 2 s -> 15 s
 otherwise), which also releases the lease. A poller that dies mid-pass leaves its lease to
 lapse and another takes the job: a submit already started is never sent twice (the job
@@ -40,6 +41,7 @@ from django.utils.translation import gettext, gettext_noop
 from gateway import luma, midjourney, suno
 from gateway.errors import GatewayError
 from gateway.tasks import CANCELLED, FAILED, RUNNING, SUCCEEDED, TaskStatus, TaskSubmitted
+from media_jobs import features as mj_features
 from media_jobs import live, storage
 from media_jobs.models import POLL_MAX_SECONDS, MediaJob
 from usage import services as usage
@@ -75,6 +77,7 @@ SUBMIT_INTERRUPTED = gettext_noop(
 )
 NO_PARENT = gettext_noop("The picture this job starts from is no longer available.")
 UNKNOWN_ACTION = gettext_noop("This kind of task is not supported.")
+NO_LINKS = gettext_noop("The gateway sent back no links for the uploaded images.")
 
 _events: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}
 db = database_sync_to_async
@@ -93,6 +96,7 @@ async def poll_once(owner: str | None = None) -> int:
     limit = int(settings.MEDIA_POLL_BATCH)
     jobs = await db(MediaJob.objects.claim)(owner, limit=limit)
     retries = await db(MediaJob.objects.claim)(owner, limit=limit, downloads=True)
+    cancels = await db(MediaJob.objects.claim)(owner, limit=limit, cancels=True)
     queued = [job for job in jobs if job.status == Status.QUEUED]
     polled = [job for job in jobs if job.status != Status.QUEUED]
     await asyncio.gather(*(_submit(job, owner) for job in queued))
@@ -109,7 +113,8 @@ async def poll_once(owner: str | None = None) -> int:
         await db(MediaJob.objects.schedule_polls)(still_active, owner=owner)
     await asyncio.gather(*(_push(job) for job, changed in polls if changed))
     await asyncio.gather(*(_retry_copy(job) for job in retries))
-    return len(jobs) + len(retries)
+    await asyncio.gather(*(_cancel_upstream(job, owner) for job in cancels))
+    return len(jobs) + len(retries) + len(cancels)
 
 
 async def _fetch(kind: str, ids: list[str]) -> dict[str, TaskStatus]:
@@ -135,13 +140,17 @@ async def _submit(job: MediaJob, owner: str) -> None:
             await _push(job)
         return
     try:
-        submitted = await submit_upstream(job)
+        result = await answer_at_once(job)
+        submitted = None if result is not None else await submit_upstream(job)
     except GatewayError as exc:
         changed = await db(job.mark_failed)(exc.user_message)
     except _CannotSubmit as exc:
         changed = await db(job.mark_failed)(gettext(exc.reason))
     else:
-        changed = await db(job.mark_submitted)(submitted.task_id)
+        if submitted is None:  # answered at once: done, nothing to poll or to copy
+            changed = await db(job.mark_succeeded)(result_urls=[], result=result)
+        else:
+            changed = await db(job.mark_submitted)(submitted.task_id)
     if changed:
         await db(usage.charge_finished_job)(job)
         await _push(job)
@@ -161,6 +170,27 @@ class _CannotSubmit(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+async def answer_at_once(job: MediaJob) -> dict[str, Any] | None:
+    """The Midjourney calls that answer at once, with no task to poll: a finished picture's
+    seed (IMAGE_SEED, from the parlor:seed button) and an upload to the Discord CDN
+    (UPLOAD). Returns the job's `result` ({"seed"} or {"urls"}); None for any other job."""
+    action = job.action.upper()
+    if job.kind != Kind.MIDJOURNEY or job.button or action not in ("IMAGE_SEED", "UPLOAD"):
+        return None
+    if action == "IMAGE_SEED":
+        parent_id = await db(_parent_upstream_id)(job) if job.parent_id is not None else ""
+        if not parent_id:
+            raise _CannotSubmit(NO_PARENT)
+        return {"seed": await midjourney.image_seed(parent_id)}
+    params: dict[str, Any] = job.params if isinstance(job.params, dict) else {}
+    urls = await midjourney.upload(list(params.get("images") or []))
+    # Shown as links on the card, never downloaded: web links only (no javascript: and such).
+    urls = [url for url in urls if url.lower().startswith(("https://", "http://"))]
+    if not urls:
+        raise _CannotSubmit(NO_LINKS)
+    return {"urls": urls}
 
 
 async def submit_upstream(job: MediaJob) -> TaskSubmitted:
@@ -278,6 +308,30 @@ def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+# --- cancelling upstream ------------------------------------------------------------------
+
+
+async def _cancel_upstream(job: MediaJob, owner: str) -> None:
+    """A job the user cancelled (services.cancel_job): cancel its Midjourney task too, so it
+    stops running and is not billed to the key, if the gateway can (trueai-style proxies).
+    Tried once; a failure is only logged, the job stays cancelled here either way."""
+    try:
+        flags = await db(mj_features.cached)() or await mj_features.refresh()
+        if flags.get("cancel"):
+            await midjourney.cancel(job.upstream_id)
+    except GatewayError as exc:
+        logger.warning("Cancelling job %s upstream (task %s) failed: %s",
+                       job.pk, job.upstream_id, exc)  # fmt: skip
+    finally:
+        await db(_cancel_done)(job, owner)
+
+
+def _cancel_done(job: MediaJob, owner: str) -> None:
+    MediaJob.objects.filter(pk=job.pk, status=Status.CANCELLED, lease_owner=owner).update(
+        next_poll_at=None, lease_owner="", lease_until=None
+    )
+
+
 # --- results ---------------------------------------------------------------------------
 
 
@@ -345,6 +399,7 @@ async def run_poller(owner: str | None = None, *, stop: asyncio.Event | None = N
     while stop is None or not stop.is_set():
         event.clear()
         try:
+            await refresh_features()
             await poll_once(owner)
             delay = await db(seconds_until_due)()
         except asyncio.CancelledError:
@@ -354,6 +409,14 @@ async def run_poller(owner: str | None = None, *, stop: asyncio.Event | None = N
             delay = POLL_MAX_SECONDS
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout=max(MIN_PASS_SECONDS, delay))
+
+
+async def refresh_features() -> None:
+    """Ask the gateway which optional Midjourney routes it has when the cache is empty (at
+    start, then each time it lapses, every features.CACHE_SECONDS): pages only read it, and
+    the Cancel button shows only once it says the gateway can cancel."""
+    if not await db(mj_features.cached)():
+        await mj_features.refresh()
 
 
 async def run_embedded_poller() -> None:

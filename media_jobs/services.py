@@ -8,10 +8,12 @@ are told (media_jobs.live) and the poller is woken (media_jobs.poller.wake).
 Midjourney IMAGINE `images` (data: URLs), `niji`, `speed` (fast/relax/turbo); a button press
 (action = the button's action, `button` = its customId, `parent` = the job it is on) `speed`,
 and for a modal flow `mask` / `modal_prompt`; BLEND `images`, `dimensions`; DESCRIBE `image`;
-SHORTEN none; SWAP_FACE `source`, `target`. Suno MUSIC the keywords of gateway.suno.submit
-(`description`, `title`, `tags`, `model`, `instrumental`, `continue_clip_id`, `continue_at`;
-the prompt is the lyrics in custom mode); LYRICS none. Luma GENERATE `aspect_ratio`,
-`start_image`, `end_image`, `loop`, `expand_prompt`; EXTEND (with `parent`) the same.
+SHORTEN none; SWAP_FACE `source`, `target`; UPLOAD `images` and IMAGE_SEED (with `parent`)
+answer at once, no task to poll (their `result`: `urls`, `seed`). Suno MUSIC the keywords
+of gateway.suno.submit (`description`, `title`, `tags`, `model`, `instrumental`,
+`continue_clip_id`, `continue_at`; the prompt is the lyrics in custom mode); LYRICS none.
+Luma GENERATE `aspect_ratio`, `start_image`, `end_image`, `loop`, `expand_prompt`; EXTEND
+(with `parent`) the same.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Case, DateTimeField, Q, Value, When
 from django.utils import timezone
 
 from media_jobs.models import DEFAULT_DEADLINE, MediaFile, MediaJob
@@ -122,14 +125,17 @@ def retry_job(job: MediaJob) -> bool:
 
 
 def cancel_job(job: MediaJob) -> bool:
-    """Stop tracking an active job: it ends cancelled and is polled no more. The upstream
-    task, if it was submitted, runs on (most gateways cannot cancel); its result is dropped.
-    The caller checks the user may write it."""
+    """Stop tracking an active job: it ends cancelled and is polled no more, its result is
+    dropped. A Midjourney task already submitted is left due (`next_poll_at`): the poller
+    then cancels it upstream if the gateway can (media_jobs.poller; a view never waits on
+    the gateway). The caller checks the user may write it."""
     now = timezone.now()
+    upstream = Q(kind=MediaJob.Kind.MIDJOURNEY) & ~Q(upstream_id="")
+    due = Case(When(upstream, then=Value(now)), default=None, output_field=DateTimeField())
     count = MediaJob.objects.filter(pk=job.pk, status__in=MediaJob.ACTIVE).update(
         status=Status.CANCELLED,
         finished_at=now,
-        next_poll_at=None,
+        next_poll_at=due,
         lease_owner="",
         lease_until=None,
         updated_at=now,
