@@ -126,7 +126,10 @@ def test_the_theme_toggle_saves_to_the_settings(page, server_url):
     _setup_or_login(page, server_url)
     page.emulate_media(color_scheme="light")
     html = page.locator("html")
-    page.get_by_role("button", name="Toggle dark mode").click()
+    # The toggle saves in the background: leave the page only once the save has answered
+    # (under load the next page was read before it, and showed the old theme).
+    with page.expect_response(lambda response: "/accounts/settings/theme/" in response.url):
+        page.get_by_role("button", name="Toggle dark mode").click()
     expect(html).to_have_attribute("data-theme", "dark")
     page.goto(server_url + "/accounts/settings/")
     expect(html).to_have_attribute("data-theme", "dark")  # rendered by the server
