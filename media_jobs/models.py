@@ -224,9 +224,16 @@ class MediaJob(TeamOwned):
         self.next_poll_at = now + timedelta(seconds=POLL_FIRST_SECONDS)
         self.deadline = self.deadline or now + DEFAULT_DEADLINE
         self.lease_owner, self.lease_until = "", None  # the submitter's lease ends here
-        self._save("upstream_id", "status", "poll_interval", "next_poll_at", "deadline",
-                   "lease_owner", "lease_until")  # fmt: skip
-        return True
+        if self._save("upstream_id", "status", "poll_interval", "next_poll_at", "deadline",
+                      "lease_owner", "lease_until"):  # fmt: skip
+            return True
+        if self.status == self.Status.CANCELLED and self.kind == self.Kind.MIDJOURNEY:
+            # Cancelled while this submit was in flight: keep the task's id and leave the job
+            # due, as services.cancel_job does, so the poller cancels the task upstream too.
+            MediaJob.objects.filter(
+                pk=self.pk, status=self.Status.CANCELLED, upstream_id=""
+            ).update(upstream_id=upstream_id, next_poll_at=now)
+        return False
 
     def mark_running(self, *, progress: int | None = None, result_urls: list[str] | None = None,
                      result: dict[str, Any] | None = None) -> bool:  # fmt: skip
@@ -290,11 +297,19 @@ class MediaJob(TeamOwned):
             return False
         for name in changed:
             setattr(self, name, changes[name])
-        self._save(*changed)
-        return True
+        return self._save(*changed)
 
-    def _save(self, *fields: str) -> None:
-        self.save(update_fields=[*fields, "updated_at"])
+    def _save(self, *fields: str) -> bool:
+        """Write `fields` only while the job is still active in the database. A job that
+        ended elsewhere meanwhile (the user cancelled it while a submit or a poll of it was in
+        flight) stays as it ended: nothing is written, this object is reloaded, and the
+        transition reports no change (so nothing is charged or pushed for it)."""
+        self.updated_at = timezone.now()
+        values = {name: getattr(self, name) for name in (*fields, "updated_at")}
+        if MediaJob.objects.filter(pk=self.pk, status__in=self.ACTIVE).update(**values):
+            return True
+        self.refresh_from_db()
+        return False
 
 
 def next_interval(interval: float, *, changed: bool) -> float:

@@ -182,3 +182,54 @@ def test_schedule_polls_backs_off_in_one_update_per_interval_and_only_for_the_le
     assert first.poll_interval == POLL_FIRST_SECONDS and first.lease_owner == ""
     assert second.poll_interval > POLL_FIRST_SECONDS and second.lease_until is None
     assert third.lease_owner == "poller-b"  # another poller's lease is left alone
+
+
+# A cancel that lands while a submit or a poll of the job is in flight
+
+
+def _cancelled_elsewhere(job) -> MediaJob:
+    """The poller holds `job`; meanwhile the user cancels it (another copy of the row)."""
+    from media_jobs import services
+
+    assert services.cancel_job(MediaJob.objects.get(pk=job.pk))
+    return job
+
+
+def test_a_submit_answered_after_a_cancel_leaves_the_job_cancelled_and_due_upstream(job):
+    _cancelled_elsewhere(job)
+    assert job.mark_submitted("1712205491372304") is False
+    row = MediaJob.objects.get(pk=job.pk)
+    assert row.status == Status.CANCELLED and job.status == Status.CANCELLED
+    # the task exists upstream: kept, and due, so the poller cancels it there too
+    assert row.upstream_id == "1712205491372304" and row.next_poll_at is not None
+    assert (
+        MediaJob.objects.cancels_due(now=timezone.now() + timedelta(seconds=1))
+        .filter(pk=job.pk)
+        .exists()
+    )
+
+
+@pytest.mark.parametrize(
+    "transition",
+    [
+        lambda job: job.mark_succeeded(result_urls=["https://cdn.example/a.png"]),
+        lambda job: job.mark_failed("upstream said no"),
+        lambda job: job.mark_running(progress=40),
+    ],
+    ids=["succeeded", "failed", "running"],
+)
+def test_a_poll_answered_after_a_cancel_changes_nothing(job, transition):
+    _submitted(job)
+    _cancelled_elsewhere(job)
+    before = row_of(MediaJob.objects.get(pk=job.pk))
+    assert transition(job) is False  # so the poller neither charges nor pushes it
+    assert row_of(MediaJob.objects.get(pk=job.pk)) == before
+    assert job.status == Status.CANCELLED  # the poller's copy is brought up to date
+
+
+def test_scheduling_the_next_poll_after_a_cancel_keeps_the_cancels_due_time(job):
+    _submitted(job)
+    _cancelled_elsewhere(job)
+    due = MediaJob.objects.get(pk=job.pk).next_poll_at
+    job.schedule_next_poll(changed=True, now=timezone.now() + timedelta(hours=1))
+    assert MediaJob.objects.get(pk=job.pk).next_poll_at == due
