@@ -1,4 +1,5 @@
 import pytest
+from channels.layers import channel_layers
 from django.core.cache import cache
 from django.utils import translation
 
@@ -16,6 +17,18 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each test gets its own channel layer object. Tests run on event loops of their own, and a
+    RedisChannelLayer keeps asyncio locks across them: a receive cancelled in one test (a
+    drain's timeout) could leave the lock of its process-specific channels held and bound to
+    that test's loop, and the next test's receive failed with "bound to a different event
+    loop" (seen in the scale-mode suite)."""
+    channel_layers.backends = {}
+    yield
+    channel_layers.backends = {}
 
 
 @pytest.fixture(autouse=True)
