@@ -410,14 +410,6 @@ def test_the_page_links_the_csv_of_its_filters(alice_client, records, bob):
     assert re.search(rf'href="{EXPORT}\?user={bob.pk}"[^>]*>Export CSV<', page)
 
 
-def test_a_range_without_usage_says_so_instead_of_empty_charts(root_client, team, bob):
-    page = root_client.get(OVERVIEW).content.decode()
-    assert 'id="usage-empty"' in page and 'class="chart"' not in page
-    make_record(team, bob)
-    page = root_client.get(OVERVIEW).content.decode()
-    assert 'id="usage-empty"' not in page and 'class="chart"' in page
-
-
 # ---------- queries do not grow with the records shown ----------
 
 
