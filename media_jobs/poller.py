@@ -316,8 +316,7 @@ async def _cancel_upstream(job: MediaJob, owner: str) -> None:
     stops running and is not billed to the key, if the gateway can (trueai-style proxies).
     Tried once; a failure is only logged, the job stays cancelled here either way."""
     try:
-        flags = await db(mj_features.cached)() or await mj_features.refresh()
-        if flags.get("cancel"):
+        if (await gateway_features()).get("cancel"):
             await midjourney.cancel(job.upstream_id)
     except GatewayError as exc:
         logger.warning("Cancelling job %s upstream (task %s) failed: %s",
@@ -399,7 +398,7 @@ async def run_poller(owner: str | None = None, *, stop: asyncio.Event | None = N
     while stop is None or not stop.is_set():
         event.clear()
         try:
-            await refresh_features()
+            await gateway_features()
             await poll_once(owner)
             delay = await db(seconds_until_due)()
         except asyncio.CancelledError:
@@ -411,12 +410,11 @@ async def run_poller(owner: str | None = None, *, stop: asyncio.Event | None = N
             await asyncio.wait_for(event.wait(), timeout=max(MIN_PASS_SECONDS, delay))
 
 
-async def refresh_features() -> None:
-    """Ask the gateway which optional Midjourney routes it has when the cache is empty (at
-    start, then each time it lapses, every features.CACHE_SECONDS): pages only read it, and
+async def gateway_features() -> dict[str, bool]:
+    """The gateway's optional Midjourney routes, asked for when the cache is empty (at start,
+    then each time it lapses, every features.CACHE_SECONDS): pages only read the cache, and
     the Cancel button shows only once it says the gateway can cancel."""
-    if not await db(mj_features.cached)():
-        await mj_features.refresh()
+    return await db(mj_features.cached)() or await mj_features.refresh()
 
 
 async def run_embedded_poller() -> None:
