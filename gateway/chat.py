@@ -1,4 +1,5 @@
-"""Streaming chat completions: POST /v1/chat/completions with stream=true (upstream-api.md 2.2.1).
+"""Streaming chat completions: POST /v1/chat/completions with stream=true (docs/gateway-api.md,
+Streaming).
 
 The per-event path is one `json.loads` and a few dict lookups; nothing else runs per token.
 """

@@ -145,7 +145,7 @@ def error_from_exception(exc: httpx.HTTPError, *, mid_stream: bool = False) -> G
 
 
 def error_message_and_code(data: Any) -> tuple[str, str]:
-    """Upstream message and code from any of the error shapes in upstream-api.md 1.3."""
+    """Upstream message and code from any of the error shapes in docs/gateway-api.md, Common."""
     if not isinstance(data, dict):
         return "", ""
     error = data.get("error")

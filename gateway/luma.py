@@ -1,4 +1,5 @@
-"""Luma video through the gateway (LumaAI-API protocol, upstream-api.md 2.10 and 3.3).
+"""Luma video through the gateway (LumaAI-API protocol; docs/gateway-api.md, Luma and
+Task lifecycles).
 
 A submit answers one generation object (older deployments: a one-element array; some 201).
 States run pending -> processing -> completed | failed. A generation counts as succeeded

@@ -1,4 +1,5 @@
-"""Midjourney through the gateway (midjourney-proxy protocol, upstream-api.md 2.7 and 3.1).
+"""Midjourney through the gateway (midjourney-proxy protocol; docs/gateway-api.md, Midjourney
+and Task lifecycles).
 
 Submits answer HTTP 200 with a `code`: 1 submitted, 22 queued, 21 "existed" or "Waiting for
 window confirm" (a MODAL task: call `modal`), anything else is an error mapped here.

@@ -1,5 +1,5 @@
-"""The gateway's published prices: GET /api/pricing (new-api's console route, upstream-api.md
-section 2.11), turned into prices per 1K tokens and per call in USD.
+"""The gateway's published prices: GET /api/pricing (new-api's console route;
+docs/gateway-api.md, Prices), turned into prices per 1K tokens and per call in USD.
 
 Not every gateway publishes prices: a 401, a 404 or the console's HTML page means "not
 available" (`fetch_prices` returns None), never an error to show. A gateway that cannot be

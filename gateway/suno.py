@@ -1,4 +1,5 @@
-"""Suno through the gateway, in the format SUNO_API_FORMAT names (upstream-api.md 2.8-2.9, 3.2).
+"""Suno through the gateway, in the format SUNO_API_FORMAT names (docs/gateway-api.md, Suno
+and Task lifecycles).
 
 "newapi": `/suno/submit/music|lyrics`, `/suno/fetch[/{id}]`, envelope `{"code": "success",
 "data": ...}` (some resellers send 1 or 200). "goamz": `/suno/v1/music[/{id}]`, integer code,

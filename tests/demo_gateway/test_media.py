@@ -1,4 +1,5 @@
-"""The demo gateway's Midjourney, Suno and Luma emulation (upstream-api.md 4.4-4.6), on the wire.
+"""The demo gateway's Midjourney, Suno and Luma emulation (docs/gateway-api.md, Fake
+gateway), on the wire.
 
 The clock is driven by hand (`media.clock`), so every phase is seen without sleeping.
 """

@@ -1,4 +1,5 @@
-"""Routes, auth, error envelopes and scenario selection (upstream-api.md §1.1-1.5, §2.1, §4)."""
+"""Routes, auth, error envelopes and scenario selection (docs/gateway-api.md:
+Common, Models, Fake gateway)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Streamed chat answers over a real socket, checked byte for byte (upstream-api.md §2.2.1)."""
+"""Streamed chat answers over a real socket, checked byte for byte (docs/gateway-api.md,
+Streaming)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""gateway.luma: the LumaAI-API shapes (upstream-api.md 2.10, 3.3) over a MockTransport, and a
-full lifecycle against the demo gateway."""
+"""gateway.luma: the LumaAI-API shapes (docs/gateway-api.md, Luma and Task lifecycles) over a
+MockTransport, and a full lifecycle against the demo gateway."""
 
 from __future__ import annotations
 

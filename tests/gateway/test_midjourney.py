@@ -1,5 +1,5 @@
-"""gateway.midjourney: the wire shapes and quirks of upstream-api.md 2.7 and 3.1 over a
-MockTransport, and one full lifecycle against the demo gateway on loopback."""
+"""gateway.midjourney: the wire shapes and quirks of docs/gateway-api.md (Midjourney, Task
+lifecycles) over a MockTransport, and one full lifecycle against the demo gateway on loopback."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""gateway.pricing: GET /api/pricing read as new-api publishes it (upstream-api.md 2.11)."""
+"""gateway.pricing: GET /api/pricing read as new-api publishes it (docs/gateway-api.md, Prices)."""
 
 from __future__ import annotations
 

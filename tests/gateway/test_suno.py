@@ -1,5 +1,5 @@
-"""gateway.suno: the new-api and GoAmz formats (upstream-api.md 2.8, 2.9, 3.2) over a
-MockTransport, and a full lifecycle in both formats against the demo gateway."""
+"""gateway.suno: the new-api and GoAmz formats (docs/gateway-api.md, Suno and Task lifecycles)
+over a MockTransport, and a full lifecycle in both formats against the demo gateway."""
 
 from __future__ import annotations
 
