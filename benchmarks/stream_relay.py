@@ -7,8 +7,8 @@ everything by hand: the physical floor), optionally `minimal_relay.py` (websocke
 N websocket clients through Parlor (`manage.py serve`, daphne). By default every send of a round
 leaves at one instant (`--ramp 0`). Two token counts separate the CPU per reply (intercept) from
 the CPU per token and per frame (slope). It prints a table per round, the CPU split, and met /
-not met per goal of issue 10, and writes everything to benchmarks/results/latest.json.
-Nothing is asserted.
+not met per goal (those of the token-path performance round, see benchmarks/README.md), and
+writes everything to benchmarks/results/latest.json. Nothing is asserted.
 
     python benchmarks/stream_relay.py                 # bursts: 10, 50, 150 streams x 20, 200 tokens
     python benchmarks/stream_relay.py --ramp 1        # the same, sends spread over 1 s
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 API_KEY = "sk-demo"
 MODEL = "gpt-4o-mini"
-# Issue 10's goals, as ratios to the floor relay in the same run (burst mode).
+# The token-path round's goals, as ratios to the floor relay in the same run (burst mode).
 TTFT_SMALL_STREAMS, TTFT_SMALL_ADDED_MS = 10, 15.0  # TTFT p50 at 10 <= floor + 15 ms
 TTFT_LARGE_STREAMS, TTFT_LARGE_RATIO = 150, 3.0  # TTFT p50 at 150 <= 3x floor
 CPU_STREAMS, CPU_RATIO = (10, 150), 2.0  # CPU per token <= 2x floor at 10 and 150
@@ -957,13 +957,13 @@ def format_cpu_split(split: list[dict[str, Any]]) -> str:
 
 
 def _headline(all_metrics: list[dict[str, Any]], streams: int) -> dict[str, Any] | None:
-    """The round at `streams` with the most tokens (the issue's 200-token rows)."""
+    """The round at `streams` with the most tokens (the goals' 200-token rows)."""
     rounds = [m for m in all_metrics if m["streams"] == streams and "parlor" in m["relays"]]
     return max(rounds, key=lambda m: m["tokens"]) if rounds else None
 
 
 def verdicts(all_metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Met / not met for each goal of issue 10 that the rounds run can decide."""
+    """Met / not met for each goal that the rounds run can decide."""
     found = []
 
     def relay(m: dict[str, Any], name: str, key: str) -> float | None:

@@ -1,5 +1,6 @@
-"""The token path's budget (DESIGN.md): per token 0 ORM calls, 0 channel-layer messages and
-less than one websocket frame; per reply one transaction before and one after."""
+"""The token path's budget (docs/design.md, The token path): per token 0 ORM calls,
+0 channel-layer messages and less than one websocket frame; per reply one transaction before
+and one after."""
 
 from __future__ import annotations
 
