@@ -3,11 +3,15 @@
 The only HTTP code for results. A result URL comes from upstream, so it is treated as hostile:
 
 - http(s) only, no credentials in the URL;
-- the host is resolved and every address must be public: private, loopback, link-local,
-  multicast, reserved and unspecified addresses (IPv4 and IPv6, IPv4-mapped too) are refused,
-  except on the configured gateway's own host (a self-hosted gateway, the demo gateway);
+- the host is resolved and every address must be globally routable: private, shared
+  (100.64.0.0/10, carrier-grade NAT), loopback, link-local, multicast, reserved, documentation
+  and unspecified addresses (IPv4 and IPv6, IPv4-mapped too) are refused, except on the
+  configured gateway's own host AND port, exactly (a self-hosted gateway, the demo gateway):
+  another port of the same host is another service;
 - redirects are followed by hand, each hop checked again;
-- the body is capped while streaming (MEDIA_MAX_DOWNLOAD_MB);
+- the body is capped while streaming (MEDIA_MAX_DOWNLOAD_MB), and the whole download, redirects
+  included, has one deadline (MEDIA_DOWNLOAD_SECONDS), so a server that drips a byte at a time
+  cannot hold it;
 - the type is read from the bytes (magic numbers) and must be one the caller expects; the
   Content-Type header is only cross-checked.
 
@@ -95,7 +99,7 @@ def address_is_public(address: str) -> bool:
     )
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return not (
+    return ip.is_global and not (
         ip.is_private
         or ip.is_loopback
         or ip.is_link_local
@@ -106,9 +110,16 @@ def address_is_public(address: str) -> bool:
     )
 
 
-def gateway_host() -> str:
-    host = urlsplit((settings.GATEWAY_BASE_URL or "").strip()).hostname
-    return (host or "").lower()
+def gateway_origin() -> tuple[str, int] | None:
+    """The configured gateway's (host, port): the one non-public place results may come from."""
+    parts = urlsplit((settings.GATEWAY_BASE_URL or "").strip())
+    if not parts.hostname or parts.scheme not in ("http", "https"):
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return parts.hostname.lower(), port
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -142,7 +153,7 @@ async def checked_address(url: str) -> tuple[str, int, str]:
     addresses = await resolve(host, port)
     if not addresses:
         raise DownloadRefused(f"no address for {host}")
-    if host != gateway_host():
+    if (host, port) != gateway_origin():
         refused = [a for a in addresses if not address_is_public(a)]
         if refused:
             raise DownloadRefused(f"{host} resolves to a non-public address {refused[0]}")
@@ -160,6 +171,17 @@ async def download(
     url: str, *, expect: frozenset[str] | set[str], limit: int | None = None
 ) -> Downloaded:
     """Fetch `url` into memory, checked as the module says; DownloadRefused or GatewayError."""
+    deadline = float(settings.MEDIA_DOWNLOAD_SECONDS)
+    try:
+        async with asyncio.timeout(deadline):
+            return await _download(url, expect=expect, limit=limit)
+    except TimeoutError:
+        raise DownloadRefused(f"not finished within {deadline:g} s") from None
+
+
+async def _download(
+    url: str, *, expect: frozenset[str] | set[str], limit: int | None
+) -> Downloaded:
     limit = max_bytes() if limit is None else limit
     timeout = httpx.Timeout(float(settings.GATEWAY_CONNECT_TIMEOUT), read=60.0)
     options: dict = {"timeout": timeout, "follow_redirects": False, "trust_env": False}

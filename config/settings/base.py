@@ -269,6 +269,8 @@ STREAM_CHECKPOINT_SECONDS = env_int("STREAM_CHECKPOINT_SECONDS", 5)
 # Media jobs: the largest result file copied into storage (MB); how many jobs one poller
 # pass claims at most (media_jobs.poller).
 MEDIA_MAX_DOWNLOAD_MB = env_float("MEDIA_MAX_DOWNLOAD_MB", 200.0)
+# One deadline for a whole result download, redirects included.
+MEDIA_DOWNLOAD_SECONDS = env_float("MEDIA_DOWNLOAD_SECONDS", 300.0)
 MEDIA_POLL_BATCH = env_int("MEDIA_POLL_BATCH", 200)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

@@ -3,6 +3,9 @@ wrong place is read. The network is an httpx.MockTransport; names resolve throug
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import httpx
 import pytest
 
@@ -15,6 +18,7 @@ DNS = {
     "mapped.example": ["::ffff:127.0.0.1"],
     "metadata.example": ["169.254.169.254"],
     "gw.example": ["127.0.0.1"],
+    "cgnat.example": ["100.64.0.7"],
 }
 
 
@@ -69,6 +73,12 @@ async def test_a_public_png_is_fetched_and_sniffed(web):
         "http://0.0.0.0/a.png",
         "http://224.0.0.1/a.png",
         "http://[fe80::1]/a.png",
+        "http://cgnat.example/a.png",  # shared address space (100.64.0.0/10): not global
+        "http://100.127.255.1/a.png",
+        "http://192.0.2.10/a.png",  # documentation range
+        "http://[2001:db8::1]/a.png",
+        "http://gw.example:6379/a.png",  # the gateway's host, another port: another service
+        "http://gw.example/a.png",  # ... and its default port
         "file:///etc/passwd",
         "ftp://cdn.example/a.png",
         "http://user:pw@cdn.example/a.png",
@@ -84,6 +94,39 @@ async def test_the_gateways_own_host_may_be_on_loopback(web):
     web.routes["gw.example:3000/mj/image/1"] = png()
     got = await dl.download("http://gw.example:3000/mj/image/1", expect=dl.IMAGE_TYPES)
     assert got.content_type == "image/png"
+
+
+async def test_a_redirect_to_another_port_of_the_gateways_host_is_refused(web):
+    web.routes["gw.example:3000/mj/image/1"] = httpx.Response(
+        302, headers={"location": "http://gw.example:8000/admin/"}
+    )
+    with pytest.raises(dl.DownloadRefused):
+        await dl.download("http://gw.example:3000/mj/image/1", expect=dl.IMAGE_TYPES)
+    assert web.asked == ["gw.example:3000/mj/image/1"]
+
+
+class Drip(httpx.AsyncByteStream):
+    """A body that sends a byte every `pause` seconds: within any per-read timeout."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+
+    async def __aiter__(self):
+        yield PNG[:8]
+        while True:
+            await asyncio.sleep(self.pause)
+            yield b"\x00"
+
+
+async def test_a_dripping_download_ends_at_its_deadline(web, settings):
+    settings.MEDIA_DOWNLOAD_SECONDS = 0.3
+    web.routes["cdn.example/slow.png"] = httpx.Response(
+        200, stream=Drip(0.05), headers={"content-type": "image/png"}
+    )
+    started = time.monotonic()
+    with pytest.raises(dl.DownloadRefused, match="within"):
+        await dl.download("https://cdn.example/slow.png", expect=dl.IMAGE_TYPES)
+    assert time.monotonic() - started < 5
 
 
 async def test_a_redirect_to_loopback_is_refused_before_it_is_followed(web):
