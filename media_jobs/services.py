@@ -20,6 +20,8 @@ Luma GENERATE `aspect_ratio`, `start_image`, `end_image`, `loop`, `expand_prompt
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -121,7 +123,7 @@ def retry_job(job: MediaJob) -> bool:
     A second click finds it queued already and changes nothing. The caller checks the user
     may write it (and may cancel it, if it is active)."""
     now = timezone.now()
-    with transaction.atomic():
+    with _atomic_for(job):
         current = MediaJob.objects.filter(retryable(now), pk=job.pk).first()
         if current is None:
             return False
@@ -184,7 +186,7 @@ def cancel_job(job: MediaJob) -> bool:
         due = Case(When(upstream, then=Value(now)), default=due, output_field=DateTimeField())
         attempts = Case(When(upstream, then=Value(0)), default=attempts,
                         output_field=PositiveSmallIntegerField())  # fmt: skip
-    with transaction.atomic():
+    with _atomic_for(job):
         count = MediaJob.objects.filter(pk=job.pk, status__in=MediaJob.ACTIVE).update(
             status=Status.CANCELLED,
             finished_at=now,
@@ -226,6 +228,18 @@ def sync_conversation_jobs(conversation) -> int:
 
     transaction.on_commit(tell)
     return count
+
+
+@contextlib.contextmanager
+def _atomic_for(job: MediaJob) -> Iterator[None]:
+    """One transaction for a change of `job` and its charge; if either fails, both are
+    undone and `job` is brought back to what the database holds."""
+    try:
+        with transaction.atomic():
+            yield
+    except Exception:
+        job.refresh_from_db()
+        raise
 
 
 def _by_key(user, key: str) -> MediaJob | None:
