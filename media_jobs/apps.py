@@ -7,7 +7,11 @@ class MediaJobsConfig(AppConfig):
     verbose_name = _("Media jobs")
 
     def ready(self) -> None:
-        from media_jobs import commands, signals
+        from media_jobs import billing, commands, signals
+        from usage import services as usage
 
         signals.connect()
         commands.register()
+        # Reservations of jobs that ended without their charge (a process killed between
+        # the two) are closed by the sweep the poller runs (usage.sweep_reservations).
+        usage.register_closer("job", billing.closer)

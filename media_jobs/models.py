@@ -6,21 +6,29 @@ a job in a conversation is shared exactly when its conversation is (media_jobs.s
 the two in step), a job started outside one is private to its creator until shared.
 
 State changes are the methods below; each changes only the fields it names and returns
-whether anything changed, so the poller writes (and pushes) only on change.
+whether anything changed, so the poller writes (and pushes) only on change. A transition that
+ends a job charges it in the same transaction (media_jobs.billing: a success is settled, a
+failure or cancellation refunded), so no crash can leave the one without the other.
 """
 
 from __future__ import annotations
 
+import mimetypes
 import uuid
 from datetime import timedelta
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from django.db import models
+from django.conf import settings
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import TeamOwned, TeamOwnedQuerySet
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 # Poll spacing: the first poll comes soon, then each poll that finds nothing new waits
 # longer, up to the ceiling (the gateway itself refreshes tasks only every ~15 s).
@@ -71,16 +79,12 @@ class MediaJobQuerySet(TeamOwnedQuerySet):
         return self.filter(unleased, status=MediaJob.Status.SUCCEEDED, next_poll_at__lte=now)
 
     def cancels_due(self, now=None) -> Self:
-        """Cancelled Midjourney jobs whose upstream task is still to be cancelled (unleased;
-        services.cancel_job marks them due, the poller makes the call)."""
+        """Jobs with an upstream task still to be cancelled (`cancel_task_id`) whose next try
+        is due (unleased): services.cancel_job and retry_job mark them, the poller calls the
+        gateway, trying again with a back-off while it does not answer."""
         now = now or timezone.now()
         unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
-        return self.filter(
-            unleased,
-            status=MediaJob.Status.CANCELLED,
-            kind=MediaJob.Kind.MIDJOURNEY,
-            next_poll_at__lte=now,
-        ).exclude(upstream_id="")
+        return self.filter(unleased, cancel_at__lte=now).exclude(cancel_task_id="")
 
     def claim(self, owner: str, *, limit: int = 100, lease_seconds: int = LEASE_SECONDS,
               downloads: bool = False, cancels: bool = False) -> list:  # fmt: skip
@@ -95,7 +99,8 @@ class MediaJobQuerySet(TeamOwnedQuerySet):
         which = "downloads_due" if downloads else "cancels_due" if cancels else "due"
         due = getattr(MediaJob.objects, which)
         mine = getattr(self, which)(now)
-        ids = list(mine.order_by("next_poll_at").values_list("pk", flat=True)[:limit])
+        order = "cancel_at" if cancels else "next_poll_at"
+        ids = list(mine.order_by(order).values_list("pk", flat=True)[:limit])
         if not ids:
             return []
         lease_until = now + timedelta(seconds=lease_seconds)
@@ -180,6 +185,14 @@ class MediaJob(TeamOwned):
     lease_owner = models.CharField(_("lease owner"), max_length=100, blank=True)
     lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
     deadline = models.DateTimeField(_("deadline"), null=True, blank=True)
+    # When the status or the progress last moved: a job active with no progress for
+    # MEDIA_STUCK_MINUTES counts as stuck (`is_stuck`), offered Cancel and Retry.
+    last_progress_at = models.DateTimeField(_("last progress at"), null=True, blank=True)
+    # An upstream task to cancel (the job's own after a cancel, or the abandoned one of a
+    # stuck job retried), when to try next, and how many tries failed (media_jobs.poller).
+    cancel_task_id = models.CharField(_("task to cancel upstream"), max_length=200, blank=True)
+    cancel_at = models.DateTimeField(_("next upstream cancel at"), null=True, blank=True)
+    cancel_attempts = models.PositiveSmallIntegerField(_("upstream cancel attempts"), default=0)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
@@ -213,6 +226,31 @@ class MediaJob(TeamOwned):
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
 
+    @property
+    def title(self) -> StrOrPromise:
+        """The card's title in plain words ("Imagine", "Upscale 2", "Continue song")."""
+        from media_jobs.providers import adapter_for
+
+        return adapter_for(self.kind).title(self)
+
+    @property
+    def minutes_without_progress(self) -> int:
+        since = self.last_progress_at or self.created_at
+        if since is None:
+            return 0
+        return max(0, int((timezone.now() - since).total_seconds() // 60))
+
+    @property
+    def is_stuck(self) -> bool:
+        """Active, and nothing moved for settings.MEDIA_STUCK_MINUTES."""
+        return self.is_active and self.minutes_without_progress >= stuck_minutes()
+
+    def may_cancel(self, user, membership) -> bool:
+        """Its creator or an owner of its team may cancel it (and retry it while stuck)."""
+        if membership is None or membership.team_id != self.team_id:
+            return False
+        return self.created_by_id == user.pk or membership.role == membership.Role.OWNER
+
     # State transitions. Each saves only what it changed (nothing if nothing did) and says so.
 
     def mark_submitted(self, upstream_id: str, *, now=None) -> bool:
@@ -223,16 +261,19 @@ class MediaJob(TeamOwned):
         self.poll_interval = POLL_FIRST_SECONDS
         self.next_poll_at = now + timedelta(seconds=POLL_FIRST_SECONDS)
         self.deadline = self.deadline or now + DEFAULT_DEADLINE
+        self.last_progress_at = now
         self.lease_owner, self.lease_until = "", None  # the submitter's lease ends here
         if self._save("upstream_id", "status", "poll_interval", "next_poll_at", "deadline",
-                      "lease_owner", "lease_until"):  # fmt: skip
+                      "last_progress_at", "lease_owner", "lease_until"):  # fmt: skip
             return True
-        if self.status == self.Status.CANCELLED and self.kind == self.Kind.MIDJOURNEY:
-            # Cancelled while this submit was in flight: keep the task's id and leave the job
-            # due, as services.cancel_job does, so the poller cancels the task upstream too.
+        from media_jobs.providers import adapter_for
+
+        if self.status == self.Status.CANCELLED and adapter_for(self.kind).cancels_upstream:
+            # Cancelled while this submit was in flight: keep the task's id and mark it to
+            # be cancelled, as services.cancel_job does, so the poller cancels it upstream too.
             MediaJob.objects.filter(
                 pk=self.pk, status=self.Status.CANCELLED, upstream_id=""
-            ).update(upstream_id=upstream_id, next_poll_at=now)
+            ).update(upstream_id=upstream_id, cancel_task_id=upstream_id, cancel_at=now)
         return False
 
     def mark_running(self, *, progress: int | None = None, result_urls: list[str] | None = None,
@@ -281,22 +322,38 @@ class MediaJob(TeamOwned):
         return self.deadline is not None and (now or timezone.now()) > self.deadline
 
     def _finish(self, changes: dict[str, Any], now) -> bool:
+        """End the job and charge it (media_jobs.billing.close) in ONE transaction: a
+        failure of either leaves both undone (and this object as the database holds it)."""
         if self.is_finished:
             return False  # a finished job stays as it ended
+        from media_jobs import billing
+
         changes.update(
             finished_at=now or timezone.now(),
             next_poll_at=None,
             lease_owner="",
             lease_until=None,
         )
-        return self._apply(changes)
+        try:
+            with transaction.atomic():
+                if not self._apply(changes):
+                    return False
+                billing.close(self)
+        except Exception:
+            self.refresh_from_db()
+            raise
+        return True
 
     def _apply(self, changes: dict[str, Any]) -> bool:
         changed = [name for name, value in changes.items() if getattr(self, name) != value]
         if not changed or (self.is_finished and "finished_at" not in changes):
             return False
+        if "status" in changed or "progress" in changed:
+            self.last_progress_at = timezone.now()
+            changed.append("last_progress_at")
         for name in changed:
-            setattr(self, name, changes[name])
+            if name != "last_progress_at":
+                setattr(self, name, changes[name])
         return self._save(*changed)
 
     def _save(self, *fields: str) -> bool:
@@ -310,6 +367,15 @@ class MediaJob(TeamOwned):
             return True
         self.refresh_from_db()
         return False
+
+
+def stuck_minutes() -> int:
+    return max(1, int(settings.MEDIA_STUCK_MINUTES))
+
+
+def stuck_before(now=None) -> Any:
+    """Jobs whose progress last moved before this time (and still active) are stuck."""
+    return (now or timezone.now()) - timedelta(minutes=stuck_minutes())
 
 
 def next_interval(interval: float, *, changed: bool) -> float:
@@ -337,6 +403,9 @@ class MediaFile(models.Model):
         AUDIO = "audio", _("Audio")
         VIDEO = "video", _("Video")
         COVER = "cover", _("Cover")
+        # A low-resolution picture of a Midjourney task while it is drawn (one per job,
+        # replaced as it moves, removed when the job succeeds).
+        PREVIEW = "preview", _("Preview")
 
     job = models.ForeignKey(MediaJob, models.CASCADE, related_name="files")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -357,3 +426,45 @@ class MediaFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.position} of {self.job_id}"
+
+    @property
+    def download_name(self) -> str:
+        """A file name people recognise: the prompt's first words, the job's title, the
+        file's number among several of its kind, the extension of its type, e.g.
+        `red-fox-at-dawn-upscale-2.png`."""
+        job = self.job
+        params = job.params if isinstance(job.params, dict) else {}
+        words = (job.prompt or str(params.get("description") or "")).split()[:6]
+        parts = [slugify(" ".join(words)) or job.kind, slugify(str(job.title))]
+        if self.kind in (self.Kind.COVER, self.Kind.PREVIEW):
+            parts.append(self.kind)
+        siblings = [f for f in job.files.all() if f.kind == self.kind]
+        if len(siblings) > 1:
+            parts.append(str(self.position + 1))
+        stem = "-".join(part for part in parts if part)[:120].strip("-") or "file"
+        return f"{stem}.{file_extension(self.content_type, self.file.name or '')}"
+
+
+_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "audio/mpeg": "mp3",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+}
+
+
+def file_extension(content_type: str, name: str = "") -> str:
+    """The usual extension of a media type (else the stored name's, else "bin")."""
+    content_type = (content_type or "").split(";")[0].strip().lower()
+    if content_type in _EXTENSIONS:
+        return _EXTENSIONS[content_type]
+    guessed = mimetypes.guess_extension(content_type) if content_type else None
+    if guessed:
+        return guessed.lstrip(".")
+    suffix = name.rpartition(".")[2] if "." in name else ""
+    return suffix.lower() if suffix.isalnum() and len(suffix) <= 5 else "bin"

@@ -8,13 +8,17 @@ create (`wake`). `manage.py poll_media_jobs --once` runs one pass.
 
 A pass (`poll_once`): lease due jobs with one conditional UPDATE (MediaJob.objects.claim);
 submit the QUEUED ones; fetch the others with one batch call per kind; apply each answer
-through the model's transitions (which write only what changed); fail jobs past their
-deadline; copy results into storage on success; cancel upstream the Midjourney tasks of
-jobs the user cancelled (if the gateway can); push a refresh stub to the tabs only when
-something changed; schedule the next poll (sooner after a change, backing off 2 s -> 15 s
-otherwise), which also releases the lease. A poller that dies mid-pass leaves its lease to
-lapse and another takes the job: a submit already started is never sent twice (the job
-fails with a retry instead), a stored file is never stored twice.
+through the model's transitions (which write only what changed, and charge a job that ends
+in the same transaction); fail jobs past their deadline; keep a preview of a picture being
+drawn; copy results into storage on success; cancel upstream the tasks of jobs cancelled
+(or abandoned by a retry) where the provider can, retrying with a back-off while the
+gateway does not answer; push a refresh stub to the tabs only when something changed;
+schedule the next poll (sooner after a change, backing off 2 s -> 15 s otherwise), which
+also releases the lease. A poller that dies mid-pass leaves its lease to lapse and another
+takes the job: a submit already started is never sent twice (the job fails with a retry
+instead), a stored file is never stored twice. Every provider is reached through its adapter
+(media_jobs.providers); once a minute the loop also hands stale reservations to their
+closers (usage.sweep_reservations).
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ import json
 import logging
 import os
 import socket
+import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -38,12 +43,19 @@ from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from gateway import luma, midjourney, suno
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, GatewayTaskNotFound
 from gateway.tasks import CANCELLED, FAILED, RUNNING, SUCCEEDED, TaskStatus, TaskSubmitted
-from media_jobs import features as mj_features
 from media_jobs import live, storage
-from media_jobs.models import POLL_MAX_SECONDS, MediaJob
+from media_jobs.models import POLL_MAX_SECONDS, MediaFile, MediaJob
+from media_jobs.providers import (
+    NO_LINKS,
+    NO_PARENT,
+    UNKNOWN_ACTION,
+    CannotSubmit,
+    Immediate,
+    adapter_for,
+    gateway_features,
+)
 from usage import services as usage
 
 logger = logging.getLogger(__name__)
@@ -57,27 +69,20 @@ IDLE_SECONDS = POLL_MAX_SECONDS  # look again at least this often (jobs of other
 # between wait for the next pass, so one batch call per kind serves them all (a job is
 # polled at most this much late). This is what keeps 1,000 jobs at ~90 requests a minute.
 MIN_PASS_SECONDS = 2.0
+# An upstream cancel the gateway did not answer is tried again after these delays, then
+# given up (logged): 5 tries over about 7 minutes.
+CANCEL_RETRY_SECONDS = (10, 30, 90, 300)
+# How often the loop hands stale reservations to their closers (usage.sweep_reservations).
+SWEEP_SECONDS = 60.0
 
 Kind, Status = MediaJob.Kind, MediaJob.Status
-FETCH_MANY: dict[str, Callable[[list[str]], Awaitable[list[TaskStatus]]]] = {
-    Kind.MIDJOURNEY: midjourney.fetch_many,
-    Kind.SUNO: suno.fetch_many,
-    Kind.LUMA: luma.fetch_many,
-}
-FETCH_ONE: dict[str, Callable[[str], Awaitable[TaskStatus]]] = {
-    Kind.MIDJOURNEY: midjourney.fetch,
-    Kind.SUNO: suno.fetch,
-    Kind.LUMA: luma.fetch,
-}
+__all__ = ["NO_LINKS", "NO_PARENT", "UNKNOWN_ACTION", "gateway_features"]
 
 # Reasons the poller gives, stored in the installation's language (LANGUAGE_CODE).
 TIMED_OUT = gettext_noop("The task took too long and was stopped. Try again.")
 SUBMIT_INTERRUPTED = gettext_noop(
     "The server stopped while sending this task, so it may or may not have started. Try again."
 )
-NO_PARENT = gettext_noop("The picture this job starts from is no longer available.")
-UNKNOWN_ACTION = gettext_noop("This kind of task is not supported.")
-NO_LINKS = gettext_noop("The gateway sent back no links for the uploaded images.")
 
 _events: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}
 db = database_sync_to_async
@@ -94,9 +99,10 @@ async def poll_once(owner: str | None = None) -> int:
     """One pass over the due jobs; returns how many jobs it handled."""
     owner = owner or default_owner()
     limit = int(settings.MEDIA_POLL_BATCH)
+    # Cancels first: a task abandoned by a retry is cancelled even while its job is polled.
+    cancels = await db(MediaJob.objects.claim)(owner, limit=limit, cancels=True)
     jobs = await db(MediaJob.objects.claim)(owner, limit=limit)
     retries = await db(MediaJob.objects.claim)(owner, limit=limit, downloads=True)
-    cancels = await db(MediaJob.objects.claim)(owner, limit=limit, cancels=True)
     queued = [job for job in jobs if job.status == Status.QUEUED]
     polled = [job for job in jobs if job.status != Status.QUEUED]
     await asyncio.gather(*(_submit(job, owner) for job in queued))
@@ -118,41 +124,35 @@ async def poll_once(owner: str | None = None) -> int:
 
 
 async def _fetch(kind: str, ids: list[str]) -> dict[str, TaskStatus]:
-    """The answers of one batch call (Luma's batch route is optional: one by one without)."""
+    """The answers of one batch call of the kind's adapter; none if it failed."""
     if not ids:
         return {}
     try:
-        return {s.task_id: s for s in await FETCH_MANY[kind](ids)}
+        return {s.task_id: s for s in await adapter_for(kind).fetch_many(ids)}
     except GatewayError as exc:
-        if kind != Kind.LUMA:
-            logger.warning("Polling %d %s jobs failed: %s", len(ids), kind, exc)
-            return {}
-    answers = await asyncio.gather(*(FETCH_ONE[kind](i) for i in ids), return_exceptions=True)
-    return {a.task_id: a for a in answers if isinstance(a, TaskStatus)}
+        logger.warning("Polling %d %s jobs failed: %s", len(ids), kind, exc)
+        return {}
 
 
 async def _submit(job: MediaJob, owner: str) -> None:
     if job.submit_started_at is not None or not await db(_start_submit)(job, owner):
         # A poller died between starting the submit and recording it: the gateway may or
         # may not have the task. Never send it twice; the user can retry.
-        if await db(job.mark_failed)(gettext(SUBMIT_INTERRUPTED)):
-            await db(usage.refund_job)(job)
+        if await db(job.mark_failed)(gettext(SUBMIT_INTERRUPTED)):  # refunded with it
             await _push(job)
         return
     try:
-        result = await answer_at_once(job)
-        submitted = None if result is not None else await submit_upstream(job)
+        answer = await submit_upstream(job)
     except GatewayError as exc:
         changed = await db(job.mark_failed)(exc.user_message)
-    except _CannotSubmit as exc:
+    except CannotSubmit as exc:
         changed = await db(job.mark_failed)(gettext(exc.reason))
     else:
-        if submitted is None:  # answered at once: done, nothing to poll or to copy
-            changed = await db(job.mark_succeeded)(result_urls=[], result=result)
+        if isinstance(answer, Immediate):  # answered at once: done, nothing to poll or copy
+            changed = await db(job.mark_succeeded)(result_urls=[], result=answer.result)
         else:
-            changed = await db(job.mark_submitted)(submitted.task_id)
+            changed = await db(job.mark_submitted)(answer.task_id)
     if changed:
-        await db(usage.charge_finished_job)(job)
         await _push(job)
 
 
@@ -166,92 +166,15 @@ def _start_submit(job: MediaJob, owner: str) -> bool:
     return count == 1
 
 
-class _CannotSubmit(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-async def answer_at_once(job: MediaJob) -> dict[str, Any] | None:
-    """The Midjourney calls that answer at once, with no task to poll: a finished picture's
-    seed (IMAGE_SEED, from the parlor:seed button) and an upload to the Discord CDN
-    (UPLOAD). Returns the job's `result` ({"seed"} or {"urls"}); None for any other job."""
-    action = job.action.upper()
-    if job.kind != Kind.MIDJOURNEY or job.button or action not in ("IMAGE_SEED", "UPLOAD"):
-        return None
-    if action == "IMAGE_SEED":
-        parent_id = await db(_parent_upstream_id)(job) if job.parent_id is not None else ""
-        if not parent_id:
-            raise _CannotSubmit(NO_PARENT)
-        return {"seed": await midjourney.image_seed(parent_id)}
-    params: dict[str, Any] = job.params if isinstance(job.params, dict) else {}
-    urls = await midjourney.upload(list(params.get("images") or []))
-    # Shown as links on the card, never downloaded: web links only (no javascript: and such).
-    urls = [url for url in urls if url.lower().startswith(("https://", "http://"))]
-    if not urls:
-        raise _CannotSubmit(NO_LINKS)
-    return {"urls": urls}
-
-
-async def submit_upstream(job: MediaJob) -> TaskSubmitted:
-    """The upstream call for a job, by kind, action and params (see media_jobs.services)."""
-    params: dict[str, Any] = job.params if isinstance(job.params, dict) else {}
-    action = job.action.upper()
+async def submit_upstream(job: MediaJob) -> TaskSubmitted | Immediate:
+    """The job's upstream call, through its kind's adapter (media_jobs.providers), with the
+    task id of the job it starts from; CannotSubmit if that one has none (any more)."""
     parent_id = ""
     if job.parent_id is not None:
         parent_id = await db(_parent_upstream_id)(job)
         if not parent_id:
-            raise _CannotSubmit(NO_PARENT)
-    if job.kind == Kind.MIDJOURNEY:
-        return await _submit_midjourney(job, action, params, parent_id)
-    if job.kind == Kind.SUNO:
-        if action == "LYRICS":
-            return await suno.submit_lyrics(job.prompt)
-        options = {k: params[k] for k in SUNO_OPTIONS if k in params}
-        if parent_id and options.get("continue_clip_id"):
-            options["continue_task_id"] = parent_id
-        return await suno.submit(prompt=job.prompt, **options)
-    if job.kind == Kind.LUMA:
-        options = {k: params[k] for k in LUMA_OPTIONS if k in params}
-        if action == "EXTEND" and parent_id:
-            return await luma.extend(parent_id, job.prompt, **options)
-        return await luma.submit(job.prompt, **options)
-    raise _CannotSubmit(UNKNOWN_ACTION)
-
-
-SUNO_OPTIONS = ("description", "title", "tags", "model", "instrumental", "continue_clip_id",
-                "continue_at")  # fmt: skip
-LUMA_OPTIONS = ("aspect_ratio", "start_image", "end_image", "loop", "expand_prompt")
-
-
-async def _submit_midjourney(job: MediaJob, action: str, params: dict, parent_id: str):
-    speed = params.get("speed") or None
-    if job.button:
-        if not parent_id:
-            raise _CannotSubmit(NO_PARENT)
-        submitted = await midjourney.action(parent_id, job.button, speed=speed)
-    elif action == "IMAGINE":
-        images = list(params.get("images") or [])
-        niji = bool(params.get("niji"))
-        submitted = await midjourney.imagine(job.prompt, images=images, niji=niji, speed=speed)
-    elif action == "BLEND":
-        dimensions = str(params.get("dimensions") or "SQUARE")
-        submitted = await midjourney.blend(list(params.get("images") or []),
-                                           dimensions=dimensions, speed=speed)  # fmt: skip
-    elif action == "DESCRIBE":
-        submitted = await midjourney.describe(str(params.get("image", "")), speed=speed)
-    elif action == "SHORTEN":
-        submitted = await midjourney.shorten(job.prompt, speed=speed)
-    elif action == "SWAP_FACE":
-        source, target = str(params.get("source", "")), str(params.get("target", ""))
-        submitted = await midjourney.swap_face(source, target, speed=speed)
-    else:
-        raise _CannotSubmit(UNKNOWN_ACTION)
-    if submitted.needs_modal:  # Vary Region, Custom Zoom, Remix: confirm the window
-        prompt = str(params.get("modal_prompt") or job.prompt)
-        mask = str(params.get("mask") or "")
-        submitted = await midjourney.modal(submitted.task_id, prompt=prompt, mask=mask, speed=speed)
-    return submitted
+            raise CannotSubmit(NO_PARENT)
+    return await adapter_for(job.kind).submit(job, parent_id)
 
 
 def _parent_upstream_id(job: MediaJob) -> str:
@@ -264,11 +187,15 @@ def _parent_upstream_id(job: MediaJob) -> str:
 
 
 async def _apply(job: MediaJob, status: TaskStatus | None) -> bool:
-    """Apply one answer (and copy the results of a success); the caller schedules the next
-    poll and pushes. True if the job changed."""
+    """Apply one answer (copy the results of a success, keep the preview of a picture being
+    drawn); the caller schedules the next poll and pushes. True if the job changed."""
     changed = await db(apply_status)(job, status)
     if changed and job.status == Status.SUCCEEDED:
         await _copy(job)
+    elif changed and job.status == Status.RUNNING and status is not None:
+        url = adapter_for(job.kind).preview_url(status)
+        if url:
+            await storage.store_preview(job, url)
     return changed
 
 
@@ -295,9 +222,7 @@ def apply_status(job: MediaJob, status: TaskStatus | None, now=None) -> bool:
             changed = job.mark_running(progress=status.progress, result_urls=urls)
     if job.is_active and job.is_past_deadline(now):
         changed = job.mark_failed(gettext(TIMED_OUT), now=now) or changed
-    if changed:  # settle a success, refund a failure or cancellation
-        usage.charge_finished_job(job)
-    return changed
+    return changed  # a job that ended was charged by its transition
 
 
 def _button(button) -> dict[str, str]:
@@ -312,22 +237,37 @@ def jsonable(value: Any) -> Any:
 
 
 async def _cancel_upstream(job: MediaJob, owner: str) -> None:
-    """A job the user cancelled (services.cancel_job): cancel its Midjourney task too, so it
-    stops running and is not billed to the key, if the gateway can (trueai-style proxies).
-    Tried once; a failure is only logged, the job stays cancelled here either way."""
+    """Cancel `job.cancel_task_id` at the gateway (a job the user cancelled, or the task a
+    retry abandoned), so it stops running and is not billed to the key, where the provider
+    can (its adapter says when there is no route: nothing is sent). A gateway that does not
+    answer is asked again after CANCEL_RETRY_SECONDS, then the cancel is given up (logged);
+    the job stays as it is here either way."""
+    task_id, attempts = job.cancel_task_id, job.cancel_attempts + 1
+    retry_in: int | None = None
     try:
-        if (await gateway_features()).get("cancel"):
-            await midjourney.cancel(job.upstream_id)
+        if await adapter_for(job.kind).cancel(task_id):
+            logger.info("Cancelled task %s of job %s upstream", task_id, job.pk)
+    except GatewayTaskNotFound:
+        pass  # nothing left to cancel
     except GatewayError as exc:
-        logger.warning("Cancelling job %s upstream (task %s) failed: %s",
-                       job.pk, job.upstream_id, exc)  # fmt: skip
-    finally:
-        await db(_cancel_done)(job, owner)
+        if attempts <= len(CANCEL_RETRY_SECONDS):
+            retry_in = CANCEL_RETRY_SECONDS[attempts - 1]
+            logger.warning("Cancelling job %s upstream (task %s) failed, trying again in %d s: %s",
+                           job.pk, task_id, retry_in, exc)  # fmt: skip
+        else:
+            logger.warning("Cancelling job %s upstream (task %s) failed %d times; giving up: %s",
+                           job.pk, task_id, attempts, exc)  # fmt: skip
+    await db(_cancel_done)(job, owner, retry_in)
 
 
-def _cancel_done(job: MediaJob, owner: str) -> None:
-    MediaJob.objects.filter(pk=job.pk, status=Status.CANCELLED, lease_owner=owner).update(
-        next_poll_at=None, lease_owner="", lease_until=None
+def _cancel_done(job: MediaJob, owner: str, retry_in: int | None) -> None:
+    if retry_in is None:
+        fields: dict[str, Any] = {"cancel_task_id": "", "cancel_at": None}
+    else:
+        fields = {"cancel_at": timezone.now() + timedelta(seconds=retry_in)}
+    fields["cancel_attempts"] = job.cancel_attempts + 1
+    MediaJob.objects.filter(pk=job.pk, lease_owner=owner, cancel_task_id=job.cancel_task_id).update(
+        lease_owner="", lease_until=None, **fields
     )
 
 
@@ -335,10 +275,16 @@ def _cancel_done(job: MediaJob, owner: str) -> None:
 
 
 async def _copy(job: MediaJob) -> None:
-    """Store a freshly succeeded job's files; remember what failed, to retry later."""
+    """Store a freshly succeeded job's files (they replace the preview); remember what
+    failed, to retry later."""
     missing = await storage.store_results(job)
+    await db(_drop_preview)(job)
     if missing:
         await db(_record_missing)(job, missing)
+
+
+def _drop_preview(job: MediaJob) -> None:
+    MediaFile.objects.filter(job=job, kind=MediaFile.Kind.PREVIEW).delete()
 
 
 async def _retry_copy(job: MediaJob) -> None:
@@ -381,10 +327,10 @@ def seconds_until_due(now=None) -> float:
     """How long until some job is due (at most IDLE_SECONDS)."""
     now = now or timezone.now()
     leased = Q(lease_until__gt=now)
-    pending = MediaJob.objects.filter(next_poll_at__isnull=False)
-    found = pending.exclude(leased).aggregate(at=Min("next_poll_at"))["at"]
+    pending = MediaJob.objects.filter(Q(next_poll_at__isnull=False) | ~Q(cancel_task_id=""))
+    found = pending.exclude(leased).aggregate(poll=Min("next_poll_at"), cancel=Min("cancel_at"))
     lease_end = pending.filter(leased).aggregate(at=Min("lease_until"))["at"]
-    times = [t for t in (found, lease_end) if t is not None]
+    times = [t for t in (found["poll"], found["cancel"], lease_end) if t is not None]
     if not times:
         return IDLE_SECONDS
     return max(0.0, min(IDLE_SECONDS, (min(times) - now).total_seconds()))
@@ -395,11 +341,15 @@ async def run_poller(owner: str | None = None, *, stop: asyncio.Event | None = N
     due (but at least MIN_PASS_SECONDS) or `wake()` is called, whichever comes first."""
     owner = owner or default_owner()
     event = _event()
+    swept = 0.0
     while stop is None or not stop.is_set():
         event.clear()
         try:
             await gateway_features()
             await poll_once(owner)
+            if time.monotonic() - swept >= SWEEP_SECONDS:
+                swept = time.monotonic()
+                await db(usage.sweep_reservations)()
             delay = await db(seconds_until_due)()
         except asyncio.CancelledError:
             raise
@@ -408,13 +358,6 @@ async def run_poller(owner: str | None = None, *, stop: asyncio.Event | None = N
             delay = POLL_MAX_SECONDS
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout=max(MIN_PASS_SECONDS, delay))
-
-
-async def gateway_features() -> dict[str, bool]:
-    """The gateway's optional Midjourney routes, asked for when the cache is empty (at start,
-    then each time it lapses, every features.CACHE_SECONDS): pages only read the cache, and
-    the Cancel button shows only once it says the gateway can cancel."""
-    return await db(mj_features.cached)() or await mj_features.refresh()
 
 
 async def run_embedded_poller() -> None:

@@ -1,6 +1,8 @@
 """Creating, retrying and cancelling media jobs: sync database work for the views.
 
-Nothing here calls the gateway. A view creates the QUEUED row and returns; the poller
+Nothing here calls the gateway. Each change and its charge (media_jobs.billing) commit in one
+transaction: create reserves, cancel refunds, retry refunds what the old run held and
+reserves the new one. A view creates the QUEUED row and returns; the poller
 (media_jobs.poller) makes the upstream submit. After the transaction commits, the open tabs
 are told (media_jobs.live) and the poller is woken (media_jobs.poller.wake).
 
@@ -18,14 +20,26 @@ Luma GENERATE `aspect_ratio`, `start_image`, `end_image`, `loop`, `expand_prompt
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, DateTimeField, Q, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    F,
+    PositiveSmallIntegerField,
+    Q,
+    Value,
+    When,
+)
 from django.utils import timezone
 
-from media_jobs.models import DEFAULT_DEADLINE, MediaFile, MediaJob
-from usage import services as usage
+from media_jobs import billing
+from media_jobs.models import DEFAULT_DEADLINE, MediaFile, MediaJob, stuck_before
+from media_jobs.providers import adapter_for
 
 Status = MediaJob.Status
 
@@ -72,13 +86,14 @@ def create_job(
         idempotency_key=key,
         next_poll_at=now,
         deadline=now + DEFAULT_DEADLINE,
+        last_progress_at=now,
     )
     try:
         with transaction.atomic():
             job.save()
             # Reserved before the poller can submit it; refused (chat.billing.BudgetRefused,
             # a ValidationError saying why), the job is never saved.
-            usage.reserve_job(job, role=membership.role)
+            billing.reserve(job, role=membership.role)
     except IntegrityError:
         if key and (existing := _by_key(user, key)) is not None:
             return existing  # the other request of a double click won the race
@@ -87,13 +102,41 @@ def create_job(
     return job
 
 
+def retryable(now=None) -> Q:
+    """Jobs a retry may re-queue: failed, cancelled, or stuck (active with no progress for
+    MEDIA_STUCK_MINUTES and no poller holding them right now)."""
+    now = now or timezone.now()
+    unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+    quiet = Q(last_progress_at__lt=stuck_before(now)) | Q(
+        last_progress_at__isnull=True, created_at__lt=stuck_before(now)
+    )
+    return Q(status__in=(Status.FAILED, Status.CANCELLED)) | (
+        Q(status__in=MediaJob.ACTIVE) & quiet & unleased
+    )
+
+
 def retry_job(job: MediaJob) -> bool:
-    """Queue a failed or cancelled job again (the same row, a fresh start). A second click
-    finds it queued already and changes nothing. The caller checks the user may write it."""
+    """Queue a failed, cancelled or stuck job again (the same row, a fresh start). A stuck
+    job's task is abandoned: cancelled upstream too, where the provider can (the poller
+    does it). What the old run still held is refunded and the new run reserved in the same
+    transaction as the re-queue (over budget: BudgetRefused, and the job stays as it was).
+    A second click finds it queued already and changes nothing. The caller checks the user
+    may write it (and may cancel it, if it is active)."""
     now = timezone.now()
-    updated = MediaJob.objects.filter(pk=job.pk, status__in=(Status.FAILED, Status.CANCELLED))
-    with transaction.atomic():
-        count = updated.update(
+    with _atomic_for(job):
+        current = MediaJob.objects.filter(retryable(now), pk=job.pk).first()
+        if current is None:
+            return False
+        abandoned = ""
+        if current.is_active and adapter_for(current.kind).cancels_upstream:
+            abandoned = current.upstream_id
+        cancel = (
+            {"cancel_task_id": abandoned, "cancel_at": now, "cancel_attempts": 0}
+            if abandoned
+            else {}
+        )
+        same = {"status": current.status, "upstream_id": current.upstream_id}
+        count = MediaJob.objects.filter(retryable(now), pk=job.pk, **same).update(
             status=Status.QUEUED,
             upstream_id="",
             progress=0,
@@ -109,14 +152,16 @@ def retry_job(job: MediaJob) -> bool:
             lease_owner="",
             lease_until=None,
             deadline=now + DEFAULT_DEADLINE,
+            last_progress_at=now,
             finished_at=None,
             updated_at=now,
+            **cancel,
         )
-        if count:  # a new upstream call: refused, the job stays as it was
-            usage.reserve_job(job)
-    if not count:
-        return False
-    job.refresh_from_db()
+        if not count:
+            return False
+        job.refresh_from_db()
+        billing.release(job)  # what a stuck run (or a crash) left reserved
+        billing.reserve(job)  # a new upstream call: refused, all of this rolls back
     # The new run stores its own results; the stored files go after the commit
     # (media_jobs.signals: storage.delete_stored_files for every deleted MediaFile).
     MediaFile.objects.filter(job=job).delete()
@@ -125,25 +170,38 @@ def retry_job(job: MediaJob) -> bool:
 
 
 def cancel_job(job: MediaJob) -> bool:
-    """Stop tracking an active job: it ends cancelled and is polled no more, its result is
-    dropped. A Midjourney task already submitted is left due (`next_poll_at`): the poller
-    then cancels it upstream if the gateway can (media_jobs.poller; a view never waits on
-    the gateway). The caller checks the user may write it."""
+    """Stop an active job of any kind: it ends cancelled, is polled no more, its result is
+    dropped and its reservation refunded, in one transaction. A task already submitted
+    upstream is marked to be cancelled there (`cancel_task_id`) where the provider may
+    have a route: the poller makes that call, retrying with a back-off (a view never waits
+    on the gateway). The caller checks the user may cancel it (MediaJob.may_cancel)."""
     now = timezone.now()
-    upstream = Q(kind=MediaJob.Kind.MIDJOURNEY) & ~Q(upstream_id="")
-    due = Case(When(upstream, then=Value(now)), default=None, output_field=DateTimeField())
-    count = MediaJob.objects.filter(pk=job.pk, status__in=MediaJob.ACTIVE).update(
-        status=Status.CANCELLED,
-        finished_at=now,
-        next_poll_at=due,
-        lease_owner="",
-        lease_until=None,
-        updated_at=now,
-    )
-    if not count:
-        return False
-    job.refresh_from_db()
-    usage.refund_job(job)  # the result is dropped, so it is not charged
+    upstream = ~Q(upstream_id="")
+    # A task to cancel already pending (the abandoned one of a stuck job retried) stays.
+    task: Any = F("cancel_task_id")
+    due: Any = F("cancel_at")
+    attempts: Any = F("cancel_attempts")
+    if adapter_for(job.kind).cancels_upstream:
+        task = Case(When(upstream, then=F("upstream_id")), default=task, output_field=CharField())
+        due = Case(When(upstream, then=Value(now)), default=due, output_field=DateTimeField())
+        attempts = Case(When(upstream, then=Value(0)), default=attempts,
+                        output_field=PositiveSmallIntegerField())  # fmt: skip
+    with _atomic_for(job):
+        count = MediaJob.objects.filter(pk=job.pk, status__in=MediaJob.ACTIVE).update(
+            status=Status.CANCELLED,
+            finished_at=now,
+            next_poll_at=None,
+            lease_owner="",
+            lease_until=None,
+            cancel_task_id=task,
+            cancel_at=due,
+            cancel_attempts=attempts,
+            updated_at=now,
+        )
+        if not count:
+            return False
+        job.refresh_from_db()
+        billing.close(job)  # refunded at once: the result is dropped, so it is not charged
     _after_commit(job)
     return True
 
@@ -170,6 +228,18 @@ def sync_conversation_jobs(conversation) -> int:
 
     transaction.on_commit(tell)
     return count
+
+
+@contextlib.contextmanager
+def _atomic_for(job: MediaJob) -> Iterator[None]:
+    """One transaction for a change of `job` and its charge; if either fails, both are
+    undone and `job` is brought back to what the database holds."""
+    try:
+        with transaction.atomic():
+            yield
+    except Exception:
+        job.refresh_from_db()
+        raise
 
 
 def _by_key(user, key: str) -> MediaJob | None:

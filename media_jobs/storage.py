@@ -3,7 +3,8 @@
 Upstream links expire; our copies are served to team members only (media_jobs views).
 Every file goes through gateway.download (the checks against hostile URLs live there).
 A (job, kind, position) is stored once: a second poller that races to the same file finds
-the row there (unique constraint) and drops its copy.
+the row there (unique constraint) and drops its copy. A Midjourney task being drawn keeps one
+small preview (`store_preview`), replaced at most every PREVIEW_SECONDS.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from gateway import download as dl
 from gateway.errors import GatewayError
@@ -30,7 +33,11 @@ EXPECT: dict[str, frozenset[str]] = {
     MediaFile.Kind.COVER: dl.IMAGE_TYPES,
     MediaFile.Kind.AUDIO: dl.AUDIO_TYPES,
     MediaFile.Kind.VIDEO: dl.VIDEO_TYPES | {"image/gif"},
+    MediaFile.Kind.PREVIEW: dl.IMAGE_TYPES,
 }
+# A preview is replaced at most this often per job, and never bigger than this.
+PREVIEW_SECONDS = 10.0
+PREVIEW_MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +89,41 @@ def _stored_keys(job: MediaJob) -> set[tuple[str, int]]:
     return set(MediaFile.objects.filter(job=job).values_list("kind", "position"))
 
 
-def save_file(job: MediaJob, want: Wanted, got: dl.Downloaded) -> MediaFile | None:
+async def store_preview(job: MediaJob, url: str) -> bool:
+    """Keep `url` (a low-resolution picture of the task being drawn) as the job's one
+    preview, unless the one stored is younger than PREVIEW_SECONDS. Downloaded through
+    gateway.download like every result (never hot-linked), small; a failure only skips
+    this preview. True if a preview was stored."""
+    last = await sync_to_async(_preview_time)(job)
+    if last is not None and timezone.now() - last < timedelta(seconds=PREVIEW_SECONDS):
+        return False
+    try:
+        got = await dl.download(url, expect=EXPECT[MediaFile.Kind.PREVIEW], limit=PREVIEW_MAX_BYTES)
+    except GatewayError as exc:
+        logger.info("Job %s: no preview from %s: %s", job.pk, url[:200], exc)
+        return False
+    return await sync_to_async(_replace_preview)(job, url, got)
+
+
+def _preview_time(job: MediaJob):
+    previews = MediaFile.objects.filter(job=job, kind=MediaFile.Kind.PREVIEW)
+    return previews.values_list("created_at", flat=True).first()
+
+
+def _replace_preview(job: MediaJob, url: str, got: dl.Downloaded) -> bool:
+    """The new preview in place of the old one, while the job is still being drawn (its
+    stored files go after the commit: media_jobs.signals)."""
+    with transaction.atomic():
+        if not MediaJob.objects.filter(pk=job.pk, status__in=MediaJob.ACTIVE).exists():
+            return False
+        MediaFile.objects.filter(job=job, kind=MediaFile.Kind.PREVIEW).delete()
+        want = Wanted(MediaFile.Kind.PREVIEW, 0, url)
+        return save_file(job, want, got, thumbnail_too=False) is not None
+
+
+def save_file(
+    job: MediaJob, want: Wanted, got: dl.Downloaded, *, thumbnail_too: bool = True
+) -> MediaFile | None:
     name = f"{job.pk.hex}-{want.kind}-{want.position}.{got.extension}"
     media = MediaFile(
         job=job,
@@ -93,7 +134,7 @@ def save_file(job: MediaJob, want: Wanted, got: dl.Downloaded) -> MediaFile | No
         source_url=want.url[:2000],
     )
     media.file.save(name, ContentFile(got.data), save=False)
-    if got.content_type.startswith("image/"):
+    if thumbnail_too and got.content_type.startswith("image/"):
         thumb = thumbnail(got.data)
         if thumb is not None:
             media.thumbnail.save(f"{job.pk.hex}-{want.kind}-{want.position}.jpg",

@@ -26,10 +26,9 @@ from media_jobs import features as mj_features
 from media_jobs import services
 from media_jobs.forms import TOOL_LABELS, TOOLS, ButtonForm
 from media_jobs.models import MediaFile, MediaJob
+from media_jobs.providers import adapter_for
 
 PAGE_SIZE = 24
-# Our own actions on a finished job (not Midjourney buttons).
-SEED, EXTEND, CONTINUE = "parlor:seed", "parlor:extend", "parlor:continue"
 
 
 def jobs_for_cards(user: User, queryset: QuerySet[MediaJob]) -> QuerySet[MediaJob]:
@@ -188,55 +187,19 @@ def _writer(request: AuthenticatedHttpRequest, job_id) -> tuple[MediaJob, Member
     return job, membership
 
 
-# What a Midjourney customId does, for the child's `action` (the customId itself is what the
-# engine sends back): MJ::JOB::upsample::1::<hash>, MJ::Inpaint::..., MJ::CustomZoom::...
-_MJ_ACTIONS = (
-    ("upsample", "UPSCALE"),
-    ("variation", "VARIATION"),
-    ("reroll", "REROLL"),
-    ("pan", "PAN"),
-    ("inpaint", "VARY_REGION"),
-    ("zoom", "ZOOM"),
-    ("outpaint", "ZOOM"),
-)
-
-
-def mj_action(custom_id: str) -> str:
-    lowered = custom_id.lower()
-    return next((action for word, action in _MJ_ACTIONS if word in lowered), "ACTION")
-
-
 @login_required
 @require_POST
 def press(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
-    """A button on a card: a child job of this one (media_jobs.services documents the
-    params the engine reads: the customId as `button`, a modal's `modal_prompt` and `mask`)."""
+    """A button on a card: a child job of this one, as the kind's adapter makes it
+    (media_jobs.providers: a Midjourney customId offered on the job, with a modal's
+    `prompt` and `mask`; our own seed, extend and continue)."""
     job, membership = _writer(request, job_id)
     form = ButtonForm(request.POST)
     if not form.is_valid() or job.status != MediaJob.Status.SUCCEEDED:
         return HttpResponse(status=400)
     data = form.cleaned_data
-    custom_id = data["custom_id"]
-    fields: dict[str, Any] = {"kind": job.kind, "prompt": job.prompt, "params": {}}
-    if custom_id == SEED and job.kind == MediaJob.Kind.MIDJOURNEY:
-        fields.update(action="IMAGE_SEED")
-    elif custom_id == EXTEND and job.kind == MediaJob.Kind.LUMA:
-        options = {k: v for k, v in job.params.items() if k in ("aspect_ratio", "loop")}
-        fields.update(action="EXTEND", prompt=data["prompt"] or job.prompt, params=options)
-    elif custom_id == CONTINUE and job.kind == MediaJob.Kind.SUNO and data["clip_id"]:
-        clips = {c.get("id") for c in job.result.get("clips", []) if isinstance(c, dict)}
-        if data["clip_id"] not in clips:
-            return HttpResponse(status=400)
-        params = {"continue_clip_id": data["clip_id"], "continue_at": data["continue_at"] or 0}
-        fields.update(action="MUSIC", params={**job.params, **params})
-    elif job.kind == MediaJob.Kind.MIDJOURNEY and custom_id in _custom_ids(job):
-        params = {k: v for k, v in job.params.items() if k == "speed"}
-        if data["prompt"]:
-            params["modal_prompt"] = data["prompt"]
-        if data["mask"]:
-            params["mask"] = data["mask"]
-        fields.update(action=mj_action(custom_id), params=params, button=custom_id)
-    else:
+    fields = adapter_for(job.kind).child_params(job, data["custom_id"], data)
+    if fields is None:
         return HttpResponse(status=400)
     try:
         child = services.create_job(
@@ -245,6 +208,7 @@ def press(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
             conversation=_child_conversation(request.user, job, membership),
             parent=job,
             idempotency_key=str(data["idempotency_key"]),
+            kind=job.kind,
             **fields,
         )
     except ValidationError as exc:  # over budget, or a model the role may not use
@@ -261,16 +225,15 @@ def _refused(request: AuthenticatedHttpRequest, job: MediaJob, exc: ValidationEr
     return redirect("media_jobs:detail", job.pk)
 
 
-def _custom_ids(job: MediaJob) -> set[str]:
-    return {str(b["customId"]) for b in job.buttons if isinstance(b, dict) and b.get("customId")}
-
-
 @login_required
 @require_POST
 def retry(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
-    """Queue a failed or cancelled job again, as the same job: a second click changes
-    nothing (the job is queued already)."""
-    job, _membership = access.get_rw_for_user(request.user, MediaJob, job_id)
+    """Queue a failed, cancelled or stuck job again, as the same job: a second click
+    changes nothing (the job is queued already). A stuck job is still someone's running
+    job: only those who may cancel it may retry it."""
+    job, membership = access.get_rw_for_user(request.user, MediaJob, job_id)
+    if job.is_active and not job.may_cancel(request.user, membership):
+        raise PermissionDenied
     try:
         services.retry_job(job)
     except ValidationError as exc:
@@ -283,8 +246,12 @@ def retry(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
 @login_required
 @require_POST
 def cancel(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
-    job, _membership = access.get_rw_for_user(request.user, MediaJob, job_id)
-    if not mj_features.cached().get("cancel") or not job.is_active:
+    """Cancel an active job of any kind (MediaJob.may_cancel: its creator or a team owner):
+    it ends at once, refunded; the upstream task is cancelled by the poller where it can."""
+    job, membership = access.get_for_user(request.user, MediaJob, job_id)
+    if not job.may_cancel(request.user, membership):
+        raise PermissionDenied
+    if not job.is_active:
         return HttpResponse(status=400)
     services.cancel_job(job)
     return (

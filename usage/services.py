@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -390,44 +391,6 @@ def settle_chat(record: UsageRecord, *, usage: Any | None, content: str) -> bool
     )
 
 
-# The price names new-api publishes for task actions (upstream-api.md 2.11): mj_<action>,
-# suno_music, luma_generate. Deployments vary; a name without a price is charged the default.
-JOB_MODELS = {"suno": "suno_{action}", "luma": "luma_{action}", "midjourney": "mj_{action}"}
-JOB_KINDS = {
-    "midjourney": UsageRecord.Kind.MIDJOURNEY,
-    "suno": UsageRecord.Kind.SUNO,
-    "luma": UsageRecord.Kind.LUMA,
-}
-
-
-def job_model(job: Any) -> str:
-    pattern = JOB_MODELS.get(job.kind, "{kind}_{action}")
-    return pattern.format(kind=job.kind, action=(job.action or "").lower())
-
-
-def reserve_job(job: Any, *, role: str | None = None) -> UsageRecord:
-    """Reserve a media job at its price per action, linked to the job (call it in the
-    transaction that saves or re-queues the job: a refusal rolls the job back)."""
-    if role is None:
-        from accounts.models import Membership
-
-        membership = Membership.objects.filter(team_id=job.team_id, user=job.created_by_id)
-        role = membership.values_list("role", flat=True).first() or ""
-    model = job_model(job)
-    price, default = price_for(model)
-    return reserve(
-        team=job.team,
-        user=job.created_by,
-        role=role,
-        kind=JOB_KINDS.get(job.kind, UsageRecord.Kind.IMAGE),
-        model=model,
-        amount=action_cost(price),
-        default_price=default,
-        conversation=job.conversation,
-        job=job,
-    )
-
-
 def pending_record(**link: Any) -> UsageRecord | None:
     """The newest record still reserved for `link` (a job re-queued may have had several)."""
     return UsageRecord.objects.filter(status=UsageRecord.Status.RESERVED, **link).first()
@@ -438,26 +401,6 @@ def pending_reply_record(message_id: int) -> UsageRecord | None:
     once, for the assistant message it has just made), so any one found is it."""
     rows = UsageRecord.objects.raw(_PENDING_REPLY, [UsageRecord.Status.RESERVED, message_id])
     return next(iter(rows), None)
-
-
-def settle_job(job: Any) -> bool:
-    """A job succeeded: charge its price per action (the gateway reports no cost)."""
-    record = pending_record(job=job)
-    return record is not None and settle(record, cost=record.reserved, estimated=False)
-
-
-def refund_job(job: Any) -> bool:
-    record = pending_record(job=job)
-    return record is not None and refund(record)
-
-
-def charge_finished_job(job: Any) -> bool:
-    """Settle a succeeded job, refund a failed or cancelled one; nothing for active jobs."""
-    if job.status == "succeeded":
-        return settle_job(job)
-    if job.status in ("failed", "cancelled"):
-        return refund_job(job)
-    return False
 
 
 # The 80 % warning
@@ -537,3 +480,56 @@ def member_spend(team: Any, month: datetime.date) -> dict[int, Decimal]:
         "user_id", "spent", "reserved"
     )
     return {user_id: spent + reserved for user_id, spent, reserved in rows}
+
+
+# --- provisional (jobs branch) ----------------------------------------------------------
+# Minimal versions of the money helper's generic API, so media_jobs can charge through it
+# before that branch lands; the merge keeps the money helper's and drops this block.
+
+_CLOSERS: dict[str, Callable[[UsageRecord], bool]] = {}
+
+
+@dataclass(frozen=True)
+class Quote:
+    amount: Decimal
+    default_price: bool
+    model: str
+
+
+def quote(
+    model: str,
+    *,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    calls: int = 0,
+    images: int = 0,
+    size: str = "",
+    quality: str = "",
+    audio_seconds: int = 0,
+    characters: int = 0,
+) -> Quote:
+    """What a call to `model` costs at the price table (the "*" price if it has none)."""
+    price, default = price_for(model)
+    amount = token_cost(price, prompt_tokens, completion_tokens) + money(
+        calls * price.per_action + images * price.per_image + audio_seconds * price.per_audio_second
+    )
+    return Quote(amount=money(amount), default_price=default, model=model)
+
+
+def register_closer(link: str, closer: Callable[[UsageRecord], bool]) -> None:
+    """`closer` settles or refunds a reserved record linked through `link` (a UsageRecord
+    foreign key: "job", "message") whose call has ended; it returns False if it has not."""
+    _CLOSERS[link] = closer
+
+
+def sweep_reservations(*, older_than: datetime.timedelta = datetime.timedelta(minutes=2)) -> int:
+    """Hand every reservation older than `older_than` to its link's closer; how many closed."""
+    cutoff = timezone.now() - older_than
+    closed = 0
+    for link, closer in list(_CLOSERS.items()):
+        stale = UsageRecord.objects.filter(
+            status=UsageRecord.Status.RESERVED, created_at__lt=cutoff, **{f"{link}__isnull": False}
+        )
+        for record in stale.order_by("pk")[:500]:
+            closed += bool(closer(record))
+    return closed

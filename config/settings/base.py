@@ -267,11 +267,13 @@ MAX_CONCURRENT_REPLIES = env_int("MAX_CONCURRENT_REPLIES", 3)
 STREAM_FLUSH_MS = env_int("STREAM_FLUSH_MS", 40)
 STREAM_CHECKPOINT_SECONDS = env_int("STREAM_CHECKPOINT_SECONDS", 5)
 # Media jobs: the largest result file copied into storage (MB); how many jobs one poller
-# pass claims at most (media_jobs.poller).
+# pass claims at most (media_jobs.poller); minutes without progress after which an active
+# job counts as stuck and is offered Cancel and Retry (MediaJob.is_stuck).
 MEDIA_MAX_DOWNLOAD_MB = env_float("MEDIA_MAX_DOWNLOAD_MB", 200.0)
 # One deadline for a whole result download, redirects included.
 MEDIA_DOWNLOAD_SECONDS = env_float("MEDIA_DOWNLOAD_SECONDS", 300.0)
 MEDIA_POLL_BATCH = env_int("MEDIA_POLL_BATCH", 200)
+MEDIA_STUCK_MINUTES = env_int("MEDIA_STUCK_MINUTES", 5)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -8,9 +8,10 @@ import logging
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from gateway.errors import GatewayError
-from media_jobs import poller, services
+from media_jobs import poller, providers, services
 from media_jobs.models import MediaJob
 from tests.media_jobs.conftest import new_job, run_pass
 from usage.models import UsageRecord
@@ -47,7 +48,7 @@ def test_a_seed_job_succeeds_with_the_seed_on_its_card(media, team, alice, alice
     assert seed.status == Status.SUCCEEDED and seed.result == {"seed": expected}
     assert media.last_request.path == f"/mj/task/{parent.upstream_id}/image-seed"
     assert seed.next_poll_at is None and seed.upstream_id == ""
-    assert _record(seed).status == UsageRecord.Status.SETTLED
+    assert not UsageRecord.objects.filter(job=seed).exists()  # free upstream: not charged
     html = alice_client.get(reverse("media_jobs:card", args=[seed.pk])).content.decode()
     assert f"<code>{expected}</code>" in html
     assert 'value="parlor:seed"' not in html  # no seed of a seed
@@ -63,7 +64,7 @@ def test_a_seed_the_gateway_refuses_fails_with_its_reason_and_is_refunded(media,
     seed.refresh_from_db()
     assert seed.status == Status.FAILED and seed.error
     assert seed.error != poller.UNKNOWN_ACTION
-    assert _record(seed).status == UsageRecord.Status.REFUNDED
+    assert not UsageRecord.objects.filter(job=seed).exists()
 
 
 def test_an_upload_succeeds_with_its_discord_links_shown_not_stored(
@@ -99,7 +100,7 @@ def test_upload_links_that_are_not_web_links_are_dropped(media, team, alice, mon
     async def hostile(images):
         return ["javascript:alert(1)"]
 
-    monkeypatch.setattr(poller.midjourney, "upload", hostile)
+    monkeypatch.setattr(providers.midjourney, "upload", hostile)
     job = new_job(alice, team, action="UPLOAD", params={"images": [PNG_URL]})
 
     run_pass()
@@ -156,23 +157,82 @@ def test_no_upstream_cancel_without_the_route_or_a_task(media, team, alice):
     assert job.next_poll_at is None and queued.next_poll_at is None
 
 
-def test_a_failed_upstream_cancel_is_logged_and_the_job_stays_cancelled(
+def test_a_failed_upstream_cancel_is_retried_with_a_back_off_then_given_up(
     media, team, alice, monkeypatch, caplog
 ):
     media.media.mj_plus = True
     job = _submitted(media, team, alice)
+    tries = []
 
     async def broken(task_id):
+        tries.append(task_id)
         raise GatewayError("the gateway is down")
 
-    monkeypatch.setattr(poller.midjourney, "cancel", broken)
+    monkeypatch.setattr(providers.midjourney, "cancel", broken)
     services.cancel_job(job)
+    assert _record(job).status == UsageRecord.Status.REFUNDED  # at once, whatever upstream
+    delays = []
     with caplog.at_level(logging.WARNING, logger="media_jobs.poller"):
-        run_pass()
+        for _ in range(len(poller.CANCEL_RETRY_SECONDS) + 3):
+            before = timezone.now()
+            run_pass()
+            run_pass()  # not due yet: no second try within the back-off
+            row = MediaJob.objects.get(pk=job.pk)
+            if row.cancel_at is not None:
+                delays.append(round((row.cancel_at - before).total_seconds()))
+            MediaJob.objects.filter(pk=job.pk, cancel_at__isnull=False).update(
+                cancel_at=timezone.now()
+            )
 
-    assert "upstream" in caplog.text and job.upstream_id in caplog.text
+    assert tries == [job.upstream_id] * (len(poller.CANCEL_RETRY_SECONDS) + 1)
+    assert delays == list(poller.CANCEL_RETRY_SECONDS)
+    assert "giving up" in caplog.text and job.upstream_id in caplog.text
     job.refresh_from_db()
     assert job.status == Status.CANCELLED and job.error == "" and job.next_poll_at is None
+    assert (job.cancel_task_id, job.cancel_at) == ("", None)
+
+
+def test_an_upstream_cancel_that_fails_once_is_sent_again_and_then_done(
+    media, team, alice, monkeypatch
+):
+    media.media.mj_plus = True
+    job = _submitted(media, team, alice)
+    real, calls = providers.midjourney.cancel, []
+
+    async def flaky(task_id):
+        calls.append(task_id)
+        if len(calls) == 1:
+            raise GatewayError("timed out")
+        await real(task_id)
+
+    monkeypatch.setattr(providers.midjourney, "cancel", flaky)
+    services.cancel_job(job)
+    run_pass()
+    MediaJob.objects.filter(pk=job.pk).update(cancel_at=timezone.now())
+    run_pass()
+
+    assert calls == [job.upstream_id] * 2
+    assert media.media.tasks[job.upstream_id].cancelled
+    assert MediaJob.objects.get(pk=job.pk).cancel_task_id == ""
+
+
+@pytest.mark.parametrize("kind", ["suno", "luma"])
+def test_suno_and_luma_have_no_cancel_route_so_nothing_is_sent(media, team, alice, kind):
+    media.media.mj_plus = True
+    fields = {"action": "MUSIC", "params": {"description": "x"}} if kind == "suno" else {}
+    job = new_job(alice, team, kind=kind, **({"action": "GENERATE"} | fields))
+    run_pass()
+    job.refresh_from_db()
+    assert job.upstream_id
+    media.requests.clear()
+
+    assert services.cancel_job(job)
+    run_pass()
+
+    assert [r.path for r in media.requests if "cancel" in r.path] == []
+    job.refresh_from_db()
+    assert job.status == Status.CANCELLED and job.cancel_task_id == ""
+    assert _record(job).status == UsageRecord.Status.REFUNDED
 
 
 async def test_the_poller_loop_asks_the_gateway_for_its_routes_once_the_cache_is_empty(media):

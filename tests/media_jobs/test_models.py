@@ -200,8 +200,9 @@ def test_a_submit_answered_after_a_cancel_leaves_the_job_cancelled_and_due_upstr
     assert job.mark_submitted("1712205491372304") is False
     row = MediaJob.objects.get(pk=job.pk)
     assert row.status == Status.CANCELLED and job.status == Status.CANCELLED
-    # the task exists upstream: kept, and due, so the poller cancels it there too
-    assert row.upstream_id == "1712205491372304" and row.next_poll_at is not None
+    # the task exists upstream: kept, and marked, so the poller cancels it there too
+    assert row.upstream_id == row.cancel_task_id == "1712205491372304"
+    assert row.next_poll_at is None and row.cancel_at is not None
     assert (
         MediaJob.objects.cancels_due(now=timezone.now() + timedelta(seconds=1))
         .filter(pk=job.pk)
@@ -230,6 +231,8 @@ def test_a_poll_answered_after_a_cancel_changes_nothing(job, transition):
 def test_scheduling_the_next_poll_after_a_cancel_keeps_the_cancels_due_time(job):
     _submitted(job)
     _cancelled_elsewhere(job)
-    due = MediaJob.objects.get(pk=job.pk).next_poll_at
+    row = MediaJob.objects.get(pk=job.pk)
+    assert row.cancel_task_id == job.upstream_id and row.cancel_at is not None
     job.schedule_next_poll(changed=True, now=timezone.now() + timedelta(hours=1))
-    assert MediaJob.objects.get(pk=job.pk).next_poll_at == due
+    after = MediaJob.objects.get(pk=job.pk)
+    assert (after.next_poll_at, after.cancel_at) == (None, row.cancel_at)

@@ -196,7 +196,8 @@ def test_a_modal_button_sends_the_prompt_and_the_mask(team, alice, alice_client)
     _press(alice_client, job, "MJ::Inpaint::1::abc::SOLO", prompt="a hat", mask=mask)
 
     child = MediaJob.objects.get(parent=job)
-    assert (child.action, child.button) == ("VARY_REGION", "MJ::Inpaint::1::abc::SOLO")
+    assert (child.action, child.button) == ("INPAINT", "MJ::Inpaint::1::abc::SOLO")
+    assert str(child.title) == "Vary (Region)"
     assert child.params == {"speed": "relax", "modal_prompt": "a hat", "mask": mask}
 
 
@@ -545,21 +546,35 @@ def test_the_chat_page_shows_its_jobs_in_a_constant_number_of_queries(
 # Optional gateway routes
 
 
-def test_cancel_shows_only_when_the_gateway_has_it(team, alice, alice_client):
-    from gateway.midjourney import Features
-    from media_jobs import features
-
-    job = make_job(team, alice, status=MediaJob.Status.RUNNING, progress=10)
+@pytest.mark.parametrize("kind", ["midjourney", "suno", "luma"])
+def test_the_creator_cancels_an_active_job_of_any_kind(team, alice, alice_client, kind):
+    job = make_job(team, alice, kind=kind, status=MediaJob.Status.RUNNING, progress=10)
     url = reverse("media_jobs:cancel", args=[job.pk])
 
-    assert url not in _card(alice_client, job).content.decode()  # unknown: hidden
-    assert alice_client.post(url).status_code == 400
-    features.store(Features(task_list=False, queue=False, cancel=True))
-    assert url in _card(alice_client, job).content.decode()
     response = alice_client.post(url, headers={"HX-Request": "true"})
+
     job.refresh_from_db()
     assert job.status == MediaJob.Status.CANCELLED
     assert 'data-job-status="cancelled"' in response.content.decode()
+    assert alice_client.post(url).status_code == 400  # ended already
+
+
+def test_a_member_may_not_cancel_anothers_job_and_an_owner_may(
+    team, alice, bob, bob_client, alice_client, victor_client
+):
+    shared = make_job(team, bob, status=MediaJob.Status.RUNNING, is_shared=True)
+    owners = make_job(team, alice, status=MediaJob.Status.RUNNING, is_shared=True)
+    private = make_job(team, alice, status=MediaJob.Status.RUNNING)
+
+    assert bob_client.post(reverse("media_jobs:cancel", args=[owners.pk])).status_code == 403
+    assert bob_client.post(reverse("media_jobs:cancel", args=[private.pk])).status_code == 404
+    assert victor_client.post(reverse("media_jobs:cancel", args=[shared.pk])).status_code == 403
+    owners.refresh_from_db()
+    assert owners.status == MediaJob.Status.RUNNING
+
+    assert alice_client.post(reverse("media_jobs:cancel", args=[shared.pk])).status_code == 302
+    shared.refresh_from_db()
+    assert shared.status == MediaJob.Status.CANCELLED
 
 
 async def test_features_are_asked_of_the_gateway_and_cached(demo_gateway):
