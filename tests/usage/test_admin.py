@@ -101,3 +101,25 @@ def test_prices_are_imported_at_start_until_some_come_from_the_gateway(demo_gate
     Price.objects.filter(model="gpt-4o-mini").delete()
     startup.import_prices_at_start(said.append)  # gateway prices exist: nothing imported
     assert not Price.objects.filter(model="gpt-4o-mini").exists()
+
+
+def test_the_site_default_price_can_be_changed_but_not_deleted(root_client):
+    default, _created = Price.objects.get_or_create(model="*")
+    other = Price.objects.create(model="old-model")
+    url = reverse("admin:usage_price_delete", args=[default.pk])
+    assert root_client.post(url, {"post": "yes"}).status_code == 403
+    root_client.post(
+        reverse("admin:usage_price_changelist"),
+        {"action": "delete_selected", "_selected_action": [default.pk, other.pk], "post": "yes"},
+    )
+    assert Price.objects.filter(model="*").exists()  # a selection with it deletes nothing
+    root_client.post(
+        reverse("admin:usage_price_changelist"),
+        {"action": "delete_selected", "_selected_action": [other.pk], "post": "yes"},
+    )
+    assert not Price.objects.filter(model="old-model").exists()
+
+
+def test_add_a_price_links_name_the_model(root_client):
+    page = root_client.get(reverse("admin:usage_price_add"), {"model": "mystery"})
+    assert b'value="mystery"' in page.content
