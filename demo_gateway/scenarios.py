@@ -542,7 +542,7 @@ def _split(steps: list[Step]) -> list[Step]:
     return out
 
 
-# GET /api/pricing (upstream-api.md 2.11), as new-api publishes it: quota_type 0 per token
+# GET /api/pricing (docs/gateway-api.md, "Prices"), as new-api publishes it: quota_type 0 per token
 # (USD per 1M prompt tokens = model_ratio * 2, completion = that * completion_ratio), 1 a fixed
 # USD model_price per call. Made-up but plausible numbers, so budgets work on `make run`.
 # (name, quota_type, model_ratio, model_price, completion_ratio), as new-api publishes them:
