@@ -57,11 +57,11 @@ from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from accounts.models import Membership, Team, User  # noqa: E402
-from chat.billing import BudgetRefused  # noqa: E402
 from chat.models import Conversation, Message  # noqa: E402
 from gateway.types import Usage  # noqa: E402
 from usage import services  # noqa: E402
 from usage.models import MemberMonth, Price, TeamBudget  # noqa: E402
+from usage.services import BudgetRefused  # noqa: E402
 
 MODEL = "gpt-4o-mini"
 CONTEXT = [{"role": "user", "content": "Tell me about the weather " * 8}]

@@ -23,12 +23,13 @@ from django.utils.translation import ngettext
 
 from accounts.access import get_rw_for_user
 from accounts.models import User
-from chat.billing import get_meter
 from chat.events import EDIT, REPLY_ACTIONS, SEND
 from chat.models import Conversation, Message
 from chat.sessions import SessionEnded, session_is_current
 from chat.signals import reply_ended
 from chat.threads import MessageTree, ThreadItem, build_thread
+from usage import services as money
+from usage.models import UsageRecord
 
 TITLE_CHARS = 60
 
@@ -127,11 +128,11 @@ def begin_reply(
         thread = MessageTree(messages + created).thread(assistant.pk)
         context = context_messages(conversation, [item.message for item in thread[:-1]])
         # Reserve the reply's estimated cost before anything goes upstream; a refusal
-        # (chat.billing.BudgetRefused) rolls all of this back.
-        get_meter().reserve(
+        # (usage.services.BudgetRefused) rolls all of this back.
+        money.reserve_chat(
             team=conversation.team,
             user=user,
-            membership=membership,
+            role=membership.role,
             model=model,
             messages=context,
             conversation=conversation,
@@ -278,20 +279,31 @@ def finish_reply(
             ]
         )  # fmt: skip
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
-        get_meter().settle(message_id=message.pk, usage=usage, status=status, content=content)
+        # Charged in the transaction that ends it: complete, stopped, interrupted or failed,
+        # a reply pays for what it delivered (refunded only if it delivered nothing).
+        money.charge_reply_of(
+            message.pk,
+            complete=status == Message.Status.COMPLETE,
+            delivered=content + reasoning,
+            prompt_tokens=message.prompt_tokens,
+            completion_tokens=message.completion_tokens,
+        )
         sibling_ids = _sibling_ids(message)
     return ThreadItem(message, sibling_ids)
 
 
 def fail_reply(*, message_id: int, error: str) -> int:
     """The fallback when finish_reply failed: mark the reply failed, keeping its last
-    checkpoint, so it does not block its conversation, and refund its reservation. The rows
-    touched."""
+    checkpoint, so it does not block its conversation, and charge what that checkpoint
+    delivered (in the same transaction). The rows touched."""
     with transaction.atomic():
         rows = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
             status=Message.Status.FAILED, error=error, updated_at=timezone.now()
         )
-        get_meter().refund(message_id=message_id)
+        if rows:
+            stored = Message.objects.filter(pk=message_id).values_list("content", "reasoning")
+            content, reasoning = stored.first() or ("", "")
+            money.charge_reply_of(message_id, complete=False, delivered=content + reasoning)
     return rows
 
 
@@ -352,15 +364,21 @@ def fork_conversation(*, conversation: Conversation, user: User) -> Conversation
 
 
 def interrupt_reply(message: Message, *, error: str) -> bool:
-    """Mark one `streaming` reply interrupted, keeping its last checkpoint, and send
-    `chat.signals.reply_ended`. Conditional on the row still being `streaming`: False (and no
-    signal) when another process finished or interrupted it first."""
-    updated = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
-        status=Message.Status.INTERRUPTED, error=error, updated_at=timezone.now()
-    )
-    if not updated:
-        return False
-    message.refresh_from_db(fields=["status", "error", "updated_at"])
+    """Mark one `streaming` reply interrupted, keeping its last checkpoint, charge what that
+    checkpoint delivered (one transaction), then send `chat.signals.reply_ended`. Conditional
+    on the row still being `streaming`: False (and no signal) when another process finished
+    or interrupted it first."""
+    with transaction.atomic():
+        updated = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
+            status=Message.Status.INTERRUPTED, error=error, updated_at=timezone.now()
+        )
+        if not updated:
+            return False
+        # Read after the UPDATE, which holds the row: the last checkpoint is final.
+        message.refresh_from_db(fields=["status", "error", "updated_at", "content", "reasoning"])
+        money.charge_reply_of(
+            message.pk, complete=False, delivered=message.content + message.reasoning
+        )
     reply_ended.send(sender=Message, message=message, status=Message.Status.INTERRUPTED)
     return True
 
@@ -375,3 +393,28 @@ def interrupt_orphaned_replies(*, idle_for: timedelta | None = None) -> int:
         orphans = orphans.filter(updated_at__lt=timezone.now() - idle_for)
     error = _("Parlor restarted while this reply was being written.")
     return sum(interrupt_reply(message, error=error) for message in orphans.order_by("pk"))
+
+
+def close_reply_record(record: UsageRecord) -> bool:
+    """usage's sweep, for a record still reserved for a reply (registered for the link
+    "message" in ChatConfig.ready): a reply still streaming is left to the sweep for orphaned
+    replies (False); a reply that ended without its charge (its process died in between) is
+    charged for what its stored text delivered, under a lock on the reply's row."""
+    if record.message_id is None:
+        return False
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update()
+            .filter(pk=record.message_id)
+            .only("status", "content", "reasoning", "prompt_tokens", "completion_tokens")
+            .first()
+        )
+        if message is None or message.status == Message.Status.STREAMING:
+            return False  # deleted (the next sweep finds the record unlinked) or still live
+        return money.charge_reply(
+            record,
+            complete=message.status == Message.Status.COMPLETE,
+            delivered=message.content + message.reasoning,
+            prompt_tokens=message.prompt_tokens,
+            completion_tokens=message.completion_tokens,
+        )

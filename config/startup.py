@@ -26,6 +26,7 @@ from chat.services import interrupt_orphaned_replies, live_reply_window
 from gateway.catalogue import list_chat_models
 from gateway.client import aclose_clients
 from media_jobs.poller import run_embedded_poller, wake_worker_at_start
+from usage.services import sweep_reservations
 
 if TYPE_CHECKING:
     from demo_gateway import DemoGateway
@@ -48,6 +49,13 @@ def interrupt_orphans_at_start(say: Say) -> None:
     idle = live_reply_window() if settings.REDIS_URL else None
     if count := interrupt_orphaned_replies(idle_for=idle):
         say(f"Marked {count} unfinished replies from a previous run interrupted.")
+
+
+def settle_left_reservations(say: Say) -> None:
+    """Charges left reserved by a process that died between ending a reply or a job and
+    charging it: settled for what was delivered, or refunded (usage.services)."""
+    if count := sweep_reservations():
+        say(f"Settled or refunded {count} charges left reserved by a previous run.")
 
 
 def start_demo_gateway(say: Say) -> DemoGateway | None:
@@ -98,14 +106,14 @@ def warm_model_catalogue(say: Say) -> None:
 
 
 def import_prices_at_start(say: Say) -> None:
-    """With no prices at all (a fresh install), import the gateway's published prices, so
-    budgets work with nothing to set (the demo gateway publishes prices for its models). Never
-    stops start-up: a gateway without prices, or down, leaves every model at the "*" default
-    (zero until an admin sets it)."""
+    """Until a price has come from the gateway (a fresh install has only the installed "*"
+    default), import the gateway's published prices, so models are charged what the gateway
+    charges with nothing to set (the demo gateway publishes prices for its models). Never
+    stops start-up: a gateway without prices, or down, leaves every model at the "*" default."""
     from usage.models import Price
     from usage.prices import import_from_gateway
 
-    if Price.objects.exists():
+    if Price.objects.filter(source=Price.Source.GATEWAY).exists():
         return
     try:
         result = import_from_gateway()
@@ -120,6 +128,7 @@ def import_prices_at_start(say: Say) -> None:
 
 BEFORE_SERVING: tuple[Callable[[Say], object], ...] = (
     interrupt_orphans_at_start,
+    settle_left_reservations,
     start_demo_gateway,
     import_prices_at_start,
     warm_model_catalogue,

@@ -542,9 +542,11 @@ def _split(steps: list[Step]) -> list[Step]:
     return out
 
 
-# GET /api/pricing (upstream-api.md 2.11), as new-api publishes it: quota_type 0 per token
+# GET /api/pricing (docs/gateway-api.md, "Prices"), as new-api publishes it: quota_type 0 per token
 # (USD per 1M prompt tokens = model_ratio * 2, completion = that * completion_ratio), 1 a fixed
 # USD model_price per call. Made-up but plausible numbers, so budgets work on `make run`.
+# (name, quota_type, model_ratio, model_price, completion_ratio), as new-api publishes them:
+# every model /v1/models lists and every task action Parlor charges has one.
 PRICING: Final = (
     ("gpt-4o-mini", 0, 0.075, 0, 4),
     ("demo-fast", 0, 0.05, 0, 2),
@@ -553,12 +555,26 @@ PRICING: Final = (
     ("gpt-4o", 0, 1.25, 0, 4),
     ("claude-3-5-sonnet-20241022", 0, 1.5, 0, 5),
     ("deepseek-reasoner", 0, 0.275, 0, 4),
+    ("dall-e-3", 1, 0, 0.04, 1),
+    ("tts-1", 0, 7.5, 0, 1),
+    ("whisper-1", 0, 15, 0, 1),
+    ("text-embedding-3-small", 0, 0.01, 0, 1),
     ("mj_imagine", 1, 0, 0.1, 1),
-    ("mj_upscale", 1, 0, 0.05, 1),
     ("mj_variation", 1, 0, 0.1, 1),
     ("mj_reroll", 1, 0, 0.1, 1),
-    ("mj_describe", 1, 0, 0.05, 1),
     ("mj_blend", 1, 0, 0.1, 1),
+    ("mj_upscale", 1, 0, 0.05, 1),
+    ("mj_describe", 1, 0, 0.05, 1),
+    ("mj_zoom", 1, 0, 0.1, 1),
+    ("mj_shorten", 1, 0, 0.05, 1),
+    ("mj_modal", 1, 0, 0.1, 1),
+    ("mj_inpaint", 1, 0, 0.1, 1),
+    ("mj_custom_zoom", 1, 0, 0.1, 1),
+    ("mj_high_variation", 1, 0, 0.1, 1),
+    ("mj_low_variation", 1, 0, 0.1, 1),
+    ("mj_pan", 1, 0, 0.1, 1),
+    ("swap_face", 1, 0, 0.05, 1),
+    ("mj_uploads", 1, 0, 0.01, 1),
     ("suno_music", 1, 0, 0.1, 1),
     ("suno_lyrics", 1, 0, 0.01, 1),
     ("luma_generate", 1, 0, 0.4, 1),

@@ -91,7 +91,7 @@ def create_job(
     try:
         with transaction.atomic():
             job.save()
-            # Reserved before the poller can submit it; refused (chat.billing.BudgetRefused,
+            # Reserved before the poller can submit it; refused (usage.services.BudgetRefused,
             # a ValidationError saying why), the job is never saved.
             billing.reserve(job, role=membership.role)
     except IntegrityError:

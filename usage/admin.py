@@ -1,5 +1,6 @@
 """The usage console in the admin: prices (with an import from the gateway), the ledger with
-filters and totals per team and member for what is filtered, budgets, and the audit log."""
+filters and totals per team and member for what is filtered (view only: the ledger is
+append-only; a mistake is answered by a correction), budgets, and the audit log."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from gateway.errors import GatewayError
+from usage import services
+from usage.forms import CorrectionForm
 from usage.models import AuditEntry, Price, TeamBudget, UsageRecord
 from usage.prices import import_from_gateway
 
@@ -29,6 +36,7 @@ class PriceAdmin(admin.ModelAdmin):
         "per_image",
         "per_action",
         "per_audio_second",
+        "per_1k_characters",
         "source",
         "updated_at",
     ]
@@ -39,6 +47,19 @@ class PriceAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Price, form: Any, change: bool) -> None:
         obj.source = Price.Source.MANUAL  # edited by hand: the next import leaves it alone
         super().save_model(request, obj, form, change)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The site default ("*") can be changed, even to zero, but not removed.
+        if obj is not None and obj.model == Price.DEFAULT:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Price]) -> None:
+        queryset.exclude(model=Price.DEFAULT).delete()
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # "Add a price" links on the usage page name the model.
+        return {"model": request.GET.get("model", "")[:200]}
 
     @admin.action(description=_("Import prices from the gateway"))
     def import_from_gateway(self, request: HttpRequest, queryset: QuerySet[Price]) -> None:
@@ -111,11 +132,46 @@ class UsageRecordAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in UsageRecord._meta.fields]
     raw_id_fields = ["user", "conversation", "message", "job"]
 
+    # The ledger is append-only: view only, no delete action. Corrections are new records.
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # charges are made by gateway calls, never by hand
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        correction = self.admin_site.admin_view(self.correction_view)
+        return [
+            path("correction/", correction, name="usage_usagerecord_correction"),
+            *super().get_urls(),
+        ]
+
+    def correction_view(self, request: HttpRequest) -> HttpResponse:
+        """Site admins: add a correction (a settled record of any sign) to a member's spend."""
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        form = CorrectionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            record = services.correct(
+                team=data["team"], user=data["user"], amount=data["amount"],
+                note=data["note"], by=request.user,
+            )  # fmt: skip
+            self.message_user(
+                request,
+                gettext("Correction of %(amount)s recorded.") % {"amount": record.cost},
+            )
+            return redirect("admin:usage_usagerecord_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": gettext("Add a correction"),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/usage/usagerecord/correction.html", context)
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         response = super().changelist_view(request, extra_context)

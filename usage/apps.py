@@ -1,20 +1,26 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
 class UsageConfig(AppConfig):
+    """usage imports only accounts and gateway: the apps that charge call usage.services
+    and register their sweep closers (usage.services.register_closer) themselves."""
+
     name = "usage"
     verbose_name = _("Usage and budgets")
 
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
-        from chat.billing import set_meter
-        from chat.signals import content_viewed, reply_ended
-        from usage import audit, hooks
         from usage.models import TeamBudget
 
-        set_meter(hooks.UsageMeter())
-        reply_ended.connect(hooks.refund_ended_reply, dispatch_uid="usage-refund-ended-reply")
-        post_save.connect(hooks.budget_saved, sender=TeamBudget, dispatch_uid="usage-budget")
-        content_viewed.connect(audit.log_admin_view, dispatch_uid="usage-audit-admin-view")
+        post_save.connect(budget_saved, sender=TeamBudget, dispatch_uid="usage-budget")
+
+
+def budget_saved(sender: Any, *, instance: Any, **kwargs: Any) -> None:
+    """A saved budget's limits are copied into this month's counters."""
+    from usage import services
+
+    services.apply_budget(instance)

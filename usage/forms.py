@@ -93,3 +93,27 @@ class UsageFilterForm(forms.Form):
         end = self.cleaned_data.get("end") or timezone.localdate()
         start = self.cleaned_data.get("start") or end - datetime.timedelta(days=29)
         return (start, end) if start <= end else (end, start)
+
+
+class CorrectionForm(forms.Form):
+    """A site admin's correction of a member's spend this month (usage.services.correct)."""
+
+    team = forms.ModelChoiceField(label=_("Team"), queryset=Team.objects.order_by("name"))
+    user = forms.ModelChoiceField(label=_("Member"), queryset=User.objects.order_by("username"))
+    amount = forms.DecimalField(
+        label=_("Amount"),
+        max_digits=14,
+        decimal_places=6,
+        help_text=_("In %(currency)s; negative gives money back.")
+        % {"currency": settings.USAGE_CURRENCY},
+    )
+    note = forms.CharField(label=_("Why"), max_length=500)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        team, user = data.get("team"), data.get("user")
+        if team and user and not Membership.objects.filter(team=team, user=user).exists():
+            self.add_error("user", _("This person is not a member of that team."))
+        if data.get("amount") == 0:
+            self.add_error("amount", _("A correction of zero changes nothing."))
+        return data

@@ -12,12 +12,25 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from typing import Any, NoReturn
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 ZERO = Decimal(0)
+
+# The site default ("*") a fresh install starts with (a data migration writes it), and what is
+# charged should the row be missing: never zero by accident. Plausible list prices in USD.
+DEFAULT_PRICE: dict[str, Decimal] = {
+    "prompt_per_1k": Decimal("0.005"),
+    "completion_per_1k": Decimal("0.015"),
+    "per_action": Decimal("0.10"),
+    "per_image": Decimal("0.04"),
+    "per_audio_second": Decimal("0.0001"),
+    "per_1k_characters": Decimal("0.015"),
+}
 
 
 def month_of(day: datetime.date | datetime.datetime) -> datetime.date:
@@ -32,6 +45,7 @@ class Price(models.Model):
     class Source(models.TextChoices):
         MANUAL = "manual", _("Set by hand")
         GATEWAY = "gateway", _("Imported from the gateway")
+        DEFAULT = "default", _("Installed default")
 
     DEFAULT = "*"
 
@@ -49,18 +63,54 @@ class Price(models.Model):
     per_audio_second = models.DecimalField(
         _("per second of audio"), default=ZERO, max_digits=14, decimal_places=6
     )
+    per_1k_characters = models.DecimalField(
+        _("per 1K characters"), default=ZERO, max_digits=14, decimal_places=6
+    )
     source = models.CharField(
         _("source"), max_length=10, choices=Source.choices, default=Source.MANUAL
     )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
+    AMOUNTS = tuple(DEFAULT_PRICE)
+
     class Meta:
         verbose_name = _("price")
         verbose_name_plural = _("prices")
         ordering = ["model"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    prompt_per_1k__gte=0,
+                    completion_per_1k__gte=0,
+                    per_image__gte=0,
+                    per_action__gte=0,
+                    per_audio_second__gte=0,
+                    per_1k_characters__gte=0,
+                ),
+                name="price_not_negative",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.model
+
+    def clean(self) -> None:
+        errors = {
+            name: _("A price cannot be negative.")
+            for name in self.AMOUNTS
+            if getattr(self, name) is not None and getattr(self, name) < 0
+        }
+        if errors:
+            raise ValidationError(errors)
+
+    @classmethod
+    def site_default(cls) -> Price:
+        """The "*" row as a fresh install has it (unsaved): charged if the row is missing."""
+        return cls(model=cls.DEFAULT, source=cls.Source.DEFAULT, **DEFAULT_PRICE)
+
+    def zero_amounts(self) -> list[str]:
+        """The names of this price's amounts that are zero (free)."""
+        return [name for name in self.AMOUNTS if not getattr(self, name)]
 
 
 class TeamBudget(models.Model):
@@ -132,8 +182,22 @@ class MemberMonth(models.Model):
         return f"{self.user} in {self.team} {self.month:%Y-%m}"
 
 
+class LedgerIsAppendOnly(Exception):
+    """Usage records are never deleted: a mistake is corrected by a new record
+    (usage.services.correct)."""
+
+
+class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
+    def delete(self) -> NoReturn:
+        raise LedgerIsAppendOnly("Usage records cannot be deleted; add a correction instead.")
+
+    delete.queryset_only = True  # type: ignore[attr-defined]
+
+
 class UsageRecord(models.Model):
-    """One charge: one gateway call (a chat reply, a media job, a transcription…)."""
+    """One charge: one gateway call (a chat reply, a media job, a transcription…), or a
+    correction a site admin made. Append-only: never deleted; the one change a record gets
+    is reserved → settled or refunded, once (usage.services)."""
 
     class Kind(models.TextChoices):
         CHAT = "chat", _("Chat")
@@ -143,13 +207,16 @@ class UsageRecord(models.Model):
         LUMA = "luma", _("Luma")
         AUDIO = "audio", _("Audio")
         EMBEDDING = "embedding", _("Embedding")
+        CORRECTION = "correction", _("Correction")
 
     class Status(models.TextChoices):
         RESERVED = "reserved", _("Reserved")
         SETTLED = "settled", _("Settled")
         REFUNDED = "refunded", _("Refunded")
 
-    team = models.ForeignKey("accounts.Team", models.CASCADE, related_name="usage_records")
+    # PROTECT: deleting a team that was charged is refused (the admin says which records stop
+    # it), since the ledger keeps every charge; a team never charged can still be deleted.
+    team = models.ForeignKey("accounts.Team", models.PROTECT, related_name="usage_records")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="usage_records"
     )
@@ -176,8 +243,15 @@ class UsageRecord(models.Model):
     job = models.ForeignKey(
         "media_jobs.MediaJob", models.SET_NULL, null=True, blank=True, related_name="usage_records"
     )
+    # Corrections: why, and which site admin made it.
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
+
+    objects = UsageRecordQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("usage record")
@@ -190,6 +264,19 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.model} {self.cost}"
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise LedgerIsAppendOnly("Usage records cannot be deleted; add a correction instead.")
+
+    @property
+    def link(self) -> str:
+        """The name of the foreign key to what was charged ("message", "job"), or "" when
+        there is none (a correction, or its subject was deleted)."""
+        if self.message_id is not None:
+            return "message"
+        if self.job_id is not None:
+            return "job"
+        return ""
 
 
 class AuditEntry(models.Model):

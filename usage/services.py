@@ -1,16 +1,22 @@
-"""Charging gateway calls: reserve before, settle or refund after, and the budget state.
+"""The one money path: price a call (`quote`), reserve before it, settle or refund after,
+sweep what was left reserved, correct by a new record, and report the spend.
 
 Each counter (the team's month, the member's month) moves with ONE conditional UPDATE whose
 WHERE clause holds the budget rule, so two processes can never both take the last of a budget:
 the database serialises the UPDATEs and the second one matches no row. No read-modify-write.
 
-Call these inside the caller's transaction (begin_reply, create_job): a refusal raises
-chat.billing.BudgetRefused and the caller's transaction rolls back, so nothing is saved.
+Call these inside the caller's transaction (begin_reply, create_job, the transition that
+ends a reply or a job): a refusal raises BudgetRefused and the caller's transaction rolls
+back, so nothing is saved; a state change and its charge commit together.
+
+usage imports no app that charges through it (chat, media_jobs): they call in, and the
+sweep reaches them through the closers they register (`register_closer`).
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Team
-from chat.billing import BudgetRefused
+from usage.errors import BudgetRefused
 from usage.models import (
     ZERO,
     MemberMonth,
@@ -35,6 +41,10 @@ from usage.models import (
     UsageRecord,
     month_of,
 )
+
+__all__ = ["BudgetRefused"]  # re-exported: callers catch usage.services.BudgetRefused
+
+logger = logging.getLogger(__name__)
 
 PLACES = Decimal("0.000001")
 # Amounts have six decimal places, so on PostgreSQL (exact numeric) half a unit changes no
@@ -78,21 +88,106 @@ _PENDING_REPLY = (
 
 
 def price_for(model: str) -> tuple[Price, bool]:
-    """The model's price and whether it is the site default ("*"; zero if there is none)."""
+    """The model's price and whether it is the site default ("*"). Without a "*" row the
+    installed default amounts are charged (Price.site_default): never zero by accident."""
     prices = {p.model: p for p in Price.objects.raw(_PRICES, [model, Price.DEFAULT])}
     if model in prices:
         return prices[model], False
-    return prices.get(Price.DEFAULT) or Price(model=Price.DEFAULT), True
+    return prices.get(Price.DEFAULT) or Price.site_default(), True
+
+
+# What the gateway bills per image size and quality, relative to the model's price per image
+# (docs/gateway-api.md, "Images"): unknown sizes count as 1024x1024.
+IMAGE_SIZE_RATIO = {
+    "256x256": Decimal("0.4"),
+    "512x512": Decimal("0.45"),
+    "1024x1024": Decimal(1),
+    "1792x1024": Decimal(2),
+    "1024x1792": Decimal(2),
+}
+HD_RATIO = Decimal(2)
+HD_RATIO_WIDE = Decimal("1.5")  # hd on the wide and tall sizes
+WIDE_SIZES = frozenset({"1792x1024", "1024x1792"})
+
+
+def image_ratio(size: str, quality: str) -> Decimal:
+    size = (size or "").strip().lower()
+    ratio = IMAGE_SIZE_RATIO.get(size, Decimal(1))
+    if (quality or "").strip().lower() == "hd":
+        ratio *= HD_RATIO_WIDE if size in WIDE_SIZES else HD_RATIO
+    return ratio
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a call costs: `amount` at `model`'s price, or at the site default's
+    (`default_price`) when the model has none of its own."""
+
+    amount: Decimal
+    default_price: bool
+    model: str
+
+
+def price_amount(
+    price: Price,
+    *,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    calls: int = 0,
+    images: int = 0,
+    size: str = "",
+    quality: str = "",
+    audio_seconds: float = 0,
+    characters: int = 0,
+) -> Decimal:
+    """The amount of a call at `price`: tokens per 1K, calls (actions) each, images each
+    times the size and quality ratios, seconds of audio, characters per 1K."""
+    tokens = prompt_tokens * price.prompt_per_1k + completion_tokens * price.completion_per_1k
+    cost = (
+        Decimal(tokens) / 1000
+        + calls * price.per_action
+        + images * price.per_image * image_ratio(size, quality)
+        + Decimal(str(audio_seconds)) * price.per_audio_second
+        + Decimal(characters) * price.per_1k_characters / 1000
+    )
+    return money(cost)
+
+
+def quote(
+    model: str,
+    *,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    calls: int = 0,
+    images: int = 0,
+    size: str = "",
+    quality: str = "",
+    audio_seconds: float = 0,
+    characters: int = 0,
+) -> Quote:
+    """The one price lookup: what a call of `model` costs (one query). Every charge is
+    priced here: chat replies, media jobs, images, audio, embeddings."""
+    price, default = price_for(model)
+    amount = price_amount(
+        price,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        calls=calls,
+        images=images,
+        size=size,
+        quality=quality,
+        audio_seconds=audio_seconds,
+        characters=characters,
+    )
+    return Quote(amount=amount, default_price=default, model=model)
 
 
 def token_cost(price: Price, prompt_tokens: int, completion_tokens: int) -> Decimal:
-    cost = prompt_tokens * price.prompt_per_1k + completion_tokens * price.completion_per_1k
-    return money(Decimal(cost) / 1000)
+    return price_amount(price, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
 
 def action_cost(price: Price, *, images: int = 0, audio_seconds: int = 0) -> Decimal:
-    cost = price.per_action + images * price.per_image + audio_seconds * price.per_audio_second
-    return money(cost)
+    return price_amount(price, calls=1, images=images, audio_seconds=audio_seconds)
 
 
 # Counters
@@ -341,7 +436,7 @@ def apply_budget(budget: TeamBudget) -> None:
     )
 
 
-# Chat and media
+# Chat replies
 
 
 def reserve_chat(
@@ -355,39 +450,81 @@ def reserve_chat(
     message: Any = None,
 ) -> UsageRecord:
     """Reserve a chat reply: the prompt estimated from its text plus an assumed completion."""
-    price, default = price_for(model)
     prompt = estimate_prompt_tokens(messages)
+    price = quote(model, prompt_tokens=prompt, completion_tokens=ASSUMED_COMPLETION_TOKENS)
     return reserve(
         team=team,
         user=user,
         role=role,
         kind=UsageRecord.Kind.CHAT,
         model=model,
-        amount=token_cost(price, prompt, ASSUMED_COMPLETION_TOKENS),
-        default_price=default,
+        amount=price.amount,
+        default_price=price.default_price,
         prompt_tokens=prompt,
         conversation=conversation,
         message=message,
     )
 
 
-def settle_chat(record: UsageRecord, *, usage: Any | None, content: str) -> bool:
-    """Settle with the gateway's reported counts, or else estimate the completion from the
-    text written (and keep the prompt's estimate) and mark the record estimated."""
-    price, _default = price_for(record.model)
-    reported = usage is not None and usage.prompt_tokens is not None
-    if usage is not None and reported:
-        prompt = int(usage.prompt_tokens)
-        completion = int(usage.completion_tokens or 0)
+def charge_reply(
+    record: UsageRecord,
+    *,
+    complete: bool,
+    delivered: str,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+) -> bool:
+    """Charge a reply that ended for what it delivered: the gateway's counts when it sent
+    them, else the completion estimated from `delivered` (the text and reasoning written)
+    with the prompt's estimate, marked estimated. Only a reply that ended early having
+    delivered nothing (no text, no counts) is refunded: the gateway bills every token it
+    streamed, stopped or not. False if the record was settled or refunded already."""
+    reported = prompt_tokens is not None
+    if not complete and not reported and not delivered:
+        return refund(record)
+    if reported:
+        prompt, completion = int(prompt_tokens or 0), int(completion_tokens or 0)
     else:
-        prompt = record.prompt_tokens
-        completion = estimate_tokens(content)
+        prompt, completion = record.prompt_tokens, estimate_tokens(delivered)
+    price = quote(record.model, prompt_tokens=prompt, completion_tokens=completion)
     return settle(
         record,
-        cost=token_cost(price, prompt, completion),
+        cost=price.amount,
         prompt_tokens=prompt,
         completion_tokens=completion,
         estimated=not reported,
+    )
+
+
+def charge_reply_of(
+    message_id: int,
+    *,
+    complete: bool,
+    delivered: str,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+) -> bool:
+    """charge_reply for the reply `message_id`'s reserved record, if it has one."""
+    record = pending_reply_record(message_id)
+    return record is not None and charge_reply(
+        record,
+        complete=complete,
+        delivered=delivered,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )
+
+
+def settle_chat(record: UsageRecord, *, usage: Any | None, content: str) -> bool:
+    """Settle a complete reply with the gateway's counts (`usage`, as gateway.types.Usage)
+    or an estimate from its text."""
+    reported = usage is not None and usage.prompt_tokens is not None
+    return charge_reply(
+        record,
+        complete=True,
+        delivered=content,
+        prompt_tokens=usage.prompt_tokens if usage is not None and reported else None,
+        completion_tokens=usage.completion_tokens if usage is not None and reported else None,
     )
 
 
@@ -474,62 +611,138 @@ def budget_state(team: Any, user: Any) -> BudgetState:
     )
 
 
-def member_spend(team: Any, month: datetime.date) -> dict[int, Decimal]:
-    """Each member's spend (settled and in flight) in `month`: one query."""
+@dataclass(frozen=True)
+class Spend:
+    """A month's money: `spent` (settled) and `reserved` (calls in flight or left reserved).
+    The Team page and the usage page both show these, from `month_spend`."""
+
+    spent: Decimal = ZERO
+    reserved: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return self.spent + self.reserved
+
+
+def month_spend(teams: Any, month: datetime.date) -> dict[int, Spend]:
+    """Each team's Spend in `month` (a team or a queryset of teams), from its counter: one
+    query. A team without a counter that month spent nothing."""
+    rows = TeamMonth.objects.filter(month=month)
+    rows = rows.filter(team=teams) if isinstance(teams, Team) else rows.filter(team__in=teams)
+    return {
+        team_id: Spend(spent, reserved)
+        for team_id, spent, reserved in rows.values_list("team_id", "spent", "reserved")
+    }
+
+
+def member_spend(team: Any, month: datetime.date) -> dict[int, Spend]:
+    """Each member's Spend in `team` and `month`: one query."""
     rows = MemberMonth.objects.filter(team=team, month=month).values_list(
         "user_id", "spent", "reserved"
     )
-    return {user_id: spent + reserved for user_id, spent, reserved in rows}
+    return {user_id: Spend(spent, reserved) for user_id, spent, reserved in rows}
 
 
-# --- provisional (jobs branch) ----------------------------------------------------------
-# Minimal versions of the money helper's generic API, so media_jobs can charge through it
-# before that branch lands; the merge keeps the money helper's and drops this block.
+# The sweep: records left reserved after their reply or job ended (a process killed between
+# a transition and its charge, or one whose charge failed).
 
-_CLOSERS: dict[str, Callable[[UsageRecord], bool]] = {}
-
-
-@dataclass(frozen=True)
-class Quote:
-    amount: Decimal
-    default_price: bool
-    model: str
+Closer = Callable[[UsageRecord], bool]
+SWEEP_BATCH = 500
+_closers: dict[str, Closer] = {}
 
 
-def quote(
-    model: str,
-    *,
-    prompt_tokens: int = 0,
-    completion_tokens: int = 0,
-    calls: int = 0,
-    images: int = 0,
-    size: str = "",
-    quality: str = "",
-    audio_seconds: int = 0,
-    characters: int = 0,
-) -> Quote:
-    """What a call to `model` costs at the price table (the "*" price if it has none)."""
-    price, default = price_for(model)
-    amount = token_cost(price, prompt_tokens, completion_tokens) + money(
-        calls * price.per_action + images * price.per_image + audio_seconds * price.per_audio_second
-    )
-    return Quote(amount=money(amount), default_price=default, model=model)
-
-
-def register_closer(link: str, closer: Callable[[UsageRecord], bool]) -> None:
-    """`closer` settles or refunds a reserved record linked through `link` (a UsageRecord
-    foreign key: "job", "message") whose call has ended; it returns False if it has not."""
-    _CLOSERS[link] = closer
+def register_closer(link: str, closer: Closer) -> None:
+    """Let the sweep settle or refund records linked by `link` (the record's foreign key:
+    "message", "job"). `closer(record)` returns False while what was charged is still active
+    (the record is left alone) and True once it has settled or refunded the record through
+    this module. Registered by the app that owns the link, in its AppConfig.ready()."""
+    _closers[link] = closer
 
 
 def sweep_reservations(*, older_than: datetime.timedelta = datetime.timedelta(minutes=2)) -> int:
-    """Hand every reservation older than `older_than` to its link's closer; how many closed."""
-    cutoff = timezone.now() - older_than
+    """Settle or refund the records reserved longer than `older_than` whose reply or job is
+    no longer active, through the closer registered for the record's link; the number
+    closed. Safe to run in several processes at once: each record closes once."""
+    before = timezone.now() - older_than
+    stale = (
+        UsageRecord.objects.filter(status=UsageRecord.Status.RESERVED, created_at__lt=before)
+        .select_related("message", "job")
+        .order_by("pk")
+    )
     closed = 0
-    for link, closer in list(_CLOSERS.items()):
-        stale = UsageRecord.objects.filter(
-            status=UsageRecord.Status.RESERVED, created_at__lt=cutoff, **{f"{link}__isnull": False}
-        )
-        for record in stale.order_by("pk")[:500]:
-            closed += bool(closer(record))
+    # Read first (the closers write on this connection), a bounded batch: the next beat
+    # takes the rest.
+    for record in list(stale[:SWEEP_BATCH]):
+        link = record.link
+        try:
+            if not link:
+                # Its subject was deleted (the link is now NULL) or it never had one: nothing
+                # delivered can be proven, so the reservation is given back.
+                closed += refund(record)
+            elif (closer := _closers.get(link)) is not None:
+                closed += bool(closer(record))
+        except Exception:  # one bad record must not stop the others
+            logger.exception("Could not close usage record %s", record.pk)
     return closed
+
+
+# Corrections: the ledger is append-only, so a wrong charge is answered by a new record.
+
+
+def correct(*, team: Any, user: Any, amount: Decimal, note: str, by: Any) -> UsageRecord:
+    """Add a correction of `amount` (negative gives money back) to `user`'s spend in `team`
+    this month, made by the site admin `by`: settled at once, moving both month counters,
+    never refused by a budget."""
+    amount = money(amount)
+    month = current_month()
+    budget = team_budget(team)
+    with transaction.atomic():
+        key = {"team_id": team.pk, "month": month}
+        _make(TeamMonth(team=team, month=month, limit=budget.monthly_limit if budget else None))
+        cap = budget.member_monthly_cap if budget else None
+        _make(MemberMonth(team=team, user=user, month=month, limit=cap))
+        change = '"spent" = "spent" + %s'
+        _update(TeamMonth, key, change, [amount])
+        _update(MemberMonth, {**key, "user_id": user.pk}, change, [amount])
+        return UsageRecord.objects.create(
+            team=team,
+            user=user,
+            kind=UsageRecord.Kind.CORRECTION,
+            model="",
+            month=month,
+            estimated=False,
+            reserved=ZERO,
+            cost=amount,
+            status=UsageRecord.Status.SETTLED,
+            settled_at=timezone.now(),
+            note=note,
+            corrected_by=by,
+        )
+
+
+# What the usage page warns about
+
+
+def default_price_warning() -> list[str]:
+    """The site default's amounts that are zero (so calls without a price of their own are
+    free in that respect); [] when every amount charges something."""
+    row = Price.objects.filter(model=Price.DEFAULT).first() or Price.site_default()
+    return row.zero_amounts()
+
+
+def unpriced_models(listed: list[str]) -> dict[str, list[str]]:
+    """What was charged at the default price and still has no price ("charged": distinct
+    model names of such records), and the models in `listed` (the gateway's) without a price
+    of their own ("listed")."""
+    charged = (
+        UsageRecord.objects.filter(default_price=True)
+        .exclude(model__in=Price.objects.values("model"))  # priced since
+        .order_by("model")
+        .values_list("model", flat=True)
+        .distinct()
+    )
+    priced = set(Price.objects.filter(model__in=listed).values_list("model", flat=True))
+    return {
+        "charged": list(charged),
+        "listed": sorted(m for m in set(listed) - priced if m != Price.DEFAULT),
+    }

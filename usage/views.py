@@ -1,5 +1,9 @@
 """What people see of the money: the budget form of the Team page, the usage page (chart,
-totals, records, drill-down, CSV) for site admins and owners, and the audit log."""
+totals, this month's spend, records, drill-down, CSV, and for site admins what has no price)
+for site admins and owners, and the audit log.
+
+What a charge paid for (a conversation's message, a media job) is reached through the
+ledger's foreign keys by name, never by importing the app that owns it."""
 
 from __future__ import annotations
 
@@ -22,13 +26,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import access
 from accounts.http import AuthenticatedHttpRequest
-from accounts.models import Membership, Team, User
-from chat.models import Conversation
-from media_jobs.models import MediaJob
+from accounts.models import Membership, Team, TeamOwnedQuerySet, User
+from gateway.catalogue import list_chat_models
+from gateway.errors import GatewayError
 from usage import charts, services
 from usage.audit import log_view
 from usage.forms import BudgetForm, UsageFilterForm
 from usage.models import ZERO, AuditEntry, TeamBudget, UsageRecord
+from usage.prices import import_from_gateway
 
 RECORDS_SHOWN = 100
 MAX_CHART_DAYS = 366
@@ -62,7 +67,7 @@ def budget_update(request: AuthenticatedHttpRequest, team_id: int) -> HttpRespon
             "allowed_models": form.allowed_models(),
         },
     )
-    # Saving a TeamBudget copies its limits into this month's counters (usage.hooks).
+    # Saving a TeamBudget copies its limits into this month's counters (usage.apps).
     messages.success(request, _("Budget saved."))
     return redirect("accounts:team")
 
@@ -125,36 +130,46 @@ def _chart(daily: list[dict[str, Any]], key: str) -> list[charts.Bar]:
     return bars
 
 
+def _readable(link: str, user: User, ids: set[Any]) -> set[Any]:
+    """Which of `ids` (of the model the ledger's `link` foreign key points at, a team-owned
+    one) `user` may read: one query."""
+    field = UsageRecord._meta.get_field(link)
+    objects = field.related_model._default_manager.all()  # type: ignore[union-attr]
+    assert isinstance(objects, TeamOwnedQuerySet)
+    return set(objects.visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))
+
+
 def _shown(records: QuerySet[UsageRecord], user: User) -> list[UsageRecord]:
     """The latest records, each with the link its content may be opened by (or none)."""
-    rows = list(records.select_related("team", "user", "conversation")[:RECORDS_SHOWN])
+    rows = list(records.select_related("team", "user", "conversation", "job")[:RECORDS_SHOWN])
     admin = is_site_admin(user)
-    conv_ids = {r.conversation_id for r in rows if r.conversation_id}
-    job_ids = {r.job_id for r in rows if r.job_id}
-    readable_convs = set()
-    readable_jobs = set()
-    if not admin and conv_ids:
-        visible = Conversation.objects.visible_to(user).filter(pk__in=conv_ids)
-        readable_convs = set(visible.values_list("pk", flat=True))
-    if not admin and job_ids:
-        jobs = MediaJob.objects.visible_to(user).filter(pk__in=job_ids)
-        readable_jobs = set(jobs.values_list("pk", flat=True))
+    readable: dict[str, set[Any]] = {"conversation": set(), "job": set()}
+    if not admin:
+        for link in readable:
+            ids = {getattr(r, f"{link}_id") for r in rows} - {None}
+            readable[link] = _readable(link, user, ids) if ids else set()
     for record in rows:
-        record.content_url = _content_url(record, admin, readable_convs, readable_jobs)  # type: ignore[attr-defined]
+        record.content_url = _content_url(record, admin, readable)  # type: ignore[attr-defined]
     return rows
 
 
-def _content_url(record: UsageRecord, admin: bool, convs: set, jobs: set) -> str | None:
+def _job_url(job: Any) -> str | None:
+    if hasattr(job, "get_absolute_url"):
+        return str(job.get_absolute_url())
+    try:
+        return reverse("media_jobs:detail", args=[job.pk])
+    except NoReverseMatch:
+        return None
+
+
+def _content_url(record: UsageRecord, admin: bool, readable: dict[str, set[Any]]) -> str | None:
     if admin and (record.message_id or record.job_id):
         return reverse("usage:record", args=[record.pk])
-    if record.message_id and record.conversation_id in convs:
-        url = reverse("chat:conversation", args=[record.conversation_id])
-        return f"{url}#message-{record.message_id}"
-    if record.job_id and record.job_id in jobs:
-        try:
-            return reverse("media_jobs:detail", args=[record.job_id])
-        except NoReverseMatch:
-            return None
+    conversation = record.conversation
+    if record.message_id and conversation and conversation.pk in readable["conversation"]:
+        return f"{conversation.get_absolute_url()}#message-{record.message_id}"
+    if record.job and record.job_id in readable["job"]:
+        return _job_url(record.job)
     return None
 
 
@@ -192,10 +207,15 @@ def overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     daily = _daily(records, start, end, request.GET)
     total = records.aggregate(
         cost_sum=Sum("cost"),
+        reserved_sum=Sum("reserved", filter=Q(status=UsageRecord.Status.RESERVED)),
         tokens=Sum(TOKENS),
         calls=Count("pk"),
         defaulted=Count("pk", filter=Q(default_price=True)),
     )
+    month = services.current_month()
+    shown_teams = teams.filter(pk=form.cleaned_data["team"].pk) if _team_filter(form) else teams
+    spend = services.month_spend(shown_teams, month)
+    admin = is_site_admin(request.user)
     context = {
         "form": form,
         "start": start,
@@ -213,11 +233,45 @@ def overview(request: AuthenticatedHttpRequest) -> HttpResponse:
         "records": _shown(records, request.user),
         "records_shown": RECORDS_SHOWN,
         "query": request.GET.urlencode(),
-        "is_site_admin": is_site_admin(request.user),
+        "is_site_admin": admin,
         "currency": settings.USAGE_CURRENCY,
+        "month": month,
+        "month_rows": [
+            (team, spend.get(team.pk, services.Spend()))
+            for team in shown_teams
+            if team.pk in spend or _team_filter(form)
+        ],
     }
+    if admin:
+        context["default_zero"] = services.default_price_warning()
+        context["unpriced"] = services.unpriced_models(list_chat_models())
     _add_links(context, request.GET)
     return render(request, "usage/overview.html", context)
+
+
+def _team_filter(form: UsageFilterForm) -> bool:
+    return bool(getattr(form, "cleaned_data", {}).get("team"))
+
+
+@login_required
+@require_POST
+def import_prices(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Site admins: import the gateway's published prices (prices set by hand are kept)."""
+    _require_site_admin(request)
+    try:
+        result = import_from_gateway()
+    except GatewayError as exc:
+        messages.error(request, exc.user_message)
+    else:
+        if result is None:
+            messages.warning(request, _("The gateway does not publish prices."))
+        else:
+            counts = {"created": result.created, "updated": result.updated}
+            text = _(
+                "Imported prices: %(created)d new, %(updated)d updated, %(kept)d set by hand kept."
+            )
+            messages.success(request, text % {**counts, "kept": result.kept_manual})
+    return redirect("usage:overview")
 
 
 class _Echo:

@@ -86,6 +86,7 @@ def test_a_real_gateway_starts_no_demo_gateway(settings):
 def test_the_lists_name_what_a_process_starts():
     assert (
         startup.interrupt_orphans_at_start,
+        startup.settle_left_reservations,
         startup.start_demo_gateway,
         startup.import_prices_at_start,
         startup.warm_model_catalogue,
@@ -140,3 +141,28 @@ async def test_in_scale_mode_stale_replies_are_swept_periodically(
 async def test_in_embedded_mode_there_is_no_periodic_sweep(settings):
     settings.REDIS_URL = ""
     await asyncio.wait_for(startup.sweep_orphaned_replies(), 10)  # returns at once
+
+
+@pytest.mark.django_db
+def test_charges_left_reserved_are_settled_before_serving(alice, team):
+    from decimal import Decimal
+
+    from usage import services
+    from usage.models import UsageRecord
+
+    conversation = make_conversation(team, alice)
+    reply = make_message(
+        conversation, role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE, content="abcd"
+    )
+    record = services.reserve(
+        team=team, user=alice, role="owner", kind="chat", model="gpt-4o-mini",
+        amount=Decimal(1), message=reply,
+    )  # fmt: skip
+    UsageRecord.objects.filter(pk=record.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    said: list[str] = []
+
+    startup.settle_left_reservations(said.append)
+
+    record.refresh_from_db()
+    assert record.status == UsageRecord.Status.SETTLED and record.completion_tokens == 1
+    assert said == ["Settled or refunded 1 charges left reserved by a previous run."]

@@ -42,7 +42,8 @@ def test_a_price_edited_in_the_admin_becomes_manual(root_client):
     url = reverse("admin:usage_price_change", args=[price.pk])
     data = {
         "model": "demo-fast", "prompt_per_1k": "1", "completion_per_1k": "2", "per_image": "0",
-        "per_action": "0", "per_audio_second": "0", "source": "gateway",
+        "per_action": "0", "per_audio_second": "0", "per_1k_characters": "0",
+        "source": "gateway",
     }  # fmt: skip
     assert root_client.post(url, data).status_code == 302
     assert Price.objects.get(pk=price.pk).source == "manual"
@@ -85,14 +86,40 @@ def test_the_audit_log_is_read_only(root_client, alice):
     assert root_client.get(reverse("admin:usage_auditentry_add")).status_code == 403
 
 
-def test_prices_are_imported_at_start_when_there_are_none(demo_gateway):
+def test_prices_are_imported_at_start_until_some_come_from_the_gateway(demo_gateway):
     from config import startup
 
+    # A fresh install: only the installed site default.
+    Price.objects.exclude(model="*").delete()
+    Price.objects.get_or_create(model="*", defaults={"source": "default", "per_action": 1})
     said: list[str] = []
     startup.import_prices_at_start(said.append)
     assert Price.objects.filter(model="gpt-4o-mini", source="gateway").exists()
-    assert said == [f"Imported {Price.objects.count()} prices from the gateway."]
+    imported = Price.objects.filter(source="gateway").count()
+    assert said == [f"Imported {imported} prices from the gateway."]
 
     Price.objects.filter(model="gpt-4o-mini").delete()
-    startup.import_prices_at_start(said.append)  # some prices exist: nothing imported
+    startup.import_prices_at_start(said.append)  # gateway prices exist: nothing imported
     assert not Price.objects.filter(model="gpt-4o-mini").exists()
+
+
+def test_the_site_default_price_can_be_changed_but_not_deleted(root_client):
+    default, _created = Price.objects.get_or_create(model="*")
+    other = Price.objects.create(model="old-model")
+    url = reverse("admin:usage_price_delete", args=[default.pk])
+    assert root_client.post(url, {"post": "yes"}).status_code == 403
+    root_client.post(
+        reverse("admin:usage_price_changelist"),
+        {"action": "delete_selected", "_selected_action": [default.pk, other.pk], "post": "yes"},
+    )
+    assert Price.objects.filter(model="*").exists()  # a selection with it deletes nothing
+    root_client.post(
+        reverse("admin:usage_price_changelist"),
+        {"action": "delete_selected", "_selected_action": [other.pk], "post": "yes"},
+    )
+    assert not Price.objects.filter(model="old-model").exists()
+
+
+def test_add_a_price_links_name_the_model(root_client):
+    page = root_client.get(reverse("admin:usage_price_add"), {"model": "mystery"})
+    assert b'value="mystery"' in page.content

@@ -1,5 +1,6 @@
-"""Chat replies are charged through chat.billing: reserved in begin_reply, settled in
-finish_reply, refunded when they fail, are stopped, or are swept as interrupted."""
+"""Chat replies pay for what they delivered: reserved in begin_reply, charged in the
+transaction that ends them (complete, stopped, cut off or failed), refunded only when they
+delivered nothing. Driven through the websocket, as a member uses it."""
 
 from __future__ import annotations
 
@@ -8,12 +9,8 @@ from decimal import Decimal
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services as chat_services
-from chat.billing import BudgetRefused
-from chat.models import Message
 from gateway.errors import GatewayError
 from gateway.types import ChatEnd
-from tests.factories import make_message
 from tests.sockets import (
     TIMEOUT,
     assistant_id_in,
@@ -21,7 +18,9 @@ from tests.sockets import (
     receive_until,
     send_action,
 )
+from tests.usage.ledger import assert_ledger_balances
 from usage.models import TeamMonth, UsageRecord
+from usage.services import estimate_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,6 +34,9 @@ def _records():
 def _team_counter(team):
     row = TeamMonth.objects.get(team=team)
     return row.spent, row.reserved
+
+
+balances = database_sync_to_async(assert_ledger_balances)
 
 
 async def _reply(socket, text="Go") -> int:
@@ -73,6 +75,7 @@ async def test_a_complete_reply_is_settled_with_the_reported_usage(
     assert (record.prompt_tokens, record.completion_tokens) == (11, 2)
     assert record.cost == Decimal("0.015")  # 11 * 1/1K + 2 * 2/1K
     assert await _team_counter(team) == (Decimal("0.015"), 0)
+    await balances(team)
 
 
 async def test_a_reply_without_usage_is_charged_an_estimate(alice_socket, fake_stream, price):
@@ -85,22 +88,9 @@ async def test_a_reply_without_usage_is_charged_an_estimate(alice_socket, fake_s
     assert record.completion_tokens == 10
 
 
-@pytest.mark.parametrize(
-    ("end", "error"), [(None, GatewayError("boom", status=500)), (ChatEnd(None, None), None)]
-)
-async def test_a_failed_or_cut_off_reply_is_refunded(
-    alice_socket, fake_stream, price, team, end, error
+async def test_a_stopped_reply_is_charged_for_the_text_it_delivered(
+    alice_socket, fake_stream, price, team
 ):
-    fake_stream(["Half"], end=end, error=error)
-
-    await _reply(alice_socket)
-
-    [record] = await _records()
-    assert record.status == UsageRecord.Status.REFUNDED and record.cost == 0
-    assert await _team_counter(team) == (0, 0)
-
-
-async def test_a_stopped_reply_is_refunded(alice_socket, fake_stream, price, team):
     fake_stream(["Partial ", "answer", " never sent"], gate_at=2)
 
     await send_action(alice_socket, "send", text="Go")
@@ -111,50 +101,41 @@ async def test_a_stopped_reply_is_refunded(alice_socket, fake_stream, price, tea
     await receive_until(alice_socket, is_final(message_id))
 
     [record] = await _records()
-    assert record.status == UsageRecord.Status.REFUNDED
-    assert await _team_counter(team) == (0, 0)
+    assert record.status == UsageRecord.Status.SETTLED and record.estimated
+    assert record.completion_tokens == estimate_tokens("Partial answer") > 0
+    assert record.cost > 0
+    assert await _team_counter(team) == (record.cost, 0)
+    await balances(team)
 
 
-def _reserved_reply(conversation, alice):
-    start = chat_services.begin_reply(
-        conversation_id=conversation.pk, user=alice, action="send", text="Hi"
-    )
-    return start.assistant
-
-
-@pytest.mark.usefixtures("price")
-def test_the_sweep_refunds_interrupted_replies(conversation, alice, team):
-    reply = _reserved_reply(conversation, alice)
-    assert TeamMonth.objects.get(team=team).reserved > 0
-
-    assert chat_services.interrupt_orphaned_replies() == 1
-
-    record = UsageRecord.objects.get(message=reply)
-    assert record.status == UsageRecord.Status.REFUNDED
-    assert TeamMonth.objects.get(team=team).reserved == 0
-
-
-@pytest.mark.usefixtures("price")
-def test_fail_reply_refunds(conversation, alice, team):
-    reply = _reserved_reply(conversation, alice)
-
-    chat_services.fail_reply(message_id=reply.pk, error="could not save")
-
-    assert UsageRecord.objects.get(message=reply).status == UsageRecord.Status.REFUNDED
-    assert TeamMonth.objects.get(team=team).reserved == 0
-
-
-def test_a_model_the_role_may_not_use_is_refused_with_nothing_saved(
-    conversation, alice, set_budget
+@pytest.mark.parametrize(
+    ("end", "error"),
+    [(None, GatewayError("boom", status=500)), (ChatEnd(None, None), None)],
+    ids=["failed", "cut-off"],
+)
+async def test_a_failed_or_cut_off_reply_is_charged_for_what_it_delivered(
+    alice_socket, fake_stream, price, team, end, error
 ):
-    set_budget(allowed={"owner": ["demo-fast"]})
-    question = make_message(conversation, content="Hi", author=alice)
+    fake_stream(["Half ", "an answer"], end=end, error=error)
 
-    with pytest.raises(BudgetRefused) as refused:
-        chat_services.begin_reply(
-            conversation_id=conversation.pk, user=alice, action="send", text="Again"
-        )
+    await _reply(alice_socket)
 
-    assert "not allowed" in refused.value.messages[0]
-    assert list(Message.objects.filter(conversation=conversation)) == [question]
-    assert not UsageRecord.objects.exists()
+    [record] = await _records()
+    assert record.status == UsageRecord.Status.SETTLED and record.estimated
+    assert record.completion_tokens == estimate_tokens("Half an answer")
+    assert record.cost > 0
+    assert await _team_counter(team) == (record.cost, 0)
+    await balances(team)
+
+
+async def test_a_reply_that_failed_before_delivering_anything_is_refunded(
+    alice_socket, fake_stream, price, team
+):
+    fake_stream([], error=GatewayError("boom", status=500))
+
+    await _reply(alice_socket)
+
+    [record] = await _records()
+    assert record.status == UsageRecord.Status.REFUNDED and record.cost == 0
+    assert await _team_counter(team) == (0, 0)
+    await balances(team)

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection, connections
 
-from chat.billing import BudgetRefused
 from usage import services
 from usage.models import MemberMonth, TeamMonth, UsageRecord
+from usage.services import BudgetRefused
 
 CALLS, ALLOWED, AMOUNT = 50, 10, Decimal("0.1")
 

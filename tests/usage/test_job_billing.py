@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Membership
-from chat.billing import BudgetRefused
 from gateway.tasks import CANCELLED, FAILED, SUCCEEDED, TaskStatus
 from media_jobs import poller
 from media_jobs import services as job_services
 from media_jobs.models import MediaJob
 from usage.models import Price, TeamMonth, UsageRecord
+from usage.services import BudgetRefused
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from chat.billing import BudgetRefused
 from gateway.types import Usage
 from usage import services
 from usage.models import MemberMonth, Price, TeamMonth, UsageRecord
+from usage.services import BudgetRefused
 
 pytestmark = pytest.mark.django_db
 
@@ -209,7 +209,9 @@ def test_without_reported_usage_the_completion_is_estimated_from_the_text(team, 
 
 
 def test_a_model_without_a_price_is_charged_the_default_and_flagged(team, bob, price):
-    Price.objects.create(model="*", prompt_per_1k=Decimal(10), completion_per_1k=Decimal(10))
+    Price.objects.update_or_create(
+        model="*", defaults={"prompt_per_1k": Decimal(10), "completion_per_1k": Decimal(10)}
+    )
     record = services.reserve_chat(
         team=team, user=bob, role="member", model="mystery-model",
         messages=[{"role": "user", "content": "x" * 400}],
@@ -336,31 +338,26 @@ def _reply_reserved(conversation, user):
 def test_settling_a_reply_is_six_statements_and_charges_once(
     conversation, bob, price, set_budget, django_assert_num_queries
 ):
-    from usage.hooks import UsageMeter
-
     set_budget(limit="100", cap="10")
     message, _record = _reply_reserved(conversation, bob)
+    charge = {"complete": True, "delivered": "", "prompt_tokens": 1000, "completion_tokens": 500}
     # The pending record, the price, the savepoint, the record's UPDATE, two counters'
     # UPDATEs, the release.
     with django_assert_num_queries(7):
-        UsageMeter().settle(message_id=message.pk, usage=Usage(1000, 500, 1500),
-                            status="complete", content="")  # fmt: skip
+        assert services.charge_reply_of(message.pk, **charge)
     with django_assert_num_queries(1):  # settled: found no more, nothing charged again
-        UsageMeter().settle(message_id=message.pk, usage=Usage(1000, 500, 1500),
-                            status="complete", content="")  # fmt: skip
+        assert not services.charge_reply_of(message.pk, **charge)
     assert _counters(conversation.team, bob) == ((Decimal(2), 0), (Decimal(2), 0))
 
 
 def test_refunding_a_reply_is_five_statements_and_refunds_once(
     conversation, bob, price, set_budget, django_assert_num_queries
 ):
-    from usage.hooks import UsageMeter
-
     set_budget(limit="100", cap="10")
     message, record = _reply_reserved(conversation, bob)
     with django_assert_num_queries(6):  # as settling, without the price
-        UsageMeter().refund(message_id=message.pk)
-    UsageMeter().refund(message_id=message.pk)
+        assert services.charge_reply_of(message.pk, complete=False, delivered="")
+    assert not services.charge_reply_of(message.pk, complete=False, delivered="")
     assert _counters(conversation.team, bob) == ((0, 0), (0, 0))
     record.refresh_from_db()
     assert record.status == UsageRecord.Status.REFUNDED

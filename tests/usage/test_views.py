@@ -163,8 +163,9 @@ def test_owner_sees_each_members_spend(alice_client, team, alice, bob):
     assert "7.25" in page
     bob_row = re.search(r'id="member-spend-\d+"><td>bob</td><td class="num">([^<]+)<', page)
     alice_row = re.search(r'id="member-spend-\d+"><td>alice</td><td class="num">([^<]+)<', page)
-    assert bob_row and bob_row.group(1) == "4.50"
-    assert alice_row and alice_row.group(1) == "2.75"
+    assert bob_row and bob_row.group(1) == "4.5000"
+    assert alice_row and alice_row.group(1) == "2.5000"  # spent; reserved in its own column
+    assert 'class="num">0.2500<' in page
 
 
 def test_member_spend_is_one_query_however_many_members(alice_client, team):
@@ -379,9 +380,10 @@ def test_records_at_the_default_price_are_flagged(root_client, team, bob):
     make_record(team, bob, model="mystery-model", default_price=True)
     response = root_client.get(OVERVIEW)
     assert response.context["total"]["defaulted"] == 1
-    assert "default price" in response.content.decode()
+    assert 'badge-warn">default price' in response.content.decode()
     clean = make_team("Clean", owner=make_user("dora"))
-    assert "default price" not in root_client.get(OVERVIEW, {"team": clean.pk}).content.decode()
+    page = root_client.get(OVERVIEW, {"team": clean.pk}).content.decode()
+    assert 'badge-warn">default price' not in page
 
 
 # ---------- CSV ----------

@@ -11,7 +11,6 @@ from django.conf import settings
 from accounts.models import Membership, Team
 from usage import services
 from usage.forms import BudgetForm
-from usage.models import ZERO, TeamMonth
 
 register = template.Library()
 
@@ -23,14 +22,14 @@ def team_budget(context: Any, team: Team, membership: Membership, members: list)
     if membership.role == Membership.Role.VIEWER:
         return {"show": False}
     month = services.current_month()
-    row = TeamMonth.objects.filter(team=team, month=month).values("spent", "reserved").first()
     result = {
         "show": True,
         "team": team,
         "membership": membership,
         "currency": settings.USAGE_CURRENCY,
         "month": month,
-        "team_spent": (row["spent"] + row["reserved"]) if row else ZERO,
+        # The same function, and the same rendering (usage/_spend.html), as the usage page.
+        "team_spend": services.month_spend(team, month).get(team.pk, services.Spend()),
         "csrf_token": context.get("csrf_token"),
     }
     budget = services.team_budget(team)
@@ -38,7 +37,7 @@ def team_budget(context: Any, team: Team, membership: Membership, members: list)
     spend = services.member_spend(team, month)
     if membership.is_owner:
         result["form"] = BudgetForm(budget=budget)
-        result["member_rows"] = [(m, spend.get(m.user_id, ZERO)) for m in members]
+        result["member_rows"] = [(m, spend.get(m.user_id, services.Spend())) for m in members]
     else:
-        result["own_spent"] = spend.get(membership.user_id, ZERO)
+        result["own_spend"] = spend.get(membership.user_id, services.Spend())
     return result
