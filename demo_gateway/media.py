@@ -1,4 +1,4 @@
-"""Midjourney, Suno and Luma on the demo gateway (upstream-api.md 4.4-4.6).
+"""Midjourney, Suno and Luma on the demo gateway (docs/gateway-api.md, "Fake gateway").
 
 Tasks move on a clock: a task's phase is the time since it started over `duration` (times
 a per-family factor), so `make run` jobs take 10-20 s and tests set `duration` to a few

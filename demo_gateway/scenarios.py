@@ -2,7 +2,8 @@
 
 Everything here is pure (no sockets). A stream "plan" is a list of steps the server runs:
 `bytes` is written as one flushed HTTP chunk, a `float` is a pause in seconds and `CUT`
-closes the socket on the spot. The contract is upstream-api.md §1-2 and §4.
+closes the socket on the spot. The contract is docs/gateway-api.md ("Common" to "Prices", and
+"Fake gateway").
 """
 
 from __future__ import annotations
