@@ -415,15 +415,28 @@
     return holder;
   }
 
+  // A push reaches a tab once per group it is in (conversation, user, team): the signals of
+  // one change arrive together and make one fetch; one that arrives while the card loads
+  // makes one more after it.
   function fetchCard(id, url) {
-    if (!window.htmx) return;
-    if (cardFetches[id]) {
-      cardFetches[id].again = true; // changed again while loading: load once more after
+    var state = cardFetches[id];
+    if (state) {
+      if (state.loading) state.again = true;
       return;
     }
+    cardFetches[id] = { loading: false, again: false };
+    setTimeout(function () {
+      loadCard(id, url);
+    }, 50);
+  }
+
+  function loadCard(id, url) {
     var target = document.getElementById(id);
-    if (!target) return;
-    cardFetches[id] = { again: false };
+    if (!target || !window.htmx) {
+      delete cardFetches[id];
+      return;
+    }
+    cardFetches[id].loading = true;
     window.htmx
       .ajax("GET", url, { target: target, swap: "outerHTML" })
       .catch(function () {})
@@ -462,14 +475,25 @@
     if (!xhr || xhr.status !== 201 || !window.htmx) return;
     var parsed = new DOMParser().parseFromString(xhr.responseText, "text/html");
     var card = parsed.querySelector(".job-card[id]");
-    if (!card || document.getElementById(card.id)) return;
+    if (!card) return;
     var thread = document.getElementById("thread");
     var list = document.querySelector("[data-job-cards]");
-    var home = thread ? { container: thread, first: false } : list ? { container: list, first: list.dataset.jobCards === "start" } : null;
-    if (!home) return;
-    pinned = pinned || !!thread;
-    // htmx.swap processes the card and fires htmx:afterSwap (enhancing, autoscroll).
-    window.htmx.swap(placeholderFor(card.id, home), xhr.responseText, { swapStyle: "outerHTML" });
+    if (!document.getElementById(card.id)) {
+      var home = thread
+        ? { container: thread, first: false }
+        : list
+          ? { container: list, first: list.dataset.jobCards === "start" }
+          : null;
+      if (!home) return;
+      // htmx.swap processes the card and fires htmx:afterSwap (enhancing, autoscroll).
+      window.htmx.swap(placeholderFor(card.id, home), xhr.responseText, { swapStyle: "outerHTML" });
+    }
+    // The presser follows their new card at the end of the thread as it is drawn.
+    var placed = document.getElementById(card.id);
+    if (thread && placed && placed.parentElement === thread) {
+      pinned = true;
+      scrollToBottom(true);
+    }
   }
 
   // "from <parent>": to the parent's card when the page shows it, else to its page.
@@ -479,7 +503,10 @@
     var card = document.getElementById(link.dataset.jobParent);
     if (!card) return false;
     event.preventDefault();
-    card.scrollIntoView({ block: "start", behavior: reducedMotion.matches ? "auto" : "smooth" });
+    // At once, not smoothly: on the way up the reader would still count as at the bottom and
+    // a picture loading meanwhile would pull them back down.
+    pinned = false;
+    card.scrollIntoView({ block: "start", behavior: "auto" });
     card.focus({ preventScroll: true });
     return true;
   }
