@@ -8,6 +8,9 @@ Other apps register handlers at start-up (chat imports none of them):
 A handler is an async callable `(user, membership, conversation, text) -> str` returning the
 HTML frame sent to the asking tab, or raising ValidationError with a plain-words message (shown
 under the composer), PermissionDenied or Http404.
+
+A command may also be offered as a mode of the composer (its "Media mode" select, rendered by
+chat's own template from `modes()`): `register_mode("imagine", _("Image (Midjourney)"))`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 Handler = Callable[[Any, Any, Any, str], Awaitable[str]]
 
 _handlers: dict[str, Handler] = {}
+_modes: dict[str, Any] = {}
 
 
 def register(prefix: str, handler: Handler) -> None:
@@ -29,6 +33,17 @@ def register(prefix: str, handler: Handler) -> None:
 
 def unregister(prefix: str) -> None:
     _handlers.pop(prefix.lower(), None)
+    _modes.pop(prefix.lower().lstrip("/"), None)
+
+
+def register_mode(mode: str, label: Any) -> None:
+    """Offer the registered command "/<mode>" in the composer's mode select, as `label`."""
+    _modes[mode.lower()] = label
+
+
+def modes() -> list[tuple[str, str]]:
+    """The composer's modes whose command is registered: (mode, label), in registration order."""
+    return [(mode, str(label)) for mode, label in _modes.items() if "/" + mode in _handlers]
 
 
 def with_mode(mode: Any, text: Any) -> Any:

@@ -31,7 +31,7 @@ from chat.models import Conversation, Message
 from chat.services import ReplyStart
 from chat.sessions import SessionEnded, check_session
 from chat.streaming import Generation, State, Subscriber, registry
-from chat.threads import ThreadItem
+from chat.threads import ExtraItem, ThreadItem, load_extra_items
 
 # Frames one socket may send: a burst of FRAME_BURST, refilled over FRAME_WINDOW_SECONDS.
 FRAME_BURST = 20
@@ -72,9 +72,16 @@ def _reload_access(
 
 def _thread_if_session(
     session_key: str | None, user_id: int, conversation: Conversation
-) -> list[ThreadItem]:
-    check_session(session_key, user_id)
-    return services.load_thread(conversation=conversation)
+) -> tuple[list[ThreadItem], list[ExtraItem]]:
+    return _load_thread(check_session(session_key, user_id), conversation)
+
+
+def _load_thread(
+    user: User, conversation: Conversation
+) -> tuple[list[ThreadItem], list[ExtraItem]]:
+    """The thread as stored and the other apps' items in it (chat.threads), for `user`."""
+    thread = services.load_thread(conversation=conversation)
+    return thread, load_extra_items(user, conversation, thread)
 
 
 def _command_membership(session_key: str | None, user_id: int, team_id: int) -> Membership:
@@ -170,13 +177,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self._follow(generation, snapshot=True)  # still running here: text so far + tail
             return
         try:
-            thread = await database_sync_to_async(_thread_if_session)(
+            thread, extras = await database_sync_to_async(_thread_if_session)(
                 self.session_key, self.scope["user"].pk, self.conversation
             )
         except SessionEnded:
             await self._end()
             return
-        thread_html = frames.thread_frame(self.conversation, thread, can_write=self.can_write)
+        thread_html = frames.thread_frame(
+            self.conversation, thread, can_write=self.can_write, extras=extras
+        )
         controls = frames.controls_html(streaming=False, can_write=self.can_write)
         await self.send(text_data=thread_html + controls)
 
@@ -267,8 +276,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         generation = registry.start(start, layer=self.channel_layer, subscriber=subscriber)
         try:
             with contextlib.suppress(Exception):  # a closed tab must not stop the reply
+                extras = None
+                if action != events.SEND:  # the whole thread goes, with the other apps' items
+                    extras = await database_sync_to_async(load_extra_items)(
+                        self.scope["user"], start.conversation, start.thread
+                    )
                 first = frames.first_frame(
-                    action, start.conversation, start.thread, new_title=start.new_title
+                    action,
+                    start.conversation,
+                    start.thread,
+                    new_title=start.new_title,
+                    extras=extras,
                 )
                 await self.send(text_data=first)
         finally:
@@ -330,8 +348,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=frames.error_html(error) + frames.live_region_frame(error))
 
     async def _thread_frame(self) -> str:
-        thread = await database_sync_to_async(services.load_thread)(conversation=self.conversation)
-        return frames.thread_frame(self.conversation, thread, can_write=self.can_write)
+        thread, extras = await database_sync_to_async(_load_thread)(
+            self.scope["user"], self.conversation
+        )
+        return frames.thread_frame(
+            self.conversation, thread, can_write=self.can_write, extras=extras
+        )
 
     # Events from the conversation's group
 

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from chat import events, rendering
 from chat.models import Conversation, Message
-from chat.threads import ThreadItem
+from chat.threads import ExtraItem, ThreadItem, merge
 
 Status = Message.Status
 
@@ -79,9 +79,17 @@ def render_message(
     return render_to_string("chat/messages.html#message", context)
 
 
-def thread_frame(conversation: Conversation, thread: list[ThreadItem], *, can_write: bool) -> str:
-    """The whole thread as an out-of-band swap, for a tab whose thread changed."""
+def thread_frame(
+    conversation: Conversation,
+    thread: list[ThreadItem],
+    *,
+    can_write: bool,
+    extras: list[ExtraItem] | None = None,
+) -> str:
+    """The whole thread as an out-of-band swap, for a tab whose thread changed, with the
+    other apps' items (chat.threads.load_extra_items, loaded for the tab's user)."""
     context = {"conversation": conversation, "thread": thread, "can_write": can_write}
+    context["thread_entries"] = merge(thread, extras or [])
     return render_to_string("chat/messages.html#thread", {**context, "thread_oob": True})
 
 
@@ -112,9 +120,11 @@ def first_frame(
     thread: list[ThreadItem],
     *,
     new_title: str | None = None,
+    extras: list[ExtraItem] | None = None,
 ) -> str:
     """For the tab that started a reply: its new messages (a send appends the last two; other
-    actions change the branch, so the whole thread), the composer or controls, the new title."""
+    actions change the branch, so the whole thread, with `extras`), the composer or
+    controls, the new title."""
     if action == events.SEND:
         inner = "".join(render_message(conversation, item, can_write=True) for item in thread[-2:])
         parts = [
@@ -123,7 +133,7 @@ def first_frame(
         ]
     else:
         parts = [
-            thread_frame(conversation, thread, can_write=True),
+            thread_frame(conversation, thread, can_write=True, extras=extras),
             error_html(""),
             controls_html(streaming=True),
         ]

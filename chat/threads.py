@@ -5,17 +5,24 @@ works on one list of messages loaded in a single query.
 
 The chat page / websocket / template contract shared by the views, the consumer and the
 front end is in docs/chat-contract.md (read it before changing templates/chat/).
+
+Other apps add their own items to the thread (media jobs' cards) through one documented hook,
+`register_items(provider)`: chat imports none of them and includes none of their templates by
+name; each ExtraItem names the template that renders it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.http import Http404
 
 from accounts.access import clean_id
+from accounts.models import Membership, User
 from chat.models import Conversation, Message
 
 
@@ -23,6 +30,8 @@ from chat.models import Conversation, Message
 class ThreadItem:
     message: Message
     sibling_ids: list[int] = field(default_factory=list)
+    # The thread partial renders a ThreadItem as a message, an ExtraItem by its template.
+    template_name = ""
 
     @property
     def author_name(self) -> str:
@@ -105,3 +114,93 @@ class MessageTree:
 
 def build_thread(conversation: Conversation) -> list[ThreadItem]:
     return MessageTree.for_conversation(conversation).thread(conversation.current_leaf_id)
+
+
+# The thread-item hook: other apps' items shown in the thread, in time order with the messages.
+
+
+@dataclass(frozen=True)
+class ExtraItem:
+    """Something another app shows in the thread (a media job's card).
+
+    `template_name` is included with the thread's context plus `item` (this object; the
+    template reads its own data from `item.context`). It is rendered from async code too (a
+    thread frame), so `context` holds everything loaded: the template must not query.
+    `after_message_id`: the message it belongs right after (it is hidden while that message
+    is on another branch); None places it by `created_at` among the messages."""
+
+    created_at: datetime
+    template_name: str
+    context: dict[str, Any] = field(default_factory=dict)
+    after_message_id: int | None = None
+
+
+# (user, membership, conversation, messages of the shown thread) -> the provider's items.
+ItemProvider = Callable[[User, Membership | None, Conversation, list[Message]], list[ExtraItem]]
+
+_providers: list[ItemProvider] = []
+
+
+def register_items(provider: ItemProvider) -> None:
+    """Add a provider of thread items (at start-up, from the other app's AppConfig.ready).
+    A provider loads its items in a fixed number of queries, whatever their number."""
+    if provider not in _providers:
+        _providers.append(provider)
+
+
+def unregister_items(provider: ItemProvider) -> None:
+    if provider in _providers:
+        _providers.remove(provider)
+
+
+def extra_items(
+    user: User,
+    membership: Membership | None,
+    conversation: Conversation,
+    thread: list[ThreadItem],
+) -> list[ExtraItem]:
+    """Every provider's items for `user` on this thread (sync: providers query)."""
+    messages = [item.message for item in thread]
+    return [extra for p in _providers for extra in p(user, membership, conversation, messages)]
+
+
+def load_extra_items(
+    user: User, conversation: Conversation, thread: list[ThreadItem]
+) -> list[ExtraItem]:
+    """extra_items for a caller without the membership (the socket): loads it only if some
+    provider is registered, so chat alone costs no query."""
+    if not _providers:
+        return []
+    membership = Membership.objects.filter(user=user, team_id=conversation.team_id).first()
+    return extra_items(user, membership, conversation, thread)
+
+
+def merge(thread: list[ThreadItem], extras: list[ExtraItem]) -> list[ThreadItem | ExtraItem]:
+    """The thread's messages and the extra items in the order they happened: an item with
+    `after_message_id` right after that message (dropped when the message is not on the
+    shown path), the others by `created_at` among the messages (ties: the message first)."""
+    on_path = {item.message.pk for item in thread}
+    anchored: dict[int, list[ExtraItem]] = defaultdict(list)
+    loose: list[ExtraItem] = []
+    for extra in sorted(extras, key=lambda e: e.created_at):
+        if extra.after_message_id is None:
+            loose.append(extra)
+        elif extra.after_message_id in on_path:
+            anchored[extra.after_message_id].append(extra)
+    merged: list[ThreadItem | ExtraItem] = []
+    next_loose = 0
+    for item in thread:
+        while next_loose < len(loose) and loose[next_loose].created_at < item.message.created_at:
+            merged.append(loose[next_loose])
+            next_loose += 1
+        merged.append(item)
+        merged.extend(anchored.get(item.message.pk, ()))
+    merged.extend(loose[next_loose:])
+    return merged
+
+
+def thread_entries(
+    user: User, membership: Membership | None, conversation: Conversation, thread: list[ThreadItem]
+) -> list[ThreadItem | ExtraItem]:
+    """The thread as the page shows it: messages and every provider's items, merged."""
+    return merge(thread, extra_items(user, membership, conversation, thread))

@@ -23,7 +23,7 @@ from accounts.models import Membership
 from chat import export, services
 from chat.forms import ConversationSettingsForm, RenameForm
 from chat.models import Conversation, Pin
-from chat.threads import MessageTree, build_thread
+from chat.threads import MessageTree, build_thread, thread_entries
 from gateway import catalogue
 
 SIDEBAR_LIMIT = 200
@@ -123,6 +123,8 @@ def _render_page(
         **_sidebar_context(request, current_id=conversation.pk),
         "conversation": conversation,
         "thread": thread,
+        # The messages and other apps' items (media jobs' cards), in time order.
+        "thread_entries": thread_entries(request.user, membership, conversation, thread),
         "streaming": bool(thread) and thread[-1].message.is_streaming,
         "is_creator": is_creator,
         "can_write": conversation.may_write(request.user, membership),
@@ -282,7 +284,7 @@ def fork(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpR
 @login_required
 @require_POST
 def switch_version(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation, _membership = access.get_rw_for_user(request.user, Conversation, conversation_id)
+    conversation, membership = access.get_rw_for_user(request.user, Conversation, conversation_id)
     message_id = request.POST.get("message_id")
     tree = MessageTree.for_conversation(conversation)
     message = tree.get(message_id)
@@ -292,6 +294,7 @@ def switch_version(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID
         return redirect(conversation)
     thread = tree.thread(conversation.current_leaf_id)
     context = {"conversation": conversation, "thread": thread, "can_write": True}
+    context["thread_entries"] = thread_entries(request.user, membership, conversation, thread)
     return render(request, "chat/messages.html#thread", context)
 
 

@@ -1,6 +1,8 @@
 """The composer's slash commands /imagine, /suno and /luma (registered in chat.commands
-from MediaJobsConfig.ready): each stores the command as the user's message, starts the job
-in the conversation and answers the asking tab with the message and the job's card."""
+from MediaJobsConfig.ready, with the composer's media modes and media_jobs' thread items):
+each stores the command as the user's message, starts the job in the conversation and
+answers the asking tab with the message and, right after it at the end of the thread, the
+job's card (where the page puts it on reload: media_jobs.thread_items)."""
 
 from __future__ import annotations
 
@@ -11,21 +13,27 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts import access
 from chat import commands
 from chat.models import Conversation, Message
 from chat.threads import ThreadItem
-from media_jobs import services
+from media_jobs import cards, services, thread_items
 from media_jobs.forms import PROMPT_MAX_CHARS
 from media_jobs.models import MediaJob
-from media_jobs.views import card_context, jobs_for_cards
 
 # Command -> (kind, action, params).
 COMMANDS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/imagine": (MediaJob.Kind.MIDJOURNEY, "IMAGINE", {}),
     "/suno": (MediaJob.Kind.SUNO, "MUSIC", {}),
     "/luma": (MediaJob.Kind.LUMA, "GENERATE", {}),
+}
+# The composer's media modes: a plain message sent in one of them is that command.
+MODES = {
+    "imagine": gettext_lazy("Image (Midjourney)"),
+    "suno": gettext_lazy("Song (Suno)"),
+    "luma": gettext_lazy("Video (Luma)"),
 }
 
 
@@ -68,18 +76,14 @@ def start(user, membership, conversation: Conversation, text: str) -> str:
         "chat/messages.html#message",
         {"conversation": conversation, "item": item, "can_write": True},
     )
-    card_html = render_card(user, membership, job)
-    return (
-        f'<div hx-swap-oob="beforeend:#thread">{message_html}</div>'
-        f'<div hx-swap-oob="afterbegin:#job-list">{card_html}</div>'
-    )
+    card_html = render_card(user, membership, job, in_thread=True)
+    return f'<div hx-swap-oob="beforeend:#thread">{message_html}{card_html}</div>'
 
 
-def render_card(user, membership, job: MediaJob) -> str:
-    """The job's card as `user` sees it: loaded and given its context (the Cancel and the
-    buttons) as media_jobs.views does for every card, so the two never differ."""
-    job = jobs_for_cards(user, MediaJob.objects.all()).get(pk=job.pk)
-    context = {**card_context(user, membership), "job": job}
+def render_card(user, membership, job: MediaJob, *, in_thread: bool = False) -> str:
+    """The job's card as `user` sees it, with the context every page gives a card
+    (media_jobs.cards), so the two never differ."""
+    context = {**cards.load_card(user, membership, job.pk), "in_thread": in_thread}
     return render_to_string("media_jobs/_card.html#card", context)
 
 
@@ -90,3 +94,6 @@ async def handle(user, membership, conversation, text: str) -> str:
 def register() -> None:
     for prefix in COMMANDS:
         commands.register(prefix, handle)
+    for mode, label in MODES.items():
+        commands.register_mode(mode, label)
+    thread_items.register()

@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -24,27 +23,12 @@ from accounts.models import Membership, User
 from chat.models import Conversation
 from media_jobs import features as mj_features
 from media_jobs import services
+from media_jobs.cards import card_context, jobs_for_cards
 from media_jobs.forms import TOOL_LABELS, TOOLS, ButtonForm
 from media_jobs.models import MediaFile, MediaJob
 from media_jobs.providers import adapter_for
 
 PAGE_SIZE = 24
-
-
-def jobs_for_cards(user: User, queryset: QuerySet[MediaJob]) -> QuerySet[MediaJob]:
-    """Everything a card shows, in a fixed number of queries whatever the number of jobs."""
-    visible_children = MediaJob.objects.visible_to(user).order_by("created_at")
-    return queryset.select_related("created_by", "parent").prefetch_related(
-        "files", Prefetch("children", queryset=visible_children)
-    )
-
-
-def card_context(user: User, membership: Membership | None) -> dict[str, Any]:
-    return {
-        "can_press": membership is not None and membership.can_write,
-        "can_cancel": bool(mj_features.cached().get("cancel")),
-        "viewer": user,
-    }
 
 
 def _membership(request: AuthenticatedHttpRequest) -> Membership:
@@ -137,6 +121,12 @@ def _card_response(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
     return render(request, "media_jobs/_card.html#card", context)
 
 
+def _download_name(media: MediaFile, stored_name: str) -> str:
+    """The name a download is saved under: the file's own (from the prompt and kind, by
+    MediaFile.download_name), else the stored file's."""
+    return getattr(media, "download_name", "") or stored_name
+
+
 @login_required
 @require_GET
 def file(request: AuthenticatedHttpRequest, job_id, file_id, variant: str = "file") -> FileResponse:
@@ -154,6 +144,8 @@ def file(request: AuthenticatedHttpRequest, job_id, file_id, variant: str = "fil
     name = os.path.basename(stored.name or "")
     content_type = media.content_type if stored is media.file else None
     content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if variant == "download":
+        name = _download_name(media, name)
     response = FileResponse(
         handle, content_type=content_type, as_attachment=variant == "download", filename=name
     )

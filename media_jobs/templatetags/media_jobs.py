@@ -1,13 +1,16 @@
-"""Template helpers of job cards; none of them queries the database except
-`conversation_jobs`, which loads every card of a conversation in a fixed number of queries."""
+"""Template helpers of job cards; none of them queries the database (cards are rendered from
+async code too: a slash command's answer, a thread frame)."""
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from typing import Any
 
 from django import template
+from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -94,21 +97,6 @@ def described(job: MediaJob) -> list[str]:
     return [p for p in prompts if p][:4]
 
 
-@register.simple_tag
-def conversation_jobs(conversation, user) -> list[MediaJob]:
-    """The conversation's jobs `user` may see, for the chat page, newest first."""
-    from media_jobs.views import jobs_for_cards
-
-    jobs = MediaJob.objects.visible_to(user).filter(conversation=conversation)
-    return list(jobs_for_cards(user, jobs.order_by("-created_at"))[:100])
-
-
-@register.inclusion_tag("media_jobs/_mode_select.html")
-def media_mode_select() -> dict[str, Any]:
-    """The composer's media mode: chat, or a slash command the message starts."""
-    return {}
-
-
 # Children made by our own buttons (parlor:seed, parlor:extend, parlor:continue), by action.
 _OUR_ACTIONS = {
     "IMAGE_SEED": gettext_lazy("Seed"),
@@ -118,23 +106,81 @@ _OUR_ACTIONS = {
 
 
 @register.filter
-def pressed_name(job: MediaJob, parent: MediaJob | None = None) -> str:
-    """What started a job, as people read it: the label of the button pressed on its parent
-    (the parent given, or job.parent if already loaded), our own action's name, else the
-    action. Never queries."""
-    if parent is None and MediaJob.parent.is_cached(job):
-        parent = job.parent
-    if not job.button and job.parent_id and job.action in _OUR_ACTIONS:
-        return str(_OUR_ACTIONS[job.action])
-    if job.button and parent is not None:
-        for button in parent.buttons:
-            if isinstance(button, dict) and button.get("customId") == job.button:
-                return button_text(button)
-    return job.action.replace("_", " ").lower().capitalize()
-
-
-@register.filter
 def shown_prompt(job: MediaJob) -> str:
     """The prompt, or what a Suno song in inspiration mode was described as."""
     params = job.params if isinstance(job.params, dict) else {}
     return job.prompt or str(params.get("description") or "")
+
+
+# What a job is called on its card when the model gives no title (MediaJob.title): by the
+# button pressed on its parent, else by its action.
+_ACTION_TITLES = {
+    "IMAGINE": gettext_lazy("Imagine"),
+    "BLEND": gettext_lazy("Blend"),
+    "DESCRIBE": gettext_lazy("Describe"),
+    "SHORTEN": gettext_lazy("Shorten"),
+    "SWAP_FACE": gettext_lazy("Swap face"),
+    "UPLOAD": gettext_lazy("Upload"),
+    "IMAGE_SEED": gettext_lazy("Seed"),
+    "UPSCALE": gettext_lazy("Upscale"),
+    "VARIATION": gettext_lazy("Variation"),
+    "REROLL": gettext_lazy("Reroll"),
+    "PAN": gettext_lazy("Pan"),
+    "VARY_REGION": gettext_lazy("Vary (Region)"),
+    "ZOOM": gettext_lazy("Zoom"),
+    "LYRICS": gettext_lazy("Lyrics"),
+    "EXTEND": gettext_lazy("Extend"),
+}
+_KIND_TITLES = {"suno": gettext_lazy("Song"), "luma": gettext_lazy("Video")}
+_NUMBERED = {"U": gettext_lazy("Upscale %(n)s"), "V": gettext_lazy("Variation %(n)s")}
+
+
+@register.filter
+def card_title(job: MediaJob, parent: MediaJob | None = None) -> str:
+    """The job's name in words ("Upscale 2", "Pan left", "Song"): MediaJob.title when the
+    model has it, else derived here from the button pressed and the action. Never queries."""
+    title = getattr(job, "title", None)
+    if isinstance(title, str) and title:
+        return title
+    if parent is None and MediaJob.parent.is_cached(job):
+        parent = job.parent
+    if job.button and parent is not None:
+        for button in parent.buttons:
+            if isinstance(button, dict) and button.get("customId") == job.button:
+                return _button_title(button)
+    if job.parent_id and job.action in _OUR_ACTIONS and not job.button:
+        return str(_OUR_ACTIONS[job.action])
+    if job.kind in _KIND_TITLES and job.action in ("MUSIC", "GENERATE"):
+        return str(_KIND_TITLES[job.kind])
+    if job.action in _ACTION_TITLES:
+        return str(_ACTION_TITLES[job.action])
+    return job.action.replace("_", " ").lower().capitalize()
+
+
+def _button_title(button: dict[str, Any]) -> str:
+    label = str(button.get("label") or "").strip()
+    numbered = re.fullmatch(r"([UV])(\d)", label)
+    if numbered:
+        return str(_NUMBERED[numbered.group(1)]) % {"n": numbered.group(2)}
+    if label:
+        return label
+    name = _EMOJI_NAMES.get(str(button.get("emoji") or "").strip())
+    return str(name) if name else button_text(button)
+
+
+@register.filter
+def stuck_minutes(job: MediaJob) -> int:
+    """For "No progress for N minutes": since the job last moved (MediaJob.last_progress_at,
+    when the model has it), else the threshold of settings.MEDIA_STUCK_MINUTES."""
+    last = getattr(job, "last_progress_at", None)
+    if last is not None:
+        return max(1, int((timezone.now() - last).total_seconds() // 60))
+    return int(getattr(settings, "MEDIA_STUCK_MINUTES", 5))
+
+
+@register.filter
+def download_name(media: MediaFile) -> str:
+    """The name a download is saved under (MediaFile.download_name: from the prompt and the
+    kind), else the stored file's own name; media_jobs.views.file sends the same."""
+    name = getattr(media, "download_name", "")
+    return name or os.path.basename(media.file.name or "")

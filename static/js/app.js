@@ -357,11 +357,19 @@
     var show = !!document.getElementById("thread") && el && distanceFromBottom(el) > BOTTOM_SLACK;
     btn.hidden = !show;
     if (!show) return;
+    // At the right of the thread's column, in the margin when there is one: never over the
+    // middle of the thread, where a card's buttons are (CSS anchors it by its right edge).
     var main = document.getElementById("main");
     var composer = document.getElementById("composer");
+    var thread = document.getElementById("thread");
     if (main) {
       var rect = main.getBoundingClientRect();
-      btn.style.left = rect.left + rect.width / 2 + "px";
+      var right = rect.right - 16;
+      if (thread) {
+        var column = thread.getBoundingClientRect();
+        if (rect.right - column.right >= btn.offsetWidth + 32) right = column.right + 16 + btn.offsetWidth;
+      }
+      btn.style.left = Math.min(right, rect.right - 16) + "px";
     }
     var bottom = 24;
     if (composer) {
@@ -374,6 +382,133 @@
     var el = scroller();
     pinned = distanceFromBottom(el) <= BOTTOM_SLACK;
     updateJumpButton();
+  }
+
+  /* ---------- 4b. media job cards in the page (docs/media-ui.md, "Live updates") ----------
+     Pushes put a signal into the hidden #live-updates (media_jobs.live): refresh a card the
+     page shows, or show a new one where it belongs. A card is fetched with the tab's own
+     session (media_jobs:card); signals for one card coalesce into one fetch at a time. */
+  var cardFetches = {};
+
+  function cardHome(signal) {
+    var thread = document.getElementById("thread");
+    if (thread) {
+      // In a conversation: only its own jobs, at the end of the thread (the time they start).
+      return thread.dataset.conversation && thread.dataset.conversation === signal.dataset.conversation
+        ? { container: thread, first: false }
+        : null;
+    }
+    var list = document.querySelector("[data-job-cards]");
+    if (!list) return null;
+    if (list.dataset.parent && list.dataset.parent !== signal.dataset.parent) return null;
+    return { container: list, first: list.dataset.jobCards === "start" };
+  }
+
+  function placeholderFor(id, home) {
+    var holder = document.createElement("div");
+    holder.id = id;
+    home.container.querySelectorAll(":scope > .job-empty").forEach(function (el) {
+      el.remove();
+    });
+    if (home.first) home.container.insertBefore(holder, home.container.firstChild);
+    else home.container.appendChild(holder);
+    return holder;
+  }
+
+  // A push reaches a tab once per group it is in (conversation, user, team): the signals of
+  // one change arrive together and make one fetch; one that arrives while the card loads
+  // makes one more after it.
+  function fetchCard(id, url) {
+    var state = cardFetches[id];
+    if (state) {
+      if (state.loading) state.again = true;
+      return;
+    }
+    cardFetches[id] = { loading: false, again: false };
+    setTimeout(function () {
+      loadCard(id, url);
+    }, 50);
+  }
+
+  function loadCard(id, url) {
+    var target = document.getElementById(id);
+    if (!target || !window.htmx) {
+      delete cardFetches[id];
+      return;
+    }
+    cardFetches[id].loading = true;
+    window.htmx
+      .ajax("GET", url, { target: target, swap: "outerHTML" })
+      .catch(function () {})
+      .then(function () {
+        var again = cardFetches[id] && cardFetches[id].again;
+        delete cardFetches[id];
+        if (again) fetchCard(id, url);
+      });
+  }
+
+  function readSignals(box) {
+    Array.prototype.slice.call(box.children).forEach(function (signal) {
+      signal.remove();
+      var hex = signal.dataset.jobAdded || signal.dataset.jobChanged;
+      var url = signal.dataset.cardUrl;
+      if (!hex || !url) return;
+      var id = "job-" + hex;
+      if (!document.getElementById(id)) {
+        if (!signal.dataset.jobAdded) return; // a card this page does not show
+        var home = cardHome(signal);
+        if (!home) return;
+        placeholderFor(id, home);
+      } else if (signal.dataset.jobAdded) {
+        return; // already shown (the answer to this tab's own press or command)
+      }
+      fetchCard(id, url);
+    });
+  }
+
+  // The answer to a press (a form with data-job-press): the new job's card, put where a new
+  // card goes on this page unless the live push put it there first.
+  function placePressed(event) {
+    var form = event.detail.elt;
+    var xhr = event.detail.xhr;
+    if (!(form instanceof Element) || !form.closest("[data-job-press]")) return;
+    if (!xhr || xhr.status !== 201 || !window.htmx) return;
+    var parsed = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    var card = parsed.querySelector(".job-card[id]");
+    if (!card) return;
+    var thread = document.getElementById("thread");
+    var list = document.querySelector("[data-job-cards]");
+    if (!document.getElementById(card.id)) {
+      var home = thread
+        ? { container: thread, first: false }
+        : list
+          ? { container: list, first: list.dataset.jobCards === "start" }
+          : null;
+      if (!home) return;
+      // htmx.swap processes the card and fires htmx:afterSwap (enhancing, autoscroll).
+      window.htmx.swap(placeholderFor(card.id, home), xhr.responseText, { swapStyle: "outerHTML" });
+    }
+    // The presser follows their new card at the end of the thread as it is drawn.
+    var placed = document.getElementById(card.id);
+    if (thread && placed && placed.parentElement === thread) {
+      pinned = true;
+      scrollToBottom(true);
+    }
+  }
+
+  // "from <parent>": to the parent's card when the page shows it, else to its page.
+  function onParentLink(target, event) {
+    var link = target.closest("a[data-job-parent]");
+    if (!link) return false;
+    var card = document.getElementById(link.dataset.jobParent);
+    if (!card) return false;
+    event.preventDefault();
+    // At once, not smoothly: on the way up the reader would still count as at the bottom and
+    // a picture loading meanwhile would pull them back down.
+    pinned = false;
+    card.scrollIntoView({ block: "start", behavior: "auto" });
+    card.focus({ preventScroll: true });
+    return true;
   }
 
   /* ---------- 5. stop button / send button ----------
@@ -616,6 +751,7 @@
       return;
     }
     if (onMessageActionClick(target)) return;
+    if (onParentLink(target, event)) return;
     if (target.closest(".theme-toggle")) {
       toggleTheme();
       return;
@@ -689,6 +825,31 @@
     if (!fragment || !fragment.children) return;
     Array.prototype.forEach.call(fragment.children, noteSwapped);
   });
+  // Pushed signals (media_jobs.live) land in #live-updates: read and removed at once.
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target instanceof Element && target.id === "live-updates") readSignals(target);
+  });
+  document.addEventListener("htmx:afterRequest", placePressed);
+  // A card that is gone for this user (unshared, deleted) leaves the page without an error.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var xhr = event.detail.xhr;
+    if (!(target instanceof Element) || !xhr || xhr.status !== 404) return;
+    if (!(target.classList.contains("job-card") || /^job-[0-9a-f]{32}$/.test(target.id))) return;
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+    event.detail.serverResponse = "";
+  });
+  // A picture that loads (a finished grid) grows the thread: keep a pinned reader at the end.
+  document.addEventListener(
+    "load",
+    function (event) {
+      var el = event.target;
+      if (pinned && el instanceof HTMLImageElement && el.closest("#thread")) scrollToBottom(false);
+    },
+    true
+  );
   // A frame of text deltas inserts no element; it still moves the bottom of the thread.
   document.addEventListener("htmx:wsAfterMessage", queueAfterSwaps);
   // A new title arrives out of band in #conversation-title (chat.frames.title_html, or a rename).

@@ -52,14 +52,14 @@ def test_imagine_watch_the_progress_then_upscale(page, server_url):
     done.get_by_role("button", name="U1", exact=True).click()
     child = page.locator('.job-card[data-job-kind="midjourney"]').nth(1)
     expect(child).to_be_visible()
-    expect(child.get_by_role("link", name="from its parent job")).to_be_visible()
+    expect(child.get_by_role("link", name="from Imagine")).to_be_visible()
     expect(child).to_have_attribute("data-job-status", "succeeded", timeout=JOB_TIMEOUT)
     expect(child.locator("img").first).to_be_visible()
     shot(page, "media-03-upscaled")
 
     # On the upscaled picture's page: every control is named; Vary (Region) paints a mask
     # with the keyboard alone and starts a grandchild.
-    child.get_by_role("link", name="Midjourney · U1").click()
+    child.get_by_role("link", name="Upscale 1").click()
     expect(page.locator(".job-card").first).to_have_attribute("data-job-status", "succeeded")
     assert page.evaluate(UNNAMED_CONTROLS) == []
     page.get_by_role("button", name="🖌️ Vary (Region)…").click()
@@ -108,4 +108,86 @@ def test_slash_commands_start_jobs_in_the_thread(page, server_url):
 
     page.reload()  # stored: the cards come back with the page
     expect(page.locator(".job-card")).to_have_count(2)
+    assert not page.console_errors  # type: ignore[attr-defined]
+
+
+def _thread_order(page) -> list[str]:
+    """The thread's children as "user:<text>", "assistant" or "card:<kind>:<title>"."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('#thread > *')).map((el) =>
+            el.classList.contains('job-card')
+              ? 'card:' + el.dataset.jobKind + ':'
+                + el.querySelector('.job-title').textContent.trim()
+              : el.dataset.messageRole === 'user'
+                ? 'user:' + el.querySelector('.message-body').textContent.trim()
+                : el.dataset.messageRole || el.tagName)"""
+    )
+
+
+def test_cards_sit_in_the_thread_where_they_happened(page, server_url):
+    """/imagine A, a chat message, /imagine B: in that order, each card after its command;
+    U1 on A puts the upscale after what was there, linked to A; the same after a reload."""
+    _setup_or_login(page, server_url)
+    page.get_by_role("button", name="New chat").or_(
+        page.get_by_role("link", name="New chat")
+    ).first.click()
+    composer = page.get_by_label("Message")
+
+    composer.fill("/imagine a red fox [demo:duration:3]")
+    page.get_by_role("button", name="Send").click()
+    fox = page.locator('#thread > .job-card[data-job-kind="midjourney"]').first
+    expect(fox).to_have_attribute("data-job-status", "succeeded", timeout=JOB_TIMEOUT)
+    # The job named the conversation, in the heading and the sidebar.
+    expect(page.locator("#conversation-title")).to_have_text("a red fox [demo:duration:3]")
+
+    composer.fill("What should I call it?")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator('[data-message-role="assistant"]').last).to_have_attribute(
+        "data-message-status", "complete", timeout=JOB_TIMEOUT
+    )
+
+    composer.fill("/imagine a blue owl [demo:duration:3]")
+    page.get_by_role("button", name="Send").click()
+    owl = page.locator('#thread > .job-card[data-job-kind="midjourney"]').nth(1)
+    expect(owl).to_have_attribute("data-job-status", "succeeded", timeout=JOB_TIMEOUT)
+
+    fox.get_by_role("button", name="U1", exact=True).click()
+    upscale = page.locator("#thread > .job-card").nth(2)
+    expect(upscale.locator(".job-title")).to_have_text("Upscale 1")
+    expect(upscale).to_have_attribute("data-job-status", "succeeded", timeout=JOB_TIMEOUT)
+    shot(page, "media-06-thread-order")
+
+    expected = [
+        "user:/imagine a red fox [demo:duration:3]",
+        "card:midjourney:Imagine",
+        "user:What should I call it?",
+        "assistant",
+        "user:/imagine a blue owl [demo:duration:3]",
+        "card:midjourney:Imagine",
+        "card:midjourney:Upscale 1",
+    ]
+    assert _thread_order(page) == expected
+    # "from Imagine" goes to the parent's card on this page.
+    upscale.get_by_role("link", name="from Imagine").click()
+    expect(fox).to_be_focused()
+    expect(fox).to_be_in_viewport()
+
+    page.reload()
+    expect(page.locator("#thread > .job-card")).to_have_count(3)
+    assert _thread_order(page) == expected
+    # Nothing floats over a card's buttons: "Jump to latest" stays clear of them.
+    page.locator("#main").evaluate("(el) => el.scrollTo(0, 0)")
+    jump = page.locator("#jump-latest")
+    if jump.is_visible():
+        box = jump.bounding_box()
+        for button in page.locator("#thread .job-buttons button").all():
+            other = button.bounding_box()
+            if box and other:
+                apart = (
+                    box["x"] + box["width"] <= other["x"]
+                    or other["x"] + other["width"] <= box["x"]
+                    or box["y"] + box["height"] <= other["y"]
+                    or other["y"] + other["height"] <= box["y"]
+                )
+                assert apart
     assert not page.console_errors  # type: ignore[attr-defined]

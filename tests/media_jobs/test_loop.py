@@ -40,7 +40,7 @@ async def _first_change(channel: str) -> dict:
     """The first card refresh pushed to `channel` (a create's gallery insertion comes first)."""
     while True:
         message = await asyncio.wait_for(get_channel_layer().receive(channel), TIMEOUT)
-        if 'hx-swap-oob="outerHTML"' in message["html"]:
+        if "data-job-changed=" in message["html"]:
             return message
 
 

@@ -188,8 +188,8 @@ def test_pushes_go_out_only_on_change_and_carry_only_a_refresh_stub(media, team,
             for message in got["conversation"] + got["alice"]:
                 assert message["type"] == "fragment.push"
                 html = message["html"]
-                assert html.startswith(f'<div id="job-{job.pk.hex}" hx-get="')
-                assert 'hx-swap-oob="outerHTML"' in html and html.endswith("></div>")
+                assert html.startswith('<div hx-swap-oob="beforeend:#live-updates">')
+                assert f'data-job-changed="{job.pk.hex}"' in html and html.endswith("></div>")
                 assert job.prompt not in html
 
     async_to_sync(scenario)()

@@ -142,14 +142,14 @@ def test_a_create_pushes_a_gallery_insertion_and_wakes_the_poller(
     assert woken == [1]
     assert [group for group, _ in pushed] == [f"user_{alice.pk}"]
     html = pushed[0][1]
-    assert html.startswith('<div hx-swap-oob="afterbegin:#job-list"><div id="job-')
+    assert html.startswith('<div hx-swap-oob="beforeend:#live-updates"><div data-job-added="')
     assert job.pk.hex in html and job.prompt not in html
 
 
 def test_the_stub_points_at_the_card_url(team, alice):
     job = new_job(alice, team)
     frame = live.job_changed_frame(job)
-    assert f'hx-get="{live.card_url(job)}"' in frame
+    assert f'data-job-changed="{job.pk.hex}" data-card-url="{live.card_url(job)}"' in frame
     assert str(job.pk) in live.card_url(job)
 
 

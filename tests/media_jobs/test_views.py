@@ -186,7 +186,7 @@ def test_a_member_presses_u1_on_a_shared_job_and_gets_a_child(team, alice, bob, 
     assert (child.created_by, child.action) == (bob, "UPSCALE")
     assert (child.button, child.params) == ("MJ::JOB::upsample::1::abc", {})
     assert child.status == MediaJob.Status.QUEUED
-    assert ">U1</a>" in _card(bob_client, job).content.decode()  # the child, by its label
+    assert ">Upscale 1</a>" in _card(bob_client, job).content.decode()  # the child, in words
 
 
 def test_a_modal_button_sends_the_prompt_and_the_mask(team, alice, alice_client):
@@ -540,7 +540,9 @@ def test_the_chat_page_shows_its_jobs_in_a_constant_number_of_queries(
 
     assert _page_queries(alice_client, conversation) == few
     assert html.count('class="job-card"') == 11 and f'id="job-{first.pk.hex}"' in html
-    assert 'id="job-list"' in html and 'name="mode"' in html
+    thread = html[html.index('id="thread"') : html.index('id="live-updates"')]
+    assert thread.count('class="job-card"') == 11  # in the thread, not in a list under it
+    assert 'id="job-list"' not in html and 'name="mode"' in html
 
 
 # Optional gateway routes
@@ -575,6 +577,24 @@ def test_a_member_may_not_cancel_anothers_job_and_an_owner_may(
     assert alice_client.post(reverse("media_jobs:cancel", args=[shared.pk])).status_code == 302
     shared.refresh_from_db()
     assert shared.status == MediaJob.Status.CANCELLED
+
+
+@pytest.mark.parametrize("kind", ["midjourney", "suno", "luma"])
+def test_cancel_is_offered_to_the_creator_and_an_owner_only(
+    team, alice, bob, alice_client, bob_client, kind
+):
+    """Every kind can be cancelled while active: by its creator (with a writing role) and by
+    the team's owner; another member sees no Cancel, nor anyone on a finished job."""
+    bobs = make_job(team, bob, kind=kind, status=MediaJob.Status.RUNNING, is_shared=True)
+    alices = make_job(team, alice, kind=kind, status=MediaJob.Status.QUEUED, is_shared=True)
+    done = _done(team, bob, kind=kind, is_shared=True)
+
+    def offered(client, job) -> bool:
+        return reverse("media_jobs:cancel", args=[job.pk]) in _card(client, job).content.decode()
+
+    assert offered(bob_client, bobs) and offered(alice_client, bobs)  # creator, owner
+    assert offered(alice_client, alices) and not offered(bob_client, alices)  # a member
+    assert not offered(bob_client, done) and not offered(alice_client, done)
 
 
 async def test_features_are_asked_of_the_gateway_and_cached(demo_gateway):
