@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 import mimetypes
 import os
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,7 +20,6 @@ from accounts import access
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership, User
 from chat.models import Conversation
-from media_jobs import features as mj_features
 from media_jobs import services
 from media_jobs.cards import card_context, jobs_for_cards
 from media_jobs.forms import TOOL_LABELS, TOOLS, ButtonForm
