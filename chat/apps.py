@@ -7,9 +7,12 @@ class ChatConfig(AppConfig):
     verbose_name = _("Chat")
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete
+
         from accounts.forms import set_chat_models_source
+        from chat.models import Attachment
         from chat.services import close_reply_record
-        from chat.signals import content_viewed
+        from chat.signals import attachment_deleted, content_viewed
         from gateway import catalogue
         from usage.audit import log_admin_view
         from usage.services import register_closer
@@ -20,3 +23,6 @@ class ChatConfig(AppConfig):
         register_closer("message", close_reply_record)
         # A staff member opening a member's content in the admin goes into the audit log.
         content_viewed.connect(log_admin_view, dispatch_uid="usage-audit-admin-view")
+        post_delete.connect(
+            attachment_deleted, sender=Attachment, dispatch_uid="chat-attachment-files"
+        )

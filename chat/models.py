@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -159,6 +160,76 @@ class Message(models.Model):
             ttft_ms=self.ttft_ms,
             duration_ms=self.duration_ms,
         )
+
+
+def _attachment_path(instance: Attachment, filename: str) -> str:
+    """Stored under a random name in a folder per month: the uploader's file name is shown
+    (escaped), never used as a path."""
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    if not extension.isalnum() or len(extension) > 5:
+        extension = "bin"
+    return f"attachments/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
+
+
+class Attachment(models.Model):
+    """A file that goes with a message: an image a member attached for a model that can see, a
+    voice recording or an audio file, or a copy of a file a reply linked to (gpt-4-all).
+
+    Uploaded before its message exists (`message` NULL until the message is sent, then set);
+    it belongs to its conversation, so it is served only to those who may see that
+    conversation (loaded through accounts.access with the conversation). The stored file and
+    thumbnail go when the row goes (chat.signals)."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", _("Image")
+        AUDIO = "audio", _("Audio")
+        FILE = "file", _("File")
+
+    conversation = models.ForeignKey(
+        Conversation, models.CASCADE, related_name="attachments", verbose_name=_("conversation")
+    )
+    message = models.ForeignKey(
+        Message,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attachments",
+        verbose_name=_("message"),
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    file = models.FileField(_("file"), upload_to=_attachment_path, max_length=300)
+    thumbnail = models.FileField(
+        _("thumbnail"), upload_to=_attachment_path, max_length=300, blank=True
+    )
+    # Decided from the bytes, never from the browser's word or the file name.
+    content_type = models.CharField(_("content type"), max_length=100)
+    size = models.PositiveBigIntegerField(_("size"), default=0)
+    # The name the member's file had (or a link's last path segment): shown, escaped.
+    name = models.CharField(_("name"), max_length=255, blank=True)
+    width = models.PositiveIntegerField(_("width"), null=True, blank=True)
+    height = models.PositiveIntegerField(_("height"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    # For a copy of a file a reply linked to: where it came from.
+    source_url = models.URLField(_("source URL"), max_length=2000, blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        ordering = ["message", "position", "pk"]
+        indexes = [models.Index(fields=["conversation", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name or self.pk}"
 
 
 class Pin(models.Model):

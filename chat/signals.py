@@ -17,3 +17,20 @@ from django.dispatch import Signal
 
 reply_ended = Signal()
 content_viewed = Signal()
+
+
+def attachment_deleted(sender, instance, using: str, **kwargs) -> None:
+    """A deleted Attachment row takes its stored file and thumbnail with it, once the deletion
+    commits (a rollback keeps both). Connected in ChatConfig.ready(); post_delete fires for
+    every row, in a cascade (a deleted conversation or message) too."""
+    from functools import partial
+
+    from django.db import transaction
+
+    transaction.on_commit(partial(_delete_files, instance), using=using, robust=True)
+
+
+def _delete_files(attachment) -> None:
+    for field in (attachment.file, attachment.thumbnail):
+        if field and field.name:
+            field.storage.delete(field.name)
