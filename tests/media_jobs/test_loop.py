@@ -121,7 +121,7 @@ async def test_runworker_in_another_process_pushes_through_redis_to_a_websocket(
         await poller.awake()  # what a create does after its commit, in scale mode
         while True:  # the create's gallery insertion comes first; then the worker's change
             frame = await communicator.receive_from(timeout=TIMEOUT * 3)
-            if f'id="job-{job.pk.hex}"' in frame and 'hx-swap-oob="outerHTML"' in frame:
+            if f'data-job-changed="{job.pk.hex}"' in frame:
                 break
         job = await MediaJob.objects.aget(pk=job.pk)
         assert job.status == Status.SUBMITTED and job.lease_owner == ""
