@@ -50,9 +50,12 @@ def is_gif(media: MediaFile) -> bool:
 
 @register.filter
 def button_text(button: dict[str, Any]) -> str:
-    """What the button shows: the gateway's label, else its emoji."""
+    """What the button shows: the gateway's label (after its emoji), else the emoji with its
+    name in words ("🔄 Reroll"): a bare emoji says nothing where the font lacks it (a box)."""
     label = str(button.get("label") or "").strip()
     emoji = str(button.get("emoji") or "").strip()
+    if not label and emoji in _EMOJI_NAMES:
+        label = str(_EMOJI_NAMES[emoji])
     return " ".join(part for part in (emoji, label) if part) or "?"
 
 
