@@ -311,3 +311,24 @@ def _lease_of(pk):
     if job.lease_until is None:
         return None
     return (job.lease_until - timezone.now()).total_seconds() > 120 or None
+
+
+async def test_the_image_command_starts_an_image_job_with_the_defaults(team, alice, settings):
+    from channels.db import database_sync_to_async
+
+    from tests.factories import make_conversation
+    from tests.sockets import cookie_for, open_socket, receive_until, send_action
+
+    settings.IMAGE_DEFAULT_MODEL, settings.IMAGE_DEFAULT_SIZE = "dall-e-2", "512x512"
+    conversation = await database_sync_to_async(make_conversation)(team, alice)
+    cookie = await database_sync_to_async(cookie_for)(alice)
+    tab, connected = await open_socket(conversation, cookie)
+    assert connected
+    await send_action(tab, "send", text="/image a red fox")
+    frames = await receive_until(tab, lambda frame: "data-job-kind" in frame)
+    await tab.disconnect()
+    job = await database_sync_to_async(MediaJob.objects.get)()
+    assert (job.kind, job.action, job.prompt) == ("image", "GENERATE", "a red fox")
+    assert job.params == {"model": "dall-e-2", "size": "512x512", "n": 1}
+    assert job.conversation_id == conversation.pk
+    assert 'data-job-kind="image"' in frames[-1] and 'data-job-status="queued"' in frames[-1]
