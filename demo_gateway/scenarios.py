@@ -38,6 +38,9 @@ NON_CHAT_MODELS: Final = (
     "tts-1",
     "whisper-1",
     "text-embedding-3-small",
+    "dall-e-2",
+    "gpt-image-1",
+    "flux.1.1-pro",
 )
 # Default first; billing-only ids are mixed in as on a real reseller.
 DEFAULT_MODELS: Final = (
@@ -54,6 +57,9 @@ DEFAULT_MODELS: Final = (
     "tts-1",
     "whisper-1",
     "text-embedding-3-small",
+    "dall-e-2",
+    "gpt-image-1",
+    "flux.1.1-pro",
 )
 
 # How many content chunks the truncating scenarios send before stopping.
@@ -580,6 +586,9 @@ PRICING: Final = (
     ("suno_lyrics", 1, 0, 0.01, 1),
     ("luma_generate", 1, 0, 0.4, 1),
     ("luma_extend", 1, 0, 0.4, 1),
+    ("dall-e-2", 1, 0, 0.02, 1),
+    ("gpt-image-1", 1, 0, 0.042, 1),
+    ("flux.1.1-pro", 1, 0, 0.04, 1),
 )
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from demo_gateway import scenarios
+from demo_gateway import images, scenarios
+from demo_gateway.images import ImagesEmulator
 from demo_gateway.media import MediaEmulator
 from demo_gateway.scenarios import CUT, Reply
 
@@ -73,6 +74,7 @@ class DemoGateway:
         self.scenario: str | None = None
         self.requests: list[RecordedRequest] = []
         self.media = MediaEmulator()  # Midjourney, Suno, Luma; tests set media.duration
+        self.images = ImagesEmulator(delay=token_delay * 150)  # 3 s at the default pace
         self.base_url = ""
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[Any]] = set()
@@ -214,6 +216,12 @@ class DemoGateway:
             return await self._send(
                 writer, Reply(200, scenarios.pricing_body()), request_id, keep_alive
             )
+        elif images.handles(path):
+            authorized = self._authorized(request.headers.get("authorization"))
+            reply = await self.images.answer(request, request_id, authorized=authorized,
+                                             base=self.base_url, scenario=self.scenario,
+                                             models=self.models)  # fmt: skip
+            return await self._send(writer, reply, request_id, keep_alive)
         elif MediaEmulator.handles(path):
             authorized = self._authorized(request.headers.get("authorization"))
             reply = self.media.answer(request, request_id, authorized, self.base_url)

@@ -99,7 +99,9 @@ def refresh_chat_models() -> list[str]:
 
 def _refresh(key: str) -> list[str]:
     try:
-        models = [m for m in list_models() if is_chat_model(m)]
+        listed = list_models()
+        models = [m for m in listed if is_chat_model(m)]
+        _store_image_models(key, listed)
     except GatewayError as exc:
         logger.warning("Could not list gateway models: %s", exc)
         previous = cache.get(key)
@@ -178,3 +180,29 @@ def _cache_key() -> str:
     # The raw setting, not origin(): a malformed URL must fail the listing, not the key.
     scope = f"{settings.GATEWAY_BASE_URL}\0{settings.GATEWAY_API_KEY}".encode()
     return "gateway:chat-models:v2:" + hashlib.sha256(scope).hexdigest()[:24]
+
+
+# --- image models (the images API: /v1/images/generations) ---------------------------
+
+# Ids the images API serves, matched case-insensitively against the whole id; Midjourney and
+# other task families have routes of their own and are not listed here.
+IMAGE_INCLUDE = ("dall-e*", "gpt-image*", "stable-diffusion*", "sd*", "flux*")
+
+
+def is_image_model(model_id: str) -> bool:
+    lowered = model_id.lower()
+    return any(fnmatchcase(lowered, pattern) for pattern in IMAGE_INCLUDE)
+
+
+def list_image_models() -> list[str]:
+    """The cached image model ids of the last listing (the same background refresh as
+    `list_chat_models`, never waiting for the gateway); [] until one has been made."""
+    key = _cache_key()
+    if not _is_fresh(cache.get(key)):
+        _start_refresh(key)
+    models = cache.get(key + ":images")
+    return list(models) if isinstance(models, list) else []
+
+
+def _store_image_models(key: str, listed: list[str]) -> None:
+    cache.set(key + ":images", [m for m in listed if is_image_model(m)], STALE_CACHE_SECONDS)

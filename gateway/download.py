@@ -234,3 +234,18 @@ async def _download(
                 raise DownloadRefused(f"served as {declared_type}")
             return Downloaded(url=url, content_type=kind, data=bytes(body))
     raise DownloadRefused("too many redirects")
+
+
+def checked_bytes(
+    data: bytes, *, expect: frozenset[str] | set[str], limit: int | None = None
+) -> bytes:
+    """Bytes a gateway sent inline (an images answer's `b64_json`), held to a download's
+    rules: under the cap, and of an expected type by their magic numbers; DownloadRefused
+    if not."""
+    limit = max_bytes() if limit is None else limit
+    if len(data) > limit:
+        raise DownloadRefused(f"{len(data)} bytes is over the {limit}-byte cap")
+    kind = sniff(data[:64])
+    if not kind or kind not in expect:
+        raise DownloadRefused(f"the bytes are {kind or 'of no known type'}, not {sorted(expect)}")
+    return data

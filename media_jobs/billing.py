@@ -1,10 +1,11 @@
 """The one money path of media jobs, through usage's generic API.
 
-A job is reserved at the price of its action (`reserve`, in the transaction that saves or
-re-queues it: a refusal rolls the job back), and closed (`close`) in the transaction of the
-transition that ends it: a success is settled at the reserved price (the gateway reports no
-cost for tasks), a failure or cancellation refunded. The price name comes from the kind's
-adapter (media_jobs.providers): None means free upstream, and nothing is reserved.
+A job is reserved at the price its kind's adapter quotes (`reserve`, in the transaction
+that saves or re-queues it: a refusal rolls the job back), and closed (`close`) in the
+transaction of the transition that ends it: a success is settled at the reserved price (the
+gateway reports no cost for tasks or images), a failure or cancellation refunded. The quote
+comes from the adapter (media_jobs.providers `quote`: one call of the action's price name,
+per image for the images API); None means free upstream, and nothing is reserved.
 
 `closer` is usage's hook for the "job" link (registered in MediaJobsConfig.ready): the sweep
 (usage.services.sweep_reservations) hands it records still reserved for jobs that ended,
@@ -36,10 +37,9 @@ def reserve(job: MediaJob, *, role: str | None = None) -> UsageRecord | None:
     for an action that is free upstream."""
     from media_jobs.providers import adapter_for
 
-    name = adapter_for(job.kind).price_name(job)
-    if name is None:
+    quote = adapter_for(job.kind).quote(job)
+    if quote is None:
         return None
-    quote = usage.quote(name, calls=1)
     kind = job.kind if job.kind in UsageRecord.Kind.values else UsageRecord.Kind.IMAGE
     return usage.reserve(
         team=job.team,

@@ -1,4 +1,4 @@
-"""The composer's slash commands /imagine, /suno and /luma (registered in chat.commands
+"""The composer's slash commands /imagine, /suno, /luma and /image (registered in chat.commands
 from MediaJobsConfig.ready, with the composer's media modes and media_jobs' thread items):
 each stores the command as the user's message, starts the job in the conversation and
 answers the asking tab with the message and, right after it at the end of the thread, the
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -28,12 +29,14 @@ COMMANDS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/imagine": (MediaJob.Kind.MIDJOURNEY, "IMAGINE", {}),
     "/suno": (MediaJob.Kind.SUNO, "MUSIC", {}),
     "/luma": (MediaJob.Kind.LUMA, "GENERATE", {}),
+    "/image": (MediaJob.Kind.IMAGE, "GENERATE", {}),
 }
 # The composer's media modes: a plain message sent in one of them is that command.
 MODES = {
     "imagine": gettext_lazy("Image (Midjourney)"),
     "suno": gettext_lazy("Song (Suno)"),
     "luma": gettext_lazy("Video (Luma)"),
+    "image": gettext_lazy("Image"),
 }
 
 
@@ -60,6 +63,8 @@ def start(user, membership, conversation: Conversation, text: str) -> str:
         conversation.save(update_fields=["current_leaf", "updated_at"])
         if kind == MediaJob.Kind.SUNO:  # inspiration mode: the text describes the song
             params, prompt = {**params, "description": prompt}, ""
+        if kind == MediaJob.Kind.IMAGE:  # the installation's default model and size
+            params = {**params, **image_defaults()}
         job = services.create_job(
             user=user,
             membership=membership,
@@ -78,6 +83,20 @@ def start(user, membership, conversation: Conversation, text: str) -> str:
     )
     card_html = render_card(user, membership, job, in_thread=True)
     return f'<div hx-swap-oob="beforeend:#thread">{message_html}{card_html}</div>'
+
+
+def image_defaults() -> dict[str, Any]:
+    """/image's options: IMAGE_DEFAULT_MODEL at IMAGE_DEFAULT_SIZE (the model's first size
+    if it has not that one), one picture, the model's first quality and style."""
+    from media_jobs import image_models
+
+    model = str(settings.IMAGE_DEFAULT_MODEL)
+    params: dict[str, Any] = {"model": model, "size": image_models.default_size(model), "n": 1}
+    for name, choices in (("quality", image_models.qualities_for(model)),
+                          ("style", image_models.styles_for(model))):  # fmt: skip
+        if choices:
+            params[name] = choices[0][0]
+    return params
 
 
 def render_card(user, membership, job: MediaJob, *, in_thread: bool = False) -> str:

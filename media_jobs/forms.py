@@ -8,13 +8,14 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from gateway.download import IMAGE_TYPES, sniff
+from media_jobs import image_models
 from media_jobs.models import MediaJob
 
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
@@ -237,6 +238,105 @@ class LumaForm(JobForm):
     loop = forms.BooleanField(label=_("Loop"), required=False)
 
 
+class ImageForm(JobForm):
+    """The images API (DALL-E, gpt-image, Stable Diffusion, Flux): the choices follow the
+    chosen model (media_jobs.image_models), and the form knows the price before sending
+    (`price`), which is what is reserved and charged. Changing the model, size, quality or
+    count asks the server for the options and the price again (htmx, `options_url`)."""
+
+    kind, action = MediaJob.Kind.IMAGE, "GENERATE"
+    edits = False  # the Edit image tool: a reference image and a mask
+    prompt = _prompt()
+    model = forms.ChoiceField(label=_("Model"))
+    size = forms.ChoiceField(label=_("Size"))
+    quality = forms.ChoiceField(label=_("Quality"), required=False)
+    style = forms.ChoiceField(label=_("Style"), required=False)
+    n = forms.IntegerField(label=_("Number of images"), min_value=1, max_value=10,
+                           required=False, initial=1, widget=forms.Select)  # fmt: skip
+    OPTIONS: tuple[str, ...] = ("model", "size", "quality", "style", "n")
+
+    def __init__(self, *args: Any, options_url: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        models = image_models.offered_models(edits=self.edits)
+        self._choice("model").choices = [(m, m) for m in models]
+        self.initial.setdefault("model", models[0])
+        model = self.chosen("model")
+        if model not in models:
+            model = models[0]
+        self._choice("size").choices = [(v, v) for v in image_models.sizes_for(model)]
+        self.initial["size"] = self._kept("size", image_models.default_size(model))
+        for name, choices in (("quality", image_models.qualities_for(model)),
+                              ("style", image_models.styles_for(model))):  # fmt: skip
+            if choices and not self.edits:
+                self._choice(name).choices = list(choices)
+                self.initial[name] = self._kept(name, choices[0][0])
+            else:
+                del self.fields[name]
+        counts = [str(i) for i in range(1, image_models.max_n(model) + 1)]
+        if len(counts) == 1:
+            self.fields["n"].widget = forms.HiddenInput()
+        else:
+            self.fields["n"].widget.choices = [(i, i) for i in counts]
+        value = self.chosen("n") if self.is_bound or "n" in self.initial else "1"
+        self.initial["n"] = value if value in counts else counts[-1] if value.isdigit() else "1"
+        if options_url:
+            for name in self.OPTIONS:
+                if name in self.fields:
+                    self.fields[name].widget.attrs.update({
+                        "hx-get": options_url,
+                        "hx-target": "#image-options",
+                        "hx-select": "#image-options",
+                        "hx-swap": "outerHTML",
+                        "hx-include": "closest form",
+                    })  # fmt: skip
+        self.chosen_model = model
+
+    def _choice(self, name: str) -> forms.ChoiceField:
+        return cast(forms.ChoiceField, self.fields[name])
+
+    def chosen(self, name: str) -> str:
+        """The value the form shows for `name` (what was sent, else the initial one)."""
+        if self.is_bound and self.data.get(name) not in (None, ""):
+            return str(self.data.get(name))
+        return str(self.initial.get(name) or "")
+
+    def _kept(self, name: str, default: str) -> str:
+        """The value sent (or shown) for `name` when the chosen model offers it, else
+        `default`: a new model resets what it lacks."""
+        choices = {str(value) for value, _label in cast(list, self._choice(name).choices)}
+        value = self.chosen(name) if self.is_bound or name in self.initial else default
+        return value if value in choices else default
+
+    def price(self) -> Any:
+        """The quote of what the options show now (usage.services.Quote)."""
+        size = str(self.initial["size"])
+        quality = str(self.initial.get("quality") or "") if "quality" in self.fields else ""
+        return image_models.quote(self.chosen_model, n=int(self.initial["n"]), size=size,
+                                  quality=quality)  # fmt: skip
+
+    def clean_n(self) -> int:
+        """At most what the model makes at once (dall-e-3: one, whatever was asked)."""
+        return min(int(self.cleaned_data.get("n") or 1), image_models.max_n(self.chosen_model))
+
+
+class EditImageForm(ImageForm):
+    kind, action = MediaJob.Kind.IMAGE, "EDIT"
+    edits = True
+    image = ImageField(label=_("Picture to edit"))
+    mask = ImageField(
+        label=_("Mask (optional)"),
+        required=False,
+        help_text=_("A PNG as big as the picture: its transparent part is what gets redrawn."),
+    )
+    OPTIONS = ("model", "size", "n")
+
+    def clean_mask(self) -> str:
+        mask = self.cleaned_data.get("mask") or ""
+        if mask and not mask.startswith("data:image/png;base64,"):
+            raise ValidationError(_("The mask must be a PNG image."), code="mask")
+        return mask
+
+
 # Tool name in the URL -> form. The order is the studio's menu.
 TOOLS: dict[str, type[JobForm]] = {
     "imagine": ImagineForm,
@@ -248,6 +348,8 @@ TOOLS: dict[str, type[JobForm]] = {
     "suno": SunoForm,
     "lyrics": LyricsForm,
     "luma": LumaForm,
+    "image": ImageForm,
+    "edit-image": EditImageForm,
 }
 TOOL_LABELS = {
     "imagine": _("Imagine"),
@@ -259,7 +361,18 @@ TOOL_LABELS = {
     "suno": _("Song"),
     "lyrics": _("Lyrics"),
     "luma": _("Video"),
+    "image": _("Image"),
+    "edit-image": _("Edit image"),
 }
+
+
+def tool_labels() -> dict[str, Any]:
+    """The studio's tools this gateway serves: Edit image only where it has
+    /v1/images/edits (media_jobs.features, probed by the poller; hidden until then)."""
+    from media_jobs import features
+
+    hidden = set() if features.images_cached().get("edits") else {"edit-image"}
+    return {name: label for name, label in TOOL_LABELS.items() if name not in hidden}
 
 
 class ButtonForm(forms.Form):

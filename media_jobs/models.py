@@ -1,4 +1,5 @@
-"""Media jobs: one row per upstream task (a Midjourney picture, a Suno song, a Luma video).
+"""Media jobs: one row per upstream task (a Midjourney picture, a Suno song, a Luma video, an
+image of the images API).
 
 A job is submitted by the server, polled by the poller (media_jobs.poller) and ends
 succeeded, failed or cancelled. Its privacy is the team-owned rule of accounts.models.TeamOwned:
@@ -113,6 +114,7 @@ class MediaJob(TeamOwned):
         MIDJOURNEY = "midjourney", _("Midjourney")
         SUNO = "suno", _("Suno")
         LUMA = "luma", _("Luma")
+        IMAGE = "image", _("Image")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")

@@ -43,10 +43,10 @@ from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from gateway.errors import GatewayError, GatewayTaskNotFound
+from gateway.errors import GatewayError, GatewayTaskNotFound, GatewayTimeout
 from gateway.tasks import CANCELLED, FAILED, RUNNING, SUCCEEDED, TaskStatus, TaskSubmitted
 from media_jobs import live, storage
-from media_jobs.models import POLL_MAX_SECONDS, MediaFile, MediaJob
+from media_jobs.models import LEASE_SECONDS, POLL_MAX_SECONDS, MediaFile, MediaJob
 from media_jobs.providers import (
     NO_LINKS,
     NO_PARENT,
@@ -55,6 +55,7 @@ from media_jobs.providers import (
     Immediate,
     adapter_for,
     gateway_features,
+    image_features,
 )
 from usage import services as usage
 
@@ -95,8 +96,11 @@ def default_owner() -> str:
 # --- one pass ------------------------------------------------------------------------
 
 
-async def poll_once(owner: str | None = None) -> int:
-    """One pass over the due jobs; returns how many jobs it handled."""
+async def poll_once(owner: str | None = None, *, wait: bool = True) -> int:
+    """One pass over the due jobs; returns how many jobs it handled. Slow submits (an
+    adapter with `submit_seconds`: the images API's 10-60 s calls) run beside the rest of
+    the pass, each under its own long lease; with `wait=False` (the loop) the pass does not
+    wait for them either, so one slow image never holds up the polls of other jobs."""
     owner = owner or default_owner()
     limit = int(settings.MEDIA_POLL_BATCH)
     # Cancels first: a task abandoned by a retry is cancelled even while its job is polled.
@@ -105,7 +109,9 @@ async def poll_once(owner: str | None = None) -> int:
     retries = await db(MediaJob.objects.claim)(owner, limit=limit, downloads=True)
     queued = [job for job in jobs if job.status == Status.QUEUED]
     polled = [job for job in jobs if job.status != Status.QUEUED]
-    await asyncio.gather(*(_submit(job, owner) for job in queued))
+    slow = [job for job in queued if adapter_for(job.kind).submit_seconds() > 0]
+    slow_tasks = [asyncio.ensure_future(_submit(job, owner)) for job in slow]
+    await asyncio.gather(*(_submit(job, owner) for job in queued if job not in slow))
     by_kind: dict[str, list[MediaJob]] = defaultdict(list)
     for job in polled:
         by_kind[job.kind].append(job)
@@ -120,7 +126,18 @@ async def poll_once(owner: str | None = None) -> int:
     await asyncio.gather(*(_push(job) for job, changed in polls if changed))
     await asyncio.gather(*(_retry_copy(job) for job in retries))
     await asyncio.gather(*(_cancel_upstream(job, owner) for job in cancels))
+    if wait:
+        await asyncio.gather(*slow_tasks)
+    else:
+        for task in slow_tasks:
+            _in_flight.add(task)
+            task.add_done_callback(_in_flight.discard)
     return len(jobs) + len(retries) + len(cancels)
+
+
+# Slow submits a loop's pass did not wait for (cancelled with the loop: their jobs' leases
+# lapse, and the next poller fails them as interrupted, refunded).
+_in_flight: set[asyncio.Future[None]] = set()
 
 
 async def _fetch(kind: str, ids: list[str]) -> dict[str, TaskStatus]:
@@ -141,27 +158,48 @@ async def _submit(job: MediaJob, owner: str) -> None:
         if await db(job.mark_failed)(gettext(SUBMIT_INTERRUPTED)):  # refunded with it
             await _push(job)
         return
+    seconds = adapter_for(job.kind).submit_seconds() or None
     try:
-        answer = await submit_upstream(job)
+        async with asyncio.timeout(seconds):
+            answer = await submit_upstream(job)
     except GatewayError as exc:
         changed = await db(job.mark_failed)(exc.user_message)
     except CannotSubmit as exc:
         changed = await db(job.mark_failed)(gettext(exc.reason))
+    except TimeoutError:
+        changed = await db(job.mark_failed)(GatewayTimeout().user_message)
     else:
-        if isinstance(answer, Immediate):  # answered at once: done, nothing to poll or copy
-            changed = await db(job.mark_succeeded)(result_urls=[], result=answer.result)
+        if isinstance(answer, Immediate):  # answered at once: done, nothing to poll
+            changed = await db(job.mark_succeeded)(
+                result_urls=list(answer.result_urls), result=answer.result
+            )
+            if changed and (answer.result_urls or answer.inline):
+                await _store_immediate(job, answer)
         else:
             changed = await db(job.mark_submitted)(answer.task_id)
     if changed:
         await _push(job)
 
 
+async def _store_immediate(job: MediaJob, answer: Immediate) -> None:
+    """Store the files an answer carried at once (an images-API answer's `b64_json`) and
+    copy those it linked to (its `url`s), as a task's results (retried if a copy fails)."""
+    for position, data in answer.inline:
+        await storage.store_inline(job, position, data)
+    await _copy(job)
+
+
 def _start_submit(job: MediaJob, owner: str) -> bool:
-    """Record, before the HTTP call, that a submit is under way (only the lease holder)."""
+    """Record, before the HTTP call, that a submit is under way (only the lease holder);
+    a slow submit's lease is stretched to outlast the call."""
     now = timezone.now()
+    fields: dict[str, Any] = {"submit_started_at": now}
+    seconds = adapter_for(job.kind).submit_seconds()
+    if seconds > 0:
+        fields["lease_until"] = now + timedelta(seconds=max(LEASE_SECONDS, seconds + 30))
     count = MediaJob.objects.filter(
         pk=job.pk, status=Status.QUEUED, submit_started_at__isnull=True, lease_owner=owner
-    ).update(submit_started_at=now)
+    ).update(**fields)
     job.submit_started_at = now
     return count == 1
 
@@ -341,12 +379,28 @@ async def run_poller(owner: str | None = None, *, stop: asyncio.Event | None = N
     due (but at least MIN_PASS_SECONDS) or `wake()` is called, whichever comes first."""
     owner = owner or default_owner()
     event = _event()
+    try:
+        await _loop(owner, event, stop)
+    except BaseException:
+        for task in _in_flight_here():
+            task.cancel()
+        raise
+    await asyncio.gather(*_in_flight_here(), return_exceptions=True)  # stopped: let them end
+
+
+def _in_flight_here() -> list[asyncio.Future[None]]:
+    loop = asyncio.get_running_loop()
+    return [task for task in _in_flight if task.get_loop() is loop]
+
+
+async def _loop(owner: str, event: asyncio.Event, stop: asyncio.Event | None) -> None:
     swept = 0.0
     while stop is None or not stop.is_set():
         event.clear()
         try:
             await gateway_features()
-            await poll_once(owner)
+            await image_features()
+            await poll_once(owner, wait=False)
             if time.monotonic() - swept >= SWEEP_SECONDS:
                 swept = time.monotonic()
                 await db(usage.sweep_reservations)()

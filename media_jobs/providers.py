@@ -1,6 +1,6 @@
-"""One adapter per provider (Midjourney, Suno, Luma), all of the same shape, chosen by the
-job's kind (`adapter_for(job.kind)`): what the poller, the services and the views ask of a
-provider instead of branching on kind and action strings.
+"""One adapter per provider (Midjourney, Suno, Luma, the images API), all of the same
+shape, chosen by the job's kind (`adapter_for(job.kind)`): what the poller, the services
+and the views ask of a provider instead of branching on kind and action strings.
 
 - `submit(job, parent_id)`: the upstream call of a QUEUED job (`parent_id`: the parent
   job's task id, for a button pressed on it), a `TaskSubmitted` to poll or an `Immediate`
@@ -12,6 +12,10 @@ provider instead of branching on kind and action strings.
   have one at all (Suno and Luma have none: docs/gateway-api.md, "Suno", "Luma").
 - `price_name(job)`: the gateway's billing name of the job's action (new-api's, as
   `GET /api/pricing` lists them), or None when the action is free upstream (nothing charged).
+- `quote(job)`: what the job is reserved and charged (usage.services.quote): one call of
+  its price name by default; an images-API job is priced per image, size and quality.
+- `submit_seconds()`: how long a submit may take (the images API answers in 10-60 s); the
+  poller leases the job at least that long and runs such submits beside its passes.
 - `child_for(parent, button)`: what pressing `button` on a finished `parent` makes, as
   (action, title); None if the button is not offered there.
 - `title(job)`: the card's title in plain words ("Upscale 2", "Pan left", "Continue song").
@@ -21,6 +25,8 @@ provider instead of branching on kind and action strings.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,11 +34,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
+from gateway import images as images_api
 from gateway import luma, midjourney, suno
 from gateway.errors import GatewayError
 from gateway.tasks import TaskStatus, TaskSubmitted
 from media_jobs import features as mj_features
 from media_jobs.models import MediaJob
+from usage import services as usage
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -56,9 +64,13 @@ class CannotSubmit(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Immediate:
-    """A call that answered at once: the job succeeds with this `result`, nothing to poll."""
+    """A call that answered at once: the job succeeds with this `result`, nothing to poll.
+    `result_urls` are files to download now (media_jobs.storage, as a task's results) and
+    `inline` files the answer carried itself, as (position, bytes): both stored at once."""
 
     result: dict[str, Any]
+    result_urls: tuple[str, ...] = ()
+    inline: tuple[tuple[int, bytes], ...] = ()
 
 
 def _params(job: MediaJob) -> dict[str, Any]:
@@ -94,6 +106,16 @@ class Provider:
         if action in self.PRICES:
             return self.PRICES[action]
         return f"{self.kind}_{action.lower()}"  # unknown: charged the default price
+
+    def quote(self, job: MediaJob) -> usage.Quote | None:
+        """What the job is reserved and charged (media_jobs.billing): one call of its
+        price name; None when the action is free upstream."""
+        name = self.price_name(job)
+        return None if name is None else usage.quote(name, calls=1)
+
+    def submit_seconds(self) -> float:
+        """How long a submit may take: a poller leases the job that long before the call."""
+        return 0.0
 
     def child_for(self, parent: MediaJob, button: str) -> tuple[str, StrOrPromise] | None:
         return None
@@ -316,6 +338,15 @@ async def gateway_features() -> dict[str, bool]:
     return await database_sync_to_async(mj_features.cached)() or await mj_features.refresh()
 
 
+async def image_features() -> dict[str, bool]:
+    """Whether the gateway serves image edits, probed when the cache is empty (like
+    `gateway_features`): pages only read media_jobs.features.images_cached."""
+    from channels.db import database_sync_to_async
+
+    cached = await database_sync_to_async(mj_features.images_cached)()
+    return cached or await mj_features.refresh_images()
+
+
 # --- Suno ------------------------------------------------------------------------------
 
 SUNO_OPTIONS = ("description", "title", "tags", "model", "instrumental", "continue_clip_id",
@@ -414,10 +445,87 @@ class LumaProvider(Provider):
         return [a for a in answers if isinstance(a, TaskStatus)]
 
 
+# --- the images API (DALL-E, gpt-image, Stable Diffusion, Flux) -----------------------
+
+NO_IMAGE = gettext_noop("The picture to edit is missing or is not an image.")
+
+
+def _image_bytes(value: Any) -> bytes:
+    """The bytes of a data: URL the forms stored (media_jobs.forms.image_data_url)."""
+    head, _comma, payload = str(value or "").partition(",")
+    if not head.startswith("data:image/") or not payload:
+        return b""
+    try:
+        return base64.b64decode(payload)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+class ImagesProvider(Provider):
+    """One synchronous call (10-60 s) answered at once: no task to poll. Priced per image
+    under the model's own name (docs/money.md): the model's price per image x the size ratio
+    x the HD ratio x the images sent (one for dall-e-3, whatever was asked)."""
+
+    kind = MediaJob.Kind.IMAGE
+    TITLES: ClassVar[dict[str, StrOrPromise]] = {
+        "GENERATE": _("Image"),
+        "EDIT": _("Edited image"),
+    }
+
+    def price_name(self, job: MediaJob) -> str | None:
+        return str(_params(job).get("model") or "") or None
+
+    def quote(self, job: MediaJob) -> usage.Quote | None:
+        from media_jobs import image_models
+
+        params = _params(job)
+        model = self.price_name(job)
+        if model is None:
+            return None
+        return image_models.quote(model, n=int(params.get("n") or 1),
+                                  size=str(params.get("size") or ""),
+                                  quality=str(params.get("quality") or ""))  # fmt: skip
+
+    def submit_seconds(self) -> float:
+        from django.conf import settings
+
+        read = max(images_api.READ_SECONDS, float(settings.GATEWAY_READ_TIMEOUT))
+        return read + float(settings.GATEWAY_CONNECT_TIMEOUT)
+
+    async def submit(self, job: MediaJob, parent_id: str = "") -> TaskSubmitted | Immediate:
+        params = _params(job)
+        model = str(params.get("model") or "")
+        options: dict[str, Any] = {"model": model, "prompt": job.prompt,
+                                   "n": int(params.get("n") or 1),
+                                   "size": str(params.get("size") or "")}  # fmt: skip
+        if self.action_of(job) == "EDIT":
+            image = _image_bytes(params.get("image"))
+            if not image:
+                raise CannotSubmit(NO_IMAGE)
+            answer = await images_api.edit(image=image, mask=_image_bytes(params.get("mask")),
+                                           **options)  # fmt: skip
+        elif self.action_of(job) == "GENERATE":
+            answer = await images_api.generate(quality=str(params.get("quality") or ""),
+                                               style=str(params.get("style") or ""),
+                                               **options)  # fmt: skip
+        else:
+            raise CannotSubmit(UNKNOWN_ACTION)
+        result: dict[str, Any] = {"model": model, "size": options["size"]}
+        revised = [item.revised_prompt for item in answer.items]
+        if any(revised):
+            result["revised_prompts"] = revised
+        return Immediate(
+            result,
+            result_urls=tuple(item.url for item in answer.items),
+            inline=tuple((i, item.data) for i, item in enumerate(answer.items) if item.data),
+        )
+
+
 ADAPTERS: dict[str, Provider] = {
     MediaJob.Kind.MIDJOURNEY: MidjourneyProvider(),
     MediaJob.Kind.SUNO: SunoProvider(),
     MediaJob.Kind.LUMA: LumaProvider(),
+    MediaJob.Kind.IMAGE: ImagesProvider(),
 }
 
 

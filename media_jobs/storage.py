@@ -1,4 +1,5 @@
-"""Copying a succeeded job's results into Django's default storage as MediaFile rows.
+"""Copying a succeeded job's results into Django's default storage as MediaFile rows (and
+storing the pictures an images-API answer carried inline, `store_inline`).
 
 Upstream links expire; our copies are served to team members only (media_jobs views).
 Every file goes through gateway.download (the checks against hostile URLs live there).
@@ -65,7 +66,10 @@ def wanted_files(job: MediaJob) -> list[Wanted]:
         if result.get("thumbnail_url"):
             wanted.append(Wanted(MediaFile.Kind.COVER, 0, str(result["thumbnail_url"])))
         return wanted
-    return [Wanted(MediaFile.Kind.IMAGE, i, str(url)) for i, url in enumerate(job.result_urls)]
+    # An images-API item that came inline (b64_json) has no URL: it was stored at once.
+    return [
+        Wanted(MediaFile.Kind.IMAGE, i, str(url)) for i, url in enumerate(job.result_urls) if url
+    ]
 
 
 async def store_results(job: MediaJob) -> list[str]:
@@ -83,6 +87,19 @@ async def store_results(job: MediaJob) -> list[str]:
             continue
         await sync_to_async(save_file)(job, want, got)
     return missing
+
+
+async def store_inline(job: MediaJob, position: int, data: bytes) -> bool:
+    """Store a picture the gateway sent inline (an images-API `b64_json` item, already held
+    to a download's rules by gateway.images) as the job's image at `position`, once."""
+    try:
+        checked = dl.checked_bytes(data, expect=EXPECT[MediaFile.Kind.IMAGE])
+    except GatewayError as exc:
+        logger.warning("Job %s: not storing inline image %d: %s", job.pk, position, exc)
+        return False
+    got = dl.Downloaded(url="", content_type=dl.sniff(checked[:64]), data=checked)
+    want = Wanted(MediaFile.Kind.IMAGE, position, "")
+    return await sync_to_async(save_file)(job, want, got) is not None
 
 
 def _stored_keys(job: MediaJob) -> set[tuple[str, int]]:

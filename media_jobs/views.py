@@ -8,12 +8,14 @@ import datetime
 import mimetypes
 import os
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import formats
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import access
@@ -22,7 +24,7 @@ from accounts.models import Membership, User
 from chat.models import Conversation
 from media_jobs import services
 from media_jobs.cards import card_context, jobs_for_cards
-from media_jobs.forms import TOOL_LABELS, TOOLS, ButtonForm
+from media_jobs.forms import TOOLS, ButtonForm, ImageForm, tool_labels
 from media_jobs.models import MediaFile, MediaJob
 from media_jobs.providers import adapter_for
 
@@ -72,7 +74,7 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
         "kinds": MediaJob.Kind.choices,
         "statuses": MediaJob.Status.choices,
         "query": query.urlencode(),
-        "tools": TOOL_LABELS,
+        "tools": tool_labels(),
     }
     template = "media_jobs/gallery.html#job-list" if request.htmx else "media_jobs/gallery.html"
     return render(request, template, context)
@@ -252,7 +254,7 @@ def cancel(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
 @login_required
 def new(request: AuthenticatedHttpRequest, tool: str = "imagine") -> HttpResponse:
     form_class = TOOLS.get(tool)
-    if form_class is None:
+    if form_class is None or tool not in tool_labels():
         raise Http404
     membership = _membership(request)
     if not membership.can_write:
@@ -266,8 +268,13 @@ def new(request: AuthenticatedHttpRequest, tool: str = "imagine") -> HttpRespons
         )
         if not membership.can_write:
             raise PermissionDenied
+    options: dict = {}
+    if issubclass(form_class, ImageForm):
+        options["options_url"] = f"{request.path}?options=1"
+        if request.method == "GET" and request.GET.get("options"):
+            return _image_options(request, form_class, options["options_url"])
     if request.method == "POST":
-        form = form_class(request.POST, request.FILES)
+        form = form_class(request.POST, request.FILES, **options)
         if form.is_valid():
             try:
                 job = services.create_job(
@@ -284,13 +291,34 @@ def new(request: AuthenticatedHttpRequest, tool: str = "imagine") -> HttpRespons
                 return redirect("media_jobs:detail", job.pk)
     elif request.method == "GET":
         initial = {"prompt": request.GET.get("prompt", "")[:4000]}
-        form = form_class(initial=initial)
+        form = form_class(initial=initial, **options)
     else:
         return HttpResponse(status=405)
     context = {
         "form": form,
         "tool": tool,
-        "tools": TOOL_LABELS,
+        "tools": tool_labels(),
         "conversation": conversation,
+        **_price_context(form),
     }
     return render(request, "media_jobs/new.html", context, status=400 if form.errors else 200)
+
+
+def _price_context(form) -> dict:
+    """The price an image form shows before sending (what is reserved when it is sent)."""
+    if not isinstance(form, ImageForm):
+        return {}
+    price = form.price()
+    places = max(2, -price.amount.normalize().as_tuple().exponent)
+    shown = formats.number_format(price.amount, decimal_pos=places)
+    return {"price": price, "price_shown": shown, "currency": settings.USAGE_CURRENCY}
+
+
+def _image_options(request: AuthenticatedHttpRequest, form_class, options_url: str):
+    """The options of an image form for the model, size, quality and count chosen (htmx):
+    the choices that model has, and the price of what they show."""
+    initial = {name: request.GET.get(name, "") for name in form_class.OPTIONS}
+    initial = {name: value for name, value in initial.items() if value}
+    form = form_class(initial=initial, options_url=options_url)
+    context = {"form": form, **_price_context(form)}
+    return render(request, "media_jobs/_image_form.html#options", context)

@@ -27,6 +27,9 @@ def import_prices(prices: list[GatewayPrice]) -> ImportResult:
                 "prompt_per_1k": gp.prompt_per_1k,
                 "completion_per_1k": gp.completion_per_1k,
                 "per_action": gp.per_call,
+                # The gateway bills an images-API call its per-call price per image (times
+                # the size and quality ratios): the same number is the price per image.
+                "per_image": gp.per_call,
                 "source": Price.Source.GATEWAY,
             }
             row = existing.get(gp.model)

@@ -274,6 +274,9 @@ MEDIA_MAX_DOWNLOAD_MB = env_float("MEDIA_MAX_DOWNLOAD_MB", 200.0)
 MEDIA_DOWNLOAD_SECONDS = env_float("MEDIA_DOWNLOAD_SECONDS", 300.0)
 MEDIA_POLL_BATCH = env_int("MEDIA_POLL_BATCH", 200)
 MEDIA_STUCK_MINUTES = env_int("MEDIA_STUCK_MINUTES", 5)
+# Image generation (/image, the Studio's Image tool): the model and size preselected.
+IMAGE_DEFAULT_MODEL = env_str("IMAGE_DEFAULT_MODEL", "dall-e-3")
+IMAGE_DEFAULT_SIZE = env_str("IMAGE_DEFAULT_SIZE", "1024x1024")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
