@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views
+from chat import views, views_files
 
 app_name = "chat"
 urlpatterns = [
@@ -20,5 +20,10 @@ urlpatterns = [
         "c/<uuid:conversation_id>/export/<str:fmt>/",
         views.export_conversation,
         name="export",
+    ),
+    path(
+        "c/<uuid:conversation_id>/attachments/<int:attachment_id>/",
+        views_files.attachment,
+        name="attachment",
     ),
 ]
