@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views, views_files
+from chat import views, views_files, views_gpts
 
 app_name = "chat"
 urlpatterns = [
@@ -26,4 +26,7 @@ urlpatterns = [
         views_files.attachment,
         name="attachment",
     ),
+    path("teams/<int:team_id>/gpts/", views_gpts.gpts, name="gpts"),
+    path("teams/<int:team_id>/gpts/<int:gpt_id>/delete/", views_gpts.gpt_delete, name="gpt_delete"),
+    path("teams/<int:team_id>/gpts/<int:gpt_id>/icon/", views_gpts.gpt_icon, name="gpt_icon"),
 ]
