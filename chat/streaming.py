@@ -429,7 +429,9 @@ class Generation:
             )
             async for event in stream:
                 if isinstance(event, ChatEnd):
-                    status = Status.COMPLETE if event.finish_reason else Status.INTERRUPTED
+                    # Suno's chat models never say why they stopped: their [DONE] is the end.
+                    ended = event.finish_reason or self._ticks is not None
+                    status = Status.COMPLETE if ended else Status.INTERRUPTED
                     return Outcome(status, event.finish_reason, event.usage)
                 self._append(event)
         except GatewayConnectionLost as exc:

@@ -26,6 +26,9 @@ CHAT_MODELS: Final = (
     "gpt-4o",
     "claude-3-5-sonnet-20241022",
     "deepseek-reasoner",
+    "gpt-4-all",
+    "gpt-4-gizmo-g-demo",
+    "suno-v3.5",
 )
 # Demo models whose tokens come faster or slower than the gateway's token_delay.
 MODEL_PACE: Final = {"demo-fast": 0.25, "demo-slow": 4.0}
@@ -54,6 +57,9 @@ DEFAULT_MODELS: Final = (
     "tts-1",
     "whisper-1",
     "text-embedding-3-small",
+    "gpt-4-all",
+    "gpt-4-gizmo-g-demo",
+    "suno-v3.5",
 )
 
 # How many content chunks the truncating scenarios send before stopping.
@@ -580,6 +586,9 @@ PRICING: Final = (
     ("suno_lyrics", 1, 0, 0.01, 1),
     ("luma_generate", 1, 0, 0.4, 1),
     ("luma_extend", 1, 0, 0.4, 1),
+    ("gpt-4-all", 0, 15, 0, 2),
+    ("gpt-4-gizmo-g-demo", 0, 15, 0, 2),
+    ("suno-v3.5", 0, 5, 0, 1),
 )
 
 
