@@ -261,3 +261,60 @@ class Pin(models.Model):
             return False
         cls.objects.get_or_create(user=user, conversation=conversation)
         return True
+
+
+def _gpt_icon_path(instance: GPT, filename: str) -> str:
+    return f"gpt-icons/{uuid.uuid4().hex}.png"
+
+
+class GPTQuerySet(models.QuerySet):
+    def for_team(self, team_id: int | None) -> GPTQuerySet:
+        return self.filter(team_id=team_id)
+
+    def named_by_model(self, team_id: int | None) -> dict[str, GPT]:
+        """The team's GPTs by the model id that asks for them (gpt-4-gizmo-<g-id>)."""
+        return {gpt.model_id: gpt for gpt in self.for_team(team_id)}
+
+
+class GPT(models.Model):
+    """A ChatGPT GPT a team offers as a chat model: the gateway serves it as
+    `gpt-4-gizmo-<g-id>` (docs/gateway-api.md, "Streaming"). Team-wide, added and removed by
+    the team's owners (chat.views_gpts); the model picker shows it by name, in its own group."""
+
+    MODEL_PREFIX = "gpt-4-gizmo-"
+
+    team = models.ForeignKey(
+        "accounts.Team", models.CASCADE, related_name="gpts", verbose_name=_("team")
+    )
+    # The id ChatGPT gives a GPT, "g-" and letters and digits (from its URL).
+    gizmo_id = models.CharField(_("GPT id"), max_length=64)
+    name = models.CharField(_("name"), max_length=80)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    # A small square PNG made from the uploaded picture (chat.forms.GPTForm), or none.
+    icon = models.FileField(_("icon"), upload_to=_gpt_icon_path, max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = GPTQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("GPT")
+        verbose_name_plural = _("GPTs")
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "gizmo_id"], name="unique_gpt_per_team"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.MODEL_PREFIX}{self.gizmo_id}"

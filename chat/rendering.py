@@ -12,7 +12,7 @@ import io
 import re
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from html import escape
 from typing import Any
@@ -148,6 +148,17 @@ def _is_media_path(url: str) -> bool:
     return ".." not in decoded and "\\" not in decoded and "//" not in decoded
 
 
+# Our copies of the files a reply linked to (chat.reply_files): served through the
+# conversation's access rule by the view named chat:attachment.
+OUR_COPY_RE = re.compile(r"/c/[0-9a-f-]{32,36}/attachments/[0-9]{1,19}/(?:\?download=1)?")
+# The env key of a reply's links to their copies (render_markdown's `links`).
+LINKS_ENV = "parlor_links"
+
+
+def _is_our_copy(url: str) -> bool:
+    return OUR_COPY_RE.fullmatch(url) is not None
+
+
 def _is_allowed_url(url: str) -> bool:
     try:
         scheme = urlsplit(url.strip()).scheme.lower()
@@ -250,6 +261,20 @@ def _drop_unsafe_links(state: StateCore) -> None:
                 _blank(token)
 
 
+def _point_at_copies(state: StateCore) -> None:
+    """A link to a file we copied (render_markdown's `links`) points at our copy; runs after
+    _drop_unsafe_links, which drops every relative link the model itself wrote."""
+    links = state.env.get(LINKS_ENV) if isinstance(state.env, dict) else None
+    if not links:
+        return
+    for block in state.tokens:
+        for token in block.children or []:
+            if token.type == "link_open":
+                local = links.get(str(token.attrGet("href") or ""))
+                if local:
+                    token.attrSet("href", local)
+
+
 def _blank(token: Token) -> None:
     token.type, token.tag, token.content, token.attrs = "text", "", "", {}
 
@@ -307,9 +332,24 @@ def _render_image(
     title_attr = f' title="{escape(title)}"' if title else ""
     if _is_media_path(src):
         return f'<img src="{escape(src)}" alt="{escape(alt)}"{title_attr}>'
+    links = env.get(LINKS_ENV) if isinstance(env, dict) else None
+    if links is not None and urlsplit(src).scheme.lower() in ("http", "https"):
+        return _copied_image(links.get(src), src, alt, title_attr)
     if urlsplit(src).scheme.lower() in ("http", "https"):
         return f'<a href="{escape(src)}"{title_attr}>{escape(alt or src, quote=False)}</a>'
     return escape(alt, quote=False)
+
+
+def _copied_image(local: str | None, src: str, alt: str, title_attr: str) -> str:
+    """A picture of a reply whose linked files were copied: our copy, nothing (shown
+    elsewhere, e.g. a song's cover on its card: ""), or a note; never the remote picture."""
+    if local:
+        return f'<img src="{escape(local)}" alt="{escape(alt)}"{title_attr}>'
+    if local == "":
+        return ""
+    host = urlsplit(src).hostname or "?"
+    note = gettext("The image at %(host)s could not be copied.") % {"host": host}
+    return f"<em>{escape(note, quote=False)}</em>"
 
 
 def _build_markdown() -> MarkdownIt:
@@ -327,6 +367,7 @@ def _build_markdown() -> MarkdownIt:
         md.block.ruler.before("fence", f"math_block_{name}", rule, interrupts)
     md.core.ruler.push("table_align_class", _table_align_to_class)
     md.core.ruler.push("drop_unsafe_links", _drop_unsafe_links)
+    md.core.ruler.push("point_at_copies", _point_at_copies)
     renderers = {
         "math_inline": _render_math_inline,
         "math_inline_double": _render_math_inline_display,
@@ -365,14 +406,14 @@ def _attribute_filter(element: str, attribute: str, value: str) -> str | None:
     if attribute == "start":
         return value if value.isdigit() and len(value) <= 9 else None
     if element == "img" and attribute == "src":
-        return value if _is_media_path(value) else None
+        return value if _is_media_path(value) or _is_our_copy(value) else None
     if element == "a" and attribute == "href":
-        return value if _is_allowed_url(value) else None
+        return value if _is_allowed_url(value) or _is_our_copy(value) else None
     return value
 
 
 def _relative_url(url: str) -> str | None:
-    return url if _is_media_path(url) else None
+    return url if _is_media_path(url) or _is_our_copy(url) else None
 
 
 CLEANER = nh3.Cleaner(
@@ -403,8 +444,9 @@ CLEANER = nh3.Cleaner(
 # --------------------------------------------------------------------------- public API
 
 
-def _render_body(text: str) -> str:
-    return CLEANER.clean(MD.render(text))
+def _render_body(text: str, links: Mapping[str, str | None] | None = None) -> str:
+    env = {LINKS_ENV: links} if links is not None else None
+    return CLEANER.clean(MD.render(text, env))
 
 
 def render_reasoning(text: str) -> str:
@@ -426,7 +468,12 @@ def split_think(text: str) -> tuple[str, str]:
     return match.group(1), text[match.end() :]
 
 
-def render_markdown(text: str) -> str:
-    """Sanitised HTML for a model reply (see docs/chat-contract.md for the shapes)."""
+def render_markdown(text: str, *, links: Mapping[str, str | None] | None = None) -> str:
+    """Sanitised HTML for a model reply (see docs/chat-contract.md for the shapes).
+
+    `links`, for a reply whose linked files were copied (chat.reply_files): each remote URL
+    to our copy's URL, "" (shown elsewhere) or None (not copied). Links to copied files then
+    point at the copies, and no picture is shown from elsewhere: one that was not copied
+    becomes a note saying so."""
     reasoning, answer = split_think(text)
-    return render_reasoning(reasoning) + _render_body(answer)
+    return render_reasoning(reasoning) + _render_body(answer, links)

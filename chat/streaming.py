@@ -31,7 +31,7 @@ from channels.layers import InMemoryChannelLayer
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from chat import events, frames, services
+from chat import events, frames, reply_files, services
 from chat.db import reply_db
 from chat.live_render import LiveRenderer
 from chat.models import Conversation, Message
@@ -119,6 +119,13 @@ class Generation:
         self._last_snapshot = 0.0
         self._flush_seconds = settings.STREAM_FLUSH_MS / 1000
         self._checkpoint_seconds = settings.STREAM_CHECKPOINT_SECONDS
+        # Replies of models that make files: their links are copied (chat.reply_files), and
+        # a Suno chat model's progress ticks become one progress line.
+        self.files = reply_files.ReplyFiles.for_reply(
+            model=start.model, conversation_id=self.conversation.pk, message_id=self.message_id
+        )
+        self._ticks = reply_files.TickFilter() if self.files and self.files.suno else None
+        self._last_progress = 0.0
 
     @property
     def conversation_id(self) -> UUID:
@@ -208,19 +215,42 @@ class Generation:
                 self._announce(_("Thinking…"))
             self.reasoning.append(delta.reasoning)
             self._schedule_flush()
-        if not delta.content:
+        content = delta.content
+        if content and self._ticks is not None:
+            content = self._without_ticks(content)
+        if not content:
             return
         first = self.length == 0
         if first:
             self._first_content_at = _clock()
         if first and self.reasoning:
             self._announce(_("Writing…"))
-        self.chunks.append(delta.content)
-        self.length += len(delta.content)
+        self.chunks.append(content)
+        self.length += len(content)
         if first:
             self._flush()
         else:
             self._schedule_flush()
+
+    def _without_ticks(self, content: str) -> str:
+        """A Suno chat model's text without its lines of progress ticks; each tick moves the
+        status line instead (at most once a second)."""
+        assert self._ticks is not None
+        before = self._ticks.ticks
+        content = self._ticks.feed(content)
+        now = _clock()
+        if self._ticks.ticks != before and now - self._last_progress >= 1.0:
+            self._last_progress = now
+            seconds = round(now - self._started)
+            self._announce(_("Making the song… %(seconds)d s") % {"seconds": seconds})
+        return content
+
+    def _end_ticks(self) -> None:
+        """What the tick filter still holds at the end of the text: kept unless ticks."""
+        rest = self._ticks.finish() if self._ticks is not None else ""
+        if rest:
+            self.chunks.append(rest)
+            self.length += len(rest)
 
     def _schedule_flush(self) -> None:
         if self._timer is None:
@@ -240,6 +270,8 @@ class Generation:
             self._timer.cancel()
             self._timer = None
         count = len(self.chunks)
+        if self.files is not None:  # new links start their copies (in tasks of their own)
+            self.files.feed(self.chunks)
         for sub in tuple(self.subscribers):  # a failed send unsubscribes at once
             if sub.state is not State.LIVE:
                 continue
@@ -346,6 +378,7 @@ class Generation:
     async def _run(self) -> None:
         try:
             outcome = await self._read_upstream()
+            self._end_ticks()
             await self._drain()
             item = await self._store(outcome)
             registry.remove(self)
@@ -354,6 +387,8 @@ class Generation:
             await self._announce_finished()
         finally:
             registry.remove(self)
+            if self.files is not None:
+                self.files.cancel()  # only copies still running (a cancelled reply)
 
     def _log(self, outcome: Outcome) -> None:
         """One line per reply for operators: what ran, how it ended, what it cost."""
@@ -394,7 +429,9 @@ class Generation:
             )
             async for event in stream:
                 if isinstance(event, ChatEnd):
-                    status = Status.COMPLETE if event.finish_reason else Status.INTERRUPTED
+                    # Suno's chat models never say why they stopped: their [DONE] is the end.
+                    ended = event.finish_reason or self._ticks is not None
+                    status = Status.COMPLETE if ended else Status.INTERRUPTED
                     return Outcome(status, event.finish_reason, event.usage)
                 self._append(event)
         except GatewayConnectionLost as exc:
@@ -441,8 +478,12 @@ class Generation:
             await asyncio.wait({self._checkpoint})
         content, reasoning = self.text(), "".join(self.reasoning)
         try:
+            copies = await self._copies()
             # Rendering takes time: in a worker thread, not on the one database calls share.
-            html = await asyncio.to_thread(frames.stored_html, content, reasoning)
+            if copies is None:
+                html = await asyncio.to_thread(frames.stored_html, content, reasoning)
+            else:
+                html = await asyncio.to_thread(reply_files.stored_html, content, reasoning, copies)
             return await reply_db(services.finish_reply)(
                 message_id=self.message_id,
                 content=content,
@@ -466,6 +507,18 @@ class Generation:
         item = self._snapshot_item()
         item.message.status, item.message.error = Status.FAILED, error
         return item
+
+    async def _copies(self) -> reply_files.Copies | None:
+        """The reply's links and their copies, once the copies still running are done (the
+        status line says so meanwhile); None for a model whose replies bring no files."""
+        if self.files is None:
+            return None
+        self.files.close(self.chunks)
+        if self.files.copying:
+            self._announce(_("Copying the files…"))
+        copies = await self.files.finish(self.chunks)
+        await self._wait_sending()  # the status line changes before the final swap
+        return copies
 
     def _timings(self) -> dict[str, int | None]:
         """Milliseconds from the start of the generation to its first content and to now."""

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views
+from chat import views, views_files, views_gpts
 
 app_name = "chat"
 urlpatterns = [
@@ -21,4 +21,12 @@ urlpatterns = [
         views.export_conversation,
         name="export",
     ),
+    path(
+        "c/<uuid:conversation_id>/attachments/<int:attachment_id>/",
+        views_files.attachment,
+        name="attachment",
+    ),
+    path("teams/<int:team_id>/gpts/", views_gpts.gpts, name="gpts"),
+    path("teams/<int:team_id>/gpts/<int:gpt_id>/delete/", views_gpts.gpt_delete, name="gpt_delete"),
+    path("teams/<int:team_id>/gpts/<int:gpt_id>/icon/", views_gpts.gpt_icon, name="gpt_icon"),
 ]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -22,8 +22,9 @@ from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership
 from chat import export, services
 from chat.forms import ConversationSettingsForm, RenameForm
-from chat.models import Conversation, Pin
+from chat.models import GPT, Conversation, Pin
 from chat.threads import MessageTree, build_thread, thread_entries
+from chat.views_gpts import gpt_of, offered_gpts
 from gateway import catalogue
 
 SIDEBAR_LIMIT = 200
@@ -38,11 +39,14 @@ STARTER_PROMPTS = [
 ]
 
 
-def _models_for(conversation: Conversation | None = None) -> list[str]:
-    """The gateway's chat models, plus the conversation's own and the default ones."""
-    models = catalogue.list_chat_models()
+def _models_for(conversation: Conversation | None = None, *, gpts: Sequence[GPT] = ()) -> list[str]:
+    """The gateway's chat models, plus the conversation's own and the default ones; GPTs
+    (gpt-4-gizmo-*) only in the picker's group of the team's `gpts`, by name."""
+    listed = catalogue.list_chat_models()
+    models = [m for m in listed if not m.lower().startswith(GPT.MODEL_PREFIX)]
     wanted = [conversation.model if conversation else "", settings.DEFAULT_MODEL]
-    return [m for m in dict.fromkeys(wanted) if m and m not in models] + models
+    taken = set(models) | {gpt.model_id for gpt in gpts}
+    return [m for m in dict.fromkeys(wanted) if m and m not in taken] + models
 
 
 def _unavailable(models: list[str]) -> set[str]:
@@ -118,7 +122,10 @@ def _render_page(
 ) -> HttpResponse:
     is_creator = conversation.created_by_id == request.user.pk
     thread = build_thread(conversation)
-    form = form or ConversationSettingsForm(instance=conversation, models=_models_for(conversation))
+    gpts = offered_gpts(conversation.team_id)
+    form = form or ConversationSettingsForm(
+        instance=conversation, models=_models_for(conversation, gpts=gpts), gpts=gpts
+    )
     context = {
         **_sidebar_context(request, current_id=conversation.pk),
         "conversation": conversation,
@@ -132,6 +139,7 @@ def _render_page(
         "models": form.models,
         "unavailable_models": _unavailable(form.models),
         "settings_form": form,
+        "conversation_gpt": gpt_of(conversation),
         **_pending_composer(request, conversation),
     }
     return render(request, "chat/conversation.html", context, status=status)
@@ -150,10 +158,12 @@ def _pending_composer(request: AuthenticatedHttpRequest, conversation: Conversat
 def _render_home(
     request: AuthenticatedHttpRequest, *, text: str = "", model: str = "", error: str = ""
 ) -> HttpResponse:
-    models = _models_for()
+    gpts = offered_gpts(request.team.pk if request.team else None)
+    models = _models_for(gpts=gpts)
     context = {
         **_sidebar_context(request, q=request.GET.get("q", "")),
         "models": models,
+        "gpts": gpts,
         "unavailable_models": _unavailable(models),
         "selected_model": model or _default_model(request),
         "default_model": settings.DEFAULT_MODEL,
@@ -188,7 +198,7 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
     text, model = request.POST.get("text"), request.POST.get("model", "")
     if text is not None:  # sent from the home page's composer
         try:
-            text, model = services.clean_text(text), _clean_model(model)
+            text, model = services.clean_text(text), _clean_model(model, request)
         except ValidationError as error:
             return _render_home(request, text=text, model=model, error=error.messages[0])
     conversation = _untouched_chat(request)
@@ -210,8 +220,9 @@ def _default_model(request: AuthenticatedHttpRequest) -> str:
     return request.user.default_model or settings.DEFAULT_MODEL or next(iter(_models_for()), "")
 
 
-def _clean_model(model: str) -> str:
-    if model and model not in _models_for():
+def _clean_model(model: str, request: AuthenticatedHttpRequest) -> str:
+    gpts = offered_gpts(request.team.pk if request.team else None)
+    if model and model not in _models_for(gpts=gpts) + [gpt.model_id for gpt in gpts]:
         raise ValidationError(_("Choose one of the models offered."))
     return model
 
@@ -236,8 +247,9 @@ def conversation(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) 
 @require_POST
 def update_settings(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation, membership = access.get_rw_for_user(request.user, Conversation, conversation_id)
+    gpts = offered_gpts(conversation.team_id)
     form = ConversationSettingsForm(
-        request.POST, instance=conversation, models=_models_for(conversation)
+        request.POST, instance=conversation, models=_models_for(conversation, gpts=gpts), gpts=gpts
     )
     saved = form.is_valid()
     if saved:

@@ -26,6 +26,9 @@ CHAT_MODELS: Final = (
     "gpt-4o",
     "claude-3-5-sonnet-20241022",
     "deepseek-reasoner",
+    "gpt-4-all",
+    "gpt-4-gizmo-g-demo",
+    "suno-v3.5",
 )
 # Demo models whose tokens come faster or slower than the gateway's token_delay.
 MODEL_PACE: Final = {"demo-fast": 0.25, "demo-slow": 4.0}
@@ -60,6 +63,9 @@ DEFAULT_MODELS: Final = (
     "dall-e-2",
     "gpt-image-1",
     "flux.1.1-pro",
+    "gpt-4-all",
+    "gpt-4-gizmo-g-demo",
+    "suno-v3.5",
 )
 
 # How many content chunks the truncating scenarios send before stopping.
@@ -589,6 +595,9 @@ PRICING: Final = (
     ("dall-e-2", 1, 0, 0.02, 1),
     ("gpt-image-1", 1, 0, 0.042, 1),
     ("flux.1.1-pro", 1, 0, 0.04, 1),
+    ("gpt-4-all", 0, 15, 0, 2),
+    ("gpt-4-gizmo-g-demo", 0, 15, 0, 2),
+    ("suno-v3.5", 0, 5, 0, 1),
 )
 
 

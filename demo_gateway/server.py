@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from demo_gateway import images, scenarios
+from demo_gateway import allmodels, images, scenarios
 from demo_gateway.images import ImagesEmulator
 from demo_gateway.media import MediaEmulator
 from demo_gateway.scenarios import CUT, Reply
@@ -222,6 +222,8 @@ class DemoGateway:
                                              base=self.base_url, scenario=self.scenario,
                                              models=self.models)  # fmt: skip
             return await self._send(writer, reply, request_id, keep_alive)
+        elif allmodels.handles_path(path) and method == "GET":
+            return await self._send(writer, allmodels.file_reply(path), request_id, keep_alive)
         elif MediaEmulator.handles(path):
             authorized = self._authorized(request.headers.get("authorization"))
             reply = self.media.answer(request, request_id, authorized, self.base_url)
@@ -317,6 +319,13 @@ class DemoGateway:
             return await self._send(writer, reply, request_id, keep_alive)
         scenario = scenarios.for_model(scenario, model)
         chat_id, created = f"chatcmpl-{request_id}", int(time.time())
+        if allmodels.answers(model, scenario):  # pictures, a GPT, a song (allmodels.py)
+            ask = allmodels.Ask(body, chat_id, created, model, self.base_url)
+            if body.get("stream") is not True:
+                reply = Reply(200, allmodels.completion_body(ask))
+                return await self._send(writer, reply, request_id, keep_alive)
+            plan = allmodels.stream_plan(ask, delay=self.token_delay)
+            return await self._stream(writer, plan, request_id, keep_alive)
         if body.get("stream") is not True:
             payload = scenarios.completion_body(
                 scenario, body, chat_id=chat_id, created=created, model=model

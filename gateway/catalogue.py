@@ -57,6 +57,9 @@ CHAT_EXCLUDE = (
     "davinci*",
     "gpt-3.5-turbo-instruct*",
 )
+# Chat models despite the patterns above: Suno's chat models (Suno-API's `suno-v3`,
+# `suno-v3.5`; `chirp-v3-5` and the like on other resellers) answer on the chat route.
+CHAT_INCLUDE = ("suno-v*", "chirp-v*")
 
 
 def list_models() -> list[str]:
@@ -162,6 +165,8 @@ def _is_fresh(entry: Any) -> bool:
 
 def is_chat_model(model_id: str) -> bool:
     lowered = model_id.lower()
+    if any(fnmatchcase(lowered, pattern) for pattern in CHAT_INCLUDE):
+        return True
     return not any(fnmatchcase(lowered, pattern) for pattern in CHAT_EXCLUDE)
 
 

@@ -169,10 +169,20 @@ def _parse(payload: str, state: _State) -> ChatDelta | object | None:
     if choice.get("finish_reason"):
         state.finish_reason = str(choice["finish_reason"])
     delta = choice.get("delta") or choice.get("message")  # Suno-style non-stream answers
-    if not isinstance(delta, dict):
+    item = _text_of(delta)
+    if item is None and "message" in choice and "delta" in choice:
+        # A whole answer with both, one of them empty (Suno-API's non-stream quirk puts the
+        # text in `delta`): the other one. Never reached per token: chunks have no `message`.
+        other = choice["message"] if delta is choice["delta"] else choice["delta"]
+        item = _text_of(other)
+    return item
+
+
+def _text_of(part: Any) -> ChatDelta | None:
+    if not isinstance(part, dict):
         return None
-    content = delta.get("content")
-    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    content = part.get("content")
+    reasoning = part.get("reasoning_content") or part.get("reasoning")
     content = content if isinstance(content, str) else ""
     reasoning = reasoning if isinstance(reasoning, str) else ""
     if content or reasoning:

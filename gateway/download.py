@@ -38,6 +38,8 @@ CHUNK = 64 * 1024
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 AUDIO_TYPES = frozenset({"audio/mpeg", "audio/wav", "audio/ogg"})
 VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime", "video/webm"})
+# Files a chat reply may link to besides pictures and sound (gpt-4-all): stored, never shown.
+DOCUMENT_TYPES = frozenset({"application/pdf", "application/zip"})
 EXTENSIONS = {
     "image/png": "png",
     "image/jpeg": "jpg",
@@ -49,6 +51,8 @@ EXTENSIONS = {
     "video/mp4": "mp4",
     "video/quicktime": "mov",
     "video/webm": "webm",
+    "application/pdf": "pdf",
+    "application/zip": "zip",
 }
 
 
@@ -90,6 +94,10 @@ def sniff(head: bytes) -> str:
         return "video/quicktime" if head[8:10] == b"qt" else "video/mp4"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "video/webm"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head.startswith(b"PK\x03\x04"):
+        return "application/zip"
     return ""
 
 

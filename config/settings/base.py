@@ -250,6 +250,9 @@ if DEMO_GATEWAY:
 GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 10.0)
 GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 300.0)
 GATEWAY_MODELS_CACHE_SECONDS = env_int("GATEWAY_MODELS_CACHE_SECONDS", 300)
+# GPTs (gpt-4-gizmo-<g-id>) are offered when the gateway lists any; with this, also when it
+# lists none but accepts ids it does not list.
+GATEWAY_ACCEPTS_UNLISTED_GIZMOS = env_bool("GATEWAY_ACCEPTS_UNLISTED_GIZMOS", False)
 # Which Suno API the gateway speaks: "newapi" (/suno/submit/...) or "goamz" (/suno/v1/music).
 SUNO_API_FORMAT = env_str("SUNO_API_FORMAT", "newapi").lower()
 if SUNO_API_FORMAT not in ("newapi", "goamz"):

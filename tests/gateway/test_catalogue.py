@@ -112,7 +112,6 @@ def test_chat_models_are_kept(model_id):
         "swap_face",
         "suno_music",
         "suno_lyrics",
-        "chirp-v3-5",
         "dall-e-3",
         "gpt-image-1",
         "tts-1-hd",
