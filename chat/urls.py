@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views
+from chat import views, views_attachments
 
 app_name = "chat"
 urlpatterns = [
@@ -16,6 +16,21 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/rename/", views.rename, name="rename"),
     path("c/<uuid:conversation_id>/pin/", views.pin, name="pin"),
     path("c/<uuid:conversation_id>/delete/", views.delete, name="delete"),
+    path(
+        "c/<uuid:conversation_id>/attachments/",
+        views_attachments.attach,
+        name="attach",
+    ),
+    path(
+        "c/<uuid:conversation_id>/attachments/<int:attachment_id>/remove/",
+        views_attachments.detach,
+        name="detach",
+    ),
+    path(
+        "c/<uuid:conversation_id>/attachments/<int:attachment_id>/<str:variant>/",
+        views_attachments.attachment,
+        name="attachment",
+    ),
     path(
         "c/<uuid:conversation_id>/export/<str:fmt>/",
         views.export_conversation,
