@@ -65,23 +65,26 @@ def process_image(data: bytes) -> ProcessedImage:
     picture Parlor takes."""
     if not data:
         raise ValidationError(_("The file is empty."), code="empty")
+    too_large = ValidationError(
+        _("The picture is too large: at most %(megapixels)d megapixels.")
+        % {"megapixels": MAX_PIXELS // 1_000_000},
+        code="too_many_pixels",
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = image.size
             if width < 1 or height < 1 or width * height > MAX_PIXELS:
-                raise ValidationError(
-                    _("The picture is too large: at most %(megapixels)d megapixels.")
-                    % {"megapixels": MAX_PIXELS // 1_000_000},
-                    code="too_many_pixels",
-                )
+                raise too_large
             image.seek(0)  # an animated GIF or WebP: its first frame
             upright = ImageOps.exif_transpose(image)
             upright.load()
     except ValidationError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise too_large from None
+    except UnidentifiedImageError:
         raise ValidationError(
             _("This is not a picture Parlor can read: use PNG, JPEG, WebP, GIF or HEIC."),
             code="not_an_image",
@@ -123,7 +126,8 @@ def _scaled(image: Image.Image, long_side: int, short_side: int) -> Image.Image:
     scale = min(1.0, long_side / max(width, height), short_side / min(width, height))
     if scale >= 1.0:
         return image
-    size = (max(1, math.floor(width * scale)), max(1, math.floor(height * scale)))
+    # Rounded: the side that decides lands on its limit exactly, the other within its own.
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return image.resize(size, Image.Resampling.LANCZOS)
 
 
