@@ -189,9 +189,12 @@ def begin_reply(
 
 
 def vision_suggestion(rules: list[VisionModel] | None = None) -> str:
-    """The first model the gateway lists (as cached) that can see, or ""."""
+    """The model to offer for images: the site's default model if it can see, else the first
+    the gateway lists (as cached) that can; "" when none can."""
     rules = list(VisionModel.objects.all()) if rules is None else rules
-    return next((m for m in catalogue.list_chat_models() if sees_images(rules, m)), "")
+    listed = catalogue.list_chat_models()
+    candidates = [settings.DEFAULT_MODEL, *listed]
+    return next((m for m in candidates if m in listed and sees_images(rules, m)), "")
 
 
 def _images_for_model(
