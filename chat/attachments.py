@@ -12,10 +12,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import models
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -206,3 +208,29 @@ def copy_to(attachments: Iterable[Attachment], message: Message) -> list[Attachm
         copies.append(copy)
     set_loaded(message, copies)
     return copies
+
+
+# Links for a gateway that reads images from a URL in the text (VisionModel.url_in_text): the
+# one way to an image without a session, for one image, for LINK_SECONDS.
+LINK_SALT = "chat.attachment-link"
+LINK_SECONDS = 3600
+
+
+def public_link(attachment: Attachment) -> str:
+    """An absolute, signed, expiring address of the image under PUBLIC_URL ("" without it)."""
+    if not settings.PUBLIC_URL:
+        return ""
+    token = signing.dumps(attachment.pk, salt=LINK_SALT, compress=False)
+    return settings.PUBLIC_URL + reverse("chat:attachment_link", args=[token])
+
+
+def from_link(token: str) -> Attachment | None:
+    """The sent image a link names while it is valid, else None."""
+    try:
+        pk = signing.loads(token, salt=LINK_SALT, max_age=LINK_SECONDS)
+    except signing.BadSignature:
+        return None
+    if not isinstance(pk, int):
+        return None
+    sent = Attachment.objects.filter(message__isnull=False, kind=Attachment.Kind.IMAGE)
+    return sent.filter(pk=pk).first()

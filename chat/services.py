@@ -25,7 +25,14 @@ from accounts.access import get_rw_for_user
 from accounts.models import User
 from chat import attachments
 from chat.events import EDIT, REPLY_ACTIONS, SEND
-from chat.models import Attachment, Conversation, Message, VisionModel, sees_images
+from chat.models import (
+    Attachment,
+    Conversation,
+    Message,
+    VisionModel,
+    sees_images,
+    vision_rule,
+)
 from chat.sessions import SessionEnded, session_is_current
 from chat.signals import reply_ended
 from chat.threads import MessageTree, ThreadItem, build_thread
@@ -163,8 +170,13 @@ def begin_reply(
         new_title = _update_conversation(conversation, assistant, action, text)
         created = [m for m in (user_message, assistant) if m is not None]
         thread = MessageTree(messages + created).thread(assistant.pk)
-        sees = sees_images(vision_rules, model)
-        context = context_messages(conversation, [item.message for item in thread[:-1]], sees=sees)
+        rule = vision_rule(vision_rules, model)
+        context = context_messages(
+            conversation,
+            [item.message for item in thread[:-1]],
+            sees=rule is not None and rule.sees,
+            links=rule is not None and rule.sees and rule.url_in_text,
+        )
         # Reserve the reply's estimated cost before anything goes upstream; a refusal
         # (usage.services.BudgetRefused) rolls all of this back.
         money.reserve_chat(
@@ -298,12 +310,14 @@ def _update_conversation(
 
 
 def context_messages(
-    conversation: Conversation, path: list[Message], *, sees: bool = False
+    conversation: Conversation, path: list[Message], *, sees: bool = False, links: bool = False
 ) -> list[dict[str, Any]]:
     """The messages sent upstream: the system prompt, then the thread's turns. A user message
     with images (loaded with it) becomes content parts, its text then its images, only when
     the model `sees`; otherwise, and in assistant messages always, the text alone, so no
-    image part ever reaches a model that would refuse the whole request for it."""
+    image part ever reaches a model that would refuse the whole request for it. With `links`
+    (the gateway convention of -all models, VisionModel.url_in_text) and a PUBLIC_URL, the
+    images go as signed links before the text instead."""
     context: list[dict[str, Any]] = []
     if conversation.system_prompt.strip():
         context.append({"role": "system", "content": conversation.system_prompt})
@@ -314,6 +328,10 @@ def context_messages(
         images = [a for a in images if a.kind == Attachment.Kind.IMAGE and a.file]
         if not (sees and images):
             context.append({"role": message.role, "content": message.content})
+            continue
+        urls = [attachments.public_link(a) for a in images] if links else []
+        if urls and all(urls):
+            context.append({"role": message.role, "content": " ".join([*urls, message.content])})
             continue
         parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
         parts += [image_part(ImageRef(a.file.name or "", a.content_type)) for a in images]

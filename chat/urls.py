@@ -32,6 +32,11 @@ urlpatterns = [
         name="attachment",
     ),
     path(
+        "attachments/<str:token>/",
+        views_attachments.attachment_link,
+        name="attachment_link",
+    ),
+    path(
         "c/<uuid:conversation_id>/export/<str:fmt>/",
         views.export_conversation,
         name="export",

@@ -128,6 +128,20 @@ def attachment(
     ).first()
     if item is None or (item.message_id is None and item.uploaded_by_id != request.user.pk):
         raise Http404
+    return _serve(item, variant)
+
+
+@require_GET
+def attachment_link(request, token: str) -> FileResponse:
+    """A sent image by a signed, expiring link (chat.attachments.public_link): only made for
+    a gateway the admin lets read images from a URL in the text."""
+    item = attachments.from_link(token)
+    if item is None:
+        raise Http404
+    return _serve(item, "file")
+
+
+def _serve(item: Attachment, variant: str) -> FileResponse:
     stored = item.thumbnail if variant == "thumb" and item.thumbnail else item.file
     try:
         handle = stored.open("rb")

@@ -9,6 +9,7 @@ import io
 
 import pytest
 from channels.db import database_sync_to_async
+from django.test import Client
 from PIL import Image
 
 from chat import attachments
@@ -278,3 +279,43 @@ async def test_an_edit_keeps_the_images_of_the_message_it_replaces(
         lambda: sorted(Message.objects.filter(role="user").values_list("attachments", flat=True))
     )()
     assert len(counts) == 2 and len(set(counts)) == 2  # a copy each, not one shared file
+
+
+async def test_a_model_that_reads_links_gets_signed_links_in_the_text(
+    alice_socket, conversation, alice, listed, settings, monkeypatch
+):
+    settings.PUBLIC_URL = "http://testserver"
+    await database_sync_to_async(VisionModel.objects.create)(
+        pattern="gpt-4o-mini", sees=True, url_in_text=True
+    )
+    ids = await _attach(conversation, alice, (70, 50))
+
+    await _reply(alice_socket, text="Describe it", attachments=ids)
+
+    request = _chat_requests(listed)[-1]
+    assert _image_parts(request) == []
+    content = request.json["messages"][-1]["content"]
+    link, _space, text = content.partition(" ")
+    assert text == "Describe it" and link.startswith("http://testserver/attachments/")
+    path = link.removeprefix("http://testserver")
+
+    anonymous = await database_sync_to_async(lambda: Client().get(path))()
+    assert anonymous.status_code == 200 and anonymous["Content-Type"] == "image/jpeg"
+    tampered = path.replace(path[-6:-1], "AAAAA")
+    assert (await database_sync_to_async(lambda: Client().get(tampered))()).status_code == 404
+    monkeypatch.setattr(attachments, "LINK_SECONDS", -1)  # expired
+    assert (await database_sync_to_async(lambda: Client().get(path))()).status_code == 404
+
+
+async def test_without_a_public_url_links_fall_back_to_image_parts(
+    alice_socket, conversation, alice, listed, settings
+):
+    settings.PUBLIC_URL = ""
+    await database_sync_to_async(VisionModel.objects.create)(
+        pattern="gpt-4o-mini", sees=True, url_in_text=True
+    )
+    ids = await _attach(conversation, alice, (70, 50))
+
+    await _reply(alice_socket, text="Describe it", attachments=ids)
+
+    assert len(_image_parts(_chat_requests(listed)[-1])) == 1

@@ -257,3 +257,18 @@ def test_the_page_shows_the_images_not_sent_yet_and_the_sent_ones(
     assert f'href="{_file_url(image)}"' in content  # the full-size view of the sent one
     assert 'class="message-images"' in content
     assert '<label for="composer-images"' in content and "Attach images</label>" in content
+
+
+def test_a_private_copy_has_copies_of_the_images(conversation, alice, bob):
+    from chat import services
+
+    image = _sent_image(conversation, alice)
+    conversation.is_shared = True
+    conversation.save(update_fields=["is_shared"])
+
+    fork = services.fork_conversation(conversation=conversation, user=bob)
+
+    (copy,) = Attachment.objects.filter(conversation=fork)
+    assert copy.message.conversation_id == fork.pk and copy.message.content == "Look"
+    assert copy.file.name != image.file.name
+    assert copy.file.read() == image.file.read()  # its own file: a deletion takes one only
