@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin import TeamAdmin
 from accounts.models import User
 from chat import export
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, VisionModel
 from chat.signals import content_viewed
 
 # What an admin reviews about a message: who spoke, how it ended, what it cost.
@@ -138,3 +138,13 @@ class MessageAdmin(AuditedChangeViewMixin, admin.ModelAdmin):
 team_actions = [*(TeamAdmin.actions or ()), export.export_teams_json]  # type: ignore[misc]
 TeamAdmin.actions = team_actions  # type: ignore[misc]  # a class attribute the admin reads
 TeamAdmin.has_export_permission = export.may_export  # type: ignore[attr-defined]
+
+
+@admin.register(VisionModel)
+class VisionModelAdmin(admin.ModelAdmin):
+    """Which models can see images (chat.vision): the longest matching pattern decides."""
+
+    list_display = ["pattern", "sees", "url_in_text"]
+    list_editable = ["sees", "url_in_text"]
+    list_filter = ["sees", "url_in_text"]
+    search_fields = ["pattern"]

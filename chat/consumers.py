@@ -24,10 +24,10 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from accounts.access import clean_id, get_for_user, get_membership
 from accounts.live import team_group, user_group
 from accounts.models import Membership, User
-from chat import commands, events, frames, live_render, services
+from chat import attachments, commands, events, frames, live_render, services
 from chat.db import reply_db
 from chat.events import ACTIONS
-from chat.models import Conversation, Message
+from chat.models import Attachment, Conversation, Message
 from chat.services import ReplyStart
 from chat.sessions import SessionEnded, check_session
 from chat.streaming import Generation, State, Subscriber, registry
@@ -87,6 +87,11 @@ def _load_thread(
 def _command_membership(session_key: str | None, user_id: int, team_id: int) -> Membership:
     """The asker's membership for a slash command, if their session is still valid."""
     return get_membership(check_session(session_key, user_id), team_id)
+
+
+def _pending_images(user: User, conversation: Conversation) -> list[Attachment]:
+    """The images attached and not sent, for a composer shown again after a refused send."""
+    return list(attachments.pending_images(conversation=conversation, user=user))
 
 
 def _language(scope: dict[str, Any]) -> str:
@@ -195,7 +200,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if handler is not None:
             await self._run_command(handler, text)
             return
-        await self._start_reply(events.SEND, text=text)
+        # Images attached over HTTP (chat.views_attachments) come as their ids; `vision` is
+        # the member's answer when a model that cannot see was offered them.
+        await self._start_reply(
+            events.SEND,
+            text=text,
+            attachment_ids=data.get("attachments"),
+            vision=data.get("vision"),
+        )
 
     async def _run_command(self, handler: commands.Handler, text: str) -> None:
         """A slash command (chat.commands): the handler's frame goes to this tab."""
@@ -310,10 +322,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send_error(_("You can read this conversation but not write in it."))
         except Http404:
             await self._send_error(_("That message is no longer there."))
+        except services.VisionChoiceNeeded as exc:  # the composer, text and images stay
+            choice = frames.vision_choice_html(model=exc.model, suggestion=exc.suggestion)
+            await self.send(text_data=choice + frames.error_html(""))
         except ValidationError as exc:
             error = " ".join(exc.messages)
             if action == events.SEND:
-                composer = frames.composer_html(text=kwargs.get("text"), error=error)
+                pending = await database_sync_to_async(_pending_images)(
+                    self.scope["user"], self.conversation
+                )
+                composer = frames.composer_html(
+                    text=kwargs.get("text"),
+                    error=error,
+                    conversation=self.conversation,
+                    pending_images=pending,
+                )
                 await self.send(text_data=composer)
             else:
                 await self._send_error(error)

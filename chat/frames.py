@@ -181,10 +181,29 @@ def controls_html(*, streaming: bool, can_write: bool = True) -> str:
     return _constant("controls", streaming) if can_write else ""
 
 
-def composer_html(*, text: str | None = None, error: str = "", streaming: bool = False) -> str:
+def composer_html(
+    *,
+    text: str | None = None,
+    error: str = "",
+    streaming: bool = False,
+    conversation: Conversation | None = None,
+    pending_images: list | None = None,
+) -> str:
+    """The composer; with `pending_images` (and their `conversation`), its tray keeps the
+    images attached and not sent yet (templates/chat/_vision.html)."""
+    if pending_images:
+        return _render_composer(
+            text, error, streaming, conversation=conversation, pending_images=pending_images
+        )
     if not text and not error:  # the same for every reply
         return _constant("composer", streaming)
     return _render_composer(text, error, streaming)
+
+
+def vision_choice_html(*, model: str, suggestion: str) -> str:
+    """Images sent to a model that cannot see: the choice in the composer (nothing was saved)."""
+    context = {"model": model, "suggestion": suggestion, "choice_oob": True}
+    return render_to_string("chat/_vision.html#choice", context)
 
 
 def error_html(error: str) -> str:
@@ -216,13 +235,14 @@ def _cached(name: str, streaming: bool, language: str | None, max_chars: int) ->
     return _render_error("")
 
 
-def _render_composer(text: str | None, error: str, streaming: bool) -> str:
+def _render_composer(text: str | None, error: str, streaming: bool, **extra: object) -> str:
     context = {
         "composer_oob": True,
         "composer_text": text if isinstance(text, str) else "",
         "composer_error": error,
         "streaming": streaming,
         "MESSAGE_MAX_CHARS": settings.MESSAGE_MAX_CHARS,
+        **extra,
     }
     return render_to_string("chat/messages.html#composer", context)
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
 
 from django.conf import settings
 from django.db import models
@@ -318,3 +320,58 @@ class GPT(models.Model):
     @property
     def model_id(self) -> str:
         return f"{self.MODEL_PREFIX}{self.gizmo_id}"
+
+
+def vision_rule(rules: Iterable[VisionModel], model: str) -> VisionModel | None:
+    """The row of `rules` that decides for `model`: the longest pattern that matches it (so
+    "gpt-4o-audio*" can say no where "gpt-4o*" says yes), or None."""
+    name = (model or "").strip().lower()
+    matches = [row for row in rules if fnmatchcase(name, row.pattern.strip().lower())]
+    return max(matches, key=lambda row: len(row.pattern), default=None)
+
+
+def sees_images(rules: Iterable[VisionModel], model: str) -> bool:
+    rule = vision_rule(rules, model)
+    return rule is not None and rule.sees
+
+
+class VisionModelQuerySet(models.QuerySet["VisionModel"]):
+    def can_see(self, model: str) -> bool:
+        """Whether `model` can see images (one query)."""
+        return sees_images(self, model)
+
+
+class VisionModel(models.Model):
+    """Which models can see images: a pattern of model names (fnmatch, case-insensitive:
+    "gpt-4o*", "*-all") and whether they see. Edited by the site admin; seeded with defaults
+    by a data migration. The longest matching pattern decides; no match means no images."""
+
+    pattern = models.CharField(
+        _("model name pattern"),
+        max_length=200,
+        unique=True,
+        help_text=_('A model name, or a pattern with * and ?, e.g. "gpt-4o*" or "*-all".'),
+    )
+    sees = models.BooleanField(
+        _("can see images"),
+        default=True,
+        help_text=_("Untick to make an exception to a broader pattern."),
+    )
+    url_in_text = models.BooleanField(
+        _("image links in the text"),
+        default=False,
+        help_text=_(
+            "For gateways whose -all models read a link put in the message instead of an "
+            "attached image. Works only when the gateway can reach PUBLIC_URL."
+        ),
+    )
+
+    objects = VisionModelQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("vision model")
+        verbose_name_plural = _("vision models")
+        ordering = ["pattern"]
+
+    def __str__(self) -> str:
+        return self.pattern

@@ -150,7 +150,7 @@ def _is_media_path(url: str) -> bool:
 
 # Our copies of the files a reply linked to (chat.reply_files): served through the
 # conversation's access rule by the view named chat:attachment.
-OUR_COPY_RE = re.compile(r"/c/[0-9a-f-]{32,36}/attachments/[0-9]{1,19}/(?:\?download=1)?")
+OUR_COPY_RE = re.compile(r"/c/[0-9a-f-]{32,36}/attachments/[0-9]{1,19}/(?:file|download)/")
 # The env key of a reply's links to their copies (render_markdown's `links`).
 LINKS_ENV = "parlor_links"
 

@@ -265,8 +265,8 @@ class Copies:
 
 
 def attachment_url(conversation_id: UUID, attachment: Attachment, *, download: bool = False) -> str:
-    url = reverse("chat:attachment", args=[conversation_id, attachment.pk])
-    return f"{url}?download=1" if download else url
+    variant = "download" if download else "file"
+    return reverse("chat:attachment", args=[conversation_id, attachment.pk, variant])
 
 
 class ReplyFiles:

@@ -23,11 +23,21 @@ from django.utils.translation import ngettext
 
 from accounts.access import get_rw_for_user
 from accounts.models import User
+from chat import attachments
 from chat.events import EDIT, REPLY_ACTIONS, SEND
-from chat.models import Conversation, Message
+from chat.models import (
+    Attachment,
+    Conversation,
+    Message,
+    VisionModel,
+    sees_images,
+    vision_rule,
+)
 from chat.sessions import SessionEnded, session_is_current
 from chat.signals import reply_ended
 from chat.threads import MessageTree, ThreadItem, build_thread
+from chat.vision import ImageRef, image_part
+from gateway import catalogue
 from usage import services as money
 from usage.models import UsageRecord
 
@@ -49,7 +59,8 @@ class ReplyStart:
     assistant_item: ThreadItem
     model: str
     temperature: float | None
-    messages: list[dict[str, str]]
+    # Image parts hold chat.vision.ImageRef until chat.vision.resolve_images reads them.
+    messages: list[dict[str, Any]]
     # The thread as it now is, to the new reply (chat.frames.first_frame renders it for the tab
     # that asked, while the upstream request is in flight).
     thread: list[ThreadItem]
@@ -60,6 +71,20 @@ class ReplyStart:
         return self.assistant.pk
 
 
+class VisionChoiceNeeded(Exception):
+    """Images sent to a model that cannot see: nothing was saved; the member chooses between
+    `suggestion` (a model the gateway lists that can see, or "") and the text alone."""
+
+    def __init__(self, *, model: str, suggestion: str) -> None:
+        super().__init__(model)
+        self.model, self.suggestion = model, suggestion
+
+
+# The answers to the choice (the composer's `vision` field).
+SEND_TEXT_ALONE = "text"
+SWITCH_PREFIX = "switch:"
+
+
 def begin_reply(
     *,
     conversation_id: UUID | str,
@@ -68,10 +93,17 @@ def begin_reply(
     text: str | None = None,
     message_id: int | str | None = None,
     session_key: str | None = None,
+    attachment_ids: Any = None,
+    vision: Any = "",
 ) -> ReplyStart:
     """Save the user's message and the assistant placeholder; raise PermissionDenied, Http404
     or ValidationError (nothing saved) when the reply may not start. With `session_key` (a
-    socket's), raise chat.sessions.SessionEnded if that session is no longer valid."""
+    socket's), raise chat.sessions.SessionEnded if that session is no longer valid.
+
+    A send may carry `attachment_ids`, images the user attached in this conversation and not
+    sent yet (chat.attachments), linked to the new message. To a model that cannot see,
+    VisionChoiceNeeded (nothing saved) unless `vision` answers it: SEND_TEXT_ALONE (the images
+    are dropped) or SWITCH_PREFIX + a listed model that can see (the conversation moves to it)."""
     if action not in REPLY_ACTIONS:
         raise ValidationError(_("Unknown action."))
     with transaction.atomic():
@@ -88,6 +120,7 @@ def begin_reply(
             Conversation.objects.select_for_update().filter(pk=conversation.pk).exists()
         # Authors loaded now: the thread is rendered from async code (the user messages' names).
         messages = list(conversation.messages.select_related("author"))
+        attachments.load_into(messages, conversation=conversation)  # one query, always
         if any(_is_live(m) for m in messages):
             raise ValidationError(
                 _("A reply is still being written. Wait for it or press Stop."), code="busy"
@@ -114,8 +147,19 @@ def begin_reply(
         tree = MessageTree(messages)
         if action in (SEND, EDIT):
             text = clean_text(text)
-        parent, user_message = _user_turn(conversation, tree, user, action, text, message_id)
         model = conversation.model or settings.DEFAULT_MODEL
+        vision_rules = list(VisionModel.objects.all())
+        images: list[Attachment] = []
+        if action == SEND:
+            ids = attachments.clean_ids(attachment_ids)
+            images = attachments.take_pending(conversation=conversation, user=user, ids=ids)
+            images, model = _images_for_model(conversation, model, images, vision, vision_rules)
+        parent, user_message = _user_turn(conversation, tree, user, action, text, message_id)
+        if action == SEND and user_message is not None:
+            attachments.link(images, user_message)
+        elif action == EDIT and user_message is not None:
+            edited = tree.get(message_id)  # its images go with the new version
+            attachments.copy_to(attachments.loaded(edited), user_message)
         assistant = Message.objects.create(
             conversation=conversation,
             parent=parent if user_message is None else user_message,
@@ -126,7 +170,13 @@ def begin_reply(
         new_title = _update_conversation(conversation, assistant, action, text)
         created = [m for m in (user_message, assistant) if m is not None]
         thread = MessageTree(messages + created).thread(assistant.pk)
-        context = context_messages(conversation, [item.message for item in thread[:-1]])
+        rule = vision_rule(vision_rules, model)
+        context = context_messages(
+            conversation,
+            [item.message for item in thread[:-1]],
+            sees=rule is not None and rule.sees,
+            links=rule is not None and rule.sees and rule.url_in_text,
+        )
         # Reserve the reply's estimated cost before anything goes upstream; a refusal
         # (usage.services.BudgetRefused) rolls all of this back.
         money.reserve_chat(
@@ -148,6 +198,42 @@ def begin_reply(
         thread=thread,
         new_title=new_title,
     )
+
+
+def vision_suggestion(rules: list[VisionModel] | None = None) -> str:
+    """The model to offer for images: the site's default model if it can see, else the first
+    the gateway lists (as cached) that can; "" when none can."""
+    rules = list(VisionModel.objects.all()) if rules is None else rules
+    listed = catalogue.list_chat_models()
+    candidates = [settings.DEFAULT_MODEL, *listed]
+    return next((m for m in candidates if m in listed and sees_images(rules, m)), "")
+
+
+def _images_for_model(
+    conversation: Conversation,
+    model: str,
+    images: list[Attachment],
+    vision: Any,
+    rules: list[VisionModel],
+) -> tuple[list[Attachment], str]:
+    """The images to send and the model to send them to, after the member's choice; raise
+    VisionChoiceNeeded when the model cannot see and they have not chosen yet."""
+    if not images:
+        return images, model
+    vision = vision if isinstance(vision, str) else ""
+    if vision == SEND_TEXT_ALONE:
+        Attachment.objects.filter(pk__in=[a.pk for a in images]).delete()
+        return [], model
+    if vision.startswith(SWITCH_PREFIX):
+        target = vision.removeprefix(SWITCH_PREFIX)
+        if not sees_images(rules, target) or target not in catalogue.list_chat_models():
+            raise ValidationError(_("Choose one of the models offered."), code="bad_model")
+        conversation.model = target
+        conversation.save(update_fields=["model"])
+        return images, target
+    if not sees_images(rules, model):
+        raise VisionChoiceNeeded(model=model, suggestion=vision_suggestion(rules))
+    return images, model
 
 
 def live_reply_window() -> timedelta:
@@ -223,15 +309,33 @@ def _update_conversation(
     return new_title
 
 
-def context_messages(conversation: Conversation, path: list[Message]) -> list[dict[str, str]]:
-    """The messages sent upstream: the system prompt, then the thread's turns."""
-    context = []
+def context_messages(
+    conversation: Conversation, path: list[Message], *, sees: bool = False, links: bool = False
+) -> list[dict[str, Any]]:
+    """The messages sent upstream: the system prompt, then the thread's turns. A user message
+    with images (loaded with it) becomes content parts, its text then its images, only when
+    the model `sees`; otherwise, and in assistant messages always, the text alone, so no
+    image part ever reaches a model that would refuse the whole request for it. With `links`
+    (the gateway convention of -all models, VisionModel.url_in_text) and a PUBLIC_URL, the
+    images go as signed links before the text instead."""
+    context: list[dict[str, Any]] = []
     if conversation.system_prompt.strip():
         context.append({"role": "system", "content": conversation.system_prompt})
     for message in path:
         if message.role == Message.Role.ASSISTANT and not message.content:
             continue  # a failed or empty reply has nothing to say to the model
-        context.append({"role": message.role, "content": message.content})
+        images = attachments.loaded(message) if message.role == Message.Role.USER else []
+        images = [a for a in images if a.kind == Attachment.Kind.IMAGE and a.file]
+        if not (sees and images):
+            context.append({"role": message.role, "content": message.content})
+            continue
+        urls = [attachments.public_link(a) for a in images] if links else []
+        if urls and all(urls):
+            context.append({"role": message.role, "content": " ".join([*urls, message.content])})
+            continue
+        parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+        parts += [image_part(ImageRef(a.file.name or "", a.content_type)) for a in images]
+        context.append({"role": message.role, "content": parts})
     return context
 
 
@@ -357,7 +461,9 @@ def fork_conversation(*, conversation: Conversation, user: User) -> Conversation
         )
         parent = None
         for message in path:
-            parent = message.copy_to(fork, parent=parent)
+            copy = message.copy_to(fork, parent=parent)
+            attachments.copy_to(attachments.loaded(message), copy)  # the images too
+            parent = copy
         fork.current_leaf = parent
         fork.save(update_fields=["current_leaf"])
     return fork

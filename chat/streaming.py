@@ -31,7 +31,7 @@ from channels.layers import InMemoryChannelLayer
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from chat import events, frames, reply_files, services
+from chat import events, frames, reply_files, services, vision
 from chat.db import reply_db
 from chat.live_render import LiveRenderer
 from chat.models import Conversation, Message
@@ -424,8 +424,11 @@ class Generation:
     async def _read(self) -> Outcome:
         start = self.start
         try:
+            messages = start.messages
+            if vision.has_images(messages):  # read from storage off the event loop
+                messages = await asyncio.to_thread(vision.resolve_images, messages)
             stream = gateway_chat.stream_chat(
-                model=start.model, messages=start.messages, temperature=start.temperature
+                model=start.model, messages=messages, temperature=start.temperature
             )
             async for event in stream:
                 if isinstance(event, ChatEnd):

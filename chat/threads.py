@@ -44,6 +44,16 @@ class ThreadItem:
         return message.author.shown_name if message.author else ""
 
     @property
+    def images(self) -> list:
+        """The images attached to a user message, if loaded with it (chat.attachments.loaded:
+        never a query, the partial is rendered from async code)."""
+        from chat.attachments import loaded
+
+        if self.message.role != Message.Role.USER:
+            return []
+        return [a for a in loaded(self.message) if a.kind == "image"]
+
+    @property
     def count(self) -> int:
         return len(self.sibling_ids)
 
@@ -74,8 +84,10 @@ class MessageTree:
 
     @classmethod
     def for_conversation(cls, conversation: Conversation) -> MessageTree:
-        # Authors come in the same query: user messages show their author's name.
-        return cls(list(conversation.messages.select_related("author")))
+        # Authors come in the same query: user messages show their author's name; their
+        # attached images in one more (the thumbnails are rendered from async code too).
+        messages = conversation.messages.select_related("author").prefetch_related("attachments")
+        return cls(list(messages))
 
     def get(self, message_id: Any) -> Message:
         """A message of this conversation by an id from a request, with no further query;

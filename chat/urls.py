@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views, views_files, views_gpts
+from chat import views, views_attachments, views_gpts
 
 app_name = "chat"
 urlpatterns = [
@@ -17,14 +17,29 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/pin/", views.pin, name="pin"),
     path("c/<uuid:conversation_id>/delete/", views.delete, name="delete"),
     path(
+        "c/<uuid:conversation_id>/attachments/",
+        views_attachments.attach,
+        name="attach",
+    ),
+    path(
+        "c/<uuid:conversation_id>/attachments/<int:attachment_id>/remove/",
+        views_attachments.detach,
+        name="detach",
+    ),
+    path(
+        "c/<uuid:conversation_id>/attachments/<int:attachment_id>/<str:variant>/",
+        views_attachments.attachment,
+        name="attachment",
+    ),
+    path(
+        "attachments/<str:token>/",
+        views_attachments.attachment_link,
+        name="attachment_link",
+    ),
+    path(
         "c/<uuid:conversation_id>/export/<str:fmt>/",
         views.export_conversation,
         name="export",
-    ),
-    path(
-        "c/<uuid:conversation_id>/attachments/<int:attachment_id>/",
-        views_files.attachment,
-        name="attachment",
     ),
     path("teams/<int:team_id>/gpts/", views_gpts.gpts, name="gpts"),
     path("teams/<int:team_id>/gpts/<int:gpt_id>/delete/", views_gpts.gpt_delete, name="gpt_delete"),

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import access
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership
-from chat import export, services
+from chat import attachments, export, services
 from chat.forms import ConversationSettingsForm, RenameForm
 from chat.models import GPT, Conversation, Pin
 from chat.threads import MessageTree, build_thread, thread_entries
@@ -140,6 +140,8 @@ def _render_page(
         "unavailable_models": _unavailable(form.models),
         "settings_form": form,
         "conversation_gpt": gpt_of(conversation),
+        # Images attached and not sent yet (chat.attachments): the composer's tray.
+        "pending_images": attachments.pending_images(conversation=conversation, user=request.user),
         **_pending_composer(request, conversation),
     }
     return render(request, "chat/conversation.html", context, status=status)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from demo_gateway import allmodels, images, scenarios
+from demo_gateway import allmodels, images, scenarios, vision
 from demo_gateway.images import ImagesEmulator
 from demo_gateway.media import MediaEmulator
 from demo_gateway.scenarios import CUT, Reply
@@ -326,6 +326,18 @@ class DemoGateway:
                 return await self._send(writer, reply, request_id, keep_alive)
             plan = allmodels.stream_plan(ask, delay=self.token_delay)
             return await self._stream(writer, plan, request_id, keep_alive)
+        refused = vision.refusal(body, model, request_id)  # image parts real upstreams refuse
+        if refused is not None:
+            return await self._send(writer, refused, request_id, keep_alive)
+        seen = vision.description(body) if scenario == "normal" else None
+        if seen is not None and body.get("stream") is not True:
+            payload = vision.completion_body(
+                seen, chat_id=chat_id, created=created, model=model, body=body
+            )
+            return await self._send(writer, Reply(200, payload), request_id, keep_alive)
+        if seen is not None:
+            req = scenarios.StreamRequest(scenario, body, chat_id, created, model, self.token_delay)
+            return await self._stream(writer, vision.stream_plan(req, seen), request_id, keep_alive)
         if body.get("stream") is not True:
             payload = scenarios.completion_body(
                 scenario, body, chat_id=chat_id, created=created, model=model

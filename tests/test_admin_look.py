@@ -236,6 +236,7 @@ def test_every_model_of_ours_in_the_admin_is_checked():
         "accounts.user",
         "chat.conversation",
         "chat.message",
+        "chat.visionmodel",
         "media_jobs.mediajob",
     }
 

@@ -67,8 +67,26 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
 
 
-def estimate_prompt_tokens(messages: list[dict[str, str]]) -> int:
-    return sum(max(1, estimate_tokens(m.get("content") or "")) for m in messages)
+# What one attached image counts for in an estimate: OpenAI's high detail at the size Parlor
+# sends (2,000 x 768 px: 85 + 170 per 512 px tile) is 1,105 tokens.
+IMAGE_TOKENS = 1105
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(max(1, _content_tokens(m.get("content") or "")) for m in messages)
+
+
+def _content_tokens(content: Any) -> int:
+    """A message's content: text, or content parts (text and images)."""
+    if isinstance(content, str):
+        return estimate_tokens(content)
+    if not isinstance(content, list):
+        return 0
+    return sum(
+        IMAGE_TOKENS if part.get("type") == "image_url" else estimate_tokens(part.get("text") or "")
+        for part in content
+        if isinstance(part, dict)
+    )
 
 
 def current_month() -> datetime.date:
@@ -445,7 +463,7 @@ def reserve_chat(
     user: Any,
     role: str,
     model: str,
-    messages: list[dict[str, str]],
+    messages: list[dict[str, Any]],
     conversation: Any = None,
     message: Any = None,
 ) -> UsageRecord:

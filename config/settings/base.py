@@ -260,6 +260,10 @@ if SUNO_API_FORMAT not in ("newapi", "goamz"):
 
 DEFAULT_MODEL = env_str("DEFAULT_MODEL", "gpt-4o-mini")
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 32000)
+# Images attached to a message (chat.vision): the largest file taken (MB, before it is scaled
+# down) and how many one message may carry.
+ATTACHMENT_MAX_MB = env_float("ATTACHMENT_MAX_MB", 20.0)
+ATTACHMENT_MAX_FILES = env_int("ATTACHMENT_MAX_FILES", 10)
 # Money (usage/): the one currency budgets and prices are in, and the price of a model that
 # has none of its own (per 1K tokens and per media action), flagged on the usage page.
 USAGE_CURRENCY = env_str("USAGE_CURRENCY", "USD")

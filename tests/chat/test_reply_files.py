@@ -127,7 +127,7 @@ async def test_pictures_are_copied_and_the_stored_reply_shows_our_copies(
     )
     assert (copy.width, copy.height, copy.size) == (16, 16, len(PNG))
     assert copy.file.read() == PNG
-    ours = f"/c/{all_chat.pk}/attachments/{copy.pk}/"
+    ours = f"/c/{all_chat.pk}/attachments/{copy.pk}/file/"
     assert f'<img src="{ours}" alt="a cat">' in message.html
     assert "cdn.example" not in message.html
     assert message.content == "".join(tokens)  # the text itself is kept as written
@@ -183,10 +183,11 @@ async def test_other_file_links_are_listed_as_attachments(all_chat, alice_cookie
     assert (pdf.kind, pdf.content_type, pdf.name) == ("file", "application/pdf", "report.pdf")
     assert (wav.kind, wav.content_type, wav.name) == ("audio", "audio/wav", "tune.wav")
     listed = message.html.split('class="reply-attachments"', 1)[1]
-    assert f'href="/c/{all_chat.pk}/attachments/{pdf.pk}/?download=1"' in listed
-    assert f'<audio controls preload="none" src="/c/{all_chat.pk}/attachments/{wav.pk}/">' in listed
+    assert f'href="/c/{all_chat.pk}/attachments/{pdf.pk}/download/"' in listed
+    player = f'<audio controls preload="none" src="/c/{all_chat.pk}/attachments/{wav.pk}/file/">'
+    assert player in listed
     # In the text, the copied file's link points at our copy; a web page stays a web link.
-    assert f'<a href="/c/{all_chat.pk}/attachments/{pdf.pk}/"' in message.html
+    assert f'<a href="/c/{all_chat.pk}/attachments/{pdf.pk}/file/"' in message.html
     assert 'href="https://example.org/about"' in message.html
 
 
@@ -219,7 +220,7 @@ async def test_a_copy_is_served_to_the_conversations_readers_only(
     all_chat, alice_cookie, fake_stream, web, alice_client, bob_client, charlie_client
 ):
     copy = await _copied_picture(all_chat, alice_cookie, fake_stream, web)
-    url = f"/c/{all_chat.pk}/attachments/{copy.pk}/"
+    url = f"/c/{all_chat.pk}/attachments/{copy.pk}/file/"
 
     response = await database_sync_to_async(alice_client.get)(url)
     assert response.status_code == 200
@@ -243,7 +244,7 @@ async def test_a_copy_is_not_reachable_through_another_conversation(
     other = await database_sync_to_async(make_conversation)(team, alice)
 
     response = await database_sync_to_async(alice_client.get)(
-        f"/c/{other.pk}/attachments/{copy.pk}/"
+        f"/c/{other.pk}/attachments/{copy.pk}/file/"
     )
     assert response.status_code == 404
 
@@ -291,12 +292,12 @@ async def test_suno_songs_become_player_cards(suno_chat, alice_cookie, fake_stre
     assert audio.source_url == "https://cdn.example/s/a1"
     base = f"/c/{suno_chat.pk}/attachments"
     card = message.html.split('class="job-clip reply-song"', 1)[1]
-    assert f'<img class="job-cover" src="{base}/{cover.pk}/"' in card
+    assert f'<img class="job-cover" src="{base}/{cover.pk}/file/"' in card
     assert "<h4>海边的歌</h4>" in card
-    assert f'<audio controls preload="none" src="{base}/{audio.pk}/"></audio>' in card
-    assert f'href="{base}/{audio.pk}/?download=1"' in card
+    assert f'<audio controls preload="none" src="{base}/{audio.pk}/file/"></audio>' in card
+    assert f'href="{base}/{audio.pk}/download/"' in card
     # The cover is on the card, not again in the text; the video was not copied.
-    assert message.html.count(f"{base}/{cover.pk}/") == 1
+    assert message.html.count(f"{base}/{cover.pk}/file/") == 1
     assert "<video" not in message.html
 
 

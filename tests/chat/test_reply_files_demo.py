@@ -49,7 +49,7 @@ async def test_gpt_4_all_pictures_and_file_are_copied_the_private_one_is_not(
     ]
     assert all(a.source_url.startswith(demo_gateway.base_url) for a in attachments)
     for attachment in attachments:
-        assert f"/c/{conversation.pk}/attachments/{attachment.pk}/" in message.html
+        assert f"/c/{conversation.pk}/attachments/{attachment.pk}/file/" in message.html
     assert allmodels.PRIVATE_PICTURE not in message.html
     assert "The image at 10.0.0.1 could not be copied." in message.html
     assert demo_gateway.base_url not in message.html
@@ -67,4 +67,4 @@ async def test_a_suno_chat_song_becomes_a_card(alice_socket, conversation, demo_
     assert "🎵" not in "".join(frames) and "🎵" not in message.content
     card = message.html.split('class="job-clip reply-song"', 1)[1]
     assert "<h4>演示歌曲" in card and "<audio controls" in card
-    assert f"/c/{conversation.pk}/attachments/{attachments[2].pk}/" in card  # the video
+    assert f"/c/{conversation.pk}/attachments/{attachments[2].pk}/file/" in card  # the video

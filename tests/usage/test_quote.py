@@ -81,3 +81,21 @@ def test_prices_cannot_be_negative():
     assert "per_image" in invalid.value.message_dict
     with pytest.raises(IntegrityError), transaction.atomic():
         Price.objects.create(model="y", per_action=Decimal("-0.1"))
+
+
+def test_an_attached_image_counts_in_the_prompt_estimate():
+    from usage.services import IMAGE_TOKENS, estimate_prompt_tokens
+
+    text = [{"role": "user", "content": "What is this?"}]
+    parts = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA"}},
+                {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA"}},
+            ],
+        }
+    ]
+
+    assert estimate_prompt_tokens(parts) == estimate_prompt_tokens(text) + 2 * IMAGE_TOKENS
