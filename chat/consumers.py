@@ -195,7 +195,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if handler is not None:
             await self._run_command(handler, text)
             return
-        await self._start_reply(events.SEND, text=text)
+        # Attachment ids uploaded before the send (a voice recording, images) go with it.
+        await self._start_reply(events.SEND, text=text, attachments=data.get("attachments"))
 
     async def _run_command(self, handler: commands.Handler, text: str) -> None:
         """A slash command (chat.commands): the handler's frame goes to this tab."""

@@ -21,10 +21,10 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from accounts.access import get_rw_for_user
+from accounts.access import clean_id, get_rw_for_user
 from accounts.models import User
 from chat.events import EDIT, REPLY_ACTIONS, SEND
-from chat.models import Conversation, Message
+from chat.models import Attachment, Conversation, Message
 from chat.sessions import SessionEnded, session_is_current
 from chat.signals import reply_ended
 from chat.threads import MessageTree, ThreadItem, build_thread
@@ -68,6 +68,7 @@ def begin_reply(
     text: str | None = None,
     message_id: int | str | None = None,
     session_key: str | None = None,
+    attachments: Any = None,
 ) -> ReplyStart:
     """Save the user's message and the assistant placeholder; raise PermissionDenied, Http404
     or ValidationError (nothing saved) when the reply may not start. With `session_key` (a
@@ -115,6 +116,8 @@ def begin_reply(
         if action in (SEND, EDIT):
             text = clean_text(text)
         parent, user_message = _user_turn(conversation, tree, user, action, text, message_id)
+        if user_message is not None and attachments:
+            link_attachments(conversation, user, user_message, attachments)
         model = conversation.model or settings.DEFAULT_MODEL
         assistant = Message.objects.create(
             conversation=conversation,
@@ -194,6 +197,35 @@ def _user_turn(
     if action == EDIT:
         return parent, _create_user_message(conversation, parent, user, text)
     return parent, None
+
+
+MAX_ATTACHMENTS = 10
+
+
+def link_attachments(
+    conversation: Conversation, user: User, message: Message, ids: Any
+) -> list[Attachment]:
+    """Link the attachments `ids` (a list of ids, or one, from a socket frame) to the new
+    user `message`: only those of this conversation that `user` uploaded and no message has
+    yet. They are put in the message's prefetch cache, so its partial shows them."""
+    if not isinstance(ids, list):
+        ids = [ids]
+    clean = set()
+    for value in ids[:MAX_ATTACHMENTS]:
+        try:
+            clean.add(clean_id(Attachment, value))
+        except Http404:
+            continue
+    free = Attachment.objects.filter(
+        conversation=conversation, uploaded_by=user, message__isnull=True, pk__in=clean
+    )
+    linked = list(free)
+    if linked:
+        Attachment.objects.filter(pk__in=[a.pk for a in linked]).update(message=message)
+        for attachment in linked:
+            attachment.message = message
+    message._prefetched_objects_cache = {"attachments": linked}  # type: ignore[attr-defined]
+    return linked
 
 
 def _create_user_message(

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Exists, OuterRef, prefetch_related_objects
 from django.http import Http404
 
 from accounts.access import clean_id
 from accounts.models import Membership, User
-from chat.models import Conversation, Message
+from chat.models import Attachment, Conversation, Message
 
 
 @dataclass
@@ -42,6 +43,13 @@ class ThreadItem:
         if message.author_id is None or not Message.author.is_cached(message):
             return ""
         return message.author.shown_name if message.author else ""
+
+    @property
+    def attachments(self) -> list[Any]:
+        """The message's attachments loaded with it (prefetched by the thread's loaders, set
+        by begin_reply on a new message); never queried: the partial renders from async code."""
+        cache = getattr(self.message, "_prefetched_objects_cache", None) or {}
+        return list(cache.get("attachments", ()))
 
     @property
     def count(self) -> int:
@@ -74,8 +82,18 @@ class MessageTree:
 
     @classmethod
     def for_conversation(cls, conversation: Conversation) -> MessageTree:
-        # Authors come in the same query: user messages show their author's name.
-        return cls(list(conversation.messages.select_related("author")))
+        # Authors come in the same query: user messages show their author's name. Attachments
+        # (recordings, images) in one more query, only when some message has any.
+        has_attachments = Attachment.objects.filter(message=OuterRef("pk"))
+        messages: list[Message] = list(
+            conversation.messages.select_related("author").annotate(
+                has_attachments=Exists(has_attachments)
+            )
+        )
+        with_files = [m for m in messages if getattr(m, "has_attachments", False)]
+        if with_files:
+            prefetch_related_objects(with_files, "attachments")
+        return cls(messages)
 
     def get(self, message_id: Any) -> Message:
         """A message of this conversation by an id from a request, with no further query;

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "chat",
     "media_jobs",
     "usage",
+    "voice",
 ]
 
 MIDDLEWARE = [
@@ -274,6 +275,13 @@ MEDIA_MAX_DOWNLOAD_MB = env_float("MEDIA_MAX_DOWNLOAD_MB", 200.0)
 MEDIA_DOWNLOAD_SECONDS = env_float("MEDIA_DOWNLOAD_SECONDS", 300.0)
 MEDIA_POLL_BATCH = env_int("MEDIA_POLL_BATCH", 200)
 MEDIA_STUCK_MINUTES = env_int("MEDIA_STUCK_MINUTES", 5)
+# Voice input and audio translation (voice/): the largest recording or audio file accepted
+# (MB), the gateway's limit per request (MB) and the longest piece sent in one request
+# (minutes); longer or larger audio is re-encoded and split. The speech-to-text model.
+AUDIO_UPLOAD_MAX_MB = env_float("AUDIO_UPLOAD_MAX_MB", 100.0)
+AUDIO_GATEWAY_MAX_MB = env_float("AUDIO_GATEWAY_MAX_MB", 25.0)
+AUDIO_MAX_MINUTES = env_float("AUDIO_MAX_MINUTES", 10.0)
+TRANSCRIPTION_MODEL = env_str("TRANSCRIPTION_MODEL", "whisper-1")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from voice import views
+
+app_name = "voice"
+urlpatterns = [
+    path("c/<uuid:conversation_id>/recordings/", views.upload, name="upload"),
+    path(
+        "c/<uuid:conversation_id>/recordings/<str:attachment_id>/",
+        views.recording,
+        name="recording",
+    ),
+]
