@@ -283,7 +283,7 @@
 
   function maybeAutoSend() {
     var cfg = config();
-    var seconds = cfg ? parseInt(cfg.getAttribute("data-autosend") || "0", 10) : 0;
+    var seconds = cfg ? parseInt(cfg.getAttribute("data-send-after") || "0", 10) : 0;
     if (!(seconds > 0)) return;
     var left = seconds;
     setStatus(label("autosend", { seconds: left }));

@@ -102,3 +102,36 @@ def test_cancel_throws_the_recording_away(mic_page, server_url):
     expect(page.get_by_role("button", name="Record voice")).to_be_visible()
     expect(page.get_by_label("Message")).to_have_value("")
     assert page.console_errors == []
+
+
+def _record_a_moment(page) -> None:
+    page.get_by_role("button", name="Record voice").click()
+    expect(page.locator("#voice-elapsed")).to_have_text(re.compile(r"0:0[1-9]"), timeout=5_000)
+    page.get_by_role("button", name="Stop", exact=True).first.click()
+
+
+def test_auto_send_counts_down_and_any_key_cancels_it(mic_page, server_url):
+    page = mic_page
+    _setup_or_login(page, server_url)
+    page.goto(server_url + "/accounts/settings/")
+    page.get_by_label("Send voice messages by themselves after (seconds)").fill("2")
+    page.get_by_role("button", name="Save settings").click()
+    page.goto(server_url + "/")
+
+    page.get_by_role("button", name="New chat").first.click()
+    _record_a_moment(page)
+    status = page.locator("#voice-status")
+    expect(status).to_contain_text("Press any key to cancel", timeout=20_000)
+    page.keyboard.press("Shift")
+    expect(status).to_contain_text("Not sent")
+    page.wait_for_timeout(2_500)
+    expect(page.locator('[data-message-role="user"]')).to_have_count(0)
+
+    _record_a_moment(page)  # this time, left alone: it sends itself
+    user = page.locator('[data-message-role="user"]').last
+    expect(user).to_contain_text("Transcribed", timeout=20_000)
+    expect(user.locator("audio")).to_have_count(1)
+    page.goto(server_url + "/accounts/settings/")
+    page.get_by_label("Send voice messages by themselves after (seconds)").fill("0")
+    page.get_by_role("button", name="Save settings").click()
+    assert page.console_errors == []

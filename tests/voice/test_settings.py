@@ -20,7 +20,7 @@ def test_voice_settings_default_off_and_save(alice_client, alice, team):
     assert (alice.transcription_language, alice.voice_autosend_seconds) == ("ja", 4)
     conversation = make_conversation(team, alice)
     page = alice_client.get(conversation.get_absolute_url()).content.decode()
-    assert 'data-autosend="4"' in page
+    assert 'data-send-after="4"' in page
     assert reverse("voice:upload", args=[conversation.pk]) in page
     assert ">Record voice</button>" in page
     assert '<option value="translate">Translate audio</option>' in page
