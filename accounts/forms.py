@@ -88,16 +88,64 @@ def offered_chat_models() -> list[str]:
     return list(_chat_models())
 
 
+# Voice input's languages (ISO-639-1, as the speech-to-text API takes them), by their names.
+TRANSCRIPTION_LANGUAGES = [
+    ("ar", _("Arabic")),
+    ("zh", _("Chinese")),
+    ("cs", _("Czech")),
+    ("da", _("Danish")),
+    ("nl", _("Dutch")),
+    ("en", _("English")),
+    ("fi", _("Finnish")),
+    ("fr", _("French")),
+    ("de", _("German")),
+    ("el", _("Greek")),
+    ("he", _("Hebrew")),
+    ("hi", _("Hindi")),
+    ("hu", _("Hungarian")),
+    ("id", _("Indonesian")),
+    ("it", _("Italian")),
+    ("ja", _("Japanese")),
+    ("ko", _("Korean")),
+    ("no", _("Norwegian")),
+    ("pl", _("Polish")),
+    ("pt", _("Portuguese")),
+    ("ro", _("Romanian")),
+    ("ru", _("Russian")),
+    ("es", _("Spanish")),
+    ("sv", _("Swedish")),
+    ("th", _("Thai")),
+    ("tr", _("Turkish")),
+    ("uk", _("Ukrainian")),
+    ("vi", _("Vietnamese")),
+]
+MAX_AUTOSEND_SECONDS = 60
+
+
 class SettingsForm(forms.ModelForm):
     """A user's own settings. The model is one of the gateway's chat models or the site
     default (blank); the model already saved stays valid when the gateway stops listing it."""
 
     class Meta:
         model = User
-        fields = ["display_name", "default_model", "theme", "language"]
+        fields = [
+            "display_name",
+            "default_model",
+            "theme",
+            "language",
+            "transcription_language",
+            "voice_autosend_seconds",
+        ]
         help_texts = {
             "display_name": _("Shown to your teammates next to your username."),
             "default_model": _("Used for the new conversations you start."),
+            "transcription_language": _(
+                "The language you speak in voice messages. Setting it avoids misdetection."
+            ),
+            "voice_autosend_seconds": _(
+                "Send a transcribed voice message by itself after this many seconds; any key "
+                "cancels. 0 never sends by itself."
+            ),
         }
 
     def __init__(self, *args, models: list[str], **kwargs) -> None:
@@ -121,6 +169,22 @@ class SettingsForm(forms.ModelForm):
             choices=[("", _("As the browser asks")), *settings.LANGUAGES],
             required=False,
         )
+        self.fields["transcription_language"] = forms.ChoiceField(
+            label=_("Voice input language"),
+            choices=[("", _("Detect automatically")), *TRANSCRIPTION_LANGUAGES],
+            required=False,
+            help_text=self.Meta.help_texts["transcription_language"],
+        )
+        self.fields["voice_autosend_seconds"] = forms.IntegerField(
+            label=_("Send voice messages by themselves after (seconds)"),
+            min_value=0,
+            max_value=MAX_AUTOSEND_SECONDS,
+            required=False,
+            help_text=self.Meta.help_texts["voice_autosend_seconds"],
+        )
+
+    def clean_voice_autosend_seconds(self) -> int:
+        return self.cleaned_data.get("voice_autosend_seconds") or 0  # blank: off
 
 
 class ThemeForm(forms.ModelForm):

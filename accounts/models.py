@@ -38,6 +38,14 @@ class User(AbstractUser):
         db_default=Theme.SYSTEM,
     )
     language = models.CharField(_("language"), max_length=10, blank=True, default="", db_default="")
+    # Voice input: the language spoken (ISO-639-1; blank: detected), and the seconds a
+    # transcript waits in the composer before it is sent (0: never sent by itself).
+    transcription_language = models.CharField(
+        _("transcription language"), max_length=10, blank=True, default="", db_default=""
+    )
+    voice_autosend_seconds = models.PositiveSmallIntegerField(
+        _("send a transcript after (seconds)"), default=0, db_default=0
+    )
 
     @property
     def shown_name(self) -> str:

@@ -123,13 +123,17 @@ def clean_ids(values: Any) -> list[int]:
 
 
 def take_pending(*, conversation: Conversation, user: User, ids: list[int]) -> list[Attachment]:
-    """The pending images `ids` names, in the order attached; ValidationError when one is no
-    longer there (sent from another tab, taken back) or there are too many."""
+    """The pending attachments `ids` names (images, a voice recording), in the order attached;
+    ValidationError when one is no longer there (sent from another tab, taken back) or there
+    are too many."""
     if not ids:
         return []
     if len(ids) > settings.ATTACHMENT_MAX_FILES:
         raise ValidationError(too_many_text(settings.ATTACHMENT_MAX_FILES), code="too_many")
-    found = list(pending_images(conversation=conversation, user=user).filter(pk__in=ids))
+    pending = Attachment.objects.filter(
+        conversation=conversation, uploaded_by=user, message__isnull=True
+    )
+    found = list(pending.filter(pk__in=ids).order_by("position", "pk"))
     if len(found) != len(ids):
         raise ValidationError(
             _("An attached image is no longer there. Attach it again."), code="gone"

@@ -152,8 +152,11 @@ def begin_reply(
         images: list[Attachment] = []
         if action == SEND:
             ids = attachments.clean_ids(attachment_ids)
-            images = attachments.take_pending(conversation=conversation, user=user, ids=ids)
+            taken = attachments.take_pending(conversation=conversation, user=user, ids=ids)
+            images = [a for a in taken if a.kind == Attachment.Kind.IMAGE]
+            others = [a for a in taken if a.kind != Attachment.Kind.IMAGE]  # recordings
             images, model = _images_for_model(conversation, model, images, vision, vision_rules)
+            images += others
         parent, user_message = _user_turn(conversation, tree, user, action, text, message_id)
         if action == SEND and user_message is not None:
             attachments.link(images, user_message)

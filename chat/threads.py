@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Exists, OuterRef, prefetch_related_objects
 from django.http import Http404
 
 from accounts.access import clean_id
 from accounts.models import Membership, User
-from chat.models import Conversation, Message
+from chat.models import Attachment, Conversation, Message
 
 
 @dataclass
@@ -52,6 +53,13 @@ class ThreadItem:
         if self.message.role != Message.Role.USER:
             return []
         return [a for a in loaded(self.message) if a.kind == "image"]
+
+    @property
+    def attachments(self) -> list[Any]:
+        """All the message's attachments loaded with it (recordings, images); never a query."""
+        from chat.attachments import loaded
+
+        return loaded(self.message)
 
     @property
     def count(self) -> int:
@@ -84,10 +92,18 @@ class MessageTree:
 
     @classmethod
     def for_conversation(cls, conversation: Conversation) -> MessageTree:
-        # Authors come in the same query: user messages show their author's name; their
-        # attached images in one more (the thumbnails are rendered from async code too).
-        messages = conversation.messages.select_related("author").prefetch_related("attachments")
-        return cls(list(messages))
+        # Authors come in the same query: user messages show their author's name. Attachments
+        # (recordings, images) in one more query, only when some message has any.
+        has_attachments = Attachment.objects.filter(message=OuterRef("pk"))
+        messages: list[Message] = list(
+            conversation.messages.select_related("author").annotate(
+                has_attachments=Exists(has_attachments)
+            )
+        )
+        with_files = [m for m in messages if getattr(m, "has_attachments", False)]
+        if with_files:
+            prefetch_related_objects(with_files, "attachments")
+        return cls(messages)
 
     def get(self, message_id: Any) -> Message:
         """A message of this conversation by an id from a request, with no further query;

@@ -18,6 +18,7 @@ urlpatterns = [
     path("usage/", include("usage.urls")),
     path("accounts/", include("accounts.urls")),
     path("studio/", include("media_jobs.urls")),
+    path("", include("voice.urls")),
     path("", include("chat.urls")),
 ]
 if settings.DEBUG:

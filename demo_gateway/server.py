@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from demo_gateway import allmodels, images, scenarios, vision
+from demo_gateway import allmodels, audio, images, scenarios, vision
 from demo_gateway.images import ImagesEmulator
 from demo_gateway.media import MediaEmulator
 from demo_gateway.scenarios import CUT, Reply
@@ -224,6 +224,10 @@ class DemoGateway:
             return await self._send(writer, reply, request_id, keep_alive)
         elif allmodels.handles_path(path) and method == "GET":
             return await self._send(writer, allmodels.file_reply(path), request_id, keep_alive)
+        elif audio.handles(path) and method == "POST":
+            return await self._send(
+                writer, self._audio(request, request_id), request_id, keep_alive
+            )
         elif MediaEmulator.handles(path):
             authorized = self._authorized(request.headers.get("authorization"))
             reply = self.media.answer(request, request_id, authorized, self.base_url)
@@ -255,6 +259,13 @@ class DemoGateway:
         if scenario == "timeout":
             await asyncio.sleep(TIMEOUT_SLEEP)
         return await handler(request, scenario, writer, request_id, keep_alive)
+
+    def _audio(self, request: RecordedRequest, request_id: str) -> Reply:
+        authorization = request.headers.get("authorization")
+        if not self._authorized(authorization):
+            return scenarios.auth_error(authorization, request_id)
+        scenario = request.headers.get("x-demo-scenario") or self.scenario
+        return audio.answer(request, request_id, scenario)
 
     def _authorized(self, authorization: str | None) -> bool:
         if not authorization or not authorization.startswith("Bearer "):

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "chat",
     "media_jobs",
     "usage",
+    "voice",
 ]
 
 MIDDLEWARE = [
@@ -284,6 +285,13 @@ MEDIA_STUCK_MINUTES = env_int("MEDIA_STUCK_MINUTES", 5)
 # Image generation (/image, the Studio's Image tool): the model and size preselected.
 IMAGE_DEFAULT_MODEL = env_str("IMAGE_DEFAULT_MODEL", "dall-e-3")
 IMAGE_DEFAULT_SIZE = env_str("IMAGE_DEFAULT_SIZE", "1024x1024")
+# Voice input and audio translation (voice/): the largest recording or audio file accepted
+# (MB), the gateway's limit per request (MB) and the longest piece sent in one request
+# (minutes); longer or larger audio is re-encoded and split. The speech-to-text model.
+AUDIO_UPLOAD_MAX_MB = env_float("AUDIO_UPLOAD_MAX_MB", 100.0)
+AUDIO_GATEWAY_MAX_MB = env_float("AUDIO_GATEWAY_MAX_MB", 25.0)
+AUDIO_MAX_MINUTES = env_float("AUDIO_MAX_MINUTES", 10.0)
+TRANSCRIPTION_MODEL = env_str("TRANSCRIPTION_MODEL", "whisper-1")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
