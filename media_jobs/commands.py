@@ -95,5 +95,6 @@ def register() -> None:
     for prefix in COMMANDS:
         commands.register(prefix, handle)
     for mode, label in MODES.items():
-        commands.register_mode(mode, label)
+        kind = COMMANDS["/" + mode][0]  # the job kinds are gateway.probe's family names
+        commands.register_mode(mode, label, family=str(kind))
     thread_items.register()

@@ -20,6 +20,7 @@ from accounts import access
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership, User
 from chat.models import Conversation
+from config.gateway_check import serves
 from media_jobs import services
 from media_jobs.cards import card_context, jobs_for_cards
 from media_jobs.forms import TOOL_LABELS, TOOLS, ButtonForm
@@ -27,6 +28,16 @@ from media_jobs.models import MediaFile, MediaJob
 from media_jobs.providers import adapter_for
 
 PAGE_SIZE = 24
+
+
+def _tools() -> dict[str, object]:
+    """The studio's tools (name -> label) of the families the gateway serves."""
+    served = serves()
+    return {
+        name: label
+        for name, label in TOOL_LABELS.items()
+        if served.get(str(TOOLS[name].kind), True)
+    }
 
 
 def _membership(request: AuthenticatedHttpRequest) -> Membership:
@@ -72,7 +83,7 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
         "kinds": MediaJob.Kind.choices,
         "statuses": MediaJob.Status.choices,
         "query": query.urlencode(),
-        "tools": TOOL_LABELS,
+        "tools": _tools(),
     }
     template = "media_jobs/gallery.html#job-list" if request.htmx else "media_jobs/gallery.html"
     return render(request, template, context)
@@ -290,7 +301,7 @@ def new(request: AuthenticatedHttpRequest, tool: str = "imagine") -> HttpRespons
     context = {
         "form": form,
         "tool": tool,
-        "tools": TOOL_LABELS,
+        "tools": _tools(),
         "conversation": conversation,
     }
     return render(request, "media_jobs/new.html", context, status=400 if form.errors else 200)
