@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import URLPattern, path
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -39,17 +39,8 @@ FAMILY_LABELS = {
 @admin.register(GatewayCheck)
 class GatewayCheckAdmin(admin.ModelAdmin):
     change_list_template = "admin/config/gatewaycheck/change_list.html"
-    list_display = [
-        "family_name",
-        "state",
-        "checked_at",
-        "request",
-        "http_status",
-        "excerpt",
-        "details_summary",
-    ]
+    list_display = ["family_name", "state_word", "checked_at", "evidence", "details_summary"]
     list_display_links = None
-    list_filter = ["state"]
     actions = None
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -72,6 +63,29 @@ class GatewayCheckAdmin(admin.ModelAdmin):
         label = FAMILY_LABELS.get(obj.family)
         return f"{label} ({obj.family})" if label else obj.family
 
+    @admin.display(description=_("state"), ordering="state")
+    def state_word(self, obj: GatewayCheck) -> str:
+        return format_html(
+            '<span class="gateway-state gateway-state-{}">{}</span>',
+            obj.state,
+            obj.get_state_display(),
+        )
+
+    @admin.display(description=_("evidence"))
+    def evidence(self, obj: GatewayCheck) -> str:
+        """The request, the HTTP status (or none) and the start of the answer."""
+        status = str(obj.http_status) if obj.http_status is not None else gettext("no answer")
+        return format_html(
+            '<div class="gateway-request">{} → {}</div><code class="gateway-excerpt">{}</code>',
+            obj.request,
+            status,
+            obj.excerpt or "—",
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra_context = {"title": gettext("What the gateway serves"), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description=_("details"))
     def details_summary(self, obj: GatewayCheck) -> str:
         """The family's listed models and Midjourney's optional routes, in a few words."""
@@ -90,7 +104,7 @@ class GatewayCheckAdmin(admin.ModelAdmin):
                 for name, on in features.items()
             ]
             parts.append((gettext("Optional routes"), ", ".join(words)))
-        return format_html_join("", "<div>{}: {}</div>", parts) or "—"
+        return format_html_join("", '<div class="gateway-details">{}: {}</div>', parts) or "—"
 
     def get_urls(self) -> list[URLPattern]:
         check = self.admin_site.admin_view(require_POST(self.check_view))

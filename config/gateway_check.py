@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -37,6 +38,10 @@ FAMILIES = probe.FAMILIES
 
 # The answer this process last read or stored: what code on an event loop falls back on.
 _last: dict[str, dict[str, Any]] = {}
+# The check in flight on each event loop.
+_checks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def stored() -> dict[str, dict[str, Any]]:
@@ -120,7 +125,17 @@ def record(findings: list[probe.Finding]) -> dict[str, dict[str, Any]]:
 
 
 async def run() -> list[probe.Finding]:
-    """Probe the gateway now and remember the answer."""
+    """Probe the gateway now and remember the answer. Callers on one event loop at once (the
+    start-up check and the media poller's first pass) share one check."""
+    loop = asyncio.get_running_loop()
+    task = _checks.get(loop)
+    if task is None or task.done():
+        task = loop.create_task(_run(), name="gateway-check")
+        _checks[loop] = task
+    return await asyncio.shield(task)
+
+
+async def _run() -> list[probe.Finding]:
     findings = await probe.check()
     await sync_to_async(record)(findings)
     logger.info("Gateway check: %s", summary(findings))

@@ -274,3 +274,13 @@ def test_the_admin_page_shows_the_evidence_without_the_key(admin_client, setting
     assert "[redacted]" in content
     assert key not in content and key.removeprefix("sk-") not in content
     assert not GatewayCheck.objects.filter(excerpt__contains=key.removeprefix("sk-")).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_checks_asked_for_at_once_share_one(demo_gateway):
+    first, second = await asyncio.gather(gateway_check.run(), gateway_check.run())
+
+    assert first == second
+    assert [r.path for r in demo_gateway.requests].count("/v1/models") == 1
+    await gateway_check.run()  # a later one asks again
+    assert [r.path for r in demo_gateway.requests].count("/v1/models") == 2
