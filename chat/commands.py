@@ -10,7 +10,8 @@ HTML frame sent to the asking tab, or raising ValidationError with a plain-words
 under the composer), PermissionDenied or Http404.
 
 A command may also be offered as a mode of the composer (its "Media mode" select, rendered by
-chat's own template from `modes()`): `register_mode("imagine", _("Image (Midjourney)"))`.
+chat's own template from `modes()`): `register_mode("imagine", _("Image (Midjourney)"),
+family="midjourney")`; a mode with a family is offered only while the gateway serves it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 Handler = Callable[[Any, Any, Any, str], Awaitable[str]]
 
 _handlers: dict[str, Handler] = {}
-_modes: dict[str, Any] = {}
+_modes: dict[str, tuple[Any, str | None]] = {}
 
 
 def register(prefix: str, handler: Handler) -> None:
@@ -36,14 +37,23 @@ def unregister(prefix: str) -> None:
     _modes.pop(prefix.lower().lstrip("/"), None)
 
 
-def register_mode(mode: str, label: Any) -> None:
-    """Offer the registered command "/<mode>" in the composer's mode select, as `label`."""
-    _modes[mode.lower()] = label
+def register_mode(mode: str, label: Any, *, family: str | None = None) -> None:
+    """Offer the registered command "/<mode>" in the composer's mode select, as `label`; with
+    `family` (a gateway.probe family), only while the gateway serves it."""
+    _modes[mode.lower()] = (label, family)
 
 
 def modes() -> list[tuple[str, str]]:
-    """The composer's modes whose command is registered: (mode, label), in registration order."""
-    return [(mode, str(label)) for mode, label in _modes.items() if "/" + mode in _handlers]
+    """The composer's modes whose command is registered and whose family the gateway serves
+    (config.gateway_check): (mode, label), in registration order."""
+    from config.gateway_check import serves
+
+    served = serves() if any(family for _, family in _modes.values()) else {}
+    return [
+        (mode, str(label))
+        for mode, (label, family) in _modes.items()
+        if "/" + mode in _handlers and (family is None or served.get(family, True))
+    ]
 
 
 def with_mode(mode: Any, text: Any) -> Any:

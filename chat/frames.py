@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from chat import events, rendering
+from chat import commands, events, rendering
 from chat.models import Conversation, Message
 from chat.threads import ExtraItem, ThreadItem, merge
 
@@ -219,12 +219,16 @@ def title_html(conversation: Conversation, title: str) -> str:
 
 
 def _constant(name: str, streaming: bool) -> str:
-    """A fragment that is the same for every reply: rendered once per language (and limit)."""
-    return _cached(name, streaming, translation.get_language(), settings.MESSAGE_MAX_CHARS)
+    """A fragment that is the same for every reply: rendered once per language, limit and set
+    of composer modes (they follow what the gateway serves)."""
+    modes = tuple(commands.modes()) if name == "composer" else ()
+    return _cached(name, streaming, translation.get_language(), settings.MESSAGE_MAX_CHARS, modes)
 
 
 @functools.lru_cache(maxsize=64)
-def _cached(name: str, streaming: bool, language: str | None, max_chars: int) -> str:
+def _cached(
+    name: str, streaming: bool, language: str | None, max_chars: int, modes: tuple = ()
+) -> str:
     if name == "controls":
         context = {"streaming": streaming, "controls_oob": True}
         return render_to_string("chat/messages.html#send-button", context) + render_to_string(

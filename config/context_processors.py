@@ -7,6 +7,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from accounts.views import DEMO_NOTICE_DISMISSED
+from config.gateway_check import GatewayServes
 
 
 def parlor(request: HttpRequest) -> dict:
@@ -19,6 +20,9 @@ def parlor(request: HttpRequest) -> dict:
         "USAGE_CURRENCY": settings.USAGE_CURRENCY,
         # Called (once, then cached) only by a template that uses it: no queries otherwise.
         "budget_state": cache(partial(_budget_state, request)),
+        # What the gateway serves, family -> bool, read on first use (config.gateway_check):
+        # `{% if gateway_serves.images %}` around an entry point hides it where absent.
+        "gateway_serves": GatewayServes(),
     }
 
 

@@ -70,8 +70,14 @@ def start_demo_gateway(say: Say) -> DemoGateway | None:
     base_url = settings.GATEWAY_BASE_URL
     try:
         gateway = start_in_thread(
-            host="127.0.0.1", port=port, api_key=settings.GATEWAY_API_KEY, token_delay=0.03
+            host="127.0.0.1",
+            port=port,
+            api_key=settings.GATEWAY_API_KEY,
+            token_delay=0.03,
+            without=settings.DEMO_GATEWAY_WITHOUT,
         )
+    except ValueError as exc:  # DEMO_GATEWAY_WITHOUT names something that is not a family
+        raise StartupError(f"DEMO_GATEWAY_WITHOUT: {exc}") from None
     except OSError as exc:
         if is_demo_gateway(base_url):
             say(f"No GATEWAY_BASE_URL set: sharing the demo gateway already running at {base_url}")
@@ -80,7 +86,8 @@ def start_demo_gateway(say: Say) -> DemoGateway | None:
             f"DEMO_GATEWAY_PORT {port} is in use by another program ({exc.strerror or exc}). "
             "Set DEMO_GATEWAY_PORT to a free port, or GATEWAY_BASE_URL to your gateway."
         ) from None
-    say(f"No GATEWAY_BASE_URL set: using the built-in demo gateway at {gateway.base_url}")
+    without = f" (without {', '.join(sorted(gateway.without))})" if gateway.without else ""
+    say(f"No GATEWAY_BASE_URL set: using the built-in demo gateway at {gateway.base_url}{without}")
     return gateway
 
 
@@ -97,6 +104,17 @@ async def sweep_orphaned_replies() -> None:
                 logger.info("Marked %d replies of a stopped process interrupted", count)
         except Exception:
             logger.exception("The sweep for orphaned replies failed; trying again later")
+
+
+async def check_gateway_at_start() -> None:
+    """Ask the gateway what it serves (config.gateway_check) as the server starts, on its
+    loop: serving never waits for it, and until it answers nothing is hidden."""
+    from config import gateway_check
+
+    try:
+        await gateway_check.run()
+    except Exception:
+        logger.exception("Checking what the gateway serves failed; the admin can check again")
 
 
 def warm_model_catalogue(say: Say) -> None:
@@ -137,6 +155,7 @@ BEFORE_SERVING: tuple[Callable[[Say], object], ...] = (
 BACKGROUND: tuple[Callable[[], Awaitable[None]], ...] = (
     sweep_orphaned_replies,
     run_embedded_poller,
+    check_gateway_at_start,
 )
 AT_SHUTDOWN: tuple[Callable[[], Awaitable[None]], ...] = (aclose_clients,)
 

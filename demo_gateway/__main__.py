@@ -16,6 +16,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", default="sk-demo")
     parser.add_argument("--token-delay", type=float, default=0.02)
     parser.add_argument("--scenario", default=None, help="default scenario for every request")
+    parser.add_argument(
+        "--without",
+        default="",
+        help="families to answer as a gateway without them, comma-separated (images,luma)",
+    )
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
@@ -23,7 +28,11 @@ def main(argv: list[str] | None = None) -> None:
 
 async def _serve(args: argparse.Namespace) -> None:
     gateway = DemoGateway(
-        host=args.host, port=args.port, api_key=args.api_key, token_delay=args.token_delay
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        token_delay=args.token_delay,
+        without=args.without.split(","),
     )
     gateway.scenario = args.scenario
     await gateway.start()

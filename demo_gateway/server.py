@@ -16,11 +16,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from demo_gateway import allmodels, audio, images, scenarios, vision
+from demo_gateway import allmodels, audio, images, probe, scenarios, vision
 from demo_gateway.images import ImagesEmulator
 from demo_gateway.media import MediaEmulator
 from demo_gateway.scenarios import CUT, Reply
@@ -65,6 +66,7 @@ class DemoGateway:
         api_key: str = "sk-demo",
         token_delay: float = 0.02,
         models: list[str] | None = None,
+        without: Iterable[str] = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -72,6 +74,8 @@ class DemoGateway:
         self.token_delay = token_delay
         self.models: list[str] = list(scenarios.DEFAULT_MODELS if models is None else models)
         self.scenario: str | None = None
+        # Families answered as a gateway without them would (demo_gateway.probe); may change.
+        self.without: frozenset[str] = probe.check_families(without)
         self.requests: list[RecordedRequest] = []
         self.media = MediaEmulator()  # Midjourney, Suno, Luma; tests set media.duration
         self.images = ImagesEmulator(delay=token_delay * 150)  # 3 s at the default pace
@@ -206,6 +210,8 @@ class DemoGateway:
     ) -> bool:
         request_id = self._request_id()
         method, path = request.method, request.path
+        if (absent := probe.withheld(method, path, self.without)) is not None:
+            return await self._send(writer, absent, request_id, keep_alive)
         if path == "/v1/models" and method == "GET":
             handler = self._models
         elif path.startswith("/v1/models/") and method == "GET":
@@ -233,9 +239,12 @@ class DemoGateway:
             reply = self.media.answer(request, request_id, authorized, self.base_url)
             return await self._send(writer, reply, request_id, keep_alive)
         elif path.startswith(("/v1/", "/api/", "/assets/")) or path in ("/v1", "/api", "/assets"):
-            return await self._send(
-                writer, scenarios.invalid_url(method, path), request_id, keep_alive
+            authorized = self._authorized(request.headers.get("authorization"))
+            refusal = probe.refusal(
+                request, models=self.models, authorized=authorized, request_id=request_id
             )
+            reply = refusal or scenarios.invalid_url(method, path)
+            return await self._send(writer, reply, request_id, keep_alive)
         else:
             return await self._send(writer, scenarios.console_page(), request_id, keep_alive)
 
@@ -282,7 +291,8 @@ class DemoGateway:
         request_id: str,
         keep_alive: bool,
     ) -> bool:
-        body = scenarios.models_body(self.models, legacy=scenario == "models_legacy")
+        models = probe.listed(self.models, self.without)
+        body = scenarios.models_body(models, legacy=scenario == "models_legacy")
         return await self._send(writer, Reply(200, body), request_id, keep_alive)
 
     async def _model(

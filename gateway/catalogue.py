@@ -56,6 +56,50 @@ CHAT_EXCLUDE = (
     "babbage*",
     "davinci*",
     "gpt-3.5-turbo-instruct*",
+    "*embed*",
+    "bge-*",
+    "m3e*",
+    "cogview*",
+    "kolors*",
+    "wanx*",
+    "seedream*",
+    "seedance*",
+    "sora*",
+    "veo*",
+    "hailuo*",
+    "pika*",
+    "vidu*",
+    "sdxl*",
+)
+# The family of a listed id that is not a chat model (first match wins; the rest is "other":
+# moderation, rerank, realtime, video services Parlor does not speak). Family names are
+# gateway.probe's.
+MODEL_FAMILIES = (
+    ("midjourney", ("mj_*", "mj-*", "midjourney*", "swap_face*")),
+    ("suno", ("suno*", "chirp*")),
+    ("luma", ("luma*",)),
+    (
+        "images",
+        (
+            "dall-e*",
+            "gpt-image*",
+            "stable-diffusion*",
+            "sd3*",
+            "sdxl*",
+            "flux*",
+            "imagen*",
+            "ideogram*",
+            "recraft*",
+            "cogview*",
+            "kolors*",
+            "wanx*",
+            "seedream*",
+        ),
+    ),
+    ("audio_speech", ("tts*", "*-tts*")),
+    ("audio_transcription", ("whisper*", "*transcribe*")),
+    ("embeddings", ("*embed*", "bge-*", "m3e*")),
+    ("completions", ("babbage*", "davinci*", "gpt-3.5-turbo-instruct*")),
 )
 # Chat models despite the patterns above: Suno's chat models (Suno-API's `suno-v3`,
 # `suno-v3.5`; `chirp-v3-5` and the like on other resellers) answer on the chat route.
@@ -168,6 +212,55 @@ def is_chat_model(model_id: str) -> bool:
     if any(fnmatchcase(lowered, pattern) for pattern in CHAT_INCLUDE):
         return True
     return not any(fnmatchcase(lowered, pattern) for pattern in CHAT_EXCLUDE)
+
+
+def family_of(model_id: str) -> str:
+    """chat, one of MODEL_FAMILIES' names, or "other"."""
+    if is_chat_model(model_id):
+        return "chat"
+    lowered = model_id.lower()
+    for family, patterns in MODEL_FAMILIES:
+        if any(fnmatchcase(lowered, pattern) for pattern in patterns):
+            return family
+    return "other"
+
+
+# The model picker's groups: who makes a chat model, from its id (a "vendor/" prefix aside).
+# (key, patterns); the labels are the templates' (chat_models tag library).
+PICKER_GROUPS = (
+    ("gpt", ("gpt-*", "gpt4*", "chatgpt*")),
+    ("o_series", ("o[0-9]", "o[0-9]-*", "o[0-9][0-9]-*")),
+    ("claude", ("claude*",)),
+    ("gemini", ("gemini*",)),
+    ("deepseek", ("deepseek*",)),
+    ("qwen", ("qwen*", "qwq*", "qvq*")),
+    ("llama", ("llama*", "meta-llama*")),
+)
+OTHER_GROUP = "other"
+
+
+def picker_group(model_id: str) -> str:
+    """The key of the picker group of a chat model: PICKER_GROUPS' or OTHER_GROUP."""
+    name = model_id.lower().rpartition("/")[2]
+    for key, patterns in PICKER_GROUPS:
+        if any(fnmatchcase(name, pattern) for pattern in patterns):
+            return key
+    return OTHER_GROUP
+
+
+def group_for_picker(models: list[str]) -> list[tuple[str, list[str]]]:
+    """`models` in picker groups (PICKER_GROUPS' order, then OTHER_GROUP), each keeping the
+    order it was given; empty groups left out."""
+    groups: dict[str, list[str]] = {key: [] for key, _ in PICKER_GROUPS}
+    groups[OTHER_GROUP] = []
+    for model in models:
+        groups[picker_group(model)].append(model)
+    return [(key, members) for key, members in groups.items() if members]
+
+
+def model_ids(data: Any) -> list[str]:
+    """The ids of a /v1/models answer (see _model_ids)."""
+    return _model_ids(data)
 
 
 def _model_ids(data: Any) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway import probe
 from gateway.errors import GatewayPromptBanned, GatewayQueueFull
 from gateway.tasks import (
     CANCELLED,
@@ -22,7 +23,6 @@ from gateway.tasks import (
     Button,
     TaskStatus,
     TaskSubmitted,
-    available,
     call,
     mapping,
     not_json,
@@ -141,11 +141,8 @@ async def fetch_many(task_ids: list[str]) -> list[TaskStatus]:
 
 
 async def features() -> Features:
-    return Features(
-        task_list=await available("GET", "/mj/task/list"),
-        queue=await available("GET", "/mj/task/queue"),
-        cancel=await available("POST", "/mj/task/0/cancel"),
-    )
+    """Which optional routes the gateway has (gateway.probe asks; unknown counts as no)."""
+    return Features(**await probe.midjourney_features())
 
 
 async def cancel(task_id: str) -> None:

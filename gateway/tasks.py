@@ -155,18 +155,6 @@ def not_json(response_data: Any) -> GatewayBadResponse:
     return GatewayBadResponse(f"unexpected answer: {text(response_data)[:200] or response_data!r}")
 
 
-async def available(method: str, path: str) -> bool:
-    """Does the gateway serve `path`? A 404 or a web page (new-api's catch-all) means no."""
-    try:
-        response = await request(method, path, json={} if method == "POST" else None)
-    except GatewayError:
-        return False
-    content_type = response.headers.get("content-type", "")
-    if response.status_code == 404 or "json" not in content_type:
-        return False
-    return response.status_code < 500
-
-
 def _body(response: httpx.Response) -> Any:
     try:
         return response.json()

@@ -110,9 +110,14 @@ async def handle(user, membership, conversation, text: str) -> str:
     return await database_sync_to_async(start)(user, membership, conversation, text)
 
 
+# The gateway check's family of a job kind whose name differs.
+FAMILIES = {"image": "images"}
+
+
 def register() -> None:
     for prefix in COMMANDS:
         commands.register(prefix, handle)
     for mode, label in MODES.items():
-        commands.register_mode(mode, label)
+        kind = str(COMMANDS["/" + mode][0])  # a job kind is its gateway.probe family's name,
+        commands.register_mode(mode, label, family=FAMILIES.get(kind, kind))  # but images
     thread_items.register()

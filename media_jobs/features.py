@@ -1,41 +1,35 @@
-"""Which optional Midjourney routes the gateway has (task list, queue, cancel), cached.
+"""Which optional Midjourney routes the gateway has (task list, queue, cancel): a reader of
+the gateway check (config.gateway_check, which gateway.probe answers).
 
-Pages only read the cache (`cached`): no request waits on the gateway. The engine refreshes
-it off the request thread: `await refresh()` at poller start and every CACHE_SECONDS.
-Until then everything optional is hidden, the safe default ("hide what the gateway lacks").
+Pages only read (`cached`): no request waits on the gateway. The check runs at start and from
+the admin's "Check the gateway" button; the poller runs one itself (`refresh`) when none has
+been stored yet. Until then everything optional is hidden, the safe default ("hide what the
+gateway lacks").
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 from django.core.cache import cache
 
-from gateway import midjourney
-
-CACHE_KEY = "media_jobs:mj_features"
-CACHE_SECONDS = 600
+from config import gateway_check
 
 
 def cached() -> dict[str, bool]:
-    value = cache.get(CACHE_KEY)
-    return value if isinstance(value, dict) else {}
-
-
-def store(features: midjourney.Features) -> dict[str, bool]:
-    value = {name: bool(flag) for name, flag in dataclasses.asdict(features).items()}
-    cache.set(CACHE_KEY, value, CACHE_SECONDS)
-    return value
+    """The optional routes as last checked; {} before the first check."""
+    return gateway_check.midjourney_features()
 
 
 async def refresh() -> dict[str, bool]:
-    """Ask the gateway (async, from the poller) and cache the answer."""
-    return store(await midjourney.features())
+    """Check the gateway now (every family: one check, one stored answer); Midjourney's part."""
+    findings = {finding.family: finding for finding in await gateway_check.run()}
+    features = findings["midjourney"].details.get("features") or {}
+    return {str(name): bool(flag) for name, flag in features.items()}
 
 
 # --- the images API's optional route: /v1/images/edits -------------------------------
 
 IMAGES_CACHE_KEY = "media_jobs:image_features"
+CACHE_SECONDS = 10 * 60  # a known answer is asked again after this long
 # A gateway that did not answer the probe is asked again after this long.
 IMAGES_UNKNOWN_SECONDS = 60
 

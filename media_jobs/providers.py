@@ -331,8 +331,8 @@ def _custom_ids(job: MediaJob) -> set[str]:
 
 
 async def gateway_features() -> dict[str, bool]:
-    """The gateway's optional Midjourney routes, asked for when the cache is empty (at start,
-    then each time it lapses, every features.CACHE_SECONDS): pages only read the cache."""
+    """The gateway's optional Midjourney routes as the gateway check last found them; the
+    gateway is checked here only when no check is stored yet. Pages only read the answer."""
     from channels.db import database_sync_to_async
 
     return await database_sync_to_async(mj_features.cached)() or await mj_features.refresh()

@@ -22,6 +22,7 @@ from accounts import access
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership, User
 from chat.models import Conversation
+from config.gateway_check import serves
 from media_jobs import services
 from media_jobs.cards import card_context, jobs_for_cards
 from media_jobs.forms import TOOLS, ButtonForm, ImageForm, tool_labels
@@ -29,6 +30,21 @@ from media_jobs.models import MediaFile, MediaJob
 from media_jobs.providers import adapter_for
 
 PAGE_SIZE = 24
+
+
+# The gateway check's family of a tool whose job kind is not its family's name.
+TOOL_FAMILIES = {"image": "images", "edit-image": "image_edits"}
+
+
+def _tools() -> dict[str, object]:
+    """The studio's tools (name -> label) of the families the gateway serves (Edit image
+    also only once the poller has seen the gateway's edits route: forms.tool_labels)."""
+    served = serves()
+    return {
+        name: label
+        for name, label in tool_labels().items()
+        if served.get(TOOL_FAMILIES.get(name, str(TOOLS[name].kind)), True)
+    }
 
 
 def _membership(request: AuthenticatedHttpRequest) -> Membership:
@@ -74,7 +90,7 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
         "kinds": MediaJob.Kind.choices,
         "statuses": MediaJob.Status.choices,
         "query": query.urlencode(),
-        "tools": tool_labels(),
+        "tools": _tools(),
     }
     template = "media_jobs/gallery.html#job-list" if request.htmx else "media_jobs/gallery.html"
     return render(request, template, context)
@@ -297,7 +313,7 @@ def new(request: AuthenticatedHttpRequest, tool: str = "imagine") -> HttpRespons
     context = {
         "form": form,
         "tool": tool,
-        "tools": tool_labels(),
+        "tools": _tools(),
         "conversation": conversation,
         **_price_context(form),
     }

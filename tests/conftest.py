@@ -20,6 +20,16 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_gateway_check():
+    """The gateway check a process last read (config.gateway_check) never leaks either."""
+    from config import gateway_check
+
+    gateway_check.forget()
+    yield
+    gateway_check.forget()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_channel_layer():
     """Each test gets its own channel layer object. Tests run on event loops of their own, and a
     RedisChannelLayer keeps asyncio locks across them: a receive cancelled in one test (a

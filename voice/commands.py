@@ -54,4 +54,4 @@ async def handle(user, membership, conversation, text: str) -> str:
 
 def register() -> None:
     commands.register("/" + MODE, handle)
-    commands.register_mode(MODE, LABEL)
+    commands.register_mode(MODE, LABEL, family="audio_translation")

@@ -243,6 +243,9 @@ GATEWAY_BASE_URL = env_str("GATEWAY_BASE_URL")
 GATEWAY_API_KEY = env_secret("GATEWAY_API_KEY")
 DEMO_GATEWAY = not GATEWAY_BASE_URL
 DEMO_GATEWAY_PORT = env_int("DEMO_GATEWAY_PORT", 8765)
+# Families the demo gateway answers as a gateway without them (gateway.probe's names), to try
+# how Parlor hides what a gateway does not serve: "images,luma".
+DEMO_GATEWAY_WITHOUT = env_list("DEMO_GATEWAY_WITHOUT")
 if not 0 < DEMO_GATEWAY_PORT < 65536:
     raise ConfigError(f"DEMO_GATEWAY_PORT must be a port number, not {DEMO_GATEWAY_PORT}")
 if DEMO_GATEWAY:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.core.cache import cache
 from django.urls import reverse
 
 from accounts.live import apush_fragment, team_group, user_group
@@ -16,9 +15,9 @@ from chat import commands
 from chat.models import Message
 from config.asgi import application
 from media_jobs import commands as media_commands
-from media_jobs import features
 from media_jobs.models import MediaJob
 from tests.factories import make_conversation, make_job
+from tests.fixtures.gateway_check import remember_check
 from tests.sockets import TIMEOUT, cookie_for, open_socket, receive_until, send_action
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,7 +89,7 @@ async def test_a_commands_card_offers_cancel_at_once(team, alice, alice_cookie):
 
 def test_a_commands_card_has_no_cancel_for_a_reader(team, alice, victor):
     """Victor started the job as a member and is a viewer now: his own job, no Cancel."""
-    cache.set(features.CACHE_KEY, {"cancel": True})
+    remember_check(features={"task_list": False, "queue": False, "cancel": True})
     conversation = make_conversation(team, alice, is_shared=True)
     alices = make_job(team, alice, conversation=conversation, is_shared=True)
     victors = make_job(team, victor, is_shared=True)

@@ -597,6 +597,7 @@ def test_cancel_is_offered_to_the_creator_and_an_owner_only(
     assert not offered(bob_client, done) and not offered(alice_client, done)
 
 
+@pytest.mark.django_db(transaction=True)
 async def test_features_are_asked_of_the_gateway_and_cached(demo_gateway):
     from media_jobs import features
 
