@@ -86,7 +86,10 @@ def pending(model: str):
     """The searchable messages without a vector of `model` (of the current width, once
     known)."""
     current = MessageEmbedding.objects.filter(message=OuterRef("pk"), model=model)
-    dims = _answered_dims.get((model, search.wanted_dimensions(model)))
+    # The width asked for, until the gateway has shown it answers another (a channel that
+    # ignores `dimensions`): then the width it answers.
+    wanted = search.wanted_dimensions(model)
+    dims = _answered_dims.get((model, wanted), wanted or None)
     if dims is not None:
         current = current.filter(dims=dims)
     return search.searchable_messages().filter(~Exists(current))

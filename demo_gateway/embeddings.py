@@ -1,8 +1,8 @@
 """Embeddings on the demo gateway: POST /v1/embeddings (docs/gateway-api.md, "Embeddings").
 
-Deterministic vectors in which texts that share words are close: every lower-cased word
-(and a crude stem of it, so "plans" meets "planning") is hashed into one of DIMENSIONS
-buckets, common short words left out, and the bag is normalised. Same text, same vector, in
+Deterministic vectors in which texts that share words are close: the crude stem of every
+lower-cased word (so "plans" meets "planning") is hashed into one of DIMENSIONS buckets,
+common short words left out, and the bag is normalised. Same text, same vector, in
 every process. `usage.prompt_tokens` counts about four characters per token, at least one
 per input. `dimensions` (text-embedding-3-*) shortens the vector as the real models do.
 """
@@ -21,7 +21,7 @@ from demo_gateway.scenarios import Reply, dumps, error_a
 DIMENSIONS = 1536  # text-embedding-3-small's own width
 MAX_DIMENSIONS = 3072
 _WORD = re.compile(r"\w+", re.UNICODE)
-_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ed", "es", "ly", "s")
+_SUFFIXES = ("ings", "ing", "ions", "ion", "ed", "ly", "s")
 STOPWORDS = frozenset(
     {
         "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "for", "from",
@@ -34,9 +34,18 @@ STOPWORDS = frozenset(
 
 
 def stem(word: str) -> str:
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
+    """A crude English stem: "plans", "planned" and "planning" all give "plan"."""
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    else:
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                word = word[: -len(suffix)]
+                break
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
+        word = word[:-1]
+    if len(word) > 3 and word.endswith("e"):
+        word = word[:-1]
     return word
 
 
@@ -51,9 +60,8 @@ def vector(text: str, dims: int = DIMENSIONS) -> list[float]:
     values = [0.0] * dims
     words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
     for word in words:
-        for token in {word, "~" + stem(word)}:
-            index, sign = _bucket(token, dims)
-            values[index] += sign
+        index, sign = _bucket(stem(word), dims)
+        values[index] += sign
     norm = math.sqrt(sum(v * v for v in values))
     if not norm:
         values[0] = 1.0
