@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -226,4 +227,4 @@ def test_the_embedder_runs_in_the_web_process_and_beside_the_media_poller():
     from media_jobs import worker
 
     assert embedding_worker.run_embedded_embedder in startup.BACKGROUND
-    assert "embedding_worker.ensure_running()" in open(worker.__file__).read()
+    assert "embedding_worker.ensure_running()" in Path(worker.__file__).read_text()
