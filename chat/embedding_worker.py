@@ -12,14 +12,16 @@ the rest). A group whose budget refuses, or whose request fails, is left out for
 REFUSED_RETRY_SECONDS / FAILED_RETRY_SECONDS and the others go on.
 
 It runs in the embedded web process as a BACKGROUND coroutine (config.startup:
-`run_embedded_embedder`), and in scale mode beside the media poller in `manage.py runworker
-media-jobs` (media_jobs.worker starts `ensure_running`). Several workers keep off each
-other's groups with a short lock in the cache (Redis in scale mode).
+`run_embedded_embedder`; a message saved complete wakes it), and in scale mode beside the
+media poller in `manage.py runworker media-jobs` (media_jobs.worker starts
+`ensure_running`). Several workers keep off each other's groups with a short lock in the
+cache (Redis in scale mode).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -190,6 +192,7 @@ def store(
         MessageEmbedding.objects.bulk_create(rows)
         search.store_pgvector(rows)
         search.charge(record, model=model, reported=result.prompt_tokens, estimate=batch.tokens)
+    search.vectors_changed(batch.team_id, model)
     return len(rows)
 
 
@@ -245,10 +248,39 @@ async def _embed_group(group: Group, model: str) -> int:
     return done
 
 
+_events: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}
+
+
+def _event() -> asyncio.Event:
+    loop = asyncio.get_running_loop()
+    event = _events.get(loop)
+    if event is None:
+        event = _events[loop] = asyncio.Event()
+    return event
+
+
+def wake_local() -> None:
+    """Wake the embedders running in this process (thread-safe)."""
+    for loop, event in list(_events.items()):
+        if loop.is_closed():
+            _events.pop(loop, None)
+            continue
+        loop.call_soon_threadsafe(event.set)
+
+
+def message_saved(sender, instance: Message, **kwargs) -> None:
+    """A message saved complete (connected in ChatConfig.ready): embed it soon, without
+    waiting out IDLE_SECONDS (in this process; the others look every IDLE_SECONDS)."""
+    if instance.status == Message.Status.COMPLETE and instance.content:
+        wake_local()
+
+
 async def run_embedder(*, stop: asyncio.Event | None = None) -> None:
     """Embed until cancelled (or `stop` is set): passes back to back while there is work,
-    then one every IDLE_SECONDS."""
+    then one every IDLE_SECONDS or when a message is saved complete."""
+    event = _event()
     while stop is None or not stop.is_set():
+        event.clear()
         try:
             done = await embed_pass()
         except asyncio.CancelledError:
@@ -257,7 +289,8 @@ async def run_embedder(*, stop: asyncio.Event | None = None) -> None:
             logger.exception("An embedding pass failed; trying again shortly")
             done = 0
         if not done:
-            await asyncio.sleep(IDLE_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout=IDLE_SECONDS)
 
 
 async def run_embedded_embedder() -> None:

@@ -12,12 +12,13 @@ charged to the member (reserved before the call, refused by a budget before anyt
 upstream; the same query again within QUERY_CACHE_SECONDS is not sent or charged again).
 The messages' vectors (chat.MessageEmbedding, written by chat.embedding_worker) are scanned
 with NumPy: each process keeps one team's vectors as one normalised float32 matrix
-(`_TeamVectors`), refreshed when the team's rows change (one COUNT/MAX query per search
-tells), and scores the whole matrix with one product, masking the conversations the member
-may not see. A team whose vectors are larger than CACHE_MAX_BYTES is streamed from the
-database in chunks of CHUNK_ROWS instead, so memory stays bounded. On PostgreSQL with
-pgvector (chat/migrations/0008: the `pgvector` column exists), the database orders by `<=>`
-with the visibility filter in SQL.
+(`_TeamVectors`), refreshed when the team's rows change (the embedder moves a generation in
+the cache; when it has moved, one COUNT/MAX query tells what changed), and scores the whole
+matrix with one product, masking the conversations the member may not see. A team whose
+vectors are larger than CACHE_MAX_BYTES is streamed from the database in chunks of
+CHUNK_ROWS instead, so memory stays bounded. On PostgreSQL with pgvector
+(chat/migrations/0008: the `pgvector` column exists), the database orders by `<=>` with the
+visibility filter in SQL.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -35,6 +36,7 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, router, transaction
+from django.db.models import Count, Max
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 
@@ -276,6 +278,7 @@ class _TeamVectors:
     conversation_codes: np.ndarray  # (count,) int32, indexes into `conversations`
     conversations: tuple[uuid.UUID, ...]
     codes: dict[uuid.UUID, int]
+    generation: str | None = None  # the team's generation it was checked against
 
     @property
     def nbytes(self) -> int:
@@ -290,28 +293,46 @@ def _rows(team_id: int, model: str, dims: int):
     return MessageEmbedding.objects.filter(team_id=team_id, model=model, dims=dims)
 
 
-def _team_vectors(team_id: int, model: str, dims: int) -> _TeamVectors | None:
-    """The team's vectors from this process's cache, brought up to date: rows added since
-    are appended; any other change (rows deleted, replaced, or committed out of order) loads
-    them again. None when they do not fit in CACHE_MAX_BYTES."""
-    from django.db.models import Count, Max
+def generation_key(team_id: int, model: str) -> str:
+    return f"search:vectors:{team_id}:{model}"
 
+
+def vectors_changed(team_id: int, model: str) -> None:
+    """Tell every process's copy of the team's vectors that rows were written (the embedder
+    calls it after each commit; the cache is shared in scale mode)."""
+    cache.set(generation_key(team_id, model), uuid.uuid4().hex, None)
+
+
+def _team_vectors(team_id: int, model: str, dims: int) -> _TeamVectors | None:
+    """The team's vectors from this process's cache, brought up to date: unchanged while the
+    team's generation (vectors_changed) is; else rows added since are appended, and any other
+    change (rows deleted, replaced, or committed out of order) loads them again. None when
+    they do not fit in CACHE_MAX_BYTES. Rows deleted with their conversation stay in the
+    copy until the next change: harmless, as hits are loaded through the visibility filter."""
     key = (team_id, model, dims)
-    state = _rows(team_id, model, dims).aggregate(count=Count("pk"), max_id=Max("pk"))
-    count, max_id = state["count"], state["max_id"] or 0
-    if count * dims * 4 > CACHE_MAX_BYTES:
-        return None
+    generation = cache.get(generation_key(team_id, model))
     with _lock:
         cached = _cache.get(key)
         if cached is not None:
             _cache.move_to_end(key)
-    if cached is not None and (cached.count, cached.max_id) == (count, max_id):
+    if cached is not None and generation is not None and cached.generation == generation:
         return cached
-    if cached is not None and max_id > cached.max_id:
+    if generation is None:  # never set, or evicted: from now on, changes move it
+        generation = uuid.uuid4().hex
+        if not cache.add(generation_key(team_id, model), generation, None):
+            generation = cache.get(generation_key(team_id, model))
+    state = _rows(team_id, model, dims).aggregate(count=Count("pk"), max_id=Max("pk"))
+    count, max_id = state["count"], state["max_id"] or 0
+    if count * dims * 4 > CACHE_MAX_BYTES:
+        return None
+    if cached is not None and (cached.count, cached.max_id) == (count, max_id):
+        fresh = replace(cached, generation=generation)
+    elif cached is not None and max_id > cached.max_id:
         added = _load(_rows(team_id, model, dims).filter(pk__gt=cached.max_id), dims, cached)
         fresh = added if added.count == count else _load(_rows(team_id, model, dims), dims)
     else:
         fresh = _load(_rows(team_id, model, dims), dims)
+    fresh = replace(fresh, generation=generation)
     with _lock:
         _cache[key] = fresh
         _cache.move_to_end(key)

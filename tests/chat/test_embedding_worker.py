@@ -4,6 +4,7 @@ model changes, and a team whose budget refuses waits without holding up the othe
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from decimal import Decimal
 from pathlib import Path
@@ -228,3 +229,18 @@ def test_the_embedder_runs_in_the_web_process_and_beside_the_media_poller():
 
     assert embedding_worker.run_embedded_embedder in startup.BACKGROUND
     assert "embedding_worker.ensure_running()" in Path(worker.__file__).read_text()
+
+
+async def test_a_message_saved_complete_wakes_the_embedder(team, alice):
+    from channels.db import database_sync_to_async
+
+    event = embedding_worker._event()
+    conversation = await database_sync_to_async(make_conversation)(team, alice)
+    await database_sync_to_async(make_message)(
+        conversation, role="assistant", content="", status="streaming"
+    )
+    await asyncio.sleep(0.01)
+    assert not event.is_set()  # nothing to embed yet
+    await database_sync_to_async(make_message)(conversation, content="a question")
+    await asyncio.sleep(0.01)
+    assert event.is_set()
