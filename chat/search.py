@@ -28,7 +28,7 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -279,6 +279,9 @@ class _TeamVectors:
     conversations: tuple[uuid.UUID, ...]
     codes: dict[uuid.UUID, int]
     generation: str | None = None  # the team's generation it was checked against
+    # conversation_id as the database returns it -> code (a string on SQLite, a UUID on
+    # PostgreSQL), for appending rows read later
+    raw_codes: dict[Any, int] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
@@ -328,10 +331,11 @@ def _team_vectors(team_id: int, model: str, dims: int) -> _TeamVectors | None:
     if cached is not None and (cached.count, cached.max_id) == (count, max_id):
         fresh = replace(cached, generation=generation)
     elif cached is not None and max_id > cached.max_id:
-        added = _load(_rows(team_id, model, dims).filter(pk__gt=cached.max_id), dims, cached)
+        new_rows = _rows(team_id, model, dims).filter(pk__gt=cached.max_id)
+        added = _load(new_rows, dims, cached, expected=max(0, count - cached.count))
         fresh = added if added.count == count else _load(_rows(team_id, model, dims), dims)
     else:
-        fresh = _load(_rows(team_id, model, dims), dims)
+        fresh = _load(_rows(team_id, model, dims), dims, expected=count)
     fresh = replace(fresh, generation=generation)
     with _lock:
         _cache[key] = fresh
@@ -341,54 +345,63 @@ def _team_vectors(team_id: int, model: str, dims: int) -> _TeamVectors | None:
     return fresh
 
 
-def _load(rows, dims: int, base: _TeamVectors | None = None) -> _TeamVectors:
-    """`rows` read in chunks into one normalised matrix, appended to `base` if given."""
+def _load(rows, dims: int, base: _TeamVectors | None = None, *, expected: int = 0) -> _TeamVectors:
+    """`rows` read in chunks straight into one normalised matrix (sized for `expected` rows,
+    grown if more come), appended to `base` if given. Raw cursor rows: no model instances,
+    no UUID made per row, at most one chunk of bytes alive besides the matrix."""
     conversations = list(base.conversations) if base else []
-    codes = dict(base.codes) if base else {}
-    matrices: list[np.ndarray] = []
-    ids: list[np.ndarray] = []
-    conv_codes: list[np.ndarray] = []
-    max_id = base.max_id if base else 0
-    chunk: list[tuple[int, int, uuid.UUID, Any]] = []
+    codes: dict[Any, int] = dict(base.raw_codes) if base else {}
+    matrix = np.empty((expected, dims), dtype=np.float32)
+    message_ids = np.empty(expected, dtype=np.int64)
+    conv_codes = np.empty(expected, dtype=np.int32)
+    filled, max_id = 0, base.max_id if base else 0
+    to_uuid = MessageEmbedding._meta.get_field("conversation_id").to_python
     query = rows.order_by("pk").values_list("pk", "message_id", "conversation_id", "vector")
-    for row in query.iterator(chunk_size=CHUNK_ROWS):
-        chunk.append(row)
-        if len(chunk) == CHUNK_ROWS:
-            _add_chunk(chunk, dims, matrices, ids, conv_codes, conversations, codes)
-            max_id, chunk = chunk[-1][0], []
-    if chunk:
-        _add_chunk(chunk, dims, matrices, ids, conv_codes, conversations, codes)
-        max_id = chunk[-1][0]
+    sql, params = query.query.sql_with_params()
+    with connections[query.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(CHUNK_ROWS):
+            n = len(chunk)
+            if filled + n > len(matrix):  # rows committed since the count: grow
+                size = max(2 * len(matrix), filled + n)
+                matrix = _grown(matrix, size)
+                message_ids, conv_codes = _grown(message_ids, size), _grown(conv_codes, size)
+            target = matrix[filled : filled + n]
+            target[:] = np.frombuffer(b"".join(row[3] for row in chunk), dtype="<f4").reshape(
+                n, dims
+            )
+            norms = np.linalg.norm(target, axis=1, keepdims=True)
+            norms[norms == 0] = 1.0
+            target /= norms
+            message_ids[filled : filled + n] = [row[1] for row in chunk]
+            for i, row in enumerate(chunk):
+                code = codes.get(row[2])
+                if code is None:
+                    code = codes[row[2]] = len(conversations)
+                    conversations.append(to_uuid(row[2]))
+                conv_codes[filled + i] = code
+            filled, max_id = filled + n, chunk[-1][0]
+    matrix, message_ids, conv_codes = matrix[:filled], message_ids[:filled], conv_codes[:filled]
     if base is not None:
-        matrices.insert(0, base.matrix)
-        ids.insert(0, base.message_ids)
-        conv_codes.insert(0, base.conversation_codes)
-    matrix = np.concatenate(matrices) if matrices else np.zeros((0, dims), dtype=np.float32)
-    message_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        matrix = np.concatenate([base.matrix, matrix])
+        message_ids = np.concatenate([base.message_ids, message_ids])
+        conv_codes = np.concatenate([base.conversation_codes, conv_codes])
     return _TeamVectors(
         count=len(message_ids),
         max_id=max_id,
         matrix=matrix,
         message_ids=message_ids,
-        conversation_codes=(
-            np.concatenate(conv_codes) if conv_codes else np.zeros(0, dtype=np.int32)
-        ),
+        conversation_codes=conv_codes,
         conversations=tuple(conversations),
-        codes=codes,
+        codes={pk: code for code, pk in enumerate(conversations)},
+        raw_codes=codes,
     )
 
 
-def _add_chunk(chunk, dims, matrices, ids, conv_codes, conversations, codes) -> None:
-    matrices.append(_normalised(b"".join(bytes(row[3]) for row in chunk), dims))
-    ids.append(np.fromiter((row[1] for row in chunk), dtype=np.int64, count=len(chunk)))
-    chunk_codes = np.empty(len(chunk), dtype=np.int32)
-    for i, row in enumerate(chunk):
-        code = codes.get(row[2])
-        if code is None:
-            code = codes[row[2]] = len(conversations)
-            conversations.append(row[2])
-        chunk_codes[i] = code
-    conv_codes.append(chunk_codes)
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    bigger = np.empty((size, *array.shape[1:]), dtype=array.dtype)
+    bigger[: len(array)] = array
+    return bigger
 
 
 def _normalised(raw: bytes, dims: int) -> np.ndarray:

@@ -287,3 +287,15 @@ def test_snippets_centre_on_the_words_and_stay_short():
     piece = search.snippet(text, "NEEDLE")
     assert "needle" in piece and piece.startswith("…") and piece.endswith("…")
     assert len(piece) <= search.SNIPPET_CHARS + 2
+
+
+def test_loading_grows_past_the_rows_counted(team, alice, monkeypatch):
+    """Rows committed between the count and the read still all land in the copy."""
+    conversation = make_conversation(team, alice)
+    for i in range(5):
+        put(make_message(conversation, content=str(i)), unit([1, i, 0]))
+    monkeypatch.setattr(search, "CHUNK_ROWS", 2)
+    vectors = search._load(search._rows(team.pk, MODEL, 3), 3, expected=1)
+    assert vectors.count == 5 and vectors.matrix.shape == (5, 3)
+    assert np.allclose(np.linalg.norm(vectors.matrix, axis=1), 1.0)
+    assert vectors.conversations == (conversation.pk,)
