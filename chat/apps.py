@@ -7,10 +7,11 @@ class ChatConfig(AppConfig):
     verbose_name = _("Chat")
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete
+        from django.db.models.signals import post_delete, post_save
 
         from accounts.forms import set_chat_models_source
-        from chat.models import Attachment
+        from chat.embedding_worker import message_saved
+        from chat.models import Attachment, Message
         from chat.services import close_reply_record
         from chat.signals import attachment_deleted, content_viewed
         from gateway import catalogue
@@ -26,3 +27,5 @@ class ChatConfig(AppConfig):
         post_delete.connect(
             attachment_deleted, sender=Attachment, dispatch_uid="chat-attachment-files"
         )
+        # A message saved complete wakes search by meaning's embedder (chat.embedding_worker).
+        post_save.connect(message_saved, sender=Message, dispatch_uid="chat-embed-on-save")

@@ -375,3 +375,33 @@ class VisionModel(models.Model):
 
     def __str__(self) -> str:
         return self.pattern
+
+
+class MessageEmbedding(models.Model):
+    """A message's vector for search by meaning (chat.search), written by
+    chat.embedding_worker: `dims` float32 numbers, little-endian, in `vector`, made by
+    `model`. One per message: a row of another model than settings.EMBEDDING_MODEL is
+    replaced when the worker reaches it. `team` and `conversation` repeat the message's, so
+    the scan filters without a join."""
+
+    message = models.OneToOneField(
+        Message, models.CASCADE, related_name="embedding", verbose_name=_("message")
+    )
+    team = models.ForeignKey(
+        "accounts.Team", models.CASCADE, related_name="+", verbose_name=_("team")
+    )
+    conversation = models.ForeignKey(
+        Conversation, models.CASCADE, related_name="+", verbose_name=_("conversation")
+    )
+    model = models.CharField(_("model"), max_length=200)
+    dims = models.PositiveIntegerField(_("dimensions"))
+    vector = models.BinaryField(_("vector"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("message embedding")
+        verbose_name_plural = _("message embeddings")
+        indexes = [models.Index(fields=["team", "model", "dims"], name="chat_embedding_scan")]
+
+    def __str__(self) -> str:
+        return f"{self.model} ({self.dims}) of message {self.message_id}"

@@ -21,6 +21,7 @@ from accounts import access
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership
 from chat import attachments, export, services
+from chat import search as message_search
 from chat.forms import ConversationSettingsForm, RenameForm
 from chat.models import GPT, Conversation, Pin
 from chat.threads import MessageTree, build_thread, thread_entries
@@ -103,13 +104,23 @@ def _sidebar_entries(request: AuthenticatedHttpRequest):
 
 def _sidebar_context(request: AuthenticatedHttpRequest, *, q: str = "", current_id=None) -> dict:
     conversations = list(_sidebar_entries(request).search(q)[:SIDEBAR_LIMIT])
+    results = _search_messages(request, q)
     return {
+        "search_hits": results.hits,
+        "search_meaning_off": results.meaning_off,
         "conversations": conversations,
         "conversation_groups": group_by_date(conversations, timezone.localdate()),
         "q": q,
         "current_id": current_id,
         "can_create": request.membership is not None and request.membership.can_write,
     }
+
+
+def _search_messages(request: AuthenticatedHttpRequest, q: str) -> message_search.Results:
+    """The messages matching `q` by words and by meaning (none without a `q`)."""
+    if not q.strip() or request.membership is None:
+        return message_search.Results([])
+    return message_search.search(request.user, request.team, q, role=request.membership.role)
 
 
 def _render_page(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from chat.embedding_worker import run_embedded_embedder
 from chat.services import interrupt_orphaned_replies, live_reply_window
 from gateway.catalogue import list_chat_models
 from gateway.client import aclose_clients
@@ -156,6 +157,7 @@ BACKGROUND: tuple[Callable[[], Awaitable[None]], ...] = (
     sweep_orphaned_replies,
     run_embedded_poller,
     check_gateway_at_start,
+    run_embedded_embedder,
 )
 AT_SHUTDOWN: tuple[Callable[[], Awaitable[None]], ...] = (aclose_clients,)
 

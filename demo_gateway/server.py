@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from demo_gateway import allmodels, audio, images, probe, scenarios, vision
+from demo_gateway import allmodels, audio, embeddings, images, probe, scenarios, vision
 from demo_gateway.images import ImagesEmulator
 from demo_gateway.media import MediaEmulator
 from demo_gateway.scenarios import CUT, Reply
@@ -218,6 +218,8 @@ class DemoGateway:
             handler = self._model
         elif path == "/v1/chat/completions" and method == "POST":
             handler = self._chat
+        elif path == "/v1/embeddings" and method == "POST":
+            handler = self._embeddings
         elif path == "/api/pricing" and method == "GET":  # public, as on most deployments
             return await self._send(
                 writer, Reply(200, scenarios.pricing_body()), request_id, keep_alive
@@ -314,6 +316,17 @@ class DemoGateway:
                 err_type="invalid_request_error",
                 code="model_not_found",
             )
+        return await self._send(writer, reply, request_id, keep_alive)
+
+    async def _embeddings(
+        self,
+        request: RecordedRequest,
+        scenario: str,
+        writer: asyncio.StreamWriter,
+        request_id: str,
+        keep_alive: bool,
+    ) -> bool:
+        reply = embeddings.answer(request.json, request_id)
         return await self._send(writer, reply, request_id, keep_alive)
 
     async def _chat(

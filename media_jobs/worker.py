@@ -13,6 +13,7 @@ import logging
 
 from channels.consumer import AsyncConsumer
 
+from chat import embedding_worker
 from media_jobs import poller
 
 logger = logging.getLogger(__name__)
@@ -37,4 +38,5 @@ def _report(task: asyncio.Task[None]) -> None:
 class MediaJobsWorker(AsyncConsumer):
     async def media_wake(self, message) -> None:
         ensure_poller()
+        embedding_worker.ensure_running()  # search by meaning's embedder, beside the poller
         poller.wake_local()

@@ -263,6 +263,11 @@ if SUNO_API_FORMAT not in ("newapi", "goamz"):
     raise ConfigError(f"SUNO_API_FORMAT must be newapi or goamz, not {SUNO_API_FORMAT!r}")
 
 DEFAULT_MODEL = env_str("DEFAULT_MODEL", "gpt-4o-mini")
+# Search by meaning (chat.search, chat.embedding_worker): the model messages are embedded
+# with (changing it re-embeds every message) and the width asked of models that shorten
+# their vectors (text-embedding-3-*; 0: the model's own).
+EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "text-embedding-3-small")
+EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 512)
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 32000)
 # Images attached to a message (chat.vision): the largest file taken (MB, before it is scaled
 # down) and how many one message may carry.
