@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from demo_gateway import scenarios
+from demo_gateway import scenarios, speech
 from demo_gateway.media import MediaEmulator
 from demo_gateway.scenarios import CUT, Reply
 
@@ -214,6 +214,8 @@ class DemoGateway:
             return await self._send(
                 writer, Reply(200, scenarios.pricing_body()), request_id, keep_alive
             )
+        elif path == speech.PATH and method == "POST":
+            return await speech.answer(self, request, writer, request_id, keep_alive)
         elif MediaEmulator.handles(path):
             authorized = self._authorized(request.headers.get("authorization"))
             reply = self.media.answer(request, request_id, authorized, self.base_url)
