@@ -10,9 +10,10 @@ class ChatConfig(AppConfig):
         from django.db.models.signals import post_delete
 
         from accounts.forms import set_chat_models_source
-        from chat.models import Attachment
+        from chat.models import Attachment, SpeechClip
         from chat.services import close_reply_record
         from chat.signals import attachment_deleted, content_viewed
+        from chat.speech import clip_deleted
         from gateway import catalogue
         from usage.audit import log_admin_view
         from usage.services import register_closer
@@ -26,3 +27,4 @@ class ChatConfig(AppConfig):
         post_delete.connect(
             attachment_deleted, sender=Attachment, dispatch_uid="chat-attachment-files"
         )
+        post_delete.connect(clip_deleted, sender=SpeechClip, dispatch_uid="chat-speech-files")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views
+from chat import speech_views, views
 
 app_name = "chat"
 urlpatterns = [
@@ -21,4 +21,16 @@ urlpatterns = [
         views.export_conversation,
         name="export",
     ),
+    path(
+        "c/<uuid:conversation_id>/messages/<int:message_id>/speech/",
+        speech_views.speech_plan,
+        name="speech_plan",
+    ),
+    path(
+        "c/<uuid:conversation_id>/messages/<int:message_id>/speech/<int:index>/",
+        speech_views.speech_part,
+        name="speech_part",
+    ),
+    path("speech/sample/", speech_views.speech_sample, name="speech_sample"),
+    path("speech/sample/play/", speech_views.speech_sample_play, name="speech_sample_play"),
 ]
