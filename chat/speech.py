@@ -104,9 +104,13 @@ def model() -> str:
 
 
 def clean_voice(value: Any, default: str) -> str | None:
-    """`value` (or `default` when blank) if the speech model knows that voice, else None."""
-    voice = str(value or default or "").strip().lower()
-    return voice if voice in speech_voices_for(model()) else None
+    """`value` if the speech model knows that voice, else None; when blank, `default` (the
+    member's saved voice), or the model's first voice if it does not know that one."""
+    known = speech_voices_for(model())
+    if value:
+        voice = str(value).strip().lower()
+        return voice if voice in known else None
+    return default if default in known else known[0]
 
 
 def clean_speed(value: Any, default: Decimal) -> Decimal | None:
