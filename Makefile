@@ -55,6 +55,7 @@ bench: install-dev
 	$(PY) benchmarks/stream_relay.py --ramp 1 --tokens 200 --json benchmarks/results/ramped.json
 	$(PY) benchmarks/render_live.py
 	$(PY) benchmarks/poller.py
+	$(PY) benchmarks/speech_first_audio.py
 
 messages: install-dev
 	$(PY) manage.py makemessages -l zh_Hans --ignore '.venv/*' --ignore 'data/*'
