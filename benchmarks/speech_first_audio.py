@@ -53,7 +53,8 @@ def free_port() -> int:
 
 
 def reply_text(chars: int = 3000) -> str:
-    sentences, i = [], 0
+    sentences: list[str] = []
+    i = 0
     while sum(len(s) + 1 for s in sentences) < chars:
         sentences.append(f"Sentence {i} of the reply explains one more point, calmly and clearly.")
         i += 1
@@ -163,7 +164,7 @@ def run(runs: int) -> dict:
                 plan = through.post(plan_url, data={"voice": "alloy", "speed": speed})
                 plan.raise_for_status()
                 part_url = plan.json()["parts"][0]["url"]
-                after_plan, status = first_byte(through, "GET", part_url)
+                _part_first_byte, status = first_byte(through, "GET", part_url)
                 parlor_time = time.perf_counter() - started
                 assert status == 200, status
                 gateway_time, status = first_byte(direct, "POST", "/v1/audio/speech", json=body)
