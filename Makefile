@@ -56,6 +56,7 @@ bench: install-dev
 	$(PY) benchmarks/render_live.py
 	$(PY) benchmarks/poller.py
 	$(PY) benchmarks/search_meaning.py
+	$(PY) benchmarks/speech_first_audio.py
 
 messages: install-dev
 	$(PY) manage.py makemessages -l zh_Hans --ignore '.venv/*' --ignore 'data/*'

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 from django import forms
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts import ratelimit
-from accounts.models import Invite, Membership, Team, User
+from accounts.models import SPEECH_VOICES, Invite, Membership, Team, User, speech_voices_for
 
 
 class LoginForm(AuthenticationForm):
@@ -135,6 +136,9 @@ class SettingsForm(forms.ModelForm):
             "language",
             "transcription_language",
             "voice_autosend_seconds",
+            "speech_voice",
+            "speech_speed",
+            "speech_autoplay",
         ]
         help_texts = {
             "display_name": _("Shown to your teammates next to your username."),
@@ -146,6 +150,11 @@ class SettingsForm(forms.ModelForm):
                 "Send a transcribed voice message by itself after this many seconds; any key "
                 "cancels. 0 never sends by itself."
             ),
+            "speech_speed": _("From 0.25 (slow) to 4 (fast); 1 is normal."),
+            "speech_autoplay": _("Read each reply aloud as soon as it is finished."),
+        }
+        widgets = {
+            "speech_speed": forms.NumberInput(attrs={"min": "0.25", "max": "4", "step": "0.05"})
         }
 
     def __init__(self, *args, models: list[str], **kwargs) -> None:
@@ -163,6 +172,22 @@ class SettingsForm(forms.ModelForm):
             choices=[("", site_label), *((m, m) for m in offered)],
             required=False,
             help_text=self.Meta.help_texts["default_model"],
+        )
+        speech_model = settings.SPEECH_MODEL
+        known = speech_voices_for(speech_model)
+        # Left out of a form (an older page, a script): the saved voice and speed stay.
+        for name in ("speech_voice", "speech_speed"):
+            self.fields[name].required = False
+        voice_field = self.fields["speech_voice"]
+        assert isinstance(voice_field, forms.ChoiceField)
+        voice_field.choices = [
+            (name, label if name in known else _("%(voice)s (not with %(model)s)")
+             % {"voice": label, "model": speech_model})
+            for name, label in SPEECH_VOICES
+        ]  # fmt: skip
+        self.fields["speech_voice"].help_text = _(
+            "The voice replies are read in. Play a sample to hear it: each voice and speed is "
+            "bought once."
         )
         self.fields["language"] = forms.ChoiceField(
             label=_("Language"),
@@ -185,6 +210,19 @@ class SettingsForm(forms.ModelForm):
 
     def clean_voice_autosend_seconds(self) -> int:
         return self.cleaned_data.get("voice_autosend_seconds") or 0  # blank: off
+
+    def clean_speech_speed(self) -> Decimal:
+        speed = self.cleaned_data["speech_speed"]
+        return self.instance.speech_speed if speed is None else speed
+
+    def clean_speech_voice(self) -> str:
+        voice = self.cleaned_data["speech_voice"] or self.instance.speech_voice
+        if voice not in speech_voices_for(settings.SPEECH_MODEL):
+            raise forms.ValidationError(
+                _("%(model)s does not know this voice; choose another.")
+                % {"model": settings.SPEECH_MODEL}
+            )
+        return voice
 
 
 class ThemeForm(forms.ModelForm):

@@ -3,15 +3,50 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, Self
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+# The gateway's text-to-speech voices today (docs/gateway-api.md, "Audio"); the older models
+# (tts-1, tts-1-hd) know only the first six of the old list.
+SPEECH_VOICES = [
+    (name, name.capitalize())
+    for name in (
+        "alloy",
+        "ash",
+        "ballad",
+        "coral",
+        "echo",
+        "fable",
+        "onyx",
+        "nova",
+        "sage",
+        "shimmer",
+        "verse",
+        "marin",
+        "cedar",
+    )
+]
+LEGACY_SPEECH_VOICES = frozenset({"alloy", "echo", "fable", "onyx", "nova", "shimmer"})
+LEGACY_SPEECH_MODELS = frozenset({"tts-1", "tts-1-hd"})
+SPEECH_MIN_SPEED = Decimal("0.25")
+SPEECH_MAX_SPEED = Decimal("4.00")
+
+
+def speech_voices_for(model: str) -> list[str]:
+    """The voices `model` knows: the old six for tts-1 and tts-1-hd, all of them otherwise."""
+    names = [name for name, _label in SPEECH_VOICES]
+    if model in LEGACY_SPEECH_MODELS:
+        return [name for name in names if name in LEGACY_SPEECH_VOICES]
+    return names
 
 
 class User(AbstractUser):
@@ -45,6 +80,22 @@ class User(AbstractUser):
     )
     voice_autosend_seconds = models.PositiveSmallIntegerField(
         _("send a transcript after (seconds)"), default=0, db_default=0
+    )
+    # Read aloud (chat.speech): the voice and speed replies are read in, and whether a new
+    # reply is read as soon as it is finished.
+    speech_voice = models.CharField(
+        _("voice"), max_length=20, choices=SPEECH_VOICES, default="alloy", db_default="alloy"
+    )
+    speech_speed = models.DecimalField(
+        _("reading speed"),
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("1.00"),
+        db_default=Decimal("1.00"),
+        validators=[MinValueValidator(SPEECH_MIN_SPEED), MaxValueValidator(SPEECH_MAX_SPEED)],
+    )
+    speech_autoplay = models.BooleanField(
+        _("read new replies aloud"), default=False, db_default=False
     )
 
     @property

@@ -11,9 +11,10 @@ class ChatConfig(AppConfig):
 
         from accounts.forms import set_chat_models_source
         from chat.embedding_worker import message_saved
-        from chat.models import Attachment, Message
+        from chat.models import Attachment, Message, SpeechClip
         from chat.services import close_reply_record
         from chat.signals import attachment_deleted, content_viewed
+        from chat.speech import clip_deleted
         from gateway import catalogue
         from usage.audit import log_admin_view
         from usage.services import register_closer
@@ -29,3 +30,4 @@ class ChatConfig(AppConfig):
         )
         # A message saved complete wakes search by meaning's embedder (chat.embedding_worker).
         post_save.connect(message_saved, sender=Message, dispatch_uid="chat-embed-on-save")
+        post_delete.connect(clip_deleted, sender=SpeechClip, dispatch_uid="chat-speech-files")

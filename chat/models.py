@@ -405,3 +405,81 @@ class MessageEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} ({self.dims}) of message {self.message_id}"
+
+
+def _speech_path(instance: SpeechClip, filename: str) -> str:
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    if not extension.isalnum() or len(extension) > 5:
+        extension = "bin"
+    return f"speech/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
+
+
+class SpeechClip(models.Model):
+    """The audio of one part of a reply read aloud (chat.speech), kept per message, voice,
+    speed, model and text, so the same part is never bought twice. A clip without a message
+    is a voice sample for the Settings page, shared by everyone.
+
+    `pending` while the gateway is sending it (the row is the lock: a second request for the
+    same part waits for it instead of buying it again), `ready` once stored, `failed` with the
+    gateway's error (shown; the next request tries again)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    message = models.ForeignKey(
+        Message,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="speech_clips",
+        verbose_name=_("message"),
+    )
+    voice = models.CharField(_("voice"), max_length=20)
+    speed = models.DecimalField(_("speed"), max_digits=3, decimal_places=2)
+    model = models.CharField(_("model"), max_length=200)
+    # What was read: the hash of the part's text (its index can change with the splitting).
+    digest = models.CharField(_("text digest"), max_length=64)
+    index = models.PositiveSmallIntegerField(_("part"), default=0)
+    characters = models.PositiveIntegerField(_("characters"), default=0)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    file = models.FileField(_("file"), upload_to=_speech_path, max_length=300, blank=True)
+    content_type = models.CharField(_("content type"), max_length=100, blank=True)
+    size = models.PositiveBigIntegerField(_("size"), default=0)
+    # The charge of the purchase in flight or done (usage.services), for the sweep.
+    record = models.ForeignKey(
+        "usage.UsageRecord", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("speech clip")
+        verbose_name_plural = _("speech clips")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "voice", "speed", "model", "digest"],
+                condition=models.Q(message__isnull=False),
+                name="unique_speech_clip",
+            ),
+            models.UniqueConstraint(
+                fields=["voice", "speed", "model", "digest"],
+                condition=models.Q(message__isnull=True),
+                name="unique_speech_sample",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.voice} {self.speed} #{self.index} of {self.message_id or 'sample'}"

@@ -23,7 +23,7 @@ from django.utils.translation import ngettext
 
 from accounts.access import get_rw_for_user
 from accounts.models import User
-from chat import attachments
+from chat import attachments, speech
 from chat.events import EDIT, REPLY_ACTIONS, SEND
 from chat.models import (
     Attachment,
@@ -511,6 +511,10 @@ def close_reply_record(record: UsageRecord) -> bool:
     charged for what its stored text delivered, under a lock on the reply's row."""
     if record.message_id is None:
         return False
+    if record.kind != UsageRecord.Kind.CHAT:  # a part read aloud has a closer of its own
+        closed = speech.close_record(record)
+        if closed is not None:
+            return closed
     with transaction.atomic():
         message = (
             Message.objects.select_for_update()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views, views_attachments, views_gpts
+from chat import speech_views, views, views_attachments, views_gpts
 
 app_name = "chat"
 urlpatterns = [
@@ -44,4 +44,16 @@ urlpatterns = [
     path("teams/<int:team_id>/gpts/", views_gpts.gpts, name="gpts"),
     path("teams/<int:team_id>/gpts/<int:gpt_id>/delete/", views_gpts.gpt_delete, name="gpt_delete"),
     path("teams/<int:team_id>/gpts/<int:gpt_id>/icon/", views_gpts.gpt_icon, name="gpt_icon"),
+    path(
+        "c/<uuid:conversation_id>/messages/<int:message_id>/speech/",
+        speech_views.speech_plan,
+        name="speech_plan",
+    ),
+    path(
+        "c/<uuid:conversation_id>/messages/<int:message_id>/speech/<int:index>/",
+        speech_views.speech_part,
+        name="speech_part",
+    ),
+    path("speech/sample/", speech_views.speech_sample, name="speech_sample"),
+    path("speech/sample/play/", speech_views.speech_sample_play, name="speech_sample_play"),
 ]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from demo_gateway import allmodels, audio, embeddings, images, probe, scenarios, vision
+from demo_gateway import allmodels, audio, embeddings, images, probe, scenarios, speech, vision
 from demo_gateway.images import ImagesEmulator
 from demo_gateway.media import MediaEmulator
 from demo_gateway.scenarios import CUT, Reply
@@ -236,6 +236,8 @@ class DemoGateway:
             return await self._send(
                 writer, self._audio(request, request_id), request_id, keep_alive
             )
+        elif path == speech.PATH and method == "POST":
+            return await speech.answer(self, request, writer, request_id, keep_alive)
         elif MediaEmulator.handles(path):
             authorized = self._authorized(request.headers.get("authorization"))
             reply = self.media.answer(request, request_id, authorized, self.base_url)

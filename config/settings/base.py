@@ -300,6 +300,17 @@ AUDIO_UPLOAD_MAX_MB = env_float("AUDIO_UPLOAD_MAX_MB", 100.0)
 AUDIO_GATEWAY_MAX_MB = env_float("AUDIO_GATEWAY_MAX_MB", 25.0)
 AUDIO_MAX_MINUTES = env_float("AUDIO_MAX_MINUTES", 10.0)
 TRANSCRIPTION_MODEL = env_str("TRANSCRIPTION_MODEL", "whisper-1")
+# Read aloud (chat.speech): the text-to-speech model and audio format; the most UTF-8 bytes
+# one request may carry (one-api refuses more than 4,096) and the smaller first part, whose
+# audio comes back sooner.
+SPEECH_MODEL = env_str("SPEECH_MODEL", "tts-1")
+SPEECH_FORMAT = env_str("SPEECH_FORMAT", "mp3").lower()
+if SPEECH_FORMAT not in ("mp3", "opus", "aac", "flac", "wav"):
+    raise ConfigError(f"SPEECH_FORMAT must be mp3, opus, aac, flac or wav, not {SPEECH_FORMAT!r}")
+SPEECH_MAX_BYTES = env_int("SPEECH_MAX_BYTES", 4000)
+if not 16 <= SPEECH_MAX_BYTES <= 4096:
+    raise ConfigError(f"SPEECH_MAX_BYTES must be between 16 and 4096, not {SPEECH_MAX_BYTES}")
+SPEECH_FIRST_PART_BYTES = env_int("SPEECH_FIRST_PART_BYTES", 600)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
