@@ -38,6 +38,7 @@ NON_CHAT_MODELS: Final = (
     "tts-1",
     "whisper-1",
     "text-embedding-3-small",
+    "gpt-3.5-turbo-instruct",
 )
 # Default first; billing-only ids are mixed in as on a real reseller.
 DEFAULT_MODELS: Final = (
@@ -54,6 +55,7 @@ DEFAULT_MODELS: Final = (
     "tts-1",
     "whisper-1",
     "text-embedding-3-small",
+    "gpt-3.5-turbo-instruct",
 )
 
 # How many content chunks the truncating scenarios send before stopping.
@@ -580,6 +582,7 @@ PRICING: Final = (
     ("suno_lyrics", 1, 0, 0.01, 1),
     ("luma_generate", 1, 0, 0.4, 1),
     ("luma_extend", 1, 0, 0.4, 1),
+    ("gpt-3.5-turbo-instruct", 0, 0.75, 0, 1.33),
 )
 
 
