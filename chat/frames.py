@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from chat import events, rendering
+from chat import completions, events, rendering
 from chat.models import Conversation, Message
 from chat.threads import ExtraItem, ThreadItem, merge
 
@@ -163,13 +163,16 @@ def finished_text(message: Message) -> str:
     return _("The reply failed.")
 
 
-def stored_html(content: str, reasoning: str = "") -> str:
-    """The HTML stored with a finished reply: its reasoning (collapsed), then its answer.
+def stored_html(content: str, reasoning: str = "", *, plain: bool = False) -> str:
+    """The HTML stored with a finished reply: its reasoning (collapsed), then its answer;
+    with `plain` (a completion), the text as it was written (chat.rendering.render_plain).
 
     Markdown and highlighting take time: call it off the event loop and off the thread every
     database call waits on (chat.streaming runs it in a worker thread of its own)."""
     if not content and not reasoning.strip():
         return ""
+    if plain:
+        return rendering.render_reasoning(reasoning) + rendering.render_plain(content)
     return rendering.render_reasoning(reasoning) + rendering.render_markdown(content)
 
 
@@ -200,12 +203,16 @@ def title_html(conversation: Conversation, title: str) -> str:
 
 
 def _constant(name: str, streaming: bool) -> str:
-    """A fragment that is the same for every reply: rendered once per language (and limit)."""
-    return _cached(name, streaming, translation.get_language(), settings.MESSAGE_MAX_CHARS)
+    """A fragment that is the same for every reply: rendered once per language (and limit,
+    and for the composer, the instruct models its Complete mode offers)."""
+    offered = tuple(completions.instruct_models()) if name == "composer" else ()
+    return _cached(name, streaming, translation.get_language(), settings.MESSAGE_MAX_CHARS, offered)
 
 
 @functools.lru_cache(maxsize=64)
-def _cached(name: str, streaming: bool, language: str | None, max_chars: int) -> str:
+def _cached(
+    name: str, streaming: bool, language: str | None, max_chars: int, offered: tuple[str, ...]
+) -> str:
     if name == "controls":
         context = {"streaming": streaming, "controls_oob": True}
         return render_to_string("chat/messages.html#send-button", context) + render_to_string(
