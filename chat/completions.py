@@ -37,8 +37,9 @@ FIELDS = ("complete_model", "max_tokens", "temperature", "stop")
 
 
 def instruct_models() -> list[str]:
-    """The instruct models the gateway lists (cached; never waits for the gateway)."""
-    return catalogue.list_instruct_models()
+    """The instruct models the gateway lists, as cached: this never asks the gateway (the
+    conversation page, which shows the composer, keeps the listing fresh: list_chat_models)."""
+    return catalogue.list_instruct_models(refresh=False)
 
 
 @dataclass(frozen=True)

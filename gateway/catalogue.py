@@ -106,12 +106,13 @@ def list_chat_models() -> list[str]:
     return list(entry["models"]) if _is_entry(entry) else []
 
 
-def list_instruct_models() -> list[str]:
+def list_instruct_models(*, refresh: bool = True) -> list[str]:
     """The cached instruct model ids (see INSTRUCT_MODELS), read as list_chat_models reads the
-    chat ones, from the same listing."""
+    chat ones, from the same listing. `refresh=False` only reads the cache (for code that runs
+    where a page has just refreshed the listing: the chat socket)."""
     key = _cache_key()
     entry = cache.get(key)
-    if not _is_fresh(entry):
+    if refresh and not _is_fresh(entry):
         _start_refresh(key)
     return list(entry.get("instruct") or []) if _is_entry(entry) else []
 

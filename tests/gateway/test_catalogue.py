@@ -254,3 +254,10 @@ def test_instruct_models_come_from_the_same_cached_listing(gateway):
     assert list_instruct_models() == ["babbage-002", "gpt-3.5-turbo-instruct"]
     assert list_chat_models() == ["gpt-4o"]
     assert len(gateway.requests) == 1
+
+
+def test_reading_instruct_models_without_refresh_never_asks_the_gateway(gateway):
+    gateway.reply(lambda request: respond_json(200, {"data": [{"id": "babbage-002"}]}))
+    assert list_instruct_models(refresh=False) == []
+    wait_for_refresh()
+    assert gateway.requests == []
