@@ -36,10 +36,23 @@ STOP_MAX_CHARS = 100
 FIELDS = ("complete_model", "max_tokens", "temperature", "stop")
 
 
+_seen: tuple[str, ...] = ()  # the last instruct_models() of this process
+
+
 def instruct_models() -> list[str]:
     """The instruct models the gateway lists, as cached: this never asks the gateway (the
-    conversation page, which shows the composer, keeps the listing fresh: list_chat_models)."""
-    return catalogue.list_instruct_models(refresh=False)
+    conversation page, which shows the composer, keeps the listing fresh: list_chat_models).
+    Sync code only (the cache may be Redis); async code reads `seen_instruct_models`."""
+    global _seen
+    models = catalogue.list_instruct_models(refresh=False)
+    _seen = tuple(models)
+    return models
+
+
+def seen_instruct_models() -> tuple[str, ...]:
+    """The instruct models as this process last read them (a page, a reply's start): no I/O,
+    for the composer frames rendered on the event loop (chat.frames)."""
+    return _seen
 
 
 @dataclass(frozen=True)

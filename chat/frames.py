@@ -205,7 +205,7 @@ def title_html(conversation: Conversation, title: str) -> str:
 def _constant(name: str, streaming: bool) -> str:
     """A fragment that is the same for every reply: rendered once per language (and limit,
     and for the composer, the instruct models its Complete mode offers)."""
-    offered = tuple(completions.instruct_models()) if name == "composer" else ()
+    offered = completions.seen_instruct_models() if name == "composer" else ()
     return _cached(name, streaming, translation.get_language(), settings.MESSAGE_MAX_CHARS, offered)
 
 
@@ -219,12 +219,17 @@ def _cached(
             "chat/messages.html#stop-form", context
         )
     if name == "composer":
-        return _render_composer(None, "", streaming)
+        return _render_composer(None, "", streaming, offered)
     return _render_error("")
 
 
-def _render_composer(text: str | None, error: str, streaming: bool) -> str:
+def _render_composer(
+    text: str | None, error: str, streaming: bool, offered: tuple[str, ...] | None = None
+) -> str:
+    """The composer; its Complete mode offers `offered` (the instruct models as last seen in
+    this process, chat.completions: no I/O on the event loop)."""
     context = {
+        "complete_models": list(completions.seen_instruct_models() if offered is None else offered),
         "composer_oob": True,
         "composer_text": text if isinstance(text, str) else "",
         "composer_error": error,

@@ -120,6 +120,8 @@ async def test_a_completion_streams_over_the_socket_and_is_kept(
         "stop": [],
     }
     assert "Reply finished." in frames[-1]
+    # The composer that replaces the sent one still offers the mode (complete.js restores it).
+    assert '<option value="complete">Complete</option>' in frames[0]
 
 
 async def test_stop_sequences_go_upstream_and_end_the_text(alice_socket, instruct_listed):
