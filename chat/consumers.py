@@ -24,7 +24,7 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from accounts.access import clean_id, get_for_user, get_membership
 from accounts.live import team_group, user_group
 from accounts.models import Membership, User
-from chat import attachments, commands, events, frames, live_render, services
+from chat import attachments, commands, completions, events, frames, live_render, services
 from chat.db import reply_db
 from chat.events import ACTIONS
 from chat.models import Attachment, Conversation, Message
@@ -195,6 +195,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=thread_html + controls)
 
     async def on_send(self, data: dict[str, Any]) -> None:
+        if data.get("mode") == completions.MODE:  # the prompt as typed: never a command
+            options = completions.options_data(data)
+            await self._start_reply(events.SEND, text=data.get("text"), completion=options)
+            return
         text = commands.with_mode(data.get("mode"), data.get("text"))
         handler = commands.find(text)
         if handler is not None:
@@ -416,7 +420,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             content=event["content"],
         )
         item = ThreadItem(message, list(event.get("sibling_ids") or [message_id]))
-        live = live_render.snapshot_parts(message_id, event["content"])  # once per process
+        if event.get("plain"):  # a completion: plain text (chat.completions)
+            live = ("", event["content"])
+        else:
+            live = live_render.snapshot_parts(message_id, event["content"])  # once per process
         await self.send(
             text_data=frames.render_message(
                 self.conversation, item, can_write=self.can_write, oob=True, live=live

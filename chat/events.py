@@ -25,5 +25,5 @@ ACTIONS = (*WRITE_ACTIONS, SYNC)
 # Channel-layer events to a conversation's group (Conversation.group_name).
 REPLY_STARTED = "reply.started"  # {"message_id"}: a reply began in some process
 REPLY_FINISHED = "reply.finished"  # {"message_id"}: it is stored; tabs load it
-REPLY_SNAPSHOT = "reply.snapshot"  # {"message_id", "content", "sibling_ids"}: scale mode only
+REPLY_SNAPSHOT = "reply.snapshot"  # {"message_id", "content", "sibling_ids", "plain"}: scale mode
 REPLY_STOP = "reply.stop"  # {}: the process writing the conversation's reply stops it

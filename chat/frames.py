@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from chat import commands, events, rendering
+from chat import commands, completions, events, rendering
 from chat.models import Conversation, Message
 from chat.threads import ExtraItem, ThreadItem, merge
 
@@ -163,13 +163,16 @@ def finished_text(message: Message) -> str:
     return _("The reply failed.")
 
 
-def stored_html(content: str, reasoning: str = "") -> str:
-    """The HTML stored with a finished reply: its reasoning (collapsed), then its answer.
+def stored_html(content: str, reasoning: str = "", *, plain: bool = False) -> str:
+    """The HTML stored with a finished reply: its reasoning (collapsed), then its answer;
+    with `plain` (a completion), the text as it was written (chat.rendering.render_plain).
 
     Markdown and highlighting take time: call it off the event loop and off the thread every
     database call waits on (chat.streaming runs it in a worker thread of its own)."""
     if not content and not reasoning.strip():
         return ""
+    if plain:
+        return rendering.render_reasoning(reasoning) + rendering.render_plain(content)
     return rendering.render_reasoning(reasoning) + rendering.render_markdown(content)
 
 
@@ -219,15 +222,24 @@ def title_html(conversation: Conversation, title: str) -> str:
 
 
 def _constant(name: str, streaming: bool) -> str:
-    """A fragment that is the same for every reply: rendered once per language, limit and set
-    of composer modes (they follow what the gateway serves)."""
-    modes = tuple(commands.modes()) if name == "composer" else ()
-    return _cached(name, streaming, translation.get_language(), settings.MESSAGE_MAX_CHARS, modes)
+    """A fragment that is the same for every reply: rendered once per language, limit, set
+    of composer modes (they follow what the gateway serves) and, for the composer, the
+    instruct models its Complete mode offers."""
+    composer = name == "composer"
+    modes = tuple(commands.modes()) if composer else ()
+    offered = completions.seen_instruct_models() if composer else ()
+    key = (translation.get_language(), settings.MESSAGE_MAX_CHARS, modes, offered)
+    return _cached(name, streaming, *key)
 
 
 @functools.lru_cache(maxsize=64)
 def _cached(
-    name: str, streaming: bool, language: str | None, max_chars: int, modes: tuple = ()
+    name: str,
+    streaming: bool,
+    language: str | None,
+    max_chars: int,
+    modes: tuple = (),
+    offered: tuple[str, ...] = (),
 ) -> str:
     if name == "controls":
         context = {"streaming": streaming, "controls_oob": True}
@@ -235,12 +247,21 @@ def _cached(
             "chat/messages.html#stop-form", context
         )
     if name == "composer":
-        return _render_composer(None, "", streaming)
+        return _render_composer(None, "", streaming, offered)
     return _render_error("")
 
 
-def _render_composer(text: str | None, error: str, streaming: bool, **extra: object) -> str:
+def _render_composer(
+    text: str | None,
+    error: str,
+    streaming: bool,
+    offered: tuple[str, ...] | None = None,
+    **extra: object,
+) -> str:
+    """The composer; its Complete mode offers `offered` (the instruct models as last seen in
+    this process, chat.completions: no I/O on the event loop)."""
     context = {
+        "complete_models": list(completions.seen_instruct_models() if offered is None else offered),
         "composer_oob": True,
         "composer_text": text if isinstance(text, str) else "",
         "composer_error": error,

@@ -125,6 +125,9 @@ class Message(models.Model):
     # From the start of the generation to its first content and to its end (chat.streaming).
     ttft_ms = models.PositiveIntegerField(_("time to first token (ms)"), null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    # How the message was sent, when not as chat: the composer's Complete mode stores
+    # {"mode": "complete", "model", "max_tokens", "temperature", "stop"} (chat.completions).
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -161,6 +164,7 @@ class Message(models.Model):
             completion_tokens=self.completion_tokens,
             ttft_ms=self.ttft_ms,
             duration_ms=self.duration_ms,
+            params=self.params,
         )
 
 

@@ -47,7 +47,7 @@ ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
 
 PYGMENTS_CLASSES = frozenset(c for c in STANDARD_TYPES.values() if c)
 STATIC_CLASSES: dict[str, frozenset[str]] = {
-    "div": frozenset({"codeblock", "math", "math-display"}),
+    "div": frozenset({"codeblock", "math", "math-display", "completion-text"}),
     "span": frozenset({"math", "math-inline", "math-display"}) | PYGMENTS_CLASSES,
     "th": frozenset({"align-left", "align-center", "align-right"}),
     "td": frozenset({"align-left", "align-center", "align-right"}),
@@ -477,3 +477,12 @@ def render_markdown(text: str, *, links: Mapping[str, str | None] | None = None)
     becomes a note saying so."""
     reasoning, answer = split_think(text)
     return render_reasoning(reasoning) + _render_body(answer, links)
+    return render_reasoning(reasoning) + _render_body(answer)
+
+
+def render_plain(text: str) -> str:
+    """Sanitised HTML for text shown as written (a completion: chat.completions): escaped, in
+    a `<div class="completion-text">` that keeps its spaces and line breaks."""
+    if not text:
+        return ""
+    return CLEANER.clean(f'<div class="completion-text">{escape(text, quote=False)}</div>')

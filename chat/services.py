@@ -23,7 +23,8 @@ from django.utils.translation import ngettext
 
 from accounts.access import get_rw_for_user
 from accounts.models import User
-from chat import attachments, speech
+from chat import attachments, completions, speech
+from chat.completions import CompletionOptions, CompletionRequest
 from chat.events import EDIT, REPLY_ACTIONS, SEND
 from chat.models import (
     Attachment,
@@ -65,6 +66,8 @@ class ReplyStart:
     # that asked, while the upstream request is in flight).
     thread: list[ThreadItem]
     new_title: str | None
+    # A completion (the composer's Complete mode, chat.completions) instead of a chat reply.
+    completion: CompletionRequest | None = None
 
     @property
     def assistant_id(self) -> int:
@@ -95,6 +98,7 @@ def begin_reply(
     session_key: str | None = None,
     attachment_ids: Any = None,
     vision: Any = "",
+    completion: dict[str, Any] | None = None,
 ) -> ReplyStart:
     """Save the user's message and the assistant placeholder; raise PermissionDenied, Http404
     or ValidationError (nothing saved) when the reply may not start. With `session_key` (a
@@ -103,7 +107,10 @@ def begin_reply(
     A send may carry `attachment_ids`, images the user attached in this conversation and not
     sent yet (chat.attachments), linked to the new message. To a model that cannot see,
     VisionChoiceNeeded (nothing saved) unless `vision` answers it: SEND_TEXT_ALONE (the images
-    are dropped) or SWITCH_PREFIX + a listed model that can see (the conversation moves to it)."""
+    are dropped) or SWITCH_PREFIX + a listed model that can see (the conversation moves to it).
+
+    `completion`, with a send: the Complete mode's options as sent (chat.completions); an
+    edit, regenerate or retry of a completion runs it again with the options it was sent with."""
     if action not in REPLY_ACTIONS:
         raise ValidationError(_("Unknown action."))
     with transaction.atomic():
@@ -147,7 +154,10 @@ def begin_reply(
         tree = MessageTree(messages)
         if action in (SEND, EDIT):
             text = clean_text(text)
-        model = conversation.model or settings.DEFAULT_MODEL
+        options = _completion_options(tree, action, message_id, completion)
+        params = options.as_params() if options is not None else {}
+        model = options.model if options is not None else conversation.model
+        model = model or settings.DEFAULT_MODEL
         vision_rules = list(VisionModel.objects.all())
         images: list[Attachment] = []
         if action == SEND:
@@ -155,9 +165,12 @@ def begin_reply(
             taken = attachments.take_pending(conversation=conversation, user=user, ids=ids)
             images = [a for a in taken if a.kind == Attachment.Kind.IMAGE]
             others = [a for a in taken if a.kind != Attachment.Kind.IMAGE]  # recordings
-            images, model = _images_for_model(conversation, model, images, vision, vision_rules)
+            if options is None:  # a completion sends no images: they only go with the prompt
+                images, model = _images_for_model(conversation, model, images, vision, vision_rules)
             images += others
-        parent, user_message = _user_turn(conversation, tree, user, action, text, message_id)
+        parent, user_message = _user_turn(
+            conversation, tree, user, action, text, message_id, params=params
+        )
         if action == SEND and user_message is not None:
             attachments.link(images, user_message)
         elif action == EDIT and user_message is not None:
@@ -169,28 +182,45 @@ def begin_reply(
             role=Message.Role.ASSISTANT,
             status=Message.Status.STREAMING,
             model=model,
+            params=params,
         )
         new_title = _update_conversation(conversation, assistant, action, text)
         created = [m for m in (user_message, assistant) if m is not None]
         thread = MessageTree(messages + created).thread(assistant.pk)
-        rule = vision_rule(vision_rules, model)
-        context = context_messages(
-            conversation,
-            [item.message for item in thread[:-1]],
-            sees=rule is not None and rule.sees,
-            links=rule is not None and rule.sees and rule.url_in_text,
-        )
-        # Reserve the reply's estimated cost before anything goes upstream; a refusal
-        # (usage.services.BudgetRefused) rolls all of this back.
-        money.reserve_chat(
-            team=conversation.team,
-            user=user,
-            role=membership.role,
-            model=model,
-            messages=context,
-            conversation=conversation,
-            message=assistant,
-        )
+        request = None
+        if options is not None:
+            prompt_message = user_message or parent  # the prompt typed, edited or answered again
+            prompt = prompt_message.content if prompt_message is not None else ""
+            request, context = CompletionRequest(options=options, prompt=prompt), []
+            # As below: reserved before anything goes upstream, or all of this rolls back.
+            completions.reserve(
+                team=conversation.team,
+                user=user,
+                role=membership.role,
+                options=options,
+                prompt=prompt,
+                conversation=conversation,
+                message=assistant,
+            )
+        else:
+            rule = vision_rule(vision_rules, model)
+            context = context_messages(
+                conversation,
+                [item.message for item in thread[:-1]],
+                sees=rule is not None and rule.sees,
+                links=rule is not None and rule.sees and rule.url_in_text,
+            )
+            # Reserve the reply's estimated cost before anything goes upstream; a refusal
+            # (usage.services.BudgetRefused) rolls all of this back.
+            money.reserve_chat(
+                team=conversation.team,
+                user=user,
+                role=membership.role,
+                model=model,
+                messages=context,
+                conversation=conversation,
+                message=assistant,
+            )
     return ReplyStart(
         conversation=conversation,
         assistant=assistant,
@@ -200,6 +230,7 @@ def begin_reply(
         messages=context,
         thread=thread,
         new_title=new_title,
+        completion=request,
     )
 
 
@@ -239,6 +270,23 @@ def _images_for_model(
     return images, model
 
 
+def _completion_options(
+    tree: MessageTree, action: str, message_id: int | str | None, sent: dict[str, Any] | None
+) -> CompletionOptions | None:
+    """The Complete mode's options of this reply, or None for a chat reply: those sent with a
+    send (checked: ValidationError), else those of the prompt it answers again (an edited
+    prompt, or the prompt of the reply regenerated or retried)."""
+    if action == SEND:
+        return completions.clean_options(sent) if sent is not None else None
+    try:
+        target = tree.get(message_id)
+    except Http404:
+        return None  # _user_turn says so
+    if target.role == Message.Role.ASSISTANT and target.parent_id:
+        target = tree.by_id.get(target.parent_id) or target
+    return CompletionOptions.from_params(target.params)
+
+
 def live_reply_window() -> timedelta:
     """How long a reply may go untouched and still count as being written: past this, the
     process writing it is taken for dead (see interrupt_orphaned_replies)."""
@@ -269,24 +317,30 @@ def _user_turn(
     action: str,
     text: str | None,
     message_id: int | str | None,
+    *,
+    params: dict[str, Any],
 ) -> tuple[Message | None, Message | None]:
     """Return (parent of the new message, the new user message or None)."""
     if action == SEND:
         path = tree.path_to(conversation.current_leaf_id)
         parent = path[-1] if path else None
-        return parent, _create_user_message(conversation, parent, user, text)
+        return parent, _create_user_message(conversation, parent, user, text, params)
     target = tree.get(message_id)  # loaded already, in this transaction
     expected_role = Message.Role.USER if action == EDIT else Message.Role.ASSISTANT
     if target.role != expected_role or target.is_streaming:
         raise Http404
     parent = tree.by_id.get(target.parent_id) if target.parent_id else None
     if action == EDIT:
-        return parent, _create_user_message(conversation, parent, user, text)
+        return parent, _create_user_message(conversation, parent, user, text, params)
     return parent, None
 
 
 def _create_user_message(
-    conversation: Conversation, parent: Message | None, user: User, text: str | None
+    conversation: Conversation,
+    parent: Message | None,
+    user: User,
+    text: str | None,
+    params: dict[str, Any],
 ) -> Message:
     return Message.objects.create(
         conversation=conversation,
@@ -295,6 +349,7 @@ def _create_user_message(
         role=Message.Role.USER,
         status=Message.Status.COMPLETE,
         content=text or "",
+        params=params,
     )
 
 

@@ -38,6 +38,7 @@ from chat.models import Conversation, Message
 from chat.services import ReplyStart
 from chat.threads import ThreadItem
 from gateway import chat as gateway_chat
+from gateway import completions as gateway_completions
 from gateway.errors import GatewayConnectionLost, GatewayError
 from gateway.types import ChatDelta, ChatEnd, Usage
 
@@ -105,6 +106,8 @@ class Generation:
         self.chunks: list[str] = []
         self.length = 0
         self.reasoning: list[str] = []
+        # A completion (chat.completions) is plain text: streamed and stored unrendered.
+        self.plain = start.completion is not None
         self.live = LiveRenderer()
         self._live_chunks = 0  # chunks fed to `live`
         self.subscribers: list[Subscriber] = []
@@ -185,11 +188,13 @@ class Generation:
         snapshot), never per token; each complete block is rendered once, on the event loop
         (a block's rendering is bounded: chat.rendering bounds highlighting)."""
         count = len(self.chunks)
-        if self._live_chunks != count:
+        if self._live_chunks != count and not self.plain:
             self.live.feed("".join(self.chunks[self._live_chunks : count]))
             self._live_chunks = count
 
     def _live_parts(self) -> tuple[str, str]:
+        if self.plain:
+            return "", self.text()
         return self.live.html(), self.live.tail()
 
     def _snapshot_item(self) -> ThreadItem:
@@ -370,6 +375,7 @@ class Generation:
             "message_id": self.message_id,
             "content": self.text(),
             "sibling_ids": self.start.assistant_item.sibling_ids,
+            "plain": self.plain,
         }
         self._spawn(self.layer.group_send(self.conversation.group_name, event))
 
@@ -424,12 +430,15 @@ class Generation:
     async def _read(self) -> Outcome:
         start = self.start
         try:
-            messages = start.messages
-            if vision.has_images(messages):  # read from storage off the event loop
-                messages = await asyncio.to_thread(vision.resolve_images, messages)
-            stream = gateway_chat.stream_chat(
-                model=start.model, messages=messages, temperature=start.temperature
-            )
+            if start.completion is not None:  # the composer's Complete mode
+                stream = gateway_completions.stream_completion(**start.completion.upstream())
+            else:
+                messages = start.messages
+                if vision.has_images(messages):  # read from storage off the event loop
+                    messages = await asyncio.to_thread(vision.resolve_images, messages)
+                stream = gateway_chat.stream_chat(
+                    model=start.model, messages=messages, temperature=start.temperature
+                )
             async for event in stream:
                 if isinstance(event, ChatEnd):
                     # Suno's chat models never say why they stopped: their [DONE] is the end.
@@ -483,10 +492,12 @@ class Generation:
         try:
             copies = await self._copies()
             # Rendering takes time: in a worker thread, not on the one database calls share.
-            if copies is None:
-                html = await asyncio.to_thread(frames.stored_html, content, reasoning)
-            else:
+            if copies is not None:
                 html = await asyncio.to_thread(reply_files.stored_html, content, reasoning, copies)
+            else:
+                html = await asyncio.to_thread(
+                    frames.stored_html, content, reasoning, plain=self.plain
+                )
             return await reply_db(services.finish_reply)(
                 message_id=self.message_id,
                 content=content,

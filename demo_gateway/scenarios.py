@@ -44,6 +44,7 @@ NON_CHAT_MODELS: Final = (
     "dall-e-2",
     "gpt-image-1",
     "flux.1.1-pro",
+    "gpt-3.5-turbo-instruct",
 )
 # Default first; billing-only ids are mixed in as on a real reseller.
 DEFAULT_MODELS: Final = (
@@ -66,6 +67,7 @@ DEFAULT_MODELS: Final = (
     "gpt-4-all",
     "gpt-4-gizmo-g-demo",
     "suno-v3.5",
+    "gpt-3.5-turbo-instruct",
 )
 
 # How many content chunks the truncating scenarios send before stopping.
@@ -598,6 +600,7 @@ PRICING: Final = (
     ("gpt-4-all", 0, 15, 0, 2),
     ("gpt-4-gizmo-g-demo", 0, 15, 0, 2),
     ("suno-v3.5", 0, 5, 0, 1),
+    ("gpt-3.5-turbo-instruct", 0, 0.75, 0, 1.33),
 )
 
 

@@ -21,7 +21,17 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from demo_gateway import allmodels, audio, embeddings, images, probe, scenarios, speech, vision
+from demo_gateway import (
+    allmodels,
+    audio,
+    completions,
+    embeddings,
+    images,
+    probe,
+    scenarios,
+    speech,
+    vision,
+)
 from demo_gateway.images import ImagesEmulator
 from demo_gateway.media import MediaEmulator
 from demo_gateway.scenarios import CUT, Reply
@@ -220,6 +230,8 @@ class DemoGateway:
             handler = self._chat
         elif path == "/v1/embeddings" and method == "POST":
             handler = self._embeddings
+        elif path == completions.PATH and method == "POST":
+            handler = completions.handler(self)
         elif path == "/api/pricing" and method == "GET":  # public, as on most deployments
             return await self._send(
                 writer, Reply(200, scenarios.pricing_body()), request_id, keep_alive
@@ -256,7 +268,7 @@ class DemoGateway:
         if not self._authorized(authorization):
             reply = scenarios.auth_error(authorization, request_id)
             return await self._send(writer, reply, request_id, keep_alive)
-        user_text = scenarios.last_user_text(request.json)
+        user_text = scenarios.last_user_text(request.json) or completions.prompt_text(request.json)
         scenario = scenarios.select(
             request.headers.get("x-demo-scenario"), user_text, self.scenario
         )

@@ -1,7 +1,9 @@
-"""The gateway's model catalogue: GET /v1/models and the subset worth offering for chat.
+"""The gateway's model catalogue: GET /v1/models, the subset worth offering for chat and the
+instruct models of the legacy completions route.
 
-Pages read only the cache (`list_chat_models`); the listing itself runs in a background
-thread (stale-while-revalidate), so a slow or dead gateway never delays a page."""
+Pages read only the cache (`list_chat_models`, `list_instruct_models`); the listing itself
+runs in a background thread (stale-while-revalidate), so a slow or dead gateway never delays
+a page."""
 
 from __future__ import annotations
 
@@ -106,6 +108,18 @@ MODEL_FAMILIES = (
 CHAT_INCLUDE = ("suno-v*", "chirp-v*")
 
 
+# Models served on the legacy completions route (POST /v1/completions): OpenAI's instruct and
+# base models, and any id ending in "-instruct". The OpenAI ones are also in CHAT_EXCLUDE (they
+# have no chat route); an open model such as "llama-3-8b-instruct" is offered for both.
+INSTRUCT_MODELS = (
+    "gpt-3.5-turbo-instruct*",
+    "*-instruct",
+    "davinci-002",
+    "babbage-002",
+    "text-davinci-*",
+)
+
+
 def list_models() -> list[str]:
     """GET /v1/models now, blocking up to TIMEOUT: for the background refresh, not for views."""
     try:
@@ -139,6 +153,17 @@ def list_chat_models() -> list[str]:
     return list(entry["models"]) if _is_entry(entry) else []
 
 
+def list_instruct_models(*, refresh: bool = True) -> list[str]:
+    """The cached instruct model ids (see INSTRUCT_MODELS), read as list_chat_models reads the
+    chat ones, from the same listing. `refresh=False` only reads the cache (for code that runs
+    where a page has just refreshed the listing: the chat socket)."""
+    key = _cache_key()
+    entry = cache.get(key)
+    if refresh and not _is_fresh(entry):
+        _start_refresh(key)
+    return list(entry.get("instruct") or []) if _is_entry(entry) else []
+
+
 def refresh_chat_models() -> list[str]:
     """Fetch the listing now (blocking) and cache it; [] on failure."""
     return _refresh(_cache_key())
@@ -147,15 +172,17 @@ def refresh_chat_models() -> list[str]:
 def _refresh(key: str) -> list[str]:
     try:
         listed = list_models()
-        models = [m for m in listed if is_chat_model(m)]
-        _store_image_models(key, listed)
     except GatewayError as exc:
         logger.warning("Could not list gateway models: %s", exc)
         previous = cache.get(key)
         kept = list(previous["models"]) if _is_entry(previous) else []
-        _store(key, kept, FAILURE_CACHE_SECONDS)
+        instruct = list(previous.get("instruct") or []) if _is_entry(previous) else []
+        _store(key, kept, FAILURE_CACHE_SECONDS, instruct=instruct)
         return []
-    _store(key, models, settings.GATEWAY_MODELS_CACHE_SECONDS)
+    models = [m for m in listed if is_chat_model(m)]
+    instruct = [m for m in listed if is_instruct_model(m)]
+    _store(key, models, settings.GATEWAY_MODELS_CACHE_SECONDS, instruct=instruct)
+    _store_image_models(key, listed)
     return models
 
 
@@ -194,8 +221,10 @@ def _refresh_in_background(key: str) -> None:
             _refreshing.pop(key, None)
 
 
-def _store(key: str, models: list[str], fresh_for: float) -> None:
-    entry = {"models": models, "fresh_until": time.time() + fresh_for}
+def _store(
+    key: str, models: list[str], fresh_for: float, *, instruct: list[str] | None = None
+) -> None:
+    entry = {"models": models, "instruct": instruct or [], "fresh_until": time.time() + fresh_for}
     cache.set(key, entry, max(STALE_CACHE_SECONDS, fresh_for))
 
 
@@ -261,6 +290,12 @@ def group_for_picker(models: list[str]) -> list[tuple[str, list[str]]]:
 def model_ids(data: Any) -> list[str]:
     """The ids of a /v1/models answer (see _model_ids)."""
     return _model_ids(data)
+
+
+def is_instruct_model(model_id: str) -> bool:
+    """Whether the model is served on the legacy completions route (INSTRUCT_MODELS)."""
+    lowered = model_id.lower()
+    return any(fnmatchcase(lowered, pattern) for pattern in INSTRUCT_MODELS)
 
 
 def _model_ids(data: Any) -> list[str]:

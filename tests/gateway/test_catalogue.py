@@ -10,7 +10,9 @@ from django.core.cache import cache
 from gateway.catalogue import (
     FAILURE_CACHE_SECONDS,
     is_chat_model,
+    is_instruct_model,
     list_chat_models,
+    list_instruct_models,
     list_models,
     refresh_chat_models,
     wait_for_refresh,
@@ -221,4 +223,40 @@ def test_a_malformed_gateway_url_gives_no_models_instead_of_an_error(gateway, se
     settings.GATEWAY_BASE_URL = "gw.example.com"  # no scheme
 
     assert _listed() == []
+    assert gateway.requests == []
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    ["gpt-3.5-turbo-instruct", "gpt-3.5-turbo-instruct-0914", "davinci-002", "babbage-002"],
+)
+def test_openai_instruct_models_are_instruct_and_not_chat(model_id):
+    assert is_instruct_model(model_id)
+    assert not is_chat_model(model_id)
+
+
+def test_an_open_instruct_model_is_offered_for_both():
+    assert is_instruct_model("llama-3-8b-instruct")
+    assert is_chat_model("llama-3-8b-instruct")
+
+
+@pytest.mark.parametrize("model_id", ["gpt-4o", "Mistral-7B-Instruct-v0.2", "dall-e-3"])
+def test_other_models_are_not_instruct(model_id):
+    assert not is_instruct_model(model_id)
+
+
+def test_instruct_models_come_from_the_same_cached_listing(gateway):
+    listing = {"data": [{"id": "gpt-4o"}, {"id": "gpt-3.5-turbo-instruct"}, {"id": "babbage-002"}]}
+    gateway.reply(lambda request: respond_json(200, listing))
+    assert list_instruct_models() == []  # nothing cached yet: the page does not wait
+    wait_for_refresh()
+    assert list_instruct_models() == ["babbage-002", "gpt-3.5-turbo-instruct"]
+    assert list_chat_models() == ["gpt-4o"]
+    assert len(gateway.requests) == 1
+
+
+def test_reading_instruct_models_without_refresh_never_asks_the_gateway(gateway):
+    gateway.reply(lambda request: respond_json(200, {"data": [{"id": "babbage-002"}]}))
+    assert list_instruct_models(refresh=False) == []
+    wait_for_refresh()
     assert gateway.requests == []

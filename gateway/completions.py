@@ -1,0 +1,168 @@
+"""Streaming legacy completions: POST /v1/completions with stream=true (docs/gateway-api.md,
+"Completions (legacy)"), for instruct models such as gpt-3.5-turbo-instruct.
+
+The framing is the chat route's (gateway.sse, `data: [DONE]`), the text is in
+`choices[0].text`. Gateways are inconsistent on this route: new-api's synthesised usage chunk
+is chat-shaped (`"object": "chat.completion.chunk"`, `choices: []`), and some relays answer in
+the chat shape throughout (`choices[0].delta.content`); both are accepted. Items are the chat
+stream's (gateway.types.ChatDelta, then one ChatEnd), so a reply reads either the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import httpx
+
+from gateway.chat import _body, _read_to_end, _State, _usage
+from gateway.client import ERROR_BODY_MAX_BYTES, get_client
+from gateway.errors import (
+    GatewayBadResponse,
+    GatewayConnectionLost,
+    GatewayError,
+    GatewayStreamError,
+    error_from_exception,
+    error_from_response,
+    error_message_and_code,
+)
+from gateway.sse import SSEDecoder
+from gateway.types import ChatDelta, ChatEnd
+
+logger = logging.getLogger(__name__)
+
+PATH = "/v1/completions"
+# What the upstream accepts for `stop` (OpenAI: up to four sequences).
+MAX_STOP_SEQUENCES = 4
+_DONE = object()
+
+
+def request_body(
+    *,
+    model: str,
+    prompt: str,
+    max_tokens: int,
+    temperature: float | None = None,
+    stop: list[str] | None = None,
+) -> dict[str, Any]:
+    """The JSON sent upstream: `stop` only when there are sequences, at most four."""
+    body: dict[str, Any] = {
+        "model": model,
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if temperature is not None:
+        body["temperature"] = temperature
+    sequences = [s for s in (stop or []) if s][:MAX_STOP_SEQUENCES]
+    if sequences:
+        body["stop"] = sequences
+    return body
+
+
+async def stream_completion(
+    *,
+    model: str,
+    prompt: str,
+    max_tokens: int,
+    temperature: float | None = None,
+    stop: list[str] | None = None,
+) -> AsyncGenerator[ChatDelta | ChatEnd, None]:
+    """Yield ChatDelta items (the completion's text) as they arrive, then exactly one ChatEnd.
+
+    Raises a GatewayError (already logged here) instead of the ChatEnd when the request
+    fails; GatewayConnectionLost when the stream breaks off, after the deltas received."""
+    body = request_body(
+        model=model, prompt=prompt, max_tokens=max_tokens, temperature=temperature, stop=stop
+    )
+    state = _State()
+    started = False
+    try:
+        client = get_client()
+        headers = {"Accept": "text/event-stream"}
+        async with client.stream("POST", PATH, json=body, headers=headers) as response:
+            content_type = response.headers.get("content-type", "")
+            if not (response.is_success and "event-stream" in content_type):
+                delta = await _not_a_stream(response, content_type, state)
+                if delta is not None:
+                    yield delta
+            else:
+                started = True
+                decoder = SSEDecoder()
+                done = False
+                chunks = _body(response)
+                while not done:
+                    chunk = await anext(chunks, None)
+                    for payload in decoder.close() if chunk is None else decoder.feed(chunk):
+                        event = _parse(payload, state)
+                        if isinstance(event, ChatDelta):
+                            yield event
+                        elif event is _DONE:
+                            done = True
+                            break
+                    if chunk is None:
+                        break
+                if not done:
+                    raise GatewayConnectionLost("stream ended without [DONE]")
+                await _read_to_end(chunks)
+    except httpx.HTTPError as exc:
+        error = error_from_exception(exc, mid_stream=started)
+        logger.warning("Completion stream (model %s) failed: %s", model, error)
+        raise error from exc
+    except GatewayError as exc:
+        logger.warning("Completion stream (model %s) failed: %s", model, exc)
+        raise
+    yield state.end()
+
+
+async def _not_a_stream(
+    response: httpx.Response, content_type: str, state: _State
+) -> ChatDelta | None:
+    """An error, a web page, or a gateway that ignored stream=true and sent one JSON
+    completion (`choices[0].text` and `usage`)."""
+    if response.is_success and "json" in content_type:
+        item = _parse((await response.aread()).decode("utf-8", "replace"), state)
+        return item if isinstance(item, ChatDelta) else None
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= ERROR_BODY_MAX_BYTES:
+            break
+    raise error_from_response(response.status_code, content_type, bytes(body))
+
+
+def _parse(payload: str, state: _State) -> ChatDelta | object | None:
+    """One event: a delta to yield, _DONE, or None; errors raise. A text completion chunk
+    (`choices[0].text`) or a chat-shaped one (`choices[0].delta.content`, or `message` in a
+    non-stream answer); a usage chunk in either shape."""
+    if payload.startswith("[DONE]"):
+        return _DONE
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        if not payload.strip():
+            return None
+        if payload.strip().startswith("[DONE]"):
+            return _DONE
+        raise GatewayBadResponse(f"malformed stream event: {payload[:200]}") from None
+    if not isinstance(data, dict):
+        raise GatewayBadResponse(f"unexpected stream event: {payload[:200]}")
+    if data.get("error"):
+        message, code = error_message_and_code(data)
+        raise GatewayStreamError(f"error event (code {code or '-'}): {payload}", message=message)
+    if data.get("usage"):
+        state.usage = _usage(data["usage"]) or state.usage
+    choices = data.get("choices")
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+        return None
+    choice = choices[0]
+    if choice.get("finish_reason"):
+        state.finish_reason = str(choice["finish_reason"])
+    text = choice.get("text")
+    if not isinstance(text, str):
+        delta = choice.get("delta") or choice.get("message")
+        text = delta.get("content") if isinstance(delta, dict) else None
+    return ChatDelta(content=text) if isinstance(text, str) and text else None
