@@ -42,6 +42,7 @@ from django.urls import reverse
 
 from accounts.models import Team, User
 from chat.models import Conversation, Message, MessageEmbedding
+from config.gateway_check import serves
 from gateway import embeddings as gateway_embeddings
 from gateway.errors import GatewayError
 from usage import services as usage
@@ -96,7 +97,9 @@ def search(user: User, team: Team | None, q: str, *, role: str) -> Results:
     if team is None or not q or not user.is_authenticated:
         return Results([])
     words = words_hits(user, team, q)
-    if len(q) < MIN_MEANING_CHARS or not _has_vectors(team):
+    if len(q) < MIN_MEANING_CHARS or not serves().get("embeddings", False):
+        return Results(words)  # too short to mean much, or the gateway embeds nothing
+    if not _has_vectors(team):
         return Results(words)
     try:
         query = embed_query(q, user=user, team=team, role=role)

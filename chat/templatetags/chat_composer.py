@@ -24,7 +24,7 @@ def composer_modes(context: template.Context) -> list[tuple[str, str]]:
     """The composer's modes: "Complete" when the gateway lists an instruct model
     (chat.completions), then (mode, label) of each registered command offered as one."""
     modes = commands.modes()
-    if _instruct_models(context):
+    if _instruct_models(context) and serves_family("completions"):
         modes.insert(0, (completions.MODE, str(completions.LABEL)))
     return modes
 
@@ -39,3 +39,13 @@ def complete_options(context: template.Context) -> dict[str, Any]:
         "max_tokens": completions.MAX_TOKENS,
         "max_stop": completions.MAX_STOP_SEQUENCES,
     }
+
+
+@register.simple_tag
+def serves_family(family: str) -> bool:
+    """Whether the gateway serves `family` (config.gateway_check: only a found absence
+    hides), for an entry point rendered from async code too, where no context processor
+    runs: `{% serves_family "audio_speech" as can_speak %}`."""
+    from config.gateway_check import serves
+
+    return serves().get(family, False)

@@ -76,9 +76,11 @@
   function render() {
     var record = $("voice-record");
     var panel = $("voice-panel");
-    if (!record || !panel) return;
-    record.hidden = recording();
-    record.disabled = state.busy;
+    if (!panel) return;
+    if (record) {  // absent where the gateway does not transcribe (translation may remain)
+      record.hidden = recording();
+      record.disabled = state.busy;
+    }
     panel.hidden = !recording();
     var attached = $("voice-attached");
     if (attached) {
