@@ -30,9 +30,7 @@ def test_record_and_read_aloud_are_offered_until_found_absent(alice_client, team
     assert 'id="voice-record"' not in frames.composer_html()
 
 
-def test_the_complete_mode_goes_with_the_completions_family(
-    alice_client, team, alice, monkeypatch
-):
+def test_the_complete_mode_goes_with_the_completions_family(alice_client, team, alice, monkeypatch):
     monkeypatch.setattr("chat.completions.instruct_models", lambda: ["gpt-3.5-turbo-instruct"])
     conversation = make_conversation(team, alice)
     assert '<option value="complete">' in _page(alice_client, conversation)
