@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = {"accounts", "chat", "config", "demo_gateway", "gateway", "media_jobs", "usage"}
+APPS = {"accounts", "chat", "config", "demo_gateway", "gateway", "media_jobs", "usage", "voice"}
 
 
 def _imports(package: str) -> list[tuple[str, str]]:
@@ -42,13 +42,15 @@ def test_usage_imports_only_accounts_and_gateway():
     assert offenders == []
 
 
-def test_chat_does_not_import_media_jobs():
-    offenders = [(f, m) for f, m in _imports("chat") if m.split(".")[0] == "media_jobs"]
+def test_chat_imports_neither_media_jobs_nor_voice():
+    """They plug into chat through its seams (commands, composer modes, thread items)."""
+    plugins = {"media_jobs", "voice"}
+    offenders = [(f, m) for f, m in _imports("chat") if m.split(".")[0] in plugins]
     assert offenders == []
 
 
 @pytest.mark.parametrize(
-    "package", ["config", "accounts", "chat", "media_jobs", "usage", "demo_gateway"]
+    "package", ["config", "accounts", "chat", "media_jobs", "usage", "voice", "demo_gateway"]
 )
 def test_only_the_gateway_speaks_http(package):
     assert [(f, m) for f, m in _imports(package) if m.split(".")[0] == "httpx"] == []
