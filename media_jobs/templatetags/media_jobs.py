@@ -142,9 +142,9 @@ _NUMBERED = {"U": gettext_lazy("Upscale %(n)s"), "V": gettext_lazy("Variation %(
 def card_title(job: MediaJob, parent: MediaJob | None = None) -> str:
     """The job's name in words ("Upscale 2", "Pan left", "Song"): MediaJob.title when the
     model has it, else derived here from the button pressed and the action. Never queries."""
-    title = getattr(job, "title", None)
-    if isinstance(title, str) and title:
-        return title
+    title = getattr(job, "title", None)  # a lazy translation: str() is what it says
+    if title:
+        return str(title)
     if parent is None and MediaJob.parent.is_cached(job):
         parent = job.parent
     if job.button and parent is not None:

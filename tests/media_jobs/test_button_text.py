@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from media_jobs.templatetags.media_jobs import button_aria, button_text
+from media_jobs.models import MediaJob
+from media_jobs.templatetags.media_jobs import button_aria, button_text, card_title
 
 
 @pytest.mark.parametrize(
@@ -27,3 +28,18 @@ def test_an_unknown_icon_only_button_still_has_a_name():
     assert button_aria({"label": "", "emoji": "🤷"}) == "Midjourney button"
     assert button_aria({"label": "", "emoji": "🔄"}) == "Reroll"
     assert button_aria({"label": "U2"}) == ""
+
+
+@pytest.mark.parametrize(
+    ("kind", "action", "title"),
+    [
+        ("image", "GENERATE", "Image"),
+        ("image", "EDIT", "Edited image"),
+        ("luma", "EXTEND", "Extend video"),
+        ("suno", "LYRICS", "Lyrics"),
+    ],
+)
+def test_a_card_is_titled_by_its_provider(kind, action, title):
+    job = MediaJob(kind=kind, action=action)
+
+    assert card_title(job) == title == str(job.title)

@@ -247,7 +247,7 @@ def test_a_studio_form_started_in_a_new_chat_names_it(team, alice, alice_client)
         ({"action": "VARY_REGION", "button": "MJ::Inpaint::gone"}, "Vary (Region)"),
         ({"kind": "suno", "action": "MUSIC"}, "Song"),
         ({"kind": "luma", "action": "GENERATE"}, "Video"),
-        ({"kind": "luma", "action": "EXTEND"}, "Extend"),
+        ({"kind": "luma", "action": "EXTEND"}, "Extend video"),
     ],
 )
 def test_card_titles_are_words(team, alice, alice_client, fields, title):
