@@ -304,3 +304,14 @@ def test_the_user_menu_holds_settings_admin_and_log_out(alice_client, alice):
     # Team stays a visible link in the top bar, outside the menu.
     topnav = re.search(r'<nav class="topnav"[^>]*>(.*?)</nav>', html, re.S)
     assert topnav and re.search(r'<a href="/accounts/team/"[^>]*>Team</a>', topnav.group(1))
+
+
+def test_every_stylesheet_closes_what_it_opens():
+    """One missing brace swallows every rule after it without a word from the browser."""
+    for path in (Path(settings.BASE_DIR) / "static" / "css").glob("*.css"):
+        text = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S)
+        depth = 0
+        for number, line in enumerate(text.splitlines(), 1):
+            depth += line.count("{") - line.count("}")
+            assert depth >= 0, f"{path.name}:{number} closes a block never opened"
+        assert depth == 0, f"{path.name} leaves {depth} block(s) open"
