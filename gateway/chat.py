@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 PATH = "/v1/chat/completions"
 # How long the end of a response may follow its [DONE] and still keep its connection.
 BODY_END_SECONDS = 0.05
-_DONE = object()
+DONE = object()  # what a parse returns for `data: [DONE]`
 
 
 class _State:
@@ -47,7 +47,7 @@ class _State:
         return ChatEnd(finish_reason=self.finish_reason, usage=self.usage)
 
 
-async def stream_chat(
+def stream_chat(
     *, model: str, messages: list[dict], temperature: float | None = None
 ) -> AsyncGenerator[ChatDelta | ChatEnd, None]:
     """Yield ChatDelta items as they arrive, then exactly one ChatEnd.
@@ -63,15 +63,30 @@ async def stream_chat(
     }
     if temperature is not None:
         body["temperature"] = temperature
+    return read_stream(PATH, body, model=model, what="Chat", parse=_parse, fallback=_not_a_stream)
+
+
+# How a route reads one SSE event (a delta to yield, DONE, or None) and an answer that is not
+# an event stream (an error, a web page, or one JSON completion: a delta or None).
+Parse = Callable[[str, "_State"], "ChatDelta | object | None"]
+Fallback = Callable[[httpx.Response, str, "_State"], Awaitable["ChatDelta | None"]]
+
+
+async def read_stream(
+    path: str, body: dict[str, Any], *, model: str, what: str, parse: Parse, fallback: Fallback
+) -> AsyncGenerator[ChatDelta | ChatEnd, None]:
+    """POST `body` to `path` and yield what `parse` makes of each event, then one ChatEnd:
+    the one read loop of the chat route and the legacy completions route (gateway.
+    completions), which differ only in how an event is read. Errors as stream_chat says."""
     state = _State()
     started = False
     try:
         client = get_client()
         headers = {"Accept": "text/event-stream"}
-        async with client.stream("POST", PATH, json=body, headers=headers) as response:
+        async with client.stream("POST", path, json=body, headers=headers) as response:
             content_type = response.headers.get("content-type", "")
             if not (response.is_success and "event-stream" in content_type):
-                delta = await _not_a_stream(response, content_type, state)
+                delta = await fallback(response, content_type, state)
                 if delta is not None:
                     yield delta
             else:
@@ -84,10 +99,10 @@ async def stream_chat(
                     chunk = await anext(chunks, None)
                     # At EOF the decoder ends a pending event, which must be [DONE].
                     for payload in decoder.close() if chunk is None else decoder.feed(chunk):
-                        event = _parse(payload, state)
+                        event = parse(payload, state)
                         if isinstance(event, ChatDelta):
                             yield event
-                        elif event is _DONE:
+                        elif event is DONE:
                             done = True
                             break
                     if chunk is None:
@@ -97,10 +112,10 @@ async def stream_chat(
                 await _read_to_end(chunks)
     except httpx.HTTPError as exc:
         error = error_from_exception(exc, mid_stream=started)
-        logger.warning("Chat stream (model %s) failed: %s", model, error)
+        logger.warning("%s stream (model %s) failed: %s", what, model, error)
         raise error from exc
     except GatewayError as exc:
-        logger.warning("Chat stream (model %s) failed: %s", model, exc)
+        logger.warning("%s stream (model %s) failed: %s", what, model, exc)
         raise
     yield state.end()
 
@@ -144,16 +159,16 @@ async def _not_a_stream(
 
 
 def _parse(payload: str, state: _State) -> ChatDelta | object | None:
-    """One event: a delta to yield, _DONE, or None; errors raise."""
+    """One event: a delta to yield, DONE, or None; errors raise."""
     if payload.startswith("[DONE]"):
-        return _DONE
+        return DONE
     try:
         data = json.loads(payload)
     except ValueError:
         if not payload.strip():
             return None
         if payload.strip().startswith("[DONE]"):
-            return _DONE
+            return DONE
         raise GatewayBadResponse(f"malformed stream event: {payload[:200]}") from None
     if not isinstance(data, dict):
         raise GatewayBadResponse(f"unexpected stream event: {payload[:200]}")

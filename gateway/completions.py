@@ -17,18 +17,14 @@ from typing import Any
 
 import httpx
 
-from gateway.chat import _body, _read_to_end, _State, _usage
-from gateway.client import ERROR_BODY_MAX_BYTES, get_client
+from gateway.chat import DONE, _State, _usage, read_stream
+from gateway.client import ERROR_BODY_MAX_BYTES
 from gateway.errors import (
     GatewayBadResponse,
-    GatewayConnectionLost,
-    GatewayError,
     GatewayStreamError,
-    error_from_exception,
     error_from_response,
     error_message_and_code,
 )
-from gateway.sse import SSEDecoder
 from gateway.types import ChatDelta, ChatEnd
 
 logger = logging.getLogger(__name__)
@@ -36,7 +32,6 @@ logger = logging.getLogger(__name__)
 PATH = "/v1/completions"
 # What the upstream accepts for `stop` (OpenAI: up to four sequences).
 MAX_STOP_SEQUENCES = 4
-_DONE = object()
 
 
 def request_body(
@@ -63,7 +58,7 @@ def request_body(
     return body
 
 
-async def stream_completion(
+def stream_completion(
     *,
     model: str,
     prompt: str,
@@ -71,51 +66,17 @@ async def stream_completion(
     temperature: float | None = None,
     stop: list[str] | None = None,
 ) -> AsyncGenerator[ChatDelta | ChatEnd, None]:
-    """Yield ChatDelta items (the completion's text) as they arrive, then exactly one ChatEnd.
+    """Yield ChatDelta items (the completion's text) as they arrive, then exactly one ChatEnd,
+    through the chat route's read loop (gateway.chat.read_stream).
 
     Raises a GatewayError (already logged here) instead of the ChatEnd when the request
     fails; GatewayConnectionLost when the stream breaks off, after the deltas received."""
     body = request_body(
         model=model, prompt=prompt, max_tokens=max_tokens, temperature=temperature, stop=stop
     )
-    state = _State()
-    started = False
-    try:
-        client = get_client()
-        headers = {"Accept": "text/event-stream"}
-        async with client.stream("POST", PATH, json=body, headers=headers) as response:
-            content_type = response.headers.get("content-type", "")
-            if not (response.is_success and "event-stream" in content_type):
-                delta = await _not_a_stream(response, content_type, state)
-                if delta is not None:
-                    yield delta
-            else:
-                started = True
-                decoder = SSEDecoder()
-                done = False
-                chunks = _body(response)
-                while not done:
-                    chunk = await anext(chunks, None)
-                    for payload in decoder.close() if chunk is None else decoder.feed(chunk):
-                        event = _parse(payload, state)
-                        if isinstance(event, ChatDelta):
-                            yield event
-                        elif event is _DONE:
-                            done = True
-                            break
-                    if chunk is None:
-                        break
-                if not done:
-                    raise GatewayConnectionLost("stream ended without [DONE]")
-                await _read_to_end(chunks)
-    except httpx.HTTPError as exc:
-        error = error_from_exception(exc, mid_stream=started)
-        logger.warning("Completion stream (model %s) failed: %s", model, error)
-        raise error from exc
-    except GatewayError as exc:
-        logger.warning("Completion stream (model %s) failed: %s", model, exc)
-        raise
-    yield state.end()
+    return read_stream(
+        PATH, body, model=model, what="Completion", parse=_parse, fallback=_not_a_stream
+    )
 
 
 async def _not_a_stream(
@@ -135,18 +96,18 @@ async def _not_a_stream(
 
 
 def _parse(payload: str, state: _State) -> ChatDelta | object | None:
-    """One event: a delta to yield, _DONE, or None; errors raise. A text completion chunk
+    """One event: a delta to yield, DONE, or None; errors raise. A text completion chunk
     (`choices[0].text`) or a chat-shaped one (`choices[0].delta.content`, or `message` in a
     non-stream answer); a usage chunk in either shape."""
     if payload.startswith("[DONE]"):
-        return _DONE
+        return DONE
     try:
         data = json.loads(payload)
     except ValueError:
         if not payload.strip():
             return None
         if payload.strip().startswith("[DONE]"):
-            return _DONE
+            return DONE
         raise GatewayBadResponse(f"malformed stream event: {payload[:200]}") from None
     if not isinstance(data, dict):
         raise GatewayBadResponse(f"unexpected stream event: {payload[:200]}")
