@@ -219,6 +219,10 @@
       return;
     }
     render();
+    if (!blob.size) {  // the microphone delivered nothing: say so, upload nothing
+      setStatus(label("empty"));
+      return;
+    }
     // The name is only shown; the server reads the format from the bytes.
     var name = "recording." + (type.indexOf("mp4") >= 0 ? "m4a" : type.indexOf("ogg") >= 0 ? "ogg" : "webm");
     upload(blob, name, "transcribe", seconds);

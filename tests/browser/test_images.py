@@ -52,7 +52,12 @@ def test_the_studio_image_form_shows_the_price_and_follows_the_model(page, serve
     expect(price).to_contain_text("0.04")  # dall-e-3, 1024x1024, standard
     page.get_by_label("Quality").select_option("hd")
     expect(price).to_contain_text("0.08")
+    # The options were swapped in: choose the model on the new ones, not on the ones leaving.
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
     page.get_by_label("Model").select_option("dall-e-2")
+    expect(page.get_by_label("Size").locator("option").first).to_have_text("256x256")
     expect(page.get_by_label("Size").locator("option")).to_have_count(3)
     expect(page.get_by_label("Quality")).to_have_count(0)
     page.get_by_label("Size").select_option("256x256")

@@ -38,7 +38,7 @@ def test_read_aloud_plays_a_reply_and_stops(page, server_url):
 def test_settings_play_a_sample(page, server_url):
     _setup_or_login(page, server_url)
     page.goto(server_url + "/accounts/settings/")
-    page.get_by_label("Voice").select_option("nova")
+    page.get_by_label("Voice", exact=True).select_option("nova")
     sample = page.get_by_role("button", name="Play a sample")
     sample.click()
     expect(sample).to_have_attribute("data-speech-state", "playing", timeout=15_000)
