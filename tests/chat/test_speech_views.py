@@ -6,6 +6,7 @@ conversation get anything."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import wave
 from decimal import Decimal
@@ -55,6 +56,16 @@ async def _body(response) -> bytes:
     if response.streaming:
         return b"".join([chunk async for chunk in response.streaming_content])
     return response.content
+
+
+async def _bought(message: Message, timeout: float = 10.0) -> None:
+    """Wait for the message's purchases in flight to be stored (they end in their own task,
+    after the response; on SQLite a write meanwhile would find the table locked)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    pending = SpeechClip.objects.filter(message=message, status=SpeechClip.Status.PENDING)
+    while await pending.aexists():
+        assert asyncio.get_running_loop().time() < deadline, "the purchase never ended"
+        await asyncio.sleep(0.02)
 
 
 def _speech_calls(gateway) -> int:
@@ -107,6 +118,7 @@ async def test_another_voice_or_speed_is_another_clip(alice, reply, demo_gateway
     for voice, speed in (("alloy", "1"), ("echo", "1"), ("alloy", "1.5")):
         url = (await _plan(client, reply, voice=voice, speed=speed))["parts"][0]["url"]
         assert (await client.get(url)).status_code == 200
+        await _bought(reply)
     assert _speech_calls(demo_gateway) == 3
     assert await SpeechClip.objects.acount() == 3
 
@@ -126,6 +138,7 @@ async def test_a_long_cjk_reply_is_read_in_parts_under_the_byte_limit(
     assert len(plan["parts"]) >= 4
     for part in plan["parts"]:
         assert (await client.get(part["url"])).status_code == 200
+        await _bought(message)
     inputs = [r.json["input"] for r in demo_gateway.requests if r.path == "/v1/audio/speech"]
     assert "".join(inputs) == text
     assert len(inputs[0].encode()) <= 300
@@ -179,7 +192,10 @@ async def test_charlie_cannot_plan_or_fetch_another_teams_clip(
 ):
     alice_client = await _client(alice)
     url = (await _plan(alice_client, reply))["parts"][0]["url"]
-    assert (await alice_client.get(url)).status_code == 200
+    bought = await alice_client.get(url)
+    assert bought.status_code == 200
+    await _body(bought)
+    await _bought(reply)  # the purchase writes after the answer: done before the next login
     charlie_client = await _client(charlie)
     assert (await charlie_client.post(_plan_url(reply))).status_code == 404
     assert (await charlie_client.get(url)).status_code == 404
