@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -63,17 +63,15 @@ def stream_chat(
     }
     if temperature is not None:
         body["temperature"] = temperature
-    return read_stream(PATH, body, model=model, what="Chat", parse=_parse, fallback=_not_a_stream)
+    return read_stream(PATH, body, model=model, what="Chat", parse=_parse)
 
 
-# How a route reads one SSE event (a delta to yield, DONE, or None) and an answer that is not
-# an event stream (an error, a web page, or one JSON completion: a delta or None).
+# How a route reads one SSE event (or a whole JSON answer): a delta to yield, DONE, or None.
 Parse = Callable[[str, "_State"], "ChatDelta | object | None"]
-Fallback = Callable[[httpx.Response, str, "_State"], Awaitable["ChatDelta | None"]]
 
 
 async def read_stream(
-    path: str, body: dict[str, Any], *, model: str, what: str, parse: Parse, fallback: Fallback
+    path: str, body: dict[str, Any], *, model: str, what: str, parse: Parse
 ) -> AsyncGenerator[ChatDelta | ChatEnd, None]:
     """POST `body` to `path` and yield what `parse` makes of each event, then one ChatEnd:
     the one read loop of the chat route and the legacy completions route (gateway.
@@ -86,7 +84,7 @@ async def read_stream(
         async with client.stream("POST", path, json=body, headers=headers) as response:
             content_type = response.headers.get("content-type", "")
             if not (response.is_success and "event-stream" in content_type):
-                delta = await fallback(response, content_type, state)
+                delta = await _not_a_stream(response, content_type, state, parse)
                 if delta is not None:
                     yield delta
             else:
@@ -143,12 +141,12 @@ def _body(response: httpx.Response) -> AsyncIterator[bytes]:
 
 
 async def _not_a_stream(
-    response: httpx.Response, content_type: str, state: _State
+    response: httpx.Response, content_type: str, state: _State, parse: Parse
 ) -> ChatDelta | None:
     """Handle an answer that is not an event stream: an error, a web page, or a gateway
-    that ignored stream=true and sent one JSON completion."""
+    that ignored stream=true and sent one JSON completion (read by the route's `parse`)."""
     if response.is_success and "json" in content_type:
-        item = _parse((await response.aread()).decode("utf-8", "replace"), state)
+        item = parse((await response.aread()).decode("utf-8", "replace"), state)
         return item if isinstance(item, ChatDelta) else None
     body = bytearray()
     async for chunk in response.aiter_bytes():
@@ -158,8 +156,9 @@ async def _not_a_stream(
     raise error_from_response(response.status_code, content_type, bytes(body))
 
 
-def _parse(payload: str, state: _State) -> ChatDelta | object | None:
-    """One event: a delta to yield, DONE, or None; errors raise."""
+def choice_of(payload: str, state: _State) -> dict[str, Any] | object | None:
+    """What every route's events share: DONE, an error (raised), the usage and the finish
+    reason (kept in `state`); then the first choice, a dict, or None when there is none."""
     if payload.startswith("[DONE]"):
         return DONE
     try:
@@ -183,6 +182,14 @@ def _parse(payload: str, state: _State) -> ChatDelta | object | None:
     choice = choices[0]
     if choice.get("finish_reason"):
         state.finish_reason = str(choice["finish_reason"])
+    return choice
+
+
+def _parse(payload: str, state: _State) -> ChatDelta | object | None:
+    """One chat event: a delta to yield, DONE, or None; errors raise."""
+    choice = choice_of(payload, state)
+    if not isinstance(choice, dict):
+        return choice
     delta = choice.get("delta") or choice.get("message")  # Suno-style non-stream answers
     item = _text_of(delta)
     if item is None and "message" in choice and "delta" in choice:

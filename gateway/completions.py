@@ -10,21 +10,11 @@ stream's (gateway.types.ChatDelta, then one ChatEnd), so a reply reads either th
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
-import httpx
-
-from gateway.chat import DONE, _State, _usage, read_stream
-from gateway.client import ERROR_BODY_MAX_BYTES
-from gateway.errors import (
-    GatewayBadResponse,
-    GatewayStreamError,
-    error_from_response,
-    error_message_and_code,
-)
+from gateway.chat import _State, choice_of, read_stream
 from gateway.types import ChatDelta, ChatEnd
 
 logger = logging.getLogger(__name__)
@@ -74,54 +64,16 @@ def stream_completion(
     body = request_body(
         model=model, prompt=prompt, max_tokens=max_tokens, temperature=temperature, stop=stop
     )
-    return read_stream(
-        PATH, body, model=model, what="Completion", parse=_parse, fallback=_not_a_stream
-    )
-
-
-async def _not_a_stream(
-    response: httpx.Response, content_type: str, state: _State
-) -> ChatDelta | None:
-    """An error, a web page, or a gateway that ignored stream=true and sent one JSON
-    completion (`choices[0].text` and `usage`)."""
-    if response.is_success and "json" in content_type:
-        item = _parse((await response.aread()).decode("utf-8", "replace"), state)
-        return item if isinstance(item, ChatDelta) else None
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) >= ERROR_BODY_MAX_BYTES:
-            break
-    raise error_from_response(response.status_code, content_type, bytes(body))
+    return read_stream(PATH, body, model=model, what="Completion", parse=_parse)
 
 
 def _parse(payload: str, state: _State) -> ChatDelta | object | None:
     """One event: a delta to yield, DONE, or None; errors raise. A text completion chunk
     (`choices[0].text`) or a chat-shaped one (`choices[0].delta.content`, or `message` in a
     non-stream answer); a usage chunk in either shape."""
-    if payload.startswith("[DONE]"):
-        return DONE
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        if not payload.strip():
-            return None
-        if payload.strip().startswith("[DONE]"):
-            return DONE
-        raise GatewayBadResponse(f"malformed stream event: {payload[:200]}") from None
-    if not isinstance(data, dict):
-        raise GatewayBadResponse(f"unexpected stream event: {payload[:200]}")
-    if data.get("error"):
-        message, code = error_message_and_code(data)
-        raise GatewayStreamError(f"error event (code {code or '-'}): {payload}", message=message)
-    if data.get("usage"):
-        state.usage = _usage(data["usage"]) or state.usage
-    choices = data.get("choices")
-    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
-        return None
-    choice = choices[0]
-    if choice.get("finish_reason"):
-        state.finish_reason = str(choice["finish_reason"])
+    choice = choice_of(payload, state)
+    if not isinstance(choice, dict):
+        return choice
     text = choice.get("text")
     if not isinstance(text, str):
         delta = choice.get("delta") or choice.get("message")
