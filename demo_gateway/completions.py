@@ -177,22 +177,10 @@ def handler(gateway: DemoGateway) -> Route:
         keep_alive: bool,
     ) -> bool:
         body = request.json
-        if not isinstance(body, dict):
-            reply = scenarios.error_a(
-                400, "invalid request body", request_id, code="invalid_text_request"
-            )
-            return await gateway._send(writer, reply, request_id, keep_alive)
-        model = body.get("model") if isinstance(body.get("model"), str) else ""
-        if not model:
-            reply = scenarios.error_a(400, "未指定模型名称，模型名称不能为空", request_id)  # noqa: RUF001
-            return await gateway._send(writer, reply, request_id, keep_alive)
-        if "prompt" not in body:
-            reply = scenarios.error_a(400, "field prompt is required", request_id)
-            return await gateway._send(writer, reply, request_id, keep_alive)
-        if model not in gateway.models:
-            message = f"当前分组 default 下对于模型 {model} 无可用渠道"
-            reply = scenarios.error_a(503, message, request_id)
-            return await gateway._send(writer, reply, request_id, keep_alive)
+        refused = scenarios.refuse_text_request(body, gateway.models, request_id, required="prompt")
+        if refused is not None:
+            return await gateway._send(writer, refused, request_id, keep_alive)
+        model = body["model"]
         cmpl_id, created = f"cmpl-{request_id}", int(time.time())
         if body.get("stream") is not True:
             payload = completion_body(scenario, body, cmpl_id=cmpl_id, created=created, model=model)

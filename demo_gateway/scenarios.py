@@ -205,6 +205,23 @@ class Reply:
     content_type: str | None = "application/json; charset=utf-8"
 
 
+def refuse_text_request(
+    body: Any, models: list[str], request_id: str, *, required: str = ""
+) -> Reply | None:
+    """What new-api answers a chat or completions request it will not run, in its order: not a
+    JSON object, no model, a missing `required` field, a model no channel serves; else None."""
+    if not isinstance(body, dict):
+        return error_a(400, "invalid request body", request_id, code="invalid_text_request")
+    model = body.get("model") if isinstance(body.get("model"), str) else ""
+    if not model:
+        return error_a(400, "未指定模型名称，模型名称不能为空", request_id)  # noqa: RUF001
+    if required and required not in body:
+        return error_a(400, f"field {required} is required", request_id)
+    if model not in models:
+        return error_a(503, f"当前分组 default 下对于模型 {model} 无可用渠道", request_id)
+    return None
+
+
 def error_a(
     status: int, message: str, request_id: str, *, err_type: str = "new_api_error", code: Any = ...
 ) -> Reply:

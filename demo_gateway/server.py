@@ -352,19 +352,10 @@ class DemoGateway:
         keep_alive: bool,
     ) -> bool:
         body = request.json
-        if not isinstance(body, dict):
-            reply = scenarios.error_a(
-                400, "invalid request body", request_id, code="invalid_text_request"
-            )
-            return await self._send(writer, reply, request_id, keep_alive)
-        model = _model_of(body)
-        if not model:
-            reply = scenarios.error_a(400, "未指定模型名称，模型名称不能为空", request_id)  # noqa: RUF001
-            return await self._send(writer, reply, request_id, keep_alive)
-        if model not in self.models:
-            message = f"当前分组 default 下对于模型 {model} 无可用渠道"
-            reply = scenarios.error_a(503, message, request_id)
-            return await self._send(writer, reply, request_id, keep_alive)
+        refused = scenarios.refuse_text_request(body, self.models, request_id)
+        if refused is not None:
+            return await self._send(writer, refused, request_id, keep_alive)
+        model = body["model"]
         scenario = scenarios.for_model(scenario, model)
         chat_id, created = f"chatcmpl-{request_id}", int(time.time())
         if allmodels.answers(model, scenario):  # pictures, a GPT, a song (allmodels.py)
