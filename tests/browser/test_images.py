@@ -45,6 +45,13 @@ def test_image_command_makes_a_card_with_a_picture_parlor_serves(page, server_ur
     assert not page.console_errors  # type: ignore[attr-defined]
 
 
+def _swapped(page) -> None:
+    """Wait until htmx has swapped the options in: a choice made on the ones leaving is lost."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+
+
 def test_the_studio_image_form_shows_the_price_and_follows_the_model(page, server_url):
     _setup_or_login(page, server_url)
     page.goto(server_url + "/studio/new/image/")
@@ -52,14 +59,12 @@ def test_the_studio_image_form_shows_the_price_and_follows_the_model(page, serve
     expect(price).to_contain_text("0.04")  # dall-e-3, 1024x1024, standard
     page.get_by_label("Quality").select_option("hd")
     expect(price).to_contain_text("0.08")
-    # The options were swapped in: choose the model on the new ones, not on the ones leaving.
-    page.wait_for_function(
-        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
-    )
+    _swapped(page)
     page.get_by_label("Model").select_option("dall-e-2")
     expect(page.get_by_label("Size").locator("option").first).to_have_text("256x256")
     expect(page.get_by_label("Size").locator("option")).to_have_count(3)
     expect(page.get_by_label("Quality")).to_have_count(0)
+    _swapped(page)
     page.get_by_label("Size").select_option("256x256")
     expect(price).to_contain_text("0.008")
     page.get_by_label("Prompt").fill("a small paper boat")
