@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import Membership, Team, User
@@ -54,6 +54,10 @@ IDLE_SECONDS = 15.0
 REFUSED_RETRY_SECONDS = 300.0
 FAILED_RETRY_SECONDS = 60.0
 LOCK_SECONDS = 600
+# A store that loses a deadlock (PostgreSQL: a reply's final save locks the same month and
+# conversation rows in the other order) is tried again this many times, this long apart.
+STORE_TRIES = 3
+STORE_RETRY_SECONDS = 0.2
 
 db = database_sync_to_async
 Group = tuple[int, int]  # (team id, owner id)
@@ -209,12 +213,19 @@ async def embed_batch(batch: Batch, model: str) -> int:
         await db(usage.refund)(record)
         raise
     _answered_dims[(model, dims)] = result.dims
-    try:
-        return await db(store)(batch, result, record, model)
-    except IntegrityError:  # a conversation deleted meanwhile: its messages went with it
-        await db(usage.refund)(record)
-        logger.info("Embeddings of deleted messages dropped; the next pass goes on")
-        return 0
+    for attempt in range(1, STORE_TRIES + 1):
+        try:
+            return await db(store)(batch, result, record, model)
+        except IntegrityError:  # a conversation deleted meanwhile: its messages went with it
+            await db(usage.refund)(record)
+            logger.info("Embeddings of deleted messages dropped; the next pass goes on")
+            return 0
+        except OperationalError:
+            if attempt == STORE_TRIES:
+                raise  # the record stays reserved: the sweep refunds it, a later pass redoes
+            logger.info("Storing embeddings failed (try %s), trying again", attempt)
+            await asyncio.sleep(STORE_RETRY_SECONDS * attempt)
+    raise AssertionError("unreachable")
 
 
 async def embed_pass(model: str | None = None) -> int:

@@ -244,3 +244,32 @@ async def test_a_message_saved_complete_wakes_the_embedder(team, alice):
     await database_sync_to_async(make_message)(conversation, content="a question")
     await asyncio.sleep(0.01)
     assert event.is_set()
+
+
+def test_a_deadlocked_store_is_tried_again_and_charged_once(
+    demo_gateway, team, alice, price, monkeypatch
+):
+    """On PostgreSQL the store can lose a deadlock to a reply's final save (both lock the
+    team's month and the conversation, in opposite orders): the batch is stored on the next
+    try, not left reserved for the sweep and embedded and charged again."""
+    from django.db import OperationalError
+
+    make_messages(team, alice, 3)
+    real_store, calls = embedding_worker.store, []
+
+    def deadlocks_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected")
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(embedding_worker, "store", deadlocks_once)
+    monkeypatch.setattr(embedding_worker, "STORE_RETRY_SECONDS", 0.0)
+
+    assert embed_pass() == 3
+
+    assert len(calls) == 2
+    assert len(embedding_requests(demo_gateway)) == 1  # sent upstream once
+    record = UsageRecord.objects.get(kind="embedding")
+    assert record.status == UsageRecord.Status.SETTLED
+    assert MessageEmbedding.objects.count() == 3
