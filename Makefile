@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev run test test-scale test-browser lint fmt migrations-check bench messages clean
+.PHONY: install install-dev run test test-scale test-browser lint fmt migrations-check bench soak messages clean
 
 # Two stamps: `make run` installs only what serving needs; the other targets add the test and
 # dev extras (pytest, Playwright, ruff, mypy) on top. Each is redone when pyproject.toml changes.
@@ -57,6 +57,10 @@ bench: install-dev
 	$(PY) benchmarks/poller.py
 	$(PY) benchmarks/search_meaning.py
 	$(PY) benchmarks/speech_first_audio.py
+
+# Minutes of chat and jobs on two web processes and two workers (PostgreSQL + Redis, as test-scale).
+soak: install-dev
+	$(PY) benchmarks/soak.py
 
 messages: install-dev
 	$(PY) manage.py makemessages -l zh_Hans --ignore '.venv/*' --ignore 'data/*'
