@@ -40,9 +40,19 @@ def blocks_frame(message_id: int, html_blocks: str) -> str:
     return f'<div id="message-{message_id}-blocks" hx-swap-oob="beforeend">{html_blocks}</div>'
 
 
-def tail_frame(message_id: int, text: str) -> str:
-    """The open tail of a streaming reply, replaced as plain escaped text (after blocks closed)."""
-    return f'<div id="message-{message_id}-text" hx-swap-oob="innerHTML">{html.escape(text)}</div>'
+def tail_frame(message_id: int, tail_html: str) -> str:
+    """The open tail of a streaming reply drawn anew (after blocks closed, or when it became a
+    code box or a table): safe HTML from chat.live_render's `tail_html`."""
+    return f'<div id="message-{message_id}-text" hx-swap-oob="innerHTML">{tail_html}</div>'
+
+
+def rows_frame(message_id: int, rows_html: str) -> str:
+    """Rows of the open table, appended to its body. In a template: a <tbody> cannot stand
+    alone in HTML, and htmx parses frames in one."""
+    return (
+        f'<template><tbody id="message-{message_id}-rows" hx-swap-oob="beforeend">'
+        f"{rows_html}</tbody></template>"
+    )
 
 
 def status_frame(message_id: int, text: str) -> str:

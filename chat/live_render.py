@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 from markdown_it.token import Token
@@ -145,6 +146,80 @@ class LiveRenderer:
 
     def html(self) -> str:
         return "".join(self.blocks)
+
+    # The open tail as it will look: a fence inside its code box from its first line on, a
+    # table as a table of the rows so far; anything else as plain text until it closes.
+
+    def view_key(self) -> tuple[int, str]:
+        """Changes whenever the tail must be drawn anew (`tail_html`); between two changes
+        it only grows at its end (`open_code`, `open_rows_html`)."""
+        return (len(self.blocks), self._view_kind())
+
+    def _view_kind(self) -> str:
+        if self._mode != "body" or self._kind not in ("fence", "table"):
+            return "text"
+        first, newline, rest = self.tail().partition("\n")
+        if not newline or first.startswith("    "):
+            return "text"
+        if self._kind == "fence":
+            return "fence" if FENCE_MARKER.match(first.lstrip(" ")) else "text"
+        delimiter = rest.partition("\n")[0]
+        return "table" if re.match(_TABLE_DELIMITER, delimiter.strip()) else "text"
+
+    def view_size(self) -> int:
+        """How much of the open block `tail_html` shows: the code's characters (a fence) or
+        the complete rows (a table)."""
+        kind = self._view_kind()
+        if kind == "fence":
+            return len(self.open_code())
+        if kind == "table":
+            return len(self._table_rows())
+        return 0
+
+    def tail_html(self, dom_id: str) -> str:
+        """The open tail as safe HTML; `dom_id` ("message-<pk>") names the element that later
+        text is appended to (#<dom_id>-code, #<dom_id>-rows)."""
+        kind = self._view_kind()
+        if kind == "fence":
+            info = self.tail().lstrip(" ").partition("\n")[0].lstrip("`~")
+            lang = rendering.labelled_lang(info)
+            attrs = f' data-lang="{lang}"' if lang else ""
+            code_class = f' class="language-{lang}"' if lang else ""
+            return (
+                f'<div class="codeblock is-open"{attrs}><pre><code id="{dom_id}-code"'
+                f"{code_class}>{escape(self.open_code(), quote=False)}</code></pre></div>"
+            )
+        if kind == "table":
+            table = self._render_table(self._table_rows())
+            if "<tbody>" not in table:
+                table = table.replace("</table>", "<tbody>\n</tbody>\n</table>")
+            return table.replace("<tbody>", f'<tbody id="{dom_id}-rows">', 1)
+        return escape(self.tail(), quote=False)
+
+    def open_code(self) -> str:
+        """The text of the open fence so far (after its opening line)."""
+        return self.tail().partition("\n")[2]
+
+    def open_rows_html(self, start: int) -> tuple[str, int]:
+        """The rendered rows of the open table from row `start` on, and the rows there are."""
+        rows = self._table_rows()
+        if start >= len(rows):
+            return "", len(rows)
+        table = self._render_table(rows[start:])
+        body = table.partition("<tbody>\n")[2].partition("</tbody>")[0]
+        return body, len(rows)
+
+    def _table_rows(self) -> list[str]:
+        complete = self.tail()
+        complete = complete[: complete.rfind("\n") + 1]
+        return complete.split("\n")[2:-1]
+
+    def _render_table(self, rows: list[str]) -> str:
+        """Header, delimiter and `rows`, rendered and cleaned as the final rendering does."""
+        header, delimiter = self.tail().split("\n", 2)[:2]
+        self.render_calls += 1
+        source = "\n".join([header, delimiter, *rows]) + "\n"
+        return rendering.CLEANER.clean(rendering.MD.render(source, {}))
 
     # Normalising as markdown-it does (\r\n and \r → \n, NUL → U+FFFD), across pieces
 
@@ -379,7 +454,7 @@ _snapshots: OrderedDict[int, tuple[str, LiveRenderer]] = OrderedDict()
 
 
 def snapshot_parts(message_id: int, content: str) -> tuple[str, str]:
-    """(rendered blocks HTML, plain tail) of a streaming reply's text so far."""
+    """(rendered blocks HTML, the open tail's HTML) of a streaming reply's text so far."""
     entry = _snapshots.pop(message_id, None)
     if entry is not None and content.startswith(entry[0]):
         seen, renderer = entry
@@ -391,4 +466,4 @@ def snapshot_parts(message_id: int, content: str) -> tuple[str, str]:
     _snapshots[message_id] = (content, renderer)
     while len(_snapshots) > SNAPSHOT_RENDERERS:
         _snapshots.popitem(last=False)
-    return renderer.html(), renderer.tail()
+    return renderer.html(), renderer.tail_html(f"message-{message_id}")

@@ -59,7 +59,7 @@ _FORMATTER = HtmlFormatter(nowrap=True)
 # --------------------------------------------------------------------------- helpers
 
 
-def _safe_lang(info: str) -> str:
+def safe_lang(info: str) -> str:
     """The first word of a fence info string if it is a safe language token, else ""."""
     word = info.strip().split(maxsplit=1)[0] if info.strip() else ""
     return word.lower() if LANG_RE.fullmatch(word) else ""
@@ -103,8 +103,14 @@ def _lexer(lang: str) -> Lexer | None:
         return None
 
 
+def labelled_lang(info: str) -> str:
+    """The language a fence's box is labelled with (and highlighted in), else ""."""
+    lang = safe_lang(info)
+    return lang if lang and _lexer(lang) is not None else ""
+
+
 def _codeblock(code: str, info: str, env: EnvType | None = None) -> str:
-    lang = _safe_lang(info)
+    lang = safe_lang(info)
     lexer = _lexer(lang) if lang else None
     if lexer is None:
         plain = escape(code, quote=False)

@@ -8,8 +8,9 @@ Per token there are no ORM calls, no thread hops and no channel-layer messages.
 
 The markdown blocks that are complete are rendered while the reply streams (chat.live_render,
 fed once per flush, each block rendered once): a flush sends the newly complete blocks, appended
-to the message's #message-<pk>-blocks, and the open tail as plain text, appended to when it only
-grew, replaced when blocks closed. Snapshots carry the same rendered prefix.
+to the message's #message-<pk>-blocks, and the open tail, appended to when it only grew,
+drawn anew when blocks closed or it took a block's shape: plain text, or an open fence inside
+its code box, or an open table row by row. Snapshots carry the same rendered prefix.
 
 Each subscriber is in one State (see there); the only other things it keeps are counters of
 what it has been sent, so catching up sends exactly what it is owed, nothing lost or repeated.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import html
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -80,6 +82,8 @@ class Subscriber:
     sent_chars: int = 0
     sent_reasoning: int = 0  # reasoning chunks delivered; 0 = its box not shown yet
     sent_blocks: int = 0  # rendered blocks delivered
+    view: tuple[int, str] = (0, "text")  # the open tail as last drawn (LiveRenderer.view_key)
+    view_sent: int = 0  # of the open code box's text, or of the open table's rows
     sending: asyncio.Task[None] | None = None  # the latest send; frames go out in order
     released: asyncio.Future[None] | None = None  # set while the end of a reply waits for it
 
@@ -156,6 +160,8 @@ class Generation:
         subscriber.sent_chunks, subscriber.sent_chars = len(self.chunks), self.length
         subscriber.sent_reasoning = len(self.reasoning) if snapshot else 0
         subscriber.sent_blocks = len(self.live.blocks) if snapshot else 0
+        if snapshot:
+            subscriber.view, subscriber.view_sent = self.live.view_key(), self.live.view_size()
         self.subscribers.append(subscriber)
         if snapshot:
             item = self._snapshot_item()
@@ -194,8 +200,8 @@ class Generation:
 
     def _live_parts(self) -> tuple[str, str]:
         if self.plain:
-            return "", self.text()
-        return self.live.html(), self.live.tail()
+            return "", html.escape(self.text(), quote=False)
+        return self.live.html(), self.live.tail_html(f"message-{self.message_id}")
 
     def _snapshot_item(self) -> ThreadItem:
         placeholder = self.start.assistant
@@ -297,18 +303,35 @@ class Generation:
         closed since (then the tail replaced), or else the tail's new text appended."""
         self._render_live()
         frame = self._reasoning_frame(sub)
-        blocks = self.live.blocks
-        if sub.sent_blocks != len(blocks):
+        live, blocks = self.live, self.live.blocks
+        view = live.view_key()
+        if sub.sent_blocks != len(blocks) or sub.view != view:
             new = "".join(blocks[sub.sent_blocks :])
             sub.sent_blocks, sub.sent_chunks, sub.sent_chars = len(blocks), count, self.length
-            frame += frames.blocks_frame(self.message_id, new)
-            frame += frames.tail_frame(self.message_id, self.live.tail())
+            sub.view, sub.view_sent = view, live.view_size()
+            if new:
+                frame += frames.blocks_frame(self.message_id, new)
+            frame += frames.tail_frame(
+                self.message_id, live.tail_html(f"message-{self.message_id}")
+            )
         elif sub.sent_chunks != count:
-            text = "".join(self.chunks[sub.sent_chunks : count])
-            sub.sent_chunks, sub.sent_chars = count, self.length
-            frame += frames.delta_frame(self.message_id, text)
+            frame += self._grown_tail(sub, count, view[1])
         if frame:
             self._deliver(sub, frame)
+
+    def _grown_tail(self, sub: Subscriber, count: int, view: str) -> str:
+        """The open tail grew at its end: its new text (plain, or into the open code box), or
+        the open table's rows completed since."""
+        text = "".join(self.chunks[sub.sent_chunks : count])
+        sub.sent_chunks, sub.sent_chars = count, self.length
+        if view == "fence":
+            code = self.live.open_code()
+            text, sub.view_sent = code[sub.view_sent :], len(code)
+            return frames.delta_frame(self.message_id, text, target="code") if text else ""
+        if view == "table":
+            rows, sub.view_sent = self.live.open_rows_html(sub.view_sent)
+            return frames.rows_frame(self.message_id, rows) if rows else ""
+        return frames.delta_frame(self.message_id, text)
 
     def _reasoning_frame(self, sub: Subscriber) -> str:
         """Reasoning streams into its own box: shown with all so far, then appended to."""

@@ -4,7 +4,10 @@ import uuid
 # Another process on the same Redis (a dev server, a `runworker`, another run of the suite)
 # must not take this run's channel messages or see its cache: the run has its own prefix, and
 # the processes a test starts inherit it through the environment.
-os.environ.setdefault("PARLOR_REDIS_PREFIX", f"test-{uuid.uuid4().hex[:12]}")
+# Under pytest-xdist each worker process is a run of its own (its own test database already).
+_prefix = os.environ.setdefault("PARLOR_REDIS_PREFIX", f"test-{uuid.uuid4().hex[:12]}")
+if (_worker := os.environ.get("PYTEST_XDIST_WORKER")) and not _prefix.endswith(f"-{_worker}"):
+    os.environ["PARLOR_REDIS_PREFIX"] = f"{_prefix}-{_worker}"
 
 from config.settings.base import *  # noqa: F403
 

@@ -37,6 +37,13 @@ BEFORE = [
     "writing",
 ]
 AFTER = [" the end."]
+# Asked for "open blocks": a table and a code block shown while they are still open, each
+# part held until the test has looked (POST /release/rows, then /release/code).
+OPEN = {
+    "": ["Rows:\n\n", "| Planet | Moons |\n", "|---|---:|\n", "| Earth | 1 |\n", "| Mars |"],
+    "rows": [" 2 |\n", "\n", "```python\n", "print('hi')\n"],
+    "code": ["print('there')\n", "```\n", "Done."],
+}
 
 
 class _Gateway(BaseHTTPRequestHandler):
@@ -44,6 +51,7 @@ class _Gateway(BaseHTTPRequestHandler):
     POST /release (the test calls it once the browser showed the table)."""
 
     released = threading.Event()
+    phases = {name: threading.Event() for name in OPEN}
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -60,14 +68,28 @@ class _Gateway(BaseHTTPRequestHandler):
         self._json({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path.endswith("/release"):
             type(self).released.set()
+            self._json({})
+            return
+        if "/release/" in self.path:
+            type(self).phases[self.path.rpartition("/")[2]].set()
             self._json({})
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
+        if b"open blocks" in body:
+            for name, pieces in OPEN.items():
+                if name:
+                    type(self).phases[name].wait(60)
+                for piece in pieces:
+                    self._event({"content": piece})
+            self._event({}, finish="stop")
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+            return
         for piece in BEFORE:
             self._event({"content": piece})
         type(self).released.wait(60)
@@ -131,6 +153,38 @@ def test_a_complete_table_is_a_table_while_the_reply_streams(page, parlor_url, g
     expect(reply).to_have_attribute("data-message-status", "complete", timeout=30_000)
     expect(reply.locator("table")).to_have_count(1)
     expect(reply).to_contain_text("Still writing the end.")
+
+
+def test_an_open_table_and_an_open_code_block_stream_in_their_final_shape(
+    page, parlor_url, gateway_url
+):
+    _setup_or_login(page, parlor_url)
+    page.get_by_role("button", name="New chat").or_(
+        page.get_by_role("link", name="New chat")
+    ).first.click()
+    page.get_by_label("Message").fill("Some open blocks, please")
+    page.get_by_role("button", name="Send").click()
+
+    streaming = page.locator('[data-message-role="assistant"][data-message-status="streaming"]')
+    tail = streaming.locator(".message-text.streaming")
+    expect(tail.locator("table tbody tr")).to_have_count(1, timeout=15_000)
+    expect(tail.locator("th").last).to_have_text("Moons")
+    expect(tail).not_to_contain_text("|")  # no raw markdown: not the delimiter, not "| Mars |"
+
+    page.request.post(gateway_url + "/release/rows")
+    code = tail.locator(".codeblock.is-open")
+    expect(code.locator("code")).to_have_text("print('hi')\n", timeout=15_000)
+    expect(code.locator(".copy-btn")).to_have_count(1)  # Copy from the first line
+    expect(streaming.locator("table tbody tr")).to_have_count(2)  # Mars's row, appended
+    expect(streaming.locator("table tbody tr").last.locator("td").last).to_have_text("2")
+    expect(streaming).not_to_contain_text("```")
+
+    page.request.post(gateway_url + "/release/code")
+    reply = page.locator('[data-message-role="assistant"]').last
+    expect(reply).to_have_attribute("data-message-status", "complete", timeout=30_000)
+    expect(reply.locator(".codeblock code")).to_have_text("print('hi')\nprint('there')\n")
+    expect(reply.locator(".codeblock .copy-btn")).to_have_count(1)
+    expect(reply.locator("table tbody tr")).to_have_count(2)
 
 
 if __name__ == "__main__":

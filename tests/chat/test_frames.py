@@ -9,6 +9,7 @@ import pytest
 from django.utils import translation
 
 from chat import frames
+from chat.live_render import LiveRenderer
 from tests.factories import make_conversation
 
 pytestmark = pytest.mark.django_db
@@ -65,10 +66,17 @@ def test_deltas_status_and_live_region_are_escaped():
     )
 
 
-def test_block_and_tail_frames_append_html_and_replace_escaped_text() -> None:
+def test_block_and_tail_frames_append_html_and_replace_the_tail() -> None:
     assert frames.blocks_frame(7, "<p>a</p>\n") == (
         '<div id="message-7-blocks" hx-swap-oob="beforeend"><p>a</p>\n</div>'
     )
-    assert frames.tail_frame(7, "<b>&") == (
+    # The tail comes drawn and escaped by chat.live_render (LiveRenderer.tail_html).
+    renderer = LiveRenderer()
+    renderer.feed("<b>&")
+    assert frames.tail_frame(7, renderer.tail_html("message-7")) == (
         '<div id="message-7-text" hx-swap-oob="innerHTML">&lt;b&gt;&amp;</div>'
+    )
+    assert frames.rows_frame(7, "<tr><td>1</td></tr>") == (
+        '<template><tbody id="message-7-rows" hx-swap-oob="beforeend">'
+        "<tr><td>1</td></tr></tbody></template>"
     )

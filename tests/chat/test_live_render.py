@@ -228,3 +228,68 @@ def test_snapshots_render_each_block_once_per_process() -> None:
     assert renderer.render_calls == 2  # the blocks the first snapshot closed, then one more
     other, _tail = live_render.snapshot_parts(901, "Replaced\n\n")  # not a continuation
     assert other == "<p>Replaced</p>\n"
+
+
+FENCED = "Intro\n\n```python\ndef f(n):\n    return n * 2\n```\n\nAfter"
+TABLED = "Intro\n\n| a | b |\n|:--|--:|\n| 1 | **2** |\n| 3 | <b>4</b> |\n| 5 | 6 |\n\nAfter"
+
+
+def test_an_open_fence_is_drawn_in_its_code_box_from_its_first_line() -> None:
+    renderer = LiveRenderer()
+    renderer.feed("Intro\n\n```pyth")
+    assert renderer.view_key() == (1, "text")  # the opening line is not complete yet
+    renderer.feed("on\ndef f(n):\n    return n <")
+    assert renderer.view_key() == (1, "fence")
+    html = renderer.tail_html("message-7")
+    assert html.startswith('<div class="codeblock is-open" data-lang="python"><pre>')
+    assert '<code id="message-7-code" class="language-python">' in html
+    assert "def f(n):\n    return n &lt;</code>" in html  # escaped, not highlighted yet
+    assert renderer.open_code() == "def f(n):\n    return n <"
+
+    renderer.feed(" 2\n```\n")
+    final = render_markdown("```python\ndef f(n):\n    return n < 2\n```\n")
+    assert renderer.blocks[-1] == final  # highlighted once it closes
+    assert renderer.view_key() == (2, "text")
+
+
+def test_an_open_fence_of_a_language_not_highlighted_has_no_label_as_at_the_end() -> None:
+    renderer = LiveRenderer()
+    renderer.feed("```brainfuck\n+++")
+    assert renderer.view_key()[1] == "fence"
+    assert "data-lang" not in renderer.tail_html("message-1")
+    assert "data-lang" not in render_markdown("```brainfuck\n+++\n```")
+
+
+def test_an_open_table_is_a_table_of_its_rows_and_grows_row_by_row() -> None:
+    renderer = LiveRenderer()
+    renderer.feed("Intro\n\n| a | b |\n|:--|")
+    assert renderer.view_key() == (1, "text")  # the delimiter row is not complete yet
+    renderer.feed("--:|\n| 1 | **2** |\n| 3 | <b>4</b")
+    assert renderer.view_key() == (1, "table")
+    html = renderer.tail_html("message-7")
+    assert '<tbody id="message-7-rows">' in html and "<strong>2</strong>" in html
+    assert "<b>" not in html and "4" not in html  # an incomplete row waits for its line end
+    assert renderer.view_size() == 1
+
+    renderer.feed("> |\n| 5 | 6 |\n")
+    rows, count = renderer.open_rows_html(1)
+    assert count == 3 and rows.count("<tr>") == 2 and '<td class="align-right">6</td>' in rows
+    # The rows as they arrived are the final table's rows: nothing moves at the end.
+    shown = html.replace('<tbody id="message-7-rows">', "<tbody>").replace(
+        "</tbody>", rows + "</tbody>"
+    )
+    renderer.feed("\nAfter")
+    table = renderer.blocks[-1]
+    assert shown == table == render_markdown(TABLED.split("\n\n")[1] + "\n")
+
+
+@pytest.mark.parametrize("text", [FENCED, TABLED])
+def test_drawing_the_open_block_changes_nothing_at_the_end(text: str) -> None:
+    renderer, _seen = _stream(text)
+    assert "".join(renderer.finish()) == render_markdown(text)
+
+
+def test_an_indented_or_nested_fence_stays_text() -> None:
+    renderer = LiveRenderer()
+    renderer.feed("- item\n\n  ```python\n  x = 1\n")
+    assert renderer.view_key()[1] == "text"

@@ -13,6 +13,7 @@ from channels.db import database_sync_to_async
 from chat import frames, services, streaming
 from chat.models import Message
 from chat.streaming import State, Subscriber, registry
+from gateway.types import ChatDelta
 from tests.factories import make_conversation
 from tests.sockets import FakeStream, delta_texts, finished, streamed_view
 
@@ -481,3 +482,75 @@ async def test_blocks_go_once_and_a_late_tab_gets_the_same_rendered_prefix(reply
     stream.gate.set()
     await finished(generation)
     assert (await get_message(pk)).html == view[0] + "<p>Tail end</p>\n"
+
+
+class TwoPhaseStream(FakeStream):
+    """`first`, then after `gate` `second` and after `gate2` the end."""
+
+    def __init__(self, first, second) -> None:
+        super().__init__([*first, *second], gate_at=len(first))
+        self.second_at = len(first) + len(second)
+        self.gate2 = asyncio.Event()
+
+    async def __call__(self, **kwargs):
+        async for item in super().__call__(**kwargs):
+            if not isinstance(item, ChatDelta):
+                await self.gate2.wait()
+            yield item
+
+
+async def _streamed_to(generation, length: int) -> None:
+    while generation.length < length:
+        await asyncio.sleep(0.001)
+    generation._flush()
+    await asyncio.wait_for(generation._wait_sending(), 5)
+
+
+async def test_an_open_fence_streams_inside_its_code_box(reply_start, use_stream):
+    first, second = ["Intro\n\n", "```python\n", "x = 1\n"], ["y = <2\n"]
+    stream = TwoPhaseStream(first, second)
+    use_stream(stream)
+    socket = Socket()
+    generation = start(reply_start, socket)
+    pk = reply_start.assistant_id
+
+    await _streamed_to(generation, len("".join(first)))
+    drawn = socket.frames[-1]
+    assert (
+        f'<div id="message-{pk}-text" hx-swap-oob="innerHTML"><div class="codeblock is-open"'
+        in drawn
+    )
+    assert f'<code id="message-{pk}-code" class="language-python">x = 1\n</code>' in drawn
+    assert "```" not in "".join(socket.frames)  # the fence's markup is never shown
+
+    stream.gate.set()
+    await _streamed_to(generation, len("".join(first + second)))
+    assert (
+        socket.frames[-1]
+        == f'<div id="message-{pk}-code" hx-swap-oob="beforeend">y = &lt;2\n</div>'
+    )
+    stream.gate2.set()
+    await finished(generation)
+
+
+async def test_an_open_table_streams_row_by_row(reply_start, use_stream):
+    first, second = ["| a | b |\n", "|---|---|\n", "| 1 | 2 |\n", "| 3 "], ["| 4 |\n"]
+    stream = TwoPhaseStream(first, second)
+    use_stream(stream)
+    socket = Socket()
+    generation = start(reply_start, socket)
+    pk = reply_start.assistant_id
+
+    await _streamed_to(generation, len("".join(first)))
+    sent = "".join(socket.frames)
+    assert f'<tbody id="message-{pk}-rows">\n<tr>\n<td>1</td>' in sent
+    assert "| 3" not in sent and "|---|" not in sent  # no raw markdown on screen
+
+    stream.gate.set()
+    await _streamed_to(generation, len("".join(first + second)))
+    assert socket.frames[-1] == (
+        f'<template><tbody id="message-{pk}-rows" hx-swap-oob="beforeend">'
+        "<tr>\n<td>3</td>\n<td>4</td>\n</tr>\n</tbody></template>"
+    )
+    stream.gate2.set()
+    await finished(generation)
