@@ -168,7 +168,14 @@
   function onCopyClick(btn) {
     var source = copySource(btn);
     if (!source) return;
-    var text = source.closest(".codeblock") ? source.textContent : source.innerText;
+    // A message's Copy copies what was written (its markdown, kept in a <template>), a code
+    // block's its code.
+    var text =
+      source.tagName === "TEMPLATE"
+        ? source.content.textContent
+        : source.closest(".codeblock")
+          ? source.textContent
+          : source.innerText;
     copyText(text.replace(/\n+$/, "")).then(
       function () {
         var done = label(btn, "copiedLabel", "Copied");

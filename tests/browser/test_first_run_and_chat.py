@@ -159,5 +159,11 @@ def test_copy_buttons_put_the_code_on_the_clipboard(browser, server_url):
         copied = page.evaluate("navigator.clipboard.readText()")
         assert copied.strip() == reply.locator(".codeblock code").inner_text().strip()
         assert "def fibonacci" in copied
+
+        # The message's own Copy gives its markdown: the fence and its language too.
+        reply.locator(".message-actions").get_by_role("button", name="Copy").click()
+        expect(reply.locator(".message-actions .copy-btn.is-copied")).to_have_count(1)
+        whole = page.evaluate("navigator.clipboard.readText()")
+        assert "```python" in whole and "def fibonacci" in whole
     finally:
         context.close()
