@@ -82,8 +82,8 @@ class UsageFilterForm(forms.Form):
     )
     conversation = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data: Any = None, *, teams: QuerySet[Team], **kwargs: Any) -> None:
+        super().__init__(_with_dates(data), **kwargs)
         self.fields["team"].queryset = teams  # type: ignore[attr-defined]
         users = User.objects.filter(memberships__team__in=teams).distinct().order_by("username")
         self.fields["user"].queryset = users  # type: ignore[attr-defined]
@@ -93,6 +93,24 @@ class UsageFilterForm(forms.Form):
         end = self.cleaned_data.get("end") or timezone.localdate()
         start = self.cleaned_data.get("start") or end - datetime.timedelta(days=29)
         return (start, end) if start <= end else (end, start)
+
+
+def _with_dates(data: Any) -> Any:
+    """The query with the default range written in, so the From and To boxes show the dates
+    the page is about: by default the 30 days up to today (`dates`)."""
+    if data is None:
+        return None
+    data = data.copy()
+    field = forms.DateField()
+    try:
+        end = field.clean(data.get("end")) if data.get("end") else None
+        start = field.clean(data.get("start")) if data.get("start") else None
+    except forms.ValidationError:
+        return data  # the form says what is wrong
+    end = end or timezone.localdate()
+    start = start or end - datetime.timedelta(days=29)
+    data["start"], data["end"] = start.isoformat(), end.isoformat()
+    return data
 
 
 class CorrectionForm(forms.Form):

@@ -495,3 +495,26 @@ def test_record_and_audit_pages_are_for_site_admins_only(alice_client, charlie_c
 
 def test_record_page_404s_for_unknown_ids(root_client):
     assert root_client.get(reverse("usage:record", args=[999])).status_code == 404
+
+
+def test_a_range_without_usage_says_so_instead_of_empty_charts(alice_client, team, alice):
+    make_record(team, alice, days_ago=60)  # outside the default 30 days
+    response = alice_client.get(OVERVIEW)
+    page = response.content.decode()
+    assert 'id="usage-empty"' in page and "No usage in these dates." in page
+    assert "usage-chart-pair" not in page and "usage-records" not in page
+
+    shown = alice_client.get(
+        OVERVIEW, {"start": (timezone.localdate() - datetime.timedelta(days=61)).isoformat()}
+    )
+    assert 'id="usage-empty"' not in shown.content.decode()
+
+
+def test_the_date_boxes_show_the_range_the_page_is_about(alice_client, team):
+    today = timezone.localdate()
+    page = alice_client.get(OVERVIEW).content.decode()
+    assert f'name="end" value="{today.isoformat()}"' in page
+    assert f'name="start" value="{(today - datetime.timedelta(days=29)).isoformat()}"' in page
+
+    page = alice_client.get(OVERVIEW, {"end": "2026-01-31"}).content.decode()
+    assert 'name="start" value="2026-01-02"' in page and "From 2026-01-02 to 2026-01-31" in page
