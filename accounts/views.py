@@ -101,7 +101,13 @@ def login(request: HttpRequest) -> HttpResponse:
         # The language saved in the user's settings follows them to this browser.
         return apply_language(redirect(_next_url(request)), user.language)
     next_url = request.POST.get("next") or request.GET.get("next", "")
-    return render(request, "accounts/login.html", {"form": form, "next": next_url})
+    context = {"form": form, "next": next_url}
+    if not form.retry_after:
+        return render(request, "accounts/login.html", context)
+    # Too many failures: the form again, with a status and header clients and proxies understand.
+    response = render(request, "accounts/login.html", context, status=429)
+    response["Retry-After"] = str(form.retry_after)
+    return response
 
 
 @login_required
