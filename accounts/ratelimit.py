@@ -16,6 +16,9 @@ from django.core.cache import cache
 from django.http import HttpRequest
 
 WINDOW_SECONDS = 15 * 60
+# Names an invite's sign-up may refuse (taken, or passing for a user's) per window: enough
+# for an invitee to find a free one, too few to list the users through a leaked link.
+SIGNUP_NAME_TRIES = 10
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -53,8 +56,23 @@ def is_blocked(username: str, ip: str | None) -> bool:
 
 def retry_after(username: str, ip: str | None) -> int:
     """Seconds until the username and the IP may try again; 0 when neither is blocked."""
-    limit = settings.LOGIN_RATE_LIMIT
-    keys = _keys(username, ip)
+    return _retry_after(_keys(username, ip), settings.LOGIN_RATE_LIMIT)
+
+
+def record_failure(username: str, ip: str | None) -> None:
+    _record(_keys(username, ip))
+
+
+def signup_retry_after(invite_id: int) -> int:
+    """Seconds until the invite's sign-up answers again; 0 when it may."""
+    return _retry_after([_key("invite-name", str(invite_id))], SIGNUP_NAME_TRIES)
+
+
+def record_signup_name_refused(invite_id: int) -> None:
+    _record([_key("invite-name", str(invite_id))])
+
+
+def _retry_after(keys: list[str], limit: int) -> int:
     stored = cache.get_many([*keys, *map(_since, keys)])
     now = time.time()
     waits = [
@@ -66,8 +84,8 @@ def retry_after(username: str, ip: str | None) -> int:
     return max((max(wait, 1) for wait in waits), default=0)
 
 
-def record_failure(username: str, ip: str | None) -> None:
-    for key in _keys(username, ip):
+def _record(keys: list[str]) -> None:
+    for key in keys:
         if cache.add(key, 0, WINDOW_SECONDS):
             cache.set(_since(key), time.time(), WINDOW_SECONDS)
         try:
