@@ -64,7 +64,9 @@ class AuditedAdmin(admin.ModelAdmin):
             return
         name = _english(self.model._meta.verbose_name)
         action = f"admin: view {name}" + ("" if page == "change" else f" ({page} page)")
-        target = f"{self.model._meta.model_name} {obj.pk}: {obj}"
+        # The object by its key only: its str() may be content (a title, a message's words),
+        # which the log must not copy to its own readers.
+        target = f"{self.model._meta.model_name} {obj.pk}"
         self._send(request, obj=obj, owner=self.audit_owner(obj), action=action, target=target)
 
     def _audit_list(self, request: HttpRequest, changelist: ChangeList) -> None:

@@ -30,5 +30,5 @@ def log_admin_view(sender: Any, *, request: HttpRequest, obj: Any, owner: User |
     """accounts.admin_audit.content_viewed: a site admin opened a member's content (an
     object, a list of them, an export) in the admin."""
     if target is None:
-        target = f"{obj._meta.model_name} {obj.pk}: {obj}"
+        target = f"{obj._meta.model_name} {obj.pk}"  # its str() may be content
     log_view(request, action=action, target=target, owner=owner)

@@ -122,6 +122,8 @@ def test_opening_a_members_content_is_audited(model, view, root_client, root, te
     assert entry.path == url
     assert entry.action.startswith("admin: ")
     assert entry.created_at is not None
+    # The log names what was seen, without copying it: no title, no message text.
+    assert "secret" not in entry.target and "Bob's plans" not in entry.target
 
 
 def test_a_list_of_several_members_content_names_no_single_owner(root_client, root, team, bob):
