@@ -127,3 +127,15 @@ def test_every_routed_consumer_is_one_these_tests_open():
     websocket = application.application_mapping["websocket"]
     consumers = {route.callback.consumer_class.__name__ for route in _routes(websocket)}
     assert consumers == {"ChatConsumer", "MediaConsumer"}
+
+
+async def test_a_removed_members_gallery_gets_no_more_team_notices(team, alice, bob):
+    cookie = await database_sync_to_async(cookie_for)(bob)
+    communicator = await _open("/ws/media/", cookie)
+    await database_sync_to_async(_remove_from_team)(bob, cookie)
+    assert await _close_code(communicator) == CLOSE_ACCESS_LOST
+
+    await database_sync_to_async(push_fragment)(team_group(team.pk), "<div id='job-1'></div>")
+
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
