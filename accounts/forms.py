@@ -21,10 +21,14 @@ class LoginForm(AuthenticationForm):
         "rate_limited": _("Too many failed attempts. Try again in a few minutes."),
     }
 
+    # Seconds until a blocked login may try again (the view answers 429); 0 when not blocked.
+    retry_after = 0
+
     def clean(self) -> dict:
         username = self.cleaned_data.get("username") or ""
         ip = ratelimit.client_ip(self.request) if self.request else None
-        if ratelimit.is_blocked(username, ip):
+        self.retry_after = ratelimit.retry_after(username, ip)
+        if self.retry_after:
             raise ValidationError(self.error_messages["rate_limited"], code="rate_limited")
         try:
             cleaned_data = super().clean()

@@ -17,6 +17,13 @@ from channels.layers import get_channel_layer
 ACCESS_CHANGED = "access.changed"
 FRAGMENT_PUSH = "fragment.push"
 
+# Close codes of a socket told ACCESS_CHANGED (the 4000s are the application's): the session
+# behind it ended (logout, password change, deactivation), or the user may no longer see what
+# it shows (removed from the team, the conversation unshared or gone). Neither is one htmx's
+# websocket extension reconnects after.
+CLOSE_SESSION_ENDED = 4401
+CLOSE_ACCESS_LOST = 4403
+
 
 def user_group(user_id: int) -> str:
     return f"user_{user_id}"

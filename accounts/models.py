@@ -8,12 +8,15 @@ from typing import Any, Self
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from accounts import usernames
 
 # The gateway's text-to-speech voices today (docs/gateway-api.md, "Audio"); the older models
 # (tts-1, tts-1-hd) know only the first six of the old list.
@@ -97,6 +100,22 @@ class User(AbstractUser):
     speech_autoplay = models.BooleanField(
         _("read new replies aloud"), default=False, db_default=False
     )
+
+    def clean(self) -> None:
+        """A new or changed username may not mix scripts or pass for another user's
+        (accounts.usernames); names already taken are left as they are."""
+        super().clean()
+        if not self.username:
+            return  # the field's own validation says so
+        if not self._state.adding:
+            stored = User._base_manager.filter(pk=self.pk).values_list("username", flat=True)
+            if stored.first() == self.username:
+                return
+        others = User._base_manager.exclude(pk=self.pk).values_list("username", flat=True)
+        try:
+            usernames.validate(self.username, list(others))
+        except ValidationError as error:
+            raise ValidationError({"username": error.error_list}) from None
 
     @property
     def shown_name(self) -> str:

@@ -8,12 +8,17 @@ guesses cannot slip under the limit.
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
 WINDOW_SECONDS = 15 * 60
+# Names an invite's sign-up may refuse (taken, or passing for a user's) per window: enough
+# for an invitee to find a free one, too few to list the users through a leaked link.
+SIGNUP_NAME_TRIES = 10
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -39,22 +44,58 @@ def _keys(username: str, ip: str | None) -> list[str]:
     return keys
 
 
+def _since(key: str) -> str:
+    # When the counter's window opened: a cache cannot tell a key's time to live.
+    return f"{key}:since"
+
+
 def is_blocked(username: str, ip: str | None) -> bool:
     """True when the username or the client IP has used up its failed attempts."""
-    limit = settings.LOGIN_RATE_LIMIT
-    counts = cache.get_many(_keys(username, ip))
-    return any(count >= limit for count in counts.values())
+    return retry_after(username, ip) > 0
+
+
+def retry_after(username: str, ip: str | None) -> int:
+    """Seconds until the username and the IP may try again; 0 when neither is blocked."""
+    return _retry_after(_keys(username, ip), settings.LOGIN_RATE_LIMIT)
 
 
 def record_failure(username: str, ip: str | None) -> None:
-    for key in _keys(username, ip):
-        cache.add(key, 0, WINDOW_SECONDS)
+    _record(_keys(username, ip))
+
+
+def signup_retry_after(invite_id: int) -> int:
+    """Seconds until the invite's sign-up answers again; 0 when it may."""
+    return _retry_after([_key("invite-name", str(invite_id))], SIGNUP_NAME_TRIES)
+
+
+def record_signup_name_refused(invite_id: int) -> None:
+    _record([_key("invite-name", str(invite_id))])
+
+
+def _retry_after(keys: list[str], limit: int) -> int:
+    stored = cache.get_many([*keys, *map(_since, keys)])
+    now = time.time()
+    waits = [
+        math.ceil(stored.get(_since(key), now) + WINDOW_SECONDS - now)
+        for key in keys
+        if stored.get(key, 0) >= limit
+    ]
+    # A blocked counter whose start was evicted waits a whole window.
+    return max((max(wait, 1) for wait in waits), default=0)
+
+
+def _record(keys: list[str]) -> None:
+    for key in keys:
+        if cache.add(key, 0, WINDOW_SECONDS):
+            cache.set(_since(key), time.time(), WINDOW_SECONDS)
         try:
             cache.incr(key)
         except ValueError:  # expired between add and incr: start a new window
             cache.add(key, 1, WINDOW_SECONDS)
+            cache.set(_since(key), time.time(), WINDOW_SECONDS)
 
 
 def reset(username: str) -> None:
     """Forget a username's failures after a successful login (the IP counter stays)."""
-    cache.delete(_key("user", username.casefold()))
+    key = _key("user", username.casefold())
+    cache.delete_many([key, _since(key)])

@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import access
+from accounts import access, ratelimit
 from accounts.forms import (
     InviteForm,
     LoginForm,
@@ -101,7 +101,13 @@ def login(request: HttpRequest) -> HttpResponse:
         # The language saved in the user's settings follows them to this browser.
         return apply_language(redirect(_next_url(request)), user.language)
     next_url = request.POST.get("next") or request.GET.get("next", "")
-    return render(request, "accounts/login.html", {"form": form, "next": next_url})
+    context = {"form": form, "next": next_url}
+    if not form.retry_after:
+        return render(request, "accounts/login.html", context)
+    # Too many failures: the form again, with a status and header clients and proxies understand.
+    response = render(request, "accounts/login.html", context, status=429)
+    response["Retry-After"] = str(form.retry_after)
+    return response
 
 
 @login_required
@@ -196,6 +202,8 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
         return _invite_gone(request, invite)
     if request.user.is_authenticated:
         return _join_team(request, invite)
+    if request.method == "POST" and (wait := ratelimit.signup_retry_after(invite.pk)):
+        return _too_many_names(request, invite, wait)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = _signup_with_invite(form, invite)
@@ -205,7 +213,22 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
         auth_login(request, user)
         _switch_team(request, invite.team)
         return redirect("chat:home")
+    if form.has_error("username", "unique") or form.has_error("username", "look_alike"):
+        # The invitee must learn a name is taken; a leaked link must not list the users.
+        ratelimit.record_signup_name_refused(invite.pk)
     return render(request, "accounts/invite_accept.html", {"invite": invite, "form": form})
+
+
+def _too_many_names(request: HttpRequest, invite: Invite, wait: int) -> HttpResponse:
+    """The same answer whatever the name: the sign-up has refused too many just now."""
+    context = {
+        "invite": invite,
+        "form": SignupForm(),
+        "blocked": _("Too many names were tried with this invite. Try again in a few minutes."),
+    }
+    response = render(request, "accounts/invite_accept.html", context, status=429)
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def _signup_with_invite(form: SignupForm, invite: Invite) -> User | None:

@@ -1,52 +1,17 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import TeamAdmin
-from accounts.models import User
+from accounts.admin_audit import AuditedAdmin
 from chat import export
 from chat.models import Conversation, Message, VisionModel
-from chat.signals import content_viewed
 
 # What an admin reviews about a message: who spoke, how it ended, what it cost.
 MESSAGE_COLUMNS = ("role", "status", "model", "prompt_tokens", "completion_tokens", "created_at")
-
-
-class AuditedChangeViewMixin:
-    """A change page that shows a member's content: each successful view of it sends
-    chat.signals.content_viewed (the audit log listens). Subclasses name the action and say
-    whose the object is."""
-
-    audit_action = "admin: view"
-
-    def audit_owner(self, obj: Any) -> User | None:
-        raise NotImplementedError
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        response = super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
-        if request.method == "GET" and response.status_code == 200:
-            obj = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
-            if obj is not None:
-                content_viewed.send(
-                    sender=type(obj),
-                    request=request,
-                    obj=obj,
-                    owner=self.audit_owner(obj),
-                    action=self.audit_action,
-                )
-        return response
 
 
 class MessageInline(admin.TabularInline):
@@ -61,8 +26,7 @@ class MessageInline(admin.TabularInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(AuditedChangeViewMixin, admin.ModelAdmin):
-    audit_action = "admin: view conversation"
+class ConversationAdmin(AuditedAdmin):
     list_display = [
         "__str__",
         "team",
@@ -104,24 +68,18 @@ class ConversationAdmin(AuditedChangeViewMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # conversations start in the app, in a team, by a member
 
-    def audit_owner(self, obj: Conversation) -> User | None:
-        return obj.created_by
-
     @admin.display(description=_("messages"), ordering="message_count")
     def message_count(self, obj: Conversation) -> int:
         return obj.message_count  # type: ignore[attr-defined]
 
 
 @admin.register(Message)
-class MessageAdmin(AuditedChangeViewMixin, admin.ModelAdmin):
-    audit_action = "admin: view message"
+class MessageAdmin(AuditedAdmin):
+    audit_owner_path = "conversation__created_by"
     list_display = ["__str__", "conversation", *MESSAGE_COLUMNS]
     list_filter = ["role", "status", "model"]
     list_select_related = ["conversation"]
     search_fields = ["content"]
-
-    def audit_owner(self, obj: Message) -> User | None:
-        return obj.conversation.created_by
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -13,18 +13,15 @@ class ChatConfig(AppConfig):
         from chat.embedding_worker import message_saved
         from chat.models import Attachment, Message, SpeechClip
         from chat.services import close_reply_record
-        from chat.signals import attachment_deleted, content_viewed
+        from chat.signals import attachment_deleted
         from chat.speech import clip_deleted
         from gateway import catalogue
-        from usage.audit import log_admin_view
         from usage.services import register_closer
 
         # The Settings page offers the gateway's chat models as a user's default model.
         set_chat_models_source(lambda: catalogue.list_chat_models())
         # usage's sweep settles a reply's record left reserved after the reply ended.
         register_closer("message", close_reply_record)
-        # A staff member opening a member's content in the admin goes into the audit log.
-        content_viewed.connect(log_admin_view, dispatch_uid="usage-audit-admin-view")
         post_delete.connect(
             attachment_deleted, sender=Attachment, dispatch_uid="chat-attachment-files"
         )

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from accounts.access import clean_id, get_for_user, get_membership
-from accounts.live import team_group, user_group
+from accounts.live import CLOSE_ACCESS_LOST, CLOSE_SESSION_ENDED, team_group, user_group
 from accounts.models import Membership, User
 from chat import attachments, commands, completions, events, frames, live_render, services
 from chat.db import reply_db
@@ -186,7 +186,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self.session_key, self.scope["user"].pk, self.conversation
             )
         except SessionEnded:
-            await self._end()
+            await self._end(CLOSE_SESSION_ENDED)
             return
         thread_html = frames.thread_frame(
             self.conversation, thread, can_write=self.can_write, extras=extras
@@ -225,7 +225,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             frame = await handler(user, membership, self.conversation, text)
         except SessionEnded:
-            await self._end()
+            await self._end(CLOSE_SESSION_ENDED)
             return
         except ValidationError as exc:
             error = " ".join(exc.messages)
@@ -321,7 +321,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 **kwargs,
             )
         except SessionEnded:
-            await self._end()
+            await self._end(CLOSE_SESSION_ENDED)
         except PermissionDenied:
             await self._send_error(_("You can read this conversation but not write in it."))
         except Http404:
@@ -363,10 +363,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def _follows(self, message_id: int) -> bool:
         return self.subscriber is not None and self.subscriber.message_id == message_id
 
-    async def _end(self) -> None:
+    async def _end(self, code: int = CLOSE_ACCESS_LOST) -> None:
         """Close for good: access or the session is gone (a reply goes on without this tab)."""
         self._unfollow()
-        await self.close()
+        await self.close(code=code)
 
     async def _send_frame(self, frame: str) -> None:
         await self.send(text_data=frame)
@@ -439,7 +439,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self.session_key, self.scope["user"].pk, self.conversation.pk
             )
         except SessionEnded:
-            await self._end()
+            await self._end(CLOSE_SESSION_ENDED)
             return
         except Http404:
             await self._stop_if_deleted()

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import Team
 from chat.models import Conversation, Message
+from chat.signals import content_viewed
 from chat.threads import MessageTree, ThreadItem
 
 FILENAME_CHARS = 80
@@ -166,6 +167,11 @@ def export_teams_json(
     """The Team admin's action (chat.admin adds it: accounts imports no other app): every
     conversation of the selected teams, streamed a batch at a time."""
     teams = list(queryset.order_by("pk"))
+    for team in teams:  # whole conversations of every member: audited, one entry a team
+        content_viewed.send(
+            sender=Team, request=request, obj=team, owner=None,
+            action="admin: export team conversations", target=f"team {team.pk}: {team.name}",
+        )  # fmt: skip
     response = StreamingHttpResponse(
         team_json(teams), content_type="application/json; charset=utf-8"
     )

@@ -6,17 +6,18 @@ commit together), once per reply. Sent today by `chat.services.interrupt_reply`,
 which the sweep for orphaned replies goes. Money needs no listener: chat charges through
 usage.services directly.
 
-`content_viewed(sender=<model class>, request=..., obj=..., owner=..., action=...)`: a staff
-member opened a member's content in the Django admin (a conversation or a message). The audit
-log (usage.audit) is connected in ChatConfig.ready().
+`content_viewed`: accounts.admin_audit's, named here too for chat's senders (the Team
+admin's conversation export); the audit log (usage.audit) listens.
 """
 
 from __future__ import annotations
 
 from django.dispatch import Signal
 
+from accounts.admin_audit import content_viewed
+
 reply_ended = Signal()
-content_viewed = Signal()
+__all__ = ["content_viewed", "reply_ended"]
 
 
 def attachment_deleted(sender, instance, using: str, **kwargs) -> None:

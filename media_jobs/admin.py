@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_audit import AuditedAdmin
 from media_jobs.models import MediaFile, MediaJob
 
 
@@ -14,7 +15,9 @@ class MediaFileInline(admin.TabularInline):
 
 
 @admin.register(MediaJob)
-class MediaJobAdmin(admin.ModelAdmin):
+class MediaJobAdmin(AuditedAdmin):
+    """Prompts and images are a member's content: each page of them is audited."""
+
     list_display = ("__str__", "team", "kind", "status", "progress", "created_by", "created_at")
     list_filter = ("team", "kind", "status")
     search_fields = ("prompt", "upstream_id", "error")

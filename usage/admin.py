@@ -17,6 +17,7 @@ from django.urls import URLPattern, path
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_audit import AuditedAdmin
 from gateway.errors import GatewayError
 from usage import services
 from usage.forms import CorrectionForm
@@ -107,7 +108,9 @@ class MonthFilter(admin.SimpleListFilter):
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(AuditedAdmin):
+    # A line names its message (its first words): the ledger's pages are audited too.
+    audit_owner_path = "user"
     change_list_template = "admin/usage/usagerecord/change_list.html"
     list_display = [
         "created_at",

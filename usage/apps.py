@@ -14,9 +14,13 @@ class UsageConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
+        from accounts.admin_audit import content_viewed
+        from usage.audit import log_admin_view
         from usage.models import TeamBudget
 
         post_save.connect(budget_saved, sender=TeamBudget, dispatch_uid="usage-budget")
+        # A site admin opening a member's content in the admin goes into the audit log.
+        content_viewed.connect(log_admin_view, dispatch_uid="usage-audit-admin-view")
 
 
 def budget_saved(sender: Any, *, instance: Any, **kwargs: Any) -> None:

@@ -26,6 +26,9 @@ def log_view(request: HttpRequest, *, action: str, target: str, owner: User | No
 
 
 def log_admin_view(sender: Any, *, request: HttpRequest, obj: Any, owner: User | None,
-                   action: str, **kwargs: Any) -> None:  # fmt: skip
-    """chat.signals.content_viewed: a staff member opened a member's content in the admin."""
-    log_view(request, action=action, target=f"{obj._meta.model_name} {obj.pk}: {obj}", owner=owner)
+                   action: str, target: str | None = None, **kwargs: Any) -> None:  # fmt: skip
+    """accounts.admin_audit.content_viewed: a site admin opened a member's content (an
+    object, a list of them, an export) in the admin."""
+    if target is None:
+        target = f"{obj._meta.model_name} {obj.pk}"  # its str() may be content
+    log_view(request, action=action, target=target, owner=owner)

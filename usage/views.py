@@ -7,7 +7,6 @@ ledger's foreign keys by name, never by importing the app that owns it."""
 
 from __future__ import annotations
 
-import csv
 import datetime
 from collections.abc import Iterator
 from typing import Any
@@ -29,7 +28,7 @@ from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership, Team, TeamOwnedQuerySet, User
 from gateway.catalogue import list_chat_models
 from gateway.errors import GatewayError
-from usage import charts, services
+from usage import charts, services, spreadsheet
 from usage.audit import log_view
 from usage.forms import BudgetForm, UsageFilterForm
 from usage.models import ZERO, AuditEntry, TeamBudget, UsageRecord
@@ -274,11 +273,6 @@ def import_prices(request: AuthenticatedHttpRequest) -> HttpResponse:
     return redirect("usage:overview")
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 CSV_HEADER = [
     "time",
     "team",
@@ -298,7 +292,7 @@ CSV_HEADER = [
 
 
 def _csv_rows(records: QuerySet[UsageRecord]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = spreadsheet.writer()
     yield writer.writerow(CSV_HEADER)
     rows = records.order_by("created_at", "pk").values_list(
         "created_at",

@@ -32,9 +32,23 @@ def test_it_allows_attempts_under_the_limit(client, alice):
 def test_it_blocks_after_the_limit_even_with_the_right_password(client, alice):
     _fail(client, 3)
     response = _login(client)
-    assert response.status_code == 200
+    assert response.status_code == 429
     assert BLOCKED in response.content.decode()
+    assert 'name="username"' in response.content.decode()  # the form, to try again later
     assert "_auth_user_id" not in client.session
+
+
+def test_a_blocked_login_says_when_to_come_back(client, alice):
+    _fail(client, 3)
+    response = _login(client)
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 15 * 60
+
+
+def test_a_wrong_password_under_the_limit_is_not_429(client, alice):
+    response = _login(client, password="wrong")
+    assert response.status_code == 200
+    assert not response.has_header("Retry-After")
 
 
 def test_it_blocks_the_username_from_another_ip(client, alice):

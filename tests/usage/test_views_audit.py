@@ -1,5 +1,6 @@
 """The Django admin's conversation and message pages log a site admin reading a member's
-content; listing pages, other people's own content and failed requests do not."""
+content; pages showing only their own content, and failed requests, do not (the
+generic audit of every admin page is tested in test_admin_audit.py)."""
 
 from __future__ import annotations
 
