@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from usage import charts, services
-from usage.models import TeamMonth, month_of
+from usage.models import TeamMonth, UsageRecord, month_of
 from usage.services import BudgetState
 
 DAY = datetime.date(2026, 11, 1)
@@ -44,14 +44,20 @@ def test_the_banner_asks_for_the_budget_once_per_page(bob_client, monkeypatch):
     assert len(calls) == 1
 
 
-def test_the_money_pages_speak_chinese(alice_client, bob_client, team, settings):
+def test_the_money_pages_speak_chinese(alice_client, bob_client, team, alice, settings):
 
     month = month_of(timezone.localdate())
     TeamMonth.objects.create(team=team, month=month, limit=Decimal(10), spent=Decimal(10))
     for client in (alice_client, bob_client):
         client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
     usage = alice_client.get(reverse("usage:overview")).content.decode()
-    assert "导出 CSV" in usage and "每日费用" in usage
+    assert "导出 CSV" in usage and "这段日期内没有用量。" in usage
+    UsageRecord.objects.create(
+        team=team, user=alice, kind=UsageRecord.Kind.CHAT, model="m", month=month,
+        status=UsageRecord.Status.SETTLED, cost=Decimal(1),
+    )  # fmt: skip
+    usage = alice_client.get(reverse("usage:overview")).content.decode()
+    assert "每日费用" in usage
     team_page = alice_client.get(reverse("accounts:team")).content.decode()
     assert "每月预算" in team_page and "保存预算" in team_page
     assert "本月预算已用完" in bob_client.get(reverse("accounts:team")).content.decode()
