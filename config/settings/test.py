@@ -9,7 +9,7 @@ _prefix = os.environ.setdefault("PARLOR_REDIS_PREFIX", f"test-{uuid.uuid4().hex[
 if (_worker := os.environ.get("PYTEST_XDIST_WORKER")) and not _prefix.endswith(f"-{_worker}"):
     os.environ["PARLOR_REDIS_PREFIX"] = f"{_prefix}-{_worker}"
 
-from config.settings.base import *  # noqa: F403
+from config.settings.base import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
