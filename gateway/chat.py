@@ -25,6 +25,7 @@ from gateway.errors import (
     error_from_response,
     error_message_and_code,
 )
+from gateway.redact import StreamRedactor, redact, stream_redactor
 from gateway.sse import SSEDecoder
 from gateway.types import ChatDelta, ChatEnd, Usage
 
@@ -78,6 +79,9 @@ async def read_stream(
     completions), which differ only in how an event is read. Errors as stream_chat says."""
     state = _State()
     started = False
+    # The gateway may repeat Parlor's key in what it writes: taken out here, even split
+    # between events, so no delta anyone receives carries it (gateway.redact).
+    scrub = _Scrubber.make()
     try:
         client = get_client()
         headers = {"Accept": "text/event-stream"}
@@ -86,7 +90,7 @@ async def read_stream(
             if not (response.is_success and "event-stream" in content_type):
                 delta = await _not_a_stream(response, content_type, state, parse)
                 if delta is not None:
-                    yield delta
+                    yield scrub.whole(delta) if scrub else delta
             else:
                 # The token path, inline (not a generator of its own: one layer less per read).
                 started = True
@@ -99,7 +103,10 @@ async def read_stream(
                     for payload in decoder.close() if chunk is None else decoder.feed(chunk):
                         event = parse(payload, state)
                         if isinstance(event, ChatDelta):
-                            yield event
+                            if scrub is None:
+                                yield event
+                            elif (clean := scrub.feed(event)) is not None:
+                                yield clean
                         elif event is DONE:
                             done = True
                             break
@@ -111,11 +118,49 @@ async def read_stream(
     except httpx.HTTPError as exc:
         error = error_from_exception(exc, mid_stream=started)
         logger.warning("%s stream (model %s) failed: %s", what, model, error)
+        if scrub is not None and (tail := scrub.end()) is not None:
+            yield tail  # what was held back for the key is text the reply keeps
         raise error from exc
     except GatewayError as exc:
         logger.warning("%s stream (model %s) failed: %s", what, model, exc)
+        if scrub is not None and (tail := scrub.end()) is not None:
+            yield tail
         raise
+    if scrub is not None and (tail := scrub.end()) is not None:
+        yield tail
     yield state.end()
+
+
+class _Scrubber:
+    """A stream's two texts (content, reasoning), each through its own StreamRedactor."""
+
+    __slots__ = ("content", "reasoning")
+
+    def __init__(self, content: StreamRedactor, reasoning: StreamRedactor) -> None:
+        self.content, self.reasoning = content, reasoning
+
+    @classmethod
+    def make(cls) -> _Scrubber | None:
+        content, reasoning = stream_redactor(), stream_redactor()
+        if content is None or reasoning is None:
+            return None
+        return cls(content, reasoning)
+
+    def feed(self, delta: ChatDelta) -> ChatDelta | None:
+        """The delta's text that can be shown now; None while all of it is held back."""
+        content = self.content.feed(delta.content) if delta.content else ""
+        reasoning = self.reasoning.feed(delta.reasoning) if delta.reasoning else ""
+        if content or reasoning:
+            return ChatDelta(content=content, reasoning=reasoning)
+        return None
+
+    def end(self) -> ChatDelta | None:
+        content, reasoning = self.content.end(), self.reasoning.end()
+        return ChatDelta(content=content, reasoning=reasoning) if content or reasoning else None
+
+    def whole(self, delta: ChatDelta) -> ChatDelta:
+        """A delta that is the whole answer (a gateway that ignored stream=true)."""
+        return ChatDelta(content=redact(delta.content), reasoning=redact(delta.reasoning))
 
 
 async def _read_to_end(body: AsyncIterator[bytes]) -> None:
