@@ -7,6 +7,7 @@ exactly one `database_sync_to_async`. They return data; chat.frames renders it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -14,7 +15,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import Http404
 from django.utils import timezone
 from django.utils.text import Truncator
@@ -41,6 +42,8 @@ from chat.vision import ImageRef, image_part
 from gateway import catalogue
 from usage import services as money
 from usage.models import UsageRecord
+
+logger = logging.getLogger(__name__)
 
 TITLE_CHARS = 60
 
@@ -430,8 +433,8 @@ def finish_reply(
         message.status = status
         message.finish_reason = finish_reason or ""
         message.error = error
-        message.prompt_tokens = usage.prompt_tokens if usage else None
-        message.completion_tokens = usage.completion_tokens if usage else None
+        message.prompt_tokens = money.clamp_tokens(usage.prompt_tokens) if usage else None
+        message.completion_tokens = money.clamp_tokens(usage.completion_tokens) if usage else None
         message.ttft_ms = ttft_ms
         message.duration_ms = duration_ms
         message.save(
@@ -443,15 +446,33 @@ def finish_reply(
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
         # Charged in the transaction that ends it: complete, stopped, interrupted or failed,
         # a reply pays for what it delivered (refunded only if it delivered nothing).
-        money.charge_reply_of(
-            message.pk,
-            complete=status == Message.Status.COMPLETE,
-            delivered=content + reasoning,
-            prompt_tokens=message.prompt_tokens,
-            completion_tokens=message.completion_tokens,
-        )
+        _charge_keeping_the_text(message, complete=status == Message.Status.COMPLETE)
         sibling_ids = _sibling_ids(message)
     return ThreadItem(message, sibling_ids)
+
+
+def _charge_keeping_the_text(message: Message, *, complete: bool) -> None:
+    """Charge the reply inside a savepoint: a charge the database refuses (the gateway's
+    numbers are hostile input, usage.services clamps them, but a number may still not fit)
+    must not lose the reply's text. Then it is charged from the text it delivered; failing
+    that too, its record stays reserved and the sweep (usage.services.sweep_reservations)
+    closes it later."""
+    delivered = message.content + message.reasoning
+    reported = (message.prompt_tokens, message.completion_tokens)
+    for prompt_tokens, completion_tokens in (reported, (None, None)):
+        try:
+            with transaction.atomic():
+                money.charge_reply_of(
+                    message.pk,
+                    complete=complete,
+                    delivered=delivered,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                )
+            return
+        except (DatabaseError, ArithmeticError):
+            logger.exception("Could not charge reply %s", message.pk)
+    logger.error("Reply %s is stored uncharged; the sweep will charge it", message.pk)
 
 
 def fail_reply(*, message_id: int, error: str) -> int:

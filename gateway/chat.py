@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
@@ -27,7 +26,7 @@ from gateway.errors import (
 )
 from gateway.redact import StreamRedactor, redact, stream_redactor
 from gateway.sse import SSEDecoder
-from gateway.types import ChatDelta, ChatEnd, Usage
+from gateway.types import MAX_TOKEN_COUNT, ChatDelta, ChatEnd, Usage, token_count
 
 logger = logging.getLogger(__name__)
 
@@ -257,26 +256,12 @@ def _text_of(part: Any) -> ChatDelta | None:
     return None
 
 
-# Token counts go into PositiveIntegerField columns; whatever the gateway reports is clamped
-# to what they accept (a count of 2**63 or -1 made storing the reply fail).
-MAX_TOKEN_COUNT = 2_147_483_647
-
-
-def _count(value: Any) -> int | None:
-    """A token count as reported, clamped to 0..MAX_TOKEN_COUNT; None when not an integer."""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return min(max(value, 0), MAX_TOKEN_COUNT)
-
-
 def _usage(data: Any) -> Usage | None:
     if not isinstance(data, dict):
         return None
-    prompt = _count(data.get("prompt_tokens"))
-    completion = _count(data.get("completion_tokens"))
-    total = _count(data.get("total_tokens"))
+    prompt = token_count(data.get("prompt_tokens"))
+    completion = token_count(data.get("completion_tokens"))
+    total = token_count(data.get("total_tokens"))
     if total is None and prompt is not None and completion is not None:
         total = min(prompt + completion, MAX_TOKEN_COUNT)
     if prompt is None and completion is None and total is None:

@@ -56,7 +56,12 @@ CHARS_PER_TOKEN = 4
 # What a chat reply is assumed to write before the gateway says: reserved up front.
 ASSUMED_COMPLETION_TOKENS = 1000
 WARN_AT = Decimal("0.8")
-MAX_TOKENS = 2_000_000_000  # PositiveIntegerField's range on every database
+# Counts reported by the gateway are hostile input: clamped here too, whoever passes them
+# (gateway.types.MAX_TOKEN_COUNT is the same bound; usage does not depend on it being applied).
+MAX_TOKENS = 10_000_000
+# The most one call is charged: an amount column (numeric(14, 6)) holds below 10**8, and a
+# counter adds charges up, so one absurd price times an absurd count must not fill it.
+MAX_CHARGE = Decimal(1_000_000)
 
 
 def money(value: Decimal | int | str) -> Decimal:
@@ -395,16 +400,19 @@ def settle(
     """Charge the real cost in place of the reservation; False if the record was already
     settled or refunded (each record is settled or refunded once)."""
     cost = money(cost)
+    if cost > MAX_CHARGE:
+        logger.warning("Usage record %s: a charge of %s clamped to %s", record.pk, cost, MAX_CHARGE)
+        cost = MAX_CHARGE
     fields: dict[str, Any] = {
         "status": UsageRecord.Status.SETTLED,
         "cost": cost,
         "estimated": estimated,
         "settled_at": timezone.now(),
     }
-    if prompt_tokens is not None:
-        fields["prompt_tokens"] = _clamp_tokens(prompt_tokens)
-    if completion_tokens is not None:
-        fields["completion_tokens"] = _clamp_tokens(completion_tokens)
+    if (prompt := clamp_tokens(prompt_tokens)) is not None:
+        fields["prompt_tokens"] = prompt
+    if (completion := clamp_tokens(completion_tokens)) is not None:
+        fields["completion_tokens"] = completion
     with transaction.atomic():
         if not _close(record, fields):
             return False
@@ -428,9 +436,15 @@ def _close(record: UsageRecord, fields: dict[str, Any]) -> bool:
     return _update(UsageRecord, key, ", ".join(change), params) == 1
 
 
-def _clamp_tokens(count: int) -> int:
-    """Counts the gateway reports are hostile input: kept within the column's range."""
-    return min(max(0, int(count)), MAX_TOKENS)
+def clamp_tokens(count: Any) -> int | None:
+    """A token count within 0..MAX_TOKENS; None (unknown) for anything that is not a number
+    (a string, NaN, infinity, true/false)."""
+    if isinstance(count, bool) or not isinstance(count, int | float | Decimal):
+        return None
+    try:
+        return min(max(0, int(count)), MAX_TOKENS)
+    except (ValueError, OverflowError, ArithmeticError):  # NaN, infinity
+        return None
 
 
 def refund(record: UsageRecord) -> bool:
@@ -497,11 +511,12 @@ def charge_reply(
     with the prompt's estimate, marked estimated. Only a reply that ended early having
     delivered nothing (no text, no counts) is refunded: the gateway bills every token it
     streamed, stopped or not. False if the record was settled or refunded already."""
+    prompt_tokens, completion_tokens = clamp_tokens(prompt_tokens), clamp_tokens(completion_tokens)
     reported = prompt_tokens is not None
     if not complete and not reported and not delivered:
         return refund(record)
     if reported:
-        prompt, completion = int(prompt_tokens or 0), int(completion_tokens or 0)
+        prompt, completion = prompt_tokens or 0, completion_tokens or 0
     else:
         prompt, completion = record.prompt_tokens, estimate_tokens(delivered)
     price = quote(record.model, prompt_tokens=prompt, completion_tokens=completion)
