@@ -8,7 +8,7 @@ exactly one `database_sync_to_async`. They return data; chat.frames renders it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -71,6 +71,8 @@ class ReplyStart:
     new_title: str | None
     # A completion (the composer's Complete mode, chat.completions) instead of a chat reply.
     completion: CompletionRequest | None = None
+    # A chat reply's max_tokens: what the budget left pays for (None: the model's own limit).
+    max_tokens: int | None = None
 
     @property
     def assistant_id(self) -> int:
@@ -190,13 +192,13 @@ def begin_reply(
         new_title = _update_conversation(conversation, assistant, action, text)
         created = [m for m in (user_message, assistant) if m is not None]
         thread = MessageTree(messages + created).thread(assistant.pk)
-        request = None
+        request, max_tokens = None, None
         if options is not None:
             prompt_message = user_message or parent  # the prompt typed, edited or answered again
             prompt = prompt_message.content if prompt_message is not None else ""
-            request, context = CompletionRequest(options=options, prompt=prompt), []
+            context = []
             # As below: reserved before anything goes upstream, or all of this rolls back.
-            completions.reserve(
+            reservation = completions.reserve(
                 team=conversation.team,
                 user=user,
                 role=membership.role,
@@ -205,6 +207,8 @@ def begin_reply(
                 conversation=conversation,
                 message=assistant,
             )
+            sent = replace(options, max_tokens=reservation.max_tokens or options.max_tokens)
+            request = CompletionRequest(options=sent, prompt=prompt)
         else:
             rule = vision_rule(vision_rules, model)
             context = context_messages(
@@ -214,16 +218,18 @@ def begin_reply(
                 links=rule is not None and rule.sees and rule.url_in_text,
             )
             # Reserve the reply's estimated cost before anything goes upstream; a refusal
-            # (usage.services.BudgetRefused) rolls all of this back.
-            money.reserve_chat(
+            # (usage.services.BudgetRefused) rolls all of this back. Under a budget the
+            # reply may write only what the money left pays for: its max_tokens.
+            max_tokens = money.reserve_reply(
                 team=conversation.team,
                 user=user,
                 role=membership.role,
                 model=model,
-                messages=context,
+                prompt_tokens=money.estimate_prompt_tokens(context),
+                max_tokens=None,
                 conversation=conversation,
                 message=assistant,
-            )
+            ).max_tokens
     return ReplyStart(
         conversation=conversation,
         assistant=assistant,
@@ -234,6 +240,7 @@ def begin_reply(
         thread=thread,
         new_title=new_title,
         completion=request,
+        max_tokens=max_tokens if request is None else None,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
@@ -48,9 +49,14 @@ class _State:
 
 
 def stream_chat(
-    *, model: str, messages: list[dict], temperature: float | None = None
+    *,
+    model: str,
+    messages: list[dict],
+    temperature: float | None = None,
+    max_tokens: int | None = None,
 ) -> AsyncGenerator[ChatDelta | ChatEnd, None]:
-    """Yield ChatDelta items as they arrive, then exactly one ChatEnd.
+    """Yield ChatDelta items as they arrive, then exactly one ChatEnd. `max_tokens` bounds
+    the answer (None: the model's own limit).
 
     Raises a GatewayError (already logged here) instead of the ChatEnd when the request
     fails; GatewayConnectionLost when the stream breaks off, after the deltas received.
@@ -63,7 +69,19 @@ def stream_chat(
     }
     if temperature is not None:
         body["temperature"] = temperature
+    if max_tokens is not None:
+        body[max_tokens_field(model)] = max_tokens
     return read_stream(PATH, body, model=model, what="Chat", parse=_parse)
+
+
+# OpenAI's reasoning models (o1, o3, o4-mini, gpt-5...) refuse `max_tokens` and want
+# `max_completion_tokens` (docs/gateway-api.md, Chat); a vendor prefix ("openai/") may precede.
+_COMPLETION_TOKENS_MODELS = re.compile(r"^(?:[\w.-]+/)?(?:o\d|gpt-5)", re.IGNORECASE)
+
+
+def max_tokens_field(model: str) -> str:
+    """The request field that bounds `model`'s answer."""
+    return "max_completion_tokens" if _COMPLETION_TOKENS_MODELS.match(model) else "max_tokens"
 
 
 # How a route reads one SSE event (or a whole JSON answer): a delta to yield, DONE, or None.
