@@ -179,3 +179,9 @@ def test_a_transcript_is_redacted():
 
     response = httpx.Response(200, json={"text": f"said {KEY}"})
     assert audio.parse_text(response) == f"said {MARKER}"
+
+
+def test_a_model_named_with_the_key_is_not_listed():
+    from gateway.catalogue import model_ids
+
+    assert model_ids({"data": [{"id": "gpt-4o"}, {"id": f"x-{BARE.upper()}"}]}) == ["gpt-4o"]
