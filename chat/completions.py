@@ -23,7 +23,6 @@ from django.utils.translation import gettext_lazy
 
 from gateway import catalogue
 from usage import services as money
-from usage.models import UsageRecord
 
 MODE = "complete"
 LABEL = gettext_lazy("Complete")
@@ -185,22 +184,17 @@ def reserve(
     prompt: str,
     conversation: Any,
     message: Any,
-) -> UsageRecord:
+) -> money.Reservation:
     """Reserve a completion before it goes upstream: the prompt estimated from its text and
-    the whole of max_tokens. BudgetRefused when it may not run."""
-    prompt_tokens = max(1, money.estimate_tokens(prompt))
-    price = money.quote(
-        options.model, prompt_tokens=prompt_tokens, completion_tokens=options.max_tokens
-    )
-    return money.reserve(
+    the whole of max_tokens, lowered to what the budget left pays for (send the
+    reservation's max_tokens). BudgetRefused when it may not run."""
+    return money.reserve_reply(
         team=team,
         user=user,
         role=role,
-        kind=UsageRecord.Kind.CHAT,
         model=options.model,
-        amount=price.amount,
-        default_price=price.default_price,
-        prompt_tokens=prompt_tokens,
+        prompt_tokens=max(1, money.estimate_tokens(prompt)),
+        max_tokens=options.max_tokens,
         conversation=conversation,
         message=message,
     )

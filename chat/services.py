@@ -7,14 +7,15 @@ exactly one `database_sync_to_async`. They return data; chat.frames renders it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import Http404
 from django.utils import timezone
 from django.utils.text import Truncator
@@ -42,6 +43,8 @@ from gateway import catalogue
 from usage import services as money
 from usage.models import UsageRecord
 
+logger = logging.getLogger(__name__)
+
 TITLE_CHARS = 60
 
 
@@ -68,6 +71,8 @@ class ReplyStart:
     new_title: str | None
     # A completion (the composer's Complete mode, chat.completions) instead of a chat reply.
     completion: CompletionRequest | None = None
+    # A chat reply's max_tokens: what the budget left pays for (None: the model's own limit).
+    max_tokens: int | None = None
 
     @property
     def assistant_id(self) -> int:
@@ -187,13 +192,13 @@ def begin_reply(
         new_title = _update_conversation(conversation, assistant, action, text)
         created = [m for m in (user_message, assistant) if m is not None]
         thread = MessageTree(messages + created).thread(assistant.pk)
-        request = None
+        request, max_tokens = None, None
         if options is not None:
             prompt_message = user_message or parent  # the prompt typed, edited or answered again
             prompt = prompt_message.content if prompt_message is not None else ""
-            request, context = CompletionRequest(options=options, prompt=prompt), []
+            context = []
             # As below: reserved before anything goes upstream, or all of this rolls back.
-            completions.reserve(
+            reservation = completions.reserve(
                 team=conversation.team,
                 user=user,
                 role=membership.role,
@@ -202,6 +207,8 @@ def begin_reply(
                 conversation=conversation,
                 message=assistant,
             )
+            sent = replace(options, max_tokens=reservation.max_tokens or options.max_tokens)
+            request = CompletionRequest(options=sent, prompt=prompt)
         else:
             rule = vision_rule(vision_rules, model)
             context = context_messages(
@@ -211,16 +218,18 @@ def begin_reply(
                 links=rule is not None and rule.sees and rule.url_in_text,
             )
             # Reserve the reply's estimated cost before anything goes upstream; a refusal
-            # (usage.services.BudgetRefused) rolls all of this back.
-            money.reserve_chat(
+            # (usage.services.BudgetRefused) rolls all of this back. Under a budget the
+            # reply may write only what the money left pays for: its max_tokens.
+            max_tokens = money.reserve_reply(
                 team=conversation.team,
                 user=user,
                 role=membership.role,
                 model=model,
-                messages=context,
+                prompt_tokens=money.estimate_prompt_tokens(context),
+                max_tokens=None,
                 conversation=conversation,
                 message=assistant,
-            )
+            ).max_tokens
     return ReplyStart(
         conversation=conversation,
         assistant=assistant,
@@ -231,6 +240,7 @@ def begin_reply(
         thread=thread,
         new_title=new_title,
         completion=request,
+        max_tokens=max_tokens if request is None else None,
     )
 
 
@@ -430,8 +440,8 @@ def finish_reply(
         message.status = status
         message.finish_reason = finish_reason or ""
         message.error = error
-        message.prompt_tokens = usage.prompt_tokens if usage else None
-        message.completion_tokens = usage.completion_tokens if usage else None
+        message.prompt_tokens = money.clamp_tokens(usage.prompt_tokens) if usage else None
+        message.completion_tokens = money.clamp_tokens(usage.completion_tokens) if usage else None
         message.ttft_ms = ttft_ms
         message.duration_ms = duration_ms
         message.save(
@@ -443,15 +453,33 @@ def finish_reply(
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
         # Charged in the transaction that ends it: complete, stopped, interrupted or failed,
         # a reply pays for what it delivered (refunded only if it delivered nothing).
-        money.charge_reply_of(
-            message.pk,
-            complete=status == Message.Status.COMPLETE,
-            delivered=content + reasoning,
-            prompt_tokens=message.prompt_tokens,
-            completion_tokens=message.completion_tokens,
-        )
+        _charge_keeping_the_text(message, complete=status == Message.Status.COMPLETE)
         sibling_ids = _sibling_ids(message)
     return ThreadItem(message, sibling_ids)
+
+
+def _charge_keeping_the_text(message: Message, *, complete: bool) -> None:
+    """Charge the reply inside a savepoint: a charge the database refuses (the gateway's
+    numbers are hostile input, usage.services clamps them, but a number may still not fit)
+    must not lose the reply's text. Then it is charged from the text it delivered; failing
+    that too, its record stays reserved and the sweep (usage.services.sweep_reservations)
+    closes it later."""
+    delivered = message.content + message.reasoning
+    reported = (message.prompt_tokens, message.completion_tokens)
+    for prompt_tokens, completion_tokens in (reported, (None, None)):
+        try:
+            with transaction.atomic():
+                money.charge_reply_of(
+                    message.pk,
+                    complete=complete,
+                    delivered=delivered,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                )
+            return
+        except (DatabaseError, ArithmeticError):
+            logger.exception("Could not charge reply %s", message.pk)
+    logger.error("Reply %s is stored uncharged; the sweep will charge it", message.pk)
 
 
 def fail_reply(*, message_id: int, error: str) -> int:

@@ -460,7 +460,10 @@ class Generation:
                 if vision.has_images(messages):  # read from storage off the event loop
                     messages = await asyncio.to_thread(vision.resolve_images, messages)
                 stream = gateway_chat.stream_chat(
-                    model=start.model, messages=messages, temperature=start.temperature
+                    model=start.model,
+                    messages=messages,
+                    temperature=start.temperature,
+                    max_tokens=start.max_tokens,
                 )
             async for event in stream:
                 if isinstance(event, ChatEnd):

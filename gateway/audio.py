@@ -24,6 +24,7 @@ from gateway.errors import (
     error_message_and_code,
     text,
 )
+from gateway.redact import redact
 
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
 TRANSLATIONS = "/v1/audio/translations"
@@ -110,8 +111,8 @@ def parse_text(response: httpx.Response) -> str:
         except ValueError:
             raise GatewayBadResponse("unreadable JSON", status=response.status_code) from None
         if isinstance(data, dict) and "text" in data and not isinstance(data["text"], dict):
-            return text(data["text"]).strip()
+            return redact(text(data["text"]).strip())
         raise GatewayBadResponse(f"no text in {str(data)[:200]}", status=response.status_code)
     if content_type.startswith("text/plain"):
-        return response.text.strip()
+        return redact(response.text.strip())
     raise error_from_response(response.status_code, content_type, response.content)

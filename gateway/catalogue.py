@@ -20,6 +20,7 @@ from django.core.cache import cache
 
 from gateway.client import get_sync_client, origin, read_json
 from gateway.errors import GatewayError, error_from_exception
+from gateway.redact import redact
 
 logger = logging.getLogger(__name__)
 
@@ -305,7 +306,8 @@ def _model_ids(data: Any) -> list[str]:
     if not isinstance(items, list):
         return []
     ids = {item.get("id") if isinstance(item, dict) else item for item in items}
-    return sorted(i for i in ids if isinstance(i, str) and i.strip())
+    # A "model" named with Parlor's key is no model: left out, not listed redacted.
+    return sorted(i for i in ids if isinstance(i, str) and i.strip() and redact(i) == i)
 
 
 def _cache_key() -> str:

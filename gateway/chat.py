@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
@@ -25,8 +25,9 @@ from gateway.errors import (
     error_from_response,
     error_message_and_code,
 )
+from gateway.redact import StreamRedactor, redact, stream_redactor
 from gateway.sse import SSEDecoder
-from gateway.types import ChatDelta, ChatEnd, Usage
+from gateway.types import MAX_TOKEN_COUNT, ChatDelta, ChatEnd, Usage, token_count
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,14 @@ class _State:
 
 
 def stream_chat(
-    *, model: str, messages: list[dict], temperature: float | None = None
+    *,
+    model: str,
+    messages: list[dict],
+    temperature: float | None = None,
+    max_tokens: int | None = None,
 ) -> AsyncGenerator[ChatDelta | ChatEnd, None]:
-    """Yield ChatDelta items as they arrive, then exactly one ChatEnd.
+    """Yield ChatDelta items as they arrive, then exactly one ChatEnd. `max_tokens` bounds
+    the answer (None: the model's own limit).
 
     Raises a GatewayError (already logged here) instead of the ChatEnd when the request
     fails; GatewayConnectionLost when the stream breaks off, after the deltas received.
@@ -63,7 +69,19 @@ def stream_chat(
     }
     if temperature is not None:
         body["temperature"] = temperature
+    if max_tokens is not None:
+        body[max_tokens_field(model)] = max_tokens
     return read_stream(PATH, body, model=model, what="Chat", parse=_parse)
+
+
+# OpenAI's reasoning models (o1, o3, o4-mini, gpt-5...) refuse `max_tokens` and want
+# `max_completion_tokens` (docs/gateway-api.md, Chat); a vendor prefix ("openai/") may precede.
+_COMPLETION_TOKENS_MODELS = re.compile(r"^(?:[\w.-]+/)?(?:o\d|gpt-5)", re.IGNORECASE)
+
+
+def max_tokens_field(model: str) -> str:
+    """The request field that bounds `model`'s answer."""
+    return "max_completion_tokens" if _COMPLETION_TOKENS_MODELS.match(model) else "max_tokens"
 
 
 # How a route reads one SSE event (or a whole JSON answer): a delta to yield, DONE, or None.
@@ -78,6 +96,9 @@ async def read_stream(
     completions), which differ only in how an event is read. Errors as stream_chat says."""
     state = _State()
     started = False
+    # The gateway may repeat Parlor's key in what it writes: taken out here, even split
+    # between events, so no delta anyone receives carries it (gateway.redact).
+    scrub = _Scrubber.make()
     try:
         client = get_client()
         headers = {"Accept": "text/event-stream"}
@@ -86,7 +107,7 @@ async def read_stream(
             if not (response.is_success and "event-stream" in content_type):
                 delta = await _not_a_stream(response, content_type, state, parse)
                 if delta is not None:
-                    yield delta
+                    yield scrub.whole(delta) if scrub else delta
             else:
                 # The token path, inline (not a generator of its own: one layer less per read).
                 started = True
@@ -99,7 +120,10 @@ async def read_stream(
                     for payload in decoder.close() if chunk is None else decoder.feed(chunk):
                         event = parse(payload, state)
                         if isinstance(event, ChatDelta):
-                            yield event
+                            if scrub is None:
+                                yield event
+                            elif (clean := scrub.feed(event)) is not None:
+                                yield clean
                         elif event is DONE:
                             done = True
                             break
@@ -111,11 +135,49 @@ async def read_stream(
     except httpx.HTTPError as exc:
         error = error_from_exception(exc, mid_stream=started)
         logger.warning("%s stream (model %s) failed: %s", what, model, error)
+        if scrub is not None and (tail := scrub.end()) is not None:
+            yield tail  # what was held back for the key is text the reply keeps
         raise error from exc
     except GatewayError as exc:
         logger.warning("%s stream (model %s) failed: %s", what, model, exc)
+        if scrub is not None and (tail := scrub.end()) is not None:
+            yield tail
         raise
+    if scrub is not None and (tail := scrub.end()) is not None:
+        yield tail
     yield state.end()
+
+
+class _Scrubber:
+    """A stream's two texts (content, reasoning), each through its own StreamRedactor."""
+
+    __slots__ = ("content", "reasoning")
+
+    def __init__(self, content: StreamRedactor, reasoning: StreamRedactor) -> None:
+        self.content, self.reasoning = content, reasoning
+
+    @classmethod
+    def make(cls) -> _Scrubber | None:
+        content, reasoning = stream_redactor(), stream_redactor()
+        if content is None or reasoning is None:
+            return None
+        return cls(content, reasoning)
+
+    def feed(self, delta: ChatDelta) -> ChatDelta | None:
+        """The delta's text that can be shown now; None while all of it is held back."""
+        content = self.content.feed(delta.content) if delta.content else ""
+        reasoning = self.reasoning.feed(delta.reasoning) if delta.reasoning else ""
+        if content or reasoning:
+            return ChatDelta(content=content, reasoning=reasoning)
+        return None
+
+    def end(self) -> ChatDelta | None:
+        content, reasoning = self.content.end(), self.reasoning.end()
+        return ChatDelta(content=content, reasoning=reasoning) if content or reasoning else None
+
+    def whole(self, delta: ChatDelta) -> ChatDelta:
+        """A delta that is the whole answer (a gateway that ignored stream=true)."""
+        return ChatDelta(content=redact(delta.content), reasoning=redact(delta.reasoning))
 
 
 async def _read_to_end(body: AsyncIterator[bytes]) -> None:
@@ -212,26 +274,12 @@ def _text_of(part: Any) -> ChatDelta | None:
     return None
 
 
-# Token counts go into PositiveIntegerField columns; whatever the gateway reports is clamped
-# to what they accept (a count of 2**63 or -1 made storing the reply fail).
-MAX_TOKEN_COUNT = 2_147_483_647
-
-
-def _count(value: Any) -> int | None:
-    """A token count as reported, clamped to 0..MAX_TOKEN_COUNT; None when not an integer."""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return min(max(value, 0), MAX_TOKEN_COUNT)
-
-
 def _usage(data: Any) -> Usage | None:
     if not isinstance(data, dict):
         return None
-    prompt = _count(data.get("prompt_tokens"))
-    completion = _count(data.get("completion_tokens"))
-    total = _count(data.get("total_tokens"))
+    prompt = token_count(data.get("prompt_tokens"))
+    completion = token_count(data.get("completion_tokens"))
+    total = token_count(data.get("total_tokens"))
     if total is None and prompt is not None and completion is not None:
         total = min(prompt + completion, MAX_TOKEN_COUNT)
     if prompt is None and completion is None and total is None:

@@ -23,6 +23,7 @@ import httpx
 
 from gateway.client import get_client, get_sync_client, read_json
 from gateway.errors import GatewayBadResponse, error_from_exception
+from gateway.types import token_count
 
 PATH = "/v1/embeddings"
 MAX_INPUTS = 2048
@@ -95,9 +96,7 @@ def parse(data: Any, *, count: int, model: str) -> Embeddings:
     dims = widths.pop() // 4
     usage = data.get("usage") if isinstance(data, dict) else None
     tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
-    prompt_tokens = tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None
-    if prompt_tokens is not None and not 0 <= prompt_tokens <= 2_147_483_647:
-        prompt_tokens = None
+    prompt_tokens = token_count(tokens)
     answered = data.get("model")
     return Embeddings(
         model=answered if isinstance(answered, str) and answered else model,

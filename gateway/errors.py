@@ -2,20 +2,20 @@
 translated when read), the HTTP status if there was one, and upstream text for logs (`detail`).
 
 Mapping is keyed on HTTP status and error codes, never on the English wording: new-api
-messages are often Chinese. The API key is scrubbed from every text an error carries.
+messages are often Chinese. The API key is scrubbed from every text an error carries
+(gateway.redact).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import httpx
-from django.conf import settings
 from django.utils.translation import gettext, gettext_noop
+
+from gateway.redact import redact
 
 MESSAGE_MAX_CHARS = 200
 DETAIL_MAX_CHARS = 500
@@ -167,27 +167,6 @@ def short_message(message: str) -> str:
     if len(message) > MESSAGE_MAX_CHARS:
         message = message[: MESSAGE_MAX_CHARS - 1].rstrip() + "…"
     return message
-
-
-def redact(text: str) -> str:
-    """Remove the API key from `text`: with or without its "sk-" prefix, in any letter case,
-    and URL-encoded (a gateway may echo it back in another form)."""
-    key = getattr(settings, "GATEWAY_API_KEY", "") or ""
-    if not text or len(key) < 8:
-        return text
-    return _key_pattern(key).sub("[redacted]", text)
-
-
-@lru_cache(maxsize=4)
-def _key_pattern(key: str) -> re.Pattern[str]:
-    forms = {key}
-    bare = key.removeprefix("sk-")
-    if len(bare) >= 8:
-        forms.add(bare)
-    forms |= {quote(form, safe="") for form in forms} | {quote_plus(form) for form in forms}
-    # Longest first, so the whole key goes before its bare part could leave "sk-" behind.
-    alternatives = sorted(forms, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)
 
 
 def _is_quota(code: str, data: Any) -> bool:

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_noop
 from gateway import download as dl
 from gateway.client import get_client, read_json
 from gateway.errors import GatewayBadResponse, GatewayError, error_from_exception, text
+from gateway.redact import redact
 
 GENERATIONS = "/v1/images/generations"
 EDITS = "/v1/images/edits"
@@ -152,8 +153,8 @@ def parse_result(data: Any, *, limit: int | None = None) -> ImagesResult:
     for raw in items_data:
         if not isinstance(raw, dict):
             continue
-        url, b64 = text(raw.get("url")).strip(), text(raw.get("b64_json")).strip()
-        revised = text(raw.get("revised_prompt")).strip()
+        url, b64 = redact(text(raw.get("url")).strip()), text(raw.get("b64_json")).strip()
+        revised = redact(text(raw.get("revised_prompt")).strip())
         if b64:
             data_bytes = _decode(b64, limit)
             items.append(ImageItem(data=data_bytes, content_type=dl.sniff(data_bytes[:64]),

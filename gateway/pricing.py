@@ -16,6 +16,7 @@ import httpx
 
 from gateway.client import get_sync_client
 from gateway.errors import error_from_exception
+from gateway.redact import redact_json
 
 PATH = "/api/pricing"
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
@@ -50,7 +51,7 @@ def fetch_prices() -> list[GatewayPrice] | None:
         body = response.json()
     except ValueError:
         return None
-    return parse_prices(body)
+    return parse_prices(redact_json(body))
 
 
 def _decimal(value: Any) -> Decimal | None:

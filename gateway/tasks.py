@@ -26,6 +26,7 @@ from gateway.errors import (
     error_message_and_code,
     text,
 )
+from gateway.redact import redact_json
 
 QUEUED, SUBMITTED, RUNNING = "queued", "submitted", "running"
 SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
@@ -133,7 +134,9 @@ async def call(method: str, path: str, *, json: Any = None) -> Any:
         return None  # a bare proxy's "no such task", trueai's cancel
     if response.is_success and "json" in content_type:
         try:
-            return response.json()
+            # Every text of a task (descriptions, prompts echoed, failure reasons, result
+            # and upload links) is read from here: the gateway's key never gets past it.
+            return redact_json(response.json())
         except ValueError:
             pass
     error = error_from_response(response.status_code, content_type, response.content)

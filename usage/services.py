@@ -56,7 +56,12 @@ CHARS_PER_TOKEN = 4
 # What a chat reply is assumed to write before the gateway says: reserved up front.
 ASSUMED_COMPLETION_TOKENS = 1000
 WARN_AT = Decimal("0.8")
-MAX_TOKENS = 2_000_000_000  # PositiveIntegerField's range on every database
+# Counts reported by the gateway are hostile input: clamped here too, whoever passes them
+# (gateway.types.MAX_TOKEN_COUNT is the same bound; usage does not depend on it being applied).
+MAX_TOKENS = 10_000_000
+# The most one call is charged: an amount column (numeric(14, 6)) holds below 10**8, and a
+# counter adds charges up, so one absurd price times an absurd count must not fill it.
+MAX_CHARGE = Decimal(1_000_000)
 
 
 def money(value: Decimal | int | str) -> Decimal:
@@ -99,6 +104,15 @@ def current_month() -> datetime.date:
 # which cost about twice what running the query did (benchmarks/reserve_cost.py).
 _PRICES = f'SELECT * FROM "{Price._meta.db_table}" WHERE "model" IN (%s, %s)'  # noqa: S608
 _BUDGET = f'SELECT * FROM "{TeamBudget._meta.db_table}" WHERE "team_id" = %s'  # noqa: S608
+# The budget with what its month's counters have used: one query where a reply starts.
+_BUDGET_AND_USED = (
+    f'SELECT b.*, t."id" AS t_id, t."limit" AS t_limit, t."spent" AS t_spent, '  # noqa: S608
+    't."reserved" AS t_reserved, m."id" AS m_id, m."limit" AS m_limit, m."spent" AS m_spent, '
+    f'm."reserved" AS m_reserved FROM "{TeamBudget._meta.db_table}" b '
+    f'LEFT JOIN "{TeamMonth._meta.db_table}" t ON t."team_id" = b."team_id" AND t."month" = %s '
+    f'LEFT JOIN "{MemberMonth._meta.db_table}" m ON m."team_id" = b."team_id" '
+    'AND m."user_id" = %s AND m."month" = %s WHERE b."team_id" = %s'
+)
 _PENDING_REPLY = (
     f'SELECT * FROM "{UsageRecord._meta.db_table}" '  # noqa: S608
     'WHERE "status" = %s AND "message_id" = %s LIMIT 1'
@@ -341,23 +355,62 @@ def reserve(
 ) -> UsageRecord:
     """Reserve `amount` on the team's and the member's month and record the charge; raise
     BudgetRefused (nothing changed) when the role may not use the model or a limit is reached."""
-    amount = money(amount)
     budget = team_budget(team)
     check_model(budget, role, model)
-    month = current_month()
+    return _reserve(
+        budget,
+        current_month(),
+        team=team,
+        user=user,
+        kind=kind,
+        model=model,
+        amount=amount,
+        default_price=default_price,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        conversation=conversation,
+        message=message,
+        job=job,
+    )
+
+
+def _team_used_up() -> BudgetRefused:
+    return BudgetRefused(
+        _("Your team's monthly budget is used up. Ask a team owner to raise the budget.")
+    )
+
+
+def _member_used_up() -> BudgetRefused:
+    return BudgetRefused(_("You have reached your monthly budget in this team. Ask a team owner."))
+
+
+def _reserve(
+    budget: TeamBudget | None,
+    month: datetime.date,
+    *,
+    team: Any,
+    user: Any,
+    kind: str,
+    model: str,
+    amount: Decimal,
+    default_price: bool,
+    prompt_tokens: int,
+    completion_tokens: int,
+    conversation: Any,
+    message: Any,
+    job: Any,
+) -> UsageRecord:
+    """reserve() once the budget is read and the model allowed."""
+    amount = money(amount)
     with transaction.atomic():
         key = {"team_id": team.pk, "month": month}
         team_row = TeamMonth(team=team, month=month, limit=budget.monthly_limit if budget else None)
         if not _take_or_make(team_row, key, amount):
-            raise BudgetRefused(
-                _("Your team's monthly budget is used up. Ask a team owner to raise the budget.")
-            )
+            raise _team_used_up()
         cap = budget.member_monthly_cap if budget else None
         member_row = MemberMonth(team=team, user=user, month=month, limit=cap)
         if not _take_or_make(member_row, {**key, "user_id": user.pk}, amount):
-            raise BudgetRefused(
-                _("You have reached your monthly budget in this team. Ask a team owner.")
-            )
+            raise _member_used_up()
         return UsageRecord.objects.create(
             team=team,
             user=user,
@@ -395,16 +448,19 @@ def settle(
     """Charge the real cost in place of the reservation; False if the record was already
     settled or refunded (each record is settled or refunded once)."""
     cost = money(cost)
+    if cost > MAX_CHARGE:
+        logger.warning("Usage record %s: a charge of %s clamped to %s", record.pk, cost, MAX_CHARGE)
+        cost = MAX_CHARGE
     fields: dict[str, Any] = {
         "status": UsageRecord.Status.SETTLED,
         "cost": cost,
         "estimated": estimated,
         "settled_at": timezone.now(),
     }
-    if prompt_tokens is not None:
-        fields["prompt_tokens"] = _clamp_tokens(prompt_tokens)
-    if completion_tokens is not None:
-        fields["completion_tokens"] = _clamp_tokens(completion_tokens)
+    if (prompt := clamp_tokens(prompt_tokens)) is not None:
+        fields["prompt_tokens"] = prompt
+    if (completion := clamp_tokens(completion_tokens)) is not None:
+        fields["completion_tokens"] = completion
     with transaction.atomic():
         if not _close(record, fields):
             return False
@@ -428,9 +484,15 @@ def _close(record: UsageRecord, fields: dict[str, Any]) -> bool:
     return _update(UsageRecord, key, ", ".join(change), params) == 1
 
 
-def _clamp_tokens(count: int) -> int:
-    """Counts the gateway reports are hostile input: kept within the column's range."""
-    return min(max(0, int(count)), MAX_TOKENS)
+def clamp_tokens(count: Any) -> int | None:
+    """A token count within 0..MAX_TOKENS; None (unknown) for anything that is not a number
+    (a string, NaN, infinity, true/false)."""
+    if isinstance(count, bool) or not isinstance(count, int | float | Decimal):
+        return None
+    try:
+        return min(max(0, int(count)), MAX_TOKENS)
+    except (ValueError, OverflowError, ArithmeticError):  # NaN, infinity
+        return None
 
 
 def refund(record: UsageRecord) -> bool:
@@ -467,21 +529,141 @@ def reserve_chat(
     conversation: Any = None,
     message: Any = None,
 ) -> UsageRecord:
-    """Reserve a chat reply: the prompt estimated from its text plus an assumed completion."""
-    prompt = estimate_prompt_tokens(messages)
-    price = quote(model, prompt_tokens=prompt, completion_tokens=ASSUMED_COMPLETION_TOKENS)
-    return reserve(
+    """Reserve a chat reply: the prompt estimated from its text plus an assumed completion
+    (reserve_reply, without a max_tokens of its own)."""
+    return reserve_reply(
         team=team,
         user=user,
         role=role,
-        kind=UsageRecord.Kind.CHAT,
         model=model,
-        amount=price.amount,
-        default_price=price.default_price,
-        prompt_tokens=prompt,
+        prompt_tokens=estimate_prompt_tokens(messages),
+        max_tokens=None,
         conversation=conversation,
         message=message,
+    ).record
+
+
+# A chat reply is bounded only when the money left pays for fewer completion tokens than
+# this: every current chat model may write at least this many, and a gateway refuses a
+# max_tokens above the model's own limit, so a bound never asks for more than a model allows.
+BOUND_BELOW_TOKENS = 4096
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A reply's reserved record and the max_tokens to send upstream (None: the model's own
+    limit, when no budget bounds it and the caller asked for none)."""
+
+    record: UsageRecord
+    max_tokens: int | None
+
+
+def reserve_reply(
+    *,
+    team: Any,
+    user: Any,
+    role: str,
+    model: str,
+    prompt_tokens: int,
+    max_tokens: int | None,
+    conversation: Any = None,
+    message: Any = None,
+) -> Reservation:
+    """Reserve a reply (a chat reply, a completion) of `prompt_tokens` and at most
+    `max_tokens` completion tokens (None: the model's own limit, reserved as
+    ASSUMED_COMPLETION_TOKENS). Under a team budget or member cap the reply may write only
+    what the smaller of the money left pays for at the model's price: max_tokens is lowered
+    to that (then all of it is reserved), and a reply that could not pay for one token is
+    refused (BudgetRefused). Two queries before the reservation's: the price, and the budget
+    with its counters."""
+    price, default = price_for(model)
+    month = current_month()
+    budget, left = _budget_and_left(team, user, month)
+    check_model(budget, role, model)
+    affordable = _affordable(price, prompt_tokens, left)
+    if affordable is not None:
+        if affordable < 1:
+            member_left = left[1]
+            raise _member_used_up() if member_left == _least(left) else _team_used_up()
+        if affordable < (BOUND_BELOW_TOKENS if max_tokens is None else max_tokens):
+            max_tokens = affordable
+    completion = ASSUMED_COMPLETION_TOKENS if max_tokens is None else max_tokens
+    amount = price_amount(price, prompt_tokens=prompt_tokens, completion_tokens=completion)
+    record = _reserve(
+        budget,
+        month,
+        team=team,
+        user=user,
+        kind=UsageRecord.Kind.CHAT,
+        model=model,
+        amount=amount,
+        default_price=default,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=0,
+        conversation=conversation,
+        message=message,
+        job=None,
     )
+    return Reservation(record, max_tokens)
+
+
+Left = tuple[Decimal | None, Decimal | None]  # money left under the team's and member's limits
+
+
+def _budget_and_left(team: Any, user: Any, month: datetime.date) -> tuple[TeamBudget | None, Left]:
+    """The team's budget and the money left this month under its limit and under the
+    member's cap (None where there is no limit): one query. A counter not made yet has used
+    nothing under the budget's limit, as it will be made."""
+    connection = connections[router.db_for_read(TeamBudget)]
+    month_param = TeamMonth._meta.get_field("month").get_db_prep_value(month, connection)
+    params = [month_param, user.pk, month_param, team.pk]
+    budget = next(iter(TeamBudget.objects.raw(_BUDGET_AND_USED, params)), None)
+    if budget is None:
+        return None, (None, None)
+    row: Any = budget  # the joined columns are attributes of the instance
+
+    def left(made: Any, limit: Any, spent: Any, reserved: Any, default: Decimal | None) -> Any:
+        if made is None:
+            return default
+        if limit is None:
+            return None
+        return _decimal(limit) - _decimal(spent) - _decimal(reserved)
+
+    team_left = left(row.t_id, row.t_limit, row.t_spent, row.t_reserved, budget.monthly_limit)
+    member_left = left(
+        row.m_id, row.m_limit, row.m_spent, row.m_reserved, budget.member_monthly_cap
+    )
+    return budget, (team_left, member_left)
+
+
+def _decimal(value: Any) -> Decimal:
+    """A joined amount column as the database gave it (SQLite: a float or an int)."""
+    return money(value if isinstance(value, Decimal) else str(value or 0))
+
+
+def _least(left: Left) -> Decimal | None:
+    return min((x for x in left if x is not None), default=None)
+
+
+def _affordable(price: Price, prompt_tokens: int, left: Left) -> int | None:
+    """How many completion tokens the money left pays for after the prompt (0 if not even
+    the prompt); None when no limit bounds the reply (no limit, or completions are free)."""
+    room = _least(left)
+    if room is None:
+        return None
+    after_prompt = room - price_amount(price, prompt_tokens=prompt_tokens)
+    per_1k = price.completion_per_1k
+    if after_prompt < 0:
+        return 0
+    if per_1k <= 0:
+        return None
+    tokens = min(int(after_prompt * 1000 / per_1k), MAX_TOKENS)
+    # The amount is rounded to six places: step down until the whole reply fits.
+    while tokens > 0 and (
+        price_amount(price, prompt_tokens=prompt_tokens, completion_tokens=tokens) > room
+    ):
+        tokens -= 1
+    return tokens
 
 
 def charge_reply(
@@ -497,11 +679,12 @@ def charge_reply(
     with the prompt's estimate, marked estimated. Only a reply that ended early having
     delivered nothing (no text, no counts) is refunded: the gateway bills every token it
     streamed, stopped or not. False if the record was settled or refunded already."""
+    prompt_tokens, completion_tokens = clamp_tokens(prompt_tokens), clamp_tokens(completion_tokens)
     reported = prompt_tokens is not None
     if not complete and not reported and not delivered:
         return refund(record)
     if reported:
-        prompt, completion = int(prompt_tokens or 0), int(completion_tokens or 0)
+        prompt, completion = prompt_tokens or 0, completion_tokens or 0
     else:
         prompt, completion = record.prompt_tokens, estimate_tokens(delivered)
     price = quote(record.model, prompt_tokens=prompt, completion_tokens=completion)

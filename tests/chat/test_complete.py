@@ -166,13 +166,30 @@ async def test_the_ledger_balances_after_completions(alice_socket, team, instruc
     assert month.spent == cost > 0
 
 
-async def test_a_budget_refuses_the_completion_before_anything_goes_upstream(
+async def test_a_budget_bounds_the_completion_to_what_is_left(
     alice_socket, conversation, team, instruct_listed
 ):
-    # The reservation is the prompt plus all of max_tokens: 4000 tokens at 0.002 per 1K.
+    # All of max_tokens would be 4000 tokens at 0.002 per 1K: more than is left. The
+    # completion asks for what is left pays for instead, and reserves that.
     await database_sync_to_async(TeamBudget.objects.create)(
         team=team, monthly_limit=Decimal("0.005")
     )
+
+    message_id, _frames = await complete(alice_socket, text="Hi", max_tokens="4000")
+
+    sent = completion_requests(instruct_listed)[0].json["max_tokens"]
+    assert 0 < sent < 4000
+    cost = await database_sync_to_async(money.quote)(
+        INSTRUCT, prompt_tokens=1, completion_tokens=sent
+    )
+    assert cost.amount <= Decimal("0.005")
+    assert (await record_of(message_id)).status == UsageRecord.Status.SETTLED
+
+
+async def test_a_budget_used_up_refuses_the_completion_before_anything_goes_upstream(
+    alice_socket, conversation, team, instruct_listed
+):
+    await database_sync_to_async(TeamBudget.objects.create)(team=team, monthly_limit=Decimal(0))
 
     options = {**OPTIONS, "max_tokens": "4000"}
     await send_action(alice_socket, "send", mode="complete", text="Hi", **options)

@@ -352,3 +352,23 @@ async def test_the_clamped_counts_fit_the_message_columns(gateway, alice, team):
     )
     stored = await Message.objects.aget(pk=reply.pk)
     assert (stored.prompt_tokens, stored.completion_tokens) == (MAX_TOKEN_COUNT, 0)
+
+
+@pytest.mark.parametrize(
+    ("model", "max_tokens", "field"),
+    [
+        ("gpt-4o-mini", 599, "max_tokens"),
+        ("o3-mini", 599, "max_completion_tokens"),
+        ("openai/o1", 12, "max_completion_tokens"),
+        ("gpt-5-mini", 12, "max_completion_tokens"),
+        ("gpt-4o-mini", None, None),
+    ],
+)
+async def test_a_bound_goes_upstream_in_the_field_the_model_takes(
+    gateway, model, max_tokens, field
+):
+    gateway.reply(respond(200, [NORMAL_STREAM]))
+    await collect(model=model, max_tokens=max_tokens)
+    body = json.loads(gateway.requests[0].content)
+    bounds = {k: v for k, v in body.items() if k in ("max_tokens", "max_completion_tokens")}
+    assert bounds == ({field: max_tokens} if field else {})

@@ -218,7 +218,8 @@ async def test_a_silent_gateway_times_out(serve, settings):
         async for event in stream_chat(model="m", messages=[]):
             seen.append(event)
     release.set()
-    assert [e.content for e in seen] == ["first"]
+    # The "t" that could begin the test key's bare part comes with the error (gateway.redact).
+    assert "".join(e.content for e in seen) == "first"
 
 
 async def test_read_timeout_raises_httpcore_error_and_a_later_read_still_works():
