@@ -31,7 +31,13 @@ OWNED: dict[str, Callable[[TeamA], Any]] = {
     "record_id": lambda a: a.record.pk,
     "team_id": lambda a: a.team.pk,
 }
-FREE: dict[str, Any] = {"variant": "file", "fmt": "markdown", "index": 0, "tool": "imagine"}
+FREE: dict[str, Any] = {
+    "variant": "file",
+    "fmt": "markdown",
+    "index": 0,
+    "tool": "imagine",
+    "token": "forged-token",  # only public routes take one (PUBLIC says why)
+}
 # The admin is for staff only, whatever it shows; its parameters need only be well formed.
 ADMIN: dict[str, Any] = {
     "object_id": 1,
