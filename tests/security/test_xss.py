@@ -1,0 +1,145 @@
+"""The XSS corpus through the markdown renderer, the live (streaming) renderer, and every page
+that shows text a member or a model wrote."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import reverse
+
+from accounts.models import User
+from chat import frames, rendering
+from chat.live_render import LiveRenderer
+from chat.models import GPT, Attachment, Message
+from media_jobs.models import MediaJob
+from tests.factories import make_conversation, make_job, make_message
+from tests.security.conftest import png_bytes
+from tests.security.corpus import MARK, XSS, executable_markup
+from usage.models import UsageRecord
+
+
+def test_the_checker_finds_what_it_looks_for():
+    """The control: raw payloads are caught, so a pass below means something."""
+    caught = [payload for payload in XSS if executable_markup(payload)]
+    assert len(caught) >= 30
+    assert executable_markup('<a href="java\tscript:x">')
+    assert not executable_markup(f"<p>&lt;script&gt;{MARK}</p>")
+
+
+@pytest.mark.parametrize("payload", XSS, ids=range(len(XSS)))
+def test_the_renderer_lets_nothing_run(payload):
+    for text in (payload, f"Some text\n\n{payload}\n\nmore", f"- {payload}", f"> {payload}"):
+        html = rendering.render_markdown(text)
+        assert executable_markup(html) == [], html
+    assert executable_markup(rendering.render_plain(payload)) == []
+    assert executable_markup(rendering.render_reasoning(payload)) == []
+
+
+@pytest.mark.parametrize("payload", XSS, ids=range(len(XSS)))
+def test_the_live_renderer_lets_nothing_run_at_any_point(payload):
+    """What a streaming reply's frames carry: new blocks, and the open tail as plain text."""
+    text = f"Intro\n\n{payload}\n\n{payload} tail"
+    renderer = LiveRenderer()
+    shown = 0
+    for start in range(0, len(text), 3):
+        renderer.feed(text[start : start + 3])
+        frame = frames.blocks_frame(1, "".join(renderer.blocks[shown:]))
+        frame += frames.tail_frame(1, renderer.tail())
+        shown = len(renderer.blocks)
+        assert executable_markup(frame) == [], frame
+    assert executable_markup("".join(renderer.finish())) == []
+
+
+@pytest.fixture
+def hostile_team(team, alice, bob, settings, tmp_path):
+    """Team A with the corpus in every field a member or a model writes."""
+    settings.MEDIA_ROOT = tmp_path
+    alice.is_staff = alice.is_superuser = True
+    alice.save(update_fields=["is_staff", "is_superuser"])
+    team.name = XSS[0][:80]
+    team.save(update_fields=["name"])
+    bob.display_name = XSS[3][: User._meta.get_field("display_name").max_length]
+    bob.save(update_fields=["display_name"])
+    chat = make_conversation(team, alice, title="All of it", is_shared=True)
+    for index, payload in enumerate(XSS):
+        make_conversation(team, alice, title=payload[:200], is_shared=index % 2 == 0)
+        make_message(chat, content=payload, author=bob)
+        make_message(
+            chat,
+            role=Message.Role.ASSISTANT,
+            content=payload,
+            html=rendering.render_markdown(payload),
+            error=payload,
+            model=payload[:200],
+        )
+        Attachment.objects.create(
+            conversation=chat,
+            message=chat.current_leaf,
+            uploaded_by=alice,
+            kind=Attachment.Kind.IMAGE,
+            file=ContentFile(png_bytes(), name="a.png"),
+            content_type="image/png",
+            name=payload[:255],
+        )
+        GPT.objects.create(team=team, gizmo_id=f"g-x{index}", name=payload[:80])
+        job = make_job(
+            team,
+            alice,
+            prompt=payload,
+            status=MediaJob.Status.FAILED,
+            error=payload,
+            is_shared=True,
+        )
+        UsageRecord.objects.create(
+            team=team, user=alice, kind="chat", model=payload[:200], month=datetime.date.today()
+        )
+    return {"chat": chat, "job": job, "team": team, "bob": bob}
+
+
+def _pages(world) -> list[str]:
+    chat, job, team = world["chat"], world["job"], world["team"]
+    record = UsageRecord.objects.filter(team=team).first()
+    assert record is not None
+    return [
+        reverse("chat:home"),
+        reverse("chat:conversation", args=[chat.pk]),
+        reverse("chat:search") + f"?q={MARK}",
+        reverse("chat:gpts", args=[team.pk]),
+        reverse("media_jobs:gallery"),
+        reverse("media_jobs:detail", args=[job.pk]),
+        reverse("media_jobs:card", args=[job.pk]),
+        reverse("usage:overview"),
+        reverse("usage:record", args=[record.pk]),
+        reverse("usage:audit"),
+        reverse("accounts:team"),
+        reverse("accounts:settings"),
+        reverse("admin:chat_conversation_changelist"),
+        reverse("admin:chat_conversation_change", args=[chat.pk]),
+        reverse("admin:chat_message_changelist"),
+        reverse("admin:media_jobs_mediajob_changelist"),
+        reverse("admin:media_jobs_mediajob_change", args=[job.pk]),
+        reverse("admin:usage_usagerecord_changelist"),
+        reverse("admin:accounts_team_changelist"),
+        reverse("admin:accounts_user_change", args=[world["bob"].pk]),
+    ]
+
+
+def test_no_page_runs_what_members_or_models_wrote(hostile_team, alice_client):
+    for url in _pages(hostile_team):
+        response = alice_client.get(url)
+        assert response.status_code == 200, url
+        assert response["Content-Type"].startswith("text/html"), url
+        page = response.content.decode()
+        assert MARK in page, f"{url} shows none of the corpus: the test would prove nothing"
+        assert executable_markup(page, data_images=True) == [], url
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "json"])
+def test_exports_are_never_html(hostile_team, alice_client, fmt):
+    response = alice_client.get(reverse("chat:export", args=[hostile_team["chat"].pk, fmt]))
+    assert response.status_code == 200
+    assert not response["Content-Type"].startswith("text/html")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Disposition"].startswith("attachment")
