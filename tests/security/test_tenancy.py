@@ -137,6 +137,38 @@ def test_an_outsider_gets_nothing_of_team_a(route, team_a, charlie_client):
     assert team_a.rows() == before
 
 
+# Parameters naming an object private to its creator until shared (accounts.models.TeamOwned).
+PRIVATE = {"conversation_id", "message_id", "attachment_id", "job_id", "file_id"}
+UNSAFE = ("post", "put", "patch", "delete")
+
+
+def _private_routes() -> list[Route]:
+    return [route for route in _routes("object") if set(route.params) & PRIVATE]
+
+
+@pytest.mark.parametrize("route", _private_routes(), ids=lambda r: r.name)
+def test_a_teammate_gets_nothing_of_a_private_object(route, team_a, bob_client):
+    """Inside team A too: what alice has not shared is bob's 404, as for an outsider."""
+    team_a.conversation.is_shared = team_a.job.is_shared = False
+    team_a.conversation.save(update_fields=["is_shared"])
+    team_a.job.save(update_fields=["is_shared"])
+    before = team_a.rows()
+    assert _ask(bob_client, route, _url(route, team_a)) == []
+    assert team_a.rows() == before
+
+
+@pytest.mark.parametrize("route", _private_routes(), ids=lambda r: r.name)
+def test_a_viewer_changes_nothing(route, team_a, victor_client):
+    """Shared objects are readable by a viewer of team A, never writable."""
+    before = team_a.rows()
+    url = _url(route, team_a)
+    for method in UNSAFE:
+        response = victor_client.post(url, FORM) if method == "post" else None
+        response = response or getattr(victor_client, method)(url)
+        assert response.status_code in REFUSED or response.status_code == 302, (method, url)
+    assert team_a.rows() == before
+
+
 @pytest.mark.parametrize("route", _routes("object", "plain", "admin"), ids=lambda r: r.name)
 def test_anonymous_is_refused(route, team_a, client):
     before = team_a.rows()
