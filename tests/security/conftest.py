@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
+from django.test import Client
+from django.test.client import ClientHandler
 from PIL import Image
 
 from accounts.models import Invite, Membership, Team
@@ -20,6 +22,62 @@ from usage.models import UsageRecord
 
 # Written into every object of team A: no answer to an outsider may contain it.
 SECRET = "team-a-secret-7f3c"
+
+
+_handlers: dict[bool, ClientHandler] = {}
+
+
+def fast_client(*, enforce_csrf_checks: bool = False, user=None) -> Client:
+    """A test Client sharing one handler per CSRF mode: each new Client would build the
+    middleware chain again (WhiteNoise scans the static files each time, ~90 ms), and the
+    suite makes clients by the thousand. Cookies live on the Client, so nothing else is
+    shared."""
+    client = Client(enforce_csrf_checks=enforce_csrf_checks)
+    if enforce_csrf_checks not in _handlers:
+        _handlers[enforce_csrf_checks] = client.handler
+    client.handler = _handlers[enforce_csrf_checks]
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.fixture(scope="session")
+def _suite_media(tmp_path_factory):
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture
+def media_root(_suite_media, settings):
+    """One media directory for the whole suite: a tmp_path per test cost seconds of removing
+    old directories, for hundreds of tests that each store a file or two."""
+    settings.MEDIA_ROOT = _suite_media
+    return _suite_media
+
+
+# The persona clients (tests/fixtures/personas.py), each on a shared handler.
+@pytest.fixture
+def client() -> Client:
+    return fast_client()
+
+
+@pytest.fixture
+def alice_client(alice, team) -> Client:
+    return fast_client(user=alice)
+
+
+@pytest.fixture
+def bob_client(bob, team) -> Client:
+    return fast_client(user=bob)
+
+
+@pytest.fixture
+def charlie_client(charlie, other_team) -> Client:
+    return fast_client(user=charlie)
+
+
+@pytest.fixture
+def victor_client(victor, team) -> Client:
+    return fast_client(user=victor)
 
 
 def png_bytes(size: tuple[int, int] = (8, 8)) -> bytes:
@@ -51,8 +109,7 @@ class TeamA:
 
 
 @pytest.fixture
-def team_a(team, alice, bob, settings, tmp_path) -> TeamA:
-    settings.MEDIA_ROOT = tmp_path
+def team_a(team, alice, bob, media_root) -> TeamA:
     conversation = make_conversation(team, alice, title=f"Plans {SECRET}", is_shared=True)
     message = make_message(conversation, content=f"Hello {SECRET}")
     attachment = Attachment.objects.create(

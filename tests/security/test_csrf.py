@@ -8,6 +8,7 @@ import pytest
 from django.http import HttpResponseForbidden
 from django.test import Client
 
+from tests.security.conftest import fast_client
 from tests.security.routes import Route
 from tests.security.test_tenancy import FORM, ROUTES, _url
 
@@ -23,9 +24,7 @@ def csrf_failure(request, reason: str = "") -> HttpResponseForbidden:
 @pytest.fixture
 def strict_client(alice, team_a, settings) -> Client:
     settings.CSRF_FAILURE_VIEW = "tests.security.test_csrf.csrf_failure"
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(alice)
-    return client
+    return fast_client(enforce_csrf_checks=True, user=alice)
 
 
 def _answers(client: Client, route: Route, url: str) -> list[str]:

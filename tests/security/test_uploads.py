@@ -88,10 +88,9 @@ def _assert_served_safely(response) -> None:
 
 
 @pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def media(settings, media_root):
     settings.ATTACHMENT_MAX_MB = 1
-    return tmp_path
+    return media_root
 
 
 @pytest.fixture

@@ -53,9 +53,8 @@ def test_the_live_renderer_lets_nothing_run_at_any_point(payload):
 
 
 @pytest.fixture
-def hostile_team(team, alice, bob, settings, tmp_path):
+def hostile_team(team, alice, bob, media_root):
     """Team A with the corpus in every field a member or a model writes."""
-    settings.MEDIA_ROOT = tmp_path
     alice.is_staff = alice.is_superuser = True
     alice.save(update_fields=["is_staff", "is_superuser"])
     team.name = XSS[0][:80]
