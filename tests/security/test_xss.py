@@ -7,6 +7,7 @@ import datetime
 
 import pytest
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from accounts.models import User
@@ -61,7 +62,8 @@ def hostile_team(team, alice, bob, media_root):
     team.save(update_fields=["name"])
     bob.display_name = XSS[3][: User._meta.get_field("display_name").max_length]
     bob.save(update_fields=["display_name"])
-    chat = make_conversation(team, alice, title="All of it", is_shared=True)
+    # The title of the page (<title>) is where "</title>" breaks out.
+    chat = make_conversation(team, alice, title=f"</title><script>{MARK}</script>", is_shared=True)
     for index, payload in enumerate(XSS):
         make_conversation(team, alice, title=payload[:200], is_shared=index % 2 == 0)
         make_message(chat, content=payload, author=bob)
@@ -142,3 +144,21 @@ def test_exports_are_never_html(hostile_team, alice_client, fmt):
     assert not response["Content-Type"].startswith("text/html")
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Disposition"].startswith("attachment")
+
+
+# Names a multipart upload can carry whole: no "/" (a path), ";" (a header parameter), newline.
+NAMEABLE = [payload for payload in XSS if not set("/;\n") & set(payload)]
+
+
+@pytest.mark.parametrize("payload", NAMEABLE, ids=range(len(NAMEABLE)))
+def test_an_upload_named_with_markup_is_named_safely_in_the_tray(
+    payload, team, alice, alice_client, media_root
+):
+    """The tray's refusal names the file (chat.attachments), and attach.js parses the tray."""
+    chat = make_conversation(team, alice)
+    upload = SimpleUploadedFile(f"{payload}.png", b"not a picture", content_type="image/png")
+    response = alice_client.post(reverse("chat:attach", args=[chat.pk]), {"images": upload})
+    tray = response.content.decode()
+    assert response.status_code == 400
+    assert MARK in tray
+    assert executable_markup(tray) == [], tray
