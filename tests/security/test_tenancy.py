@@ -16,6 +16,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from tests.factories import make_conversation
 from tests.security.conftest import SECRET, TeamA
 from tests.security.routes import Route, http_routes
 
@@ -189,3 +190,29 @@ def test_forged_tokens_find_nothing(url, team_a, charlie_client, client):
         response = asking.get(url)
         assert SECRET.encode() not in response.content
         assert response.status_code in (200, 404)
+
+
+def test_ids_in_query_strings_and_bodies_reach_nothing_of_team_a(team_a, charlie, charlie_client):
+    """The ids a form or a link carries besides the path: team A's, from an outsider."""
+    own = make_conversation(charlie.memberships.get().team, charlie)
+    before = team_a.rows()
+    asks = [
+        (
+            "get",
+            reverse("media_jobs:new", args=["imagine"]),
+            {"conversation": team_a.conversation.pk},
+        ),
+        (
+            "post",
+            reverse("media_jobs:new", args=["imagine"]),
+            {"conversation": team_a.conversation.pk},
+        ),
+        ("post", reverse("accounts:team_switch"), {"team_id": team_a.team.pk}),
+        ("post", reverse("chat:switch_version", args=[own.pk]), {"message_id": team_a.message.pk}),
+    ]
+    for method, url, data in asks:
+        response = getattr(charlie_client, method)(url, data)
+        assert response.status_code in REFUSED, (url, data, response.status_code)
+        assert SECRET.encode() not in response.content
+    assert charlie_client.session.get("team_id") != team_a.team.pk
+    assert team_a.rows() == before
