@@ -171,6 +171,10 @@ SAFE_DATA = re.compile(r"data:image/(png|jpeg|gif|webp)[;,]")
 CONTROL = re.compile(r"[\x00-\x20\x7f]+")
 
 
+def _is_own_path(url: str) -> bool:
+    return url.startswith("/") and not url.startswith(("//", "/\\"))
+
+
 class _Finder(HTMLParser):
     def __init__(self, *, data_images: bool) -> None:
         super().__init__(convert_charrefs=True)
@@ -179,7 +183,12 @@ class _Finder(HTMLParser):
         self._in: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = " ".join(value or "" for _name, value in attrs)
+        # A page's own form posting back to itself carries the query string in its action.
+        values = " ".join(
+            value or ""
+            for name, value in attrs
+            if not (name == "action" and _is_own_path(value or ""))
+        )
         if tag in FOREIGN and MARK in values:
             self.found.append(f"<{tag}> carrying the payload")
         for name, value in attrs:

@@ -18,6 +18,7 @@ from media_jobs.models import MediaJob
 from tests.factories import make_conversation, make_job, make_message
 from tests.security.conftest import png_bytes
 from tests.security.corpus import MARK, XSS, executable_markup
+from tests.security.test_tenancy import ROUTES, _kind, _url
 from usage.models import UsageRecord
 
 
@@ -162,3 +163,20 @@ def test_an_upload_named_with_markup_is_named_safely_in_the_tray(
     assert response.status_code == 400
     assert MARK in tray
     assert executable_markup(tray) == [], tray
+
+
+REFLECTED = f"\"'><script>alert('{MARK}')</script><img src=x onerror=alert('{MARK}')>"
+# Query parameters the views read (chat search, studio filters and prefill, login's next…).
+QUERY = ["q", "kind", "status", "member", "since", "page", "prompt", "model", "t", "options"]
+
+
+@pytest.mark.parametrize(
+    "route", [r for r in ROUTES if _kind(r) in ("object", "plain", "public")], ids=lambda r: r.name
+)
+def test_no_page_reflects_runnable_query_text(route, team_a, alice_client, client):
+    query = dict.fromkeys(QUERY, REFLECTED) | {"next": f"javascript:alert('{MARK}')"}
+    for asking in (alice_client, client):
+        response = asking.get(_url(route, team_a), query)
+        if not response.get("Content-Type", "").startswith("text/html") or response.streaming:
+            continue
+        assert executable_markup(response.content.decode(), data_images=True) == [], route.name
