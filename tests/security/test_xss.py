@@ -97,6 +97,41 @@ def hostile_team(team, alice, bob, media_root):
         UsageRecord.objects.create(
             team=team, user=alice, kind="chat", model=payload[:200], month=datetime.date.today()
         )
+    # What a gateway returns besides files, shown on cards (media_jobs/_card.html).
+    said = XSS[3]
+    result = {
+        "description": said,
+        "seed": said,
+        "model": said,
+        "size": said,
+        "revised_prompts": [said],
+        "final_prompt": f"1. {said}\n2. {XSS[16]}",
+        "lyrics": {"title": said, "text": said},
+        "clips": [{"id": said, "title": said, "tags": said, "lyrics": said, "duration": 3}],
+        "urls": [f"https://cdn.example/?{MARK}=<script>"],
+    }
+    buttons = [{"customId": said, "label": said, "emoji": said, "style": 2}]
+    kinds = [
+        ("midjourney", "SHORTEN"),
+        ("midjourney", "DESCRIBE"),
+        ("midjourney", "UPLOAD"),
+        ("midjourney", "IMAGINE"),
+        ("image", "GENERATE"),
+        ("suno", "MUSIC"),
+        ("suno", "LYRICS"),
+    ]
+    for kind, action in kinds:
+        make_job(
+            team,
+            alice,
+            kind=kind,
+            action=action,
+            prompt=said,
+            status=MediaJob.Status.SUCCEEDED,
+            result=result,
+            buttons=buttons,
+            is_shared=True,
+        )
     return {"chat": chat, "job": job, "team": team, "bob": bob}
 
 
