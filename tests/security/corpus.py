@@ -125,6 +125,9 @@ SSRF: list[str] = [
     "http://0x7f000001/a.png",
     "http://127.1/a.png",
     "http://224.0.0.1/a.png",
+    "http://192.0.2.10/a.png",  # documentation ranges
+    "http://[2001:db8::1]/a.png",
+    "http://240.0.0.1/a.png",  # reserved
     "http://255.255.255.255/a.png",
     "http://internal.example/a.png",
     "http://rfc1918-172.example/a.png",
