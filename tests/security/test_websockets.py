@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
 from tests.security.routes import Route, websocket_routes
-from tests.security.test_tenancy import FREE, OWNED
+from tests.security.test_tenancy import FREE, OWNED, PRIVATE
 from tests.sockets import TIMEOUT, cookie_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,8 +46,8 @@ async def _connects(path: str, cookie: bytes | None, origin: bytes | None) -> bo
 
 
 @pytest.fixture
-def cookies(team_a, alice, charlie, other_team) -> dict[str, bytes]:
-    return {"alice": cookie_for(alice), "charlie": cookie_for(charlie)}
+def cookies(team_a, alice, bob, charlie, other_team) -> dict[str, bytes]:
+    return {"alice": cookie_for(alice), "bob": cookie_for(bob), "charlie": cookie_for(charlie)}
 
 
 def test_every_websocket_route_is_classified():
@@ -68,6 +68,16 @@ async def test_anonymous_and_outsiders_are_refused(team_a, cookies):
         assert not await _connects(path, None, OWN_ORIGIN), route.name
         if set(route.params) & set(OWNED):
             assert not await _connects(path, cookies["charlie"], OWN_ORIGIN), route.name
+
+
+async def test_a_teammate_is_refused_a_private_object(team_a, cookies):
+    chat = next(route for route in ROUTES if "conversation_id" in route.params)
+    assert await _connects(_path(chat, team_a), cookies["bob"], OWN_ORIGIN), "shared: let in"
+    team_a.conversation.is_shared = False
+    await team_a.conversation.asave(update_fields=["is_shared"])
+    for route in ROUTES:
+        if set(route.params) & set(PRIVATE):
+            assert not await _connects(_path(route, team_a), cookies["bob"], OWN_ORIGIN), route.name
 
 
 @pytest.mark.parametrize("origin", FOREIGN_ORIGINS, ids=repr)
