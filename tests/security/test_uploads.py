@@ -20,6 +20,7 @@ from chat.models import GPT, Attachment
 from media_jobs import forms as media_forms
 from tests.factories import make_conversation
 from tests.security.uploads import CORPUS, png
+from tests.voice.conftest import make_audio
 
 # Types no endpoint offers to take (each says PNG, JPEG, GIF, WebP; attachments add HEIC):
 # decoders nobody needs are attack surface (EPS runs Ghostscript where it is installed).
@@ -207,3 +208,20 @@ def test_the_controls_are_taken(team, alice_client, conversation):
     form = {"source": "g-abc123", "name": "Helper", "icon_upload": _upload("ok.png", png())}
     alice_client.post(reverse("chat:gpts", args=[team.pk]), form)
     assert GPT.objects.get(team=team).icon
+
+
+@pytest.mark.parametrize(
+    "name", ["../../x.html", "\u202egnp.html", "a\x00b\x07.webm", "<img src=x onerror=1>.webm"]
+)
+def test_a_recording_is_stored_under_a_clean_name_and_served_safely(
+    name, alice_client, conversation
+):
+    url = reverse("voice:upload", args=[conversation.pk])
+    upload = _upload(name, make_audio("webm", 0.5), "text/html")
+    response = alice_client.post(url, {"audio": upload, "purpose": "translate"})
+    assert response.status_code == 201, response.content
+    item = Attachment.objects.get(pk=response.json()["id"])
+    assert not set(item.name) & {"/", "\\", "\x00", "\x07", "\u202e"}, item.name
+    served = alice_client.get(reverse("chat:attachment", args=[conversation.pk, item.pk, "file"]))
+    _assert_served_safely(served)
+    assert served["Content-Type"].startswith("audio/")
