@@ -102,7 +102,8 @@ def _is_login_redirect(response, route: Route) -> bool:
 def _ask(client: Client, route: Route, url: str) -> list[str]:
     """Every method against `url`; the answers that were not refusals."""
     leaks = []
-    for method in METHODS:
+    # AdminSite.admin_view refuses before any admin view looks at the method.
+    for method in METHODS[:2] if route.namespace == "admin" else METHODS:
         data = FORM if method == "post" else None
         response = getattr(client, method)(url, data) if data else getattr(client, method)(url)
         body = b"".join(response) if response.streaming else response.content
