@@ -105,8 +105,15 @@ def address_is_public(address: str) -> bool:
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
         address.split("%", 1)[0]
     )
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo's client) reaches
+        # that IPv4 address through a relay: it is judged as that address.
+        if ip.sixtofour is not None and not address_is_public(str(ip.sixtofour)):
+            return False
+        if ip.teredo is not None and not address_is_public(str(ip.teredo[1])):
+            return False
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
     return ip.is_global and not (
         ip.is_private
         or ip.is_loopback

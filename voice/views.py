@@ -15,6 +15,8 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts import access
+from chat.models import Conversation
 from gateway import audio as gateway_audio
 from usage.services import BudgetRefused
 from voice import services, speech
@@ -36,6 +38,12 @@ async def upload(request: HttpRequest, conversation_id: uuid.UUID) -> JsonRespon
     language (Settings; detected when unset) and answered as {"id", "text", "seconds"} for
     the composer. Errors are {"error": "..."} with a 4xx/5xx status."""
     user = await request.auser()
+    # Who may write here is settled before the upload is read or decoded: an outsider gets
+    # the 404 of a conversation that does not exist, whatever the body holds.
+    try:
+        await access.aget_rw_for_user(user, Conversation, conversation_id)
+    except PermissionDenied:
+        return _error(_("You can read this conversation but not write in it."), 403)
     limit = services.max_upload_bytes()
     too_big = _("The recording is too large: the limit is %(mb)d MB.") % {"mb": limit >> 20}
     try:
