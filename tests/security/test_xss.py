@@ -41,14 +41,23 @@ def test_the_renderer_lets_nothing_run(payload):
 
 @pytest.mark.parametrize("payload", XSS, ids=range(len(XSS)))
 def test_the_live_renderer_lets_nothing_run_at_any_point(payload):
-    """What a streaming reply's frames carry: new blocks, and the open tail as plain text."""
-    text = f"Intro\n\n{payload}\n\n{payload} tail"
+    """What a streaming reply's frames carry: new blocks, and the open tail as drawn (plain
+    text, an open code box, an open table and the rows appended to it)."""
+    text = (
+        f"Intro\n\n{payload}\n\n```{payload}\n{payload}\n```\n\n"
+        f"| {payload} | b |\n|---|---|\n| {payload} | 2 |\n\n{payload} tail"
+    )
     renderer = LiveRenderer()
-    shown = 0
+    shown, rows = 0, 0
     for start in range(0, len(text), 3):
         renderer.feed(text[start : start + 3])
         frame = frames.blocks_frame(1, "".join(renderer.blocks[shown:]))
-        frame += frames.tail_frame(1, renderer.tail())
+        frame += frames.tail_frame(1, renderer.tail_html("message-1"))
+        if renderer.view_key()[1] == "fence":
+            frame += frames.delta_frame(1, renderer.open_code(), target="code")
+        elif renderer.view_key()[1] == "table":
+            appended, rows = renderer.open_rows_html(rows)
+            frame += frames.rows_frame(1, appended)
         shown = len(renderer.blocks)
         assert executable_markup(frame) == [], frame
     assert executable_markup("".join(renderer.finish())) == []
