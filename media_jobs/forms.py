@@ -382,7 +382,12 @@ class ButtonForm(forms.Form):
     custom_id = forms.CharField(max_length=300)
     idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
     prompt = forms.CharField(required=False, max_length=PROMPT_MAX_CHARS)
-    mask = forms.CharField(required=False, max_length=MASK_MAX_CHARS)
+    # A data URL: 4 MB of base64 is a 3 MB PNG (DATA_UPLOAD_MAX_MEMORY_SIZE leaves room).
+    mask = forms.CharField(
+        required=False,
+        max_length=MASK_MAX_CHARS,
+        error_messages={"max_length": _("The mask must be 3 MB or smaller.")},
+    )
     clip_id = forms.CharField(required=False, max_length=200)
     continue_at = forms.FloatField(required=False, min_value=0, max_value=3600)
 

@@ -282,6 +282,13 @@ MAX_CONCURRENT_REPLIES = env_int("MAX_CONCURRENT_REPLIES", 3)
 # Streaming: coalescing window for token fragments and the checkpoint interval.
 STREAM_FLUSH_MS = env_int("STREAM_FLUSH_MS", 40)
 STREAM_CHECKPOINT_SECONDS = env_int("STREAM_CHECKPOINT_SECONDS", 5)
+# Request bodies (config.bodylimit): the most bytes any request may carry, refused with a
+# 413 before Django reads it (the voice-recording and chat-attachment routes take their own
+# larger uploads). Django's caps: a plain form field may hold a mask's data URL (4 MB of
+# text), and uploads bigger than FILE_UPLOAD_MAX_MEMORY_SIZE are spooled to disk.
+REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 32 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Media jobs: the largest result file copied into storage (MB); how many jobs one poller
 # pass claims at most (media_jobs.poller); minutes without progress after which an active
 # job counts as stuck and is offered Cancel and Retry (MediaJob.is_stuck).

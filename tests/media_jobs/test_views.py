@@ -50,9 +50,10 @@ def _card(client, job):
     return client.get(reverse("media_jobs:card", args=[job.pk]))
 
 
-def _press(client, job, custom_id, key=None, headers=None, **extra):
+def _press(client, job, custom_id, key=None, headers=None, follow=False, **extra):
     data = {"custom_id": custom_id, "idempotency_key": key or str(uuid.uuid4()), **extra}
-    return client.post(reverse("media_jobs:press", args=[job.pk]), data, headers=headers)
+    url = reverse("media_jobs:press", args=[job.pk])
+    return client.post(url, data, headers=headers, follow=follow)
 
 
 # Cards
@@ -201,12 +202,33 @@ def test_a_modal_button_sends_the_prompt_and_the_mask(team, alice, alice_client)
     assert child.params == {"speed": "relax", "modal_prompt": "a hat", "mask": mask}
 
 
-def test_a_mask_that_is_not_a_png_is_refused(team, alice, alice_client):
+def test_a_mask_that_is_not_a_png_is_refused_with_a_reason(team, alice, alice_client):
     job = _done(team, alice)
 
-    response = _press(alice_client, job, "MJ::Inpaint::1::abc::SOLO", mask="javascript:x")
+    response = _press(alice_client, job, "MJ::Inpaint::1::abc::SOLO", mask="javascript:x",
+                      follow=True)  # fmt: skip
 
-    assert response.status_code == 400
+    assert "The mask must be a PNG image." in response.content.decode()
+    assert not MediaJob.objects.filter(parent=job).exists()
+
+
+def test_a_3_mb_mask_within_the_forms_allowance_is_taken(team, alice, alice_client):
+    job = _done(team, alice)
+    mask = "data:image/png;base64," + base64.b64encode(PNG + b"\x00" * 3_000_000).decode()
+
+    response = _press(alice_client, job, "MJ::Inpaint::1::abc::SOLO", prompt="a hat", mask=mask)
+
+    assert response.status_code in (201, 302)
+    assert MediaJob.objects.get(parent=job).params["mask"] == mask
+
+
+def test_a_mask_over_the_allowance_is_refused_with_a_reason(team, alice, alice_client):
+    job = _done(team, alice)
+    mask = "data:image/png;base64," + base64.b64encode(PNG + b"\x00" * 3_200_000).decode()
+
+    response = _press(alice_client, job, "MJ::Inpaint::1::abc::SOLO", mask=mask, follow=True)
+
+    assert "The mask must be 3 MB or smaller." in response.content.decode()
     assert not MediaJob.objects.filter(parent=job).exists()
 
 
