@@ -204,7 +204,7 @@ def press(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
     job, membership = _writer(request, job_id)
     form = ButtonForm(request.POST)
     if "mask" in form.errors:  # the one field a person fills in: say what is wrong
-        return _refused(request, job, ValidationError(form.errors["mask"]))
+        return _refused(request, job, ValidationError(list(form.errors["mask"])))
     if not form.is_valid() or job.status != MediaJob.Status.SUCCEEDED:
         return HttpResponse(status=400)
     data = form.cleaned_data
