@@ -292,11 +292,14 @@ class MediaJob(TeamOwned):
 
     def mark_succeeded(self, *, result_urls: list[str], buttons: list[dict] | None = None,
                        result: dict[str, Any] | None = None, now=None) -> bool:  # fmt: skip
+        """Succeeded; its results are due to be copied at once (`downloads_due`: the poller
+        copies them beside its polling, and after a crash whoever polls next does)."""
         changes: dict[str, Any] = {
             "status": self.Status.SUCCEEDED,
             "progress": 100,
             "result_urls": result_urls,
             "error": "",
+            "next_poll_at": now or timezone.now(),
         }
         if buttons is not None:
             changes["buttons"] = buttons
@@ -330,12 +333,8 @@ class MediaJob(TeamOwned):
             return False  # a finished job stays as it ended
         from media_jobs import billing
 
-        changes.update(
-            finished_at=now or timezone.now(),
-            next_poll_at=None,
-            lease_owner="",
-            lease_until=None,
-        )
+        changes.setdefault("next_poll_at", None)
+        changes.update(finished_at=now or timezone.now(), lease_owner="", lease_until=None)
         try:
             with transaction.atomic():
                 if not self._apply(changes):

@@ -296,6 +296,11 @@ MEDIA_MAX_DOWNLOAD_MB = env_float("MEDIA_MAX_DOWNLOAD_MB", 200.0)
 # One deadline for a whole result download, redirects included.
 MEDIA_DOWNLOAD_SECONDS = env_float("MEDIA_DOWNLOAD_SECONDS", 300.0)
 MEDIA_POLL_BATCH = env_int("MEDIA_POLL_BATCH", 200)
+# What one job may store (files and bytes; beyond it results stay upstream links), and how
+# many jobs' results one process copies at once, beside its polling.
+MEDIA_MAX_FILES_PER_JOB = env_int("MEDIA_MAX_FILES_PER_JOB", 8)
+MEDIA_MAX_BYTES_PER_JOB = env_int("MEDIA_MAX_BYTES_PER_JOB", 400 * 1024 * 1024)
+MEDIA_DOWNLOAD_WORKERS = env_int("MEDIA_DOWNLOAD_WORKERS", 4)
 MEDIA_STUCK_MINUTES = env_int("MEDIA_STUCK_MINUTES", 5)
 # Image generation (/image, the Studio's Image tool): the model and size preselected.
 IMAGE_DEFAULT_MODEL = env_str("IMAGE_DEFAULT_MODEL", "dall-e-3")

@@ -193,13 +193,14 @@ def test_pushes_go_out_only_on_change_and_carry_only_a_refresh_stub(media, team,
                 assert job.prompt not in html
 
     async_to_sync(scenario)()
-    # submitted, no change, running, no change, succeeded; never the team (not shared)
+    # submitted, no change, running, no change, succeeded and then its files stored (the
+    # copy runs beside the pass); never the team (not shared)
     assert pushes == {
         "0": [1, 1, 0],
         "1": [0, 0, 0],
         "2": [1, 1, 0],
         "3": [0, 0, 0],
-        "4": [1, 1, 0],
+        "4": [2, 2, 0],
     }
 
 
