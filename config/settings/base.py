@@ -254,6 +254,10 @@ if DEMO_GATEWAY:
 GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 10.0)
 GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 300.0)
 GATEWAY_MODELS_CACHE_SECONDS = env_int("GATEWAY_MODELS_CACHE_SECONDS", 300)
+# The most bytes of one gateway answer Parlor reads (a task list, a models list, an images
+# answer with its pictures inline); a bigger answer is refused, never parsed. Result files
+# have their own cap (MEDIA_MAX_DOWNLOAD_MB).
+GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 32 * 1024 * 1024)
 # GPTs (gpt-4-gizmo-<g-id>) are offered when the gateway lists any; with this, also when it
 # lists none but accepts ids it does not list.
 GATEWAY_ACCEPTS_UNLISTED_GIZMOS = env_bool("GATEWAY_ACCEPTS_UNLISTED_GIZMOS", False)
