@@ -24,6 +24,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import (
     Case,
@@ -36,6 +38,7 @@ from django.db.models import (
     When,
 )
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from media_jobs import billing
 from media_jobs.models import DEFAULT_DEADLINE, MediaFile, MediaJob, stuck_before
@@ -90,6 +93,7 @@ def create_job(
     )
     try:
         with transaction.atomic():
+            _check_active_allowance(user, membership)
             job.save()
             # Reserved before the poller can submit it; refused (usage.services.BudgetRefused,
             # a ValidationError saying why), the job is never saved.
@@ -100,6 +104,30 @@ def create_job(
         raise
     _after_commit(job, added=True)
     return job
+
+
+def _check_active_allowance(user, membership) -> None:
+    """ValidationError if the member has MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER jobs queued or
+    running in the team already (0: no limit). The member's row is locked first, so two
+    creates at once are counted one after the other (PostgreSQL; SQLite writes one at a
+    time anyway)."""
+    limit = int(settings.MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER)
+    if limit <= 0:
+        return
+    type(membership).objects.select_for_update().filter(pk=membership.pk).first()
+    active = MediaJob.objects.filter(team_id=membership.team_id, created_by=user).active()
+    if active.count() >= limit:
+        raise ValidationError(
+            ngettext(
+                "You may have at most %(count)d job queued or running at once; wait for it "
+                "to finish, or cancel it.",
+                "You may have at most %(count)d jobs queued or running at once; wait for one "
+                "to finish, or cancel one.",
+                limit,
+            )
+            % {"count": limit},
+            code="too_many_jobs",
+        )
 
 
 def retryable(now=None) -> Q:

@@ -141,3 +141,36 @@ async def test_a_job_over_its_byte_allowance_stops_storing(team, alice, settings
     await storage.store_results(job)
 
     assert await MediaFile.objects.filter(job=job).acount() == 1
+
+
+# --- per member ---------------------------------------------------------------------------
+
+
+def test_a_member_may_have_only_so_many_active_jobs(team, alice, bob, settings):
+    from django.core.exceptions import ValidationError
+
+    settings.MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER = 2
+    new_job(alice, team)
+    new_job(alice, team)
+
+    with pytest.raises(ValidationError, match="at most 2 jobs"):
+        new_job(alice, team)
+    new_job(bob, team)  # another member's allowance is their own
+    MediaJob.objects.filter(created_by=alice).update(status=Status.SUCCEEDED)
+    new_job(alice, team)  # finished jobs do not count
+
+
+def test_the_studio_form_says_why_a_job_over_the_allowance_is_refused(
+    team, alice, alice_client, settings
+):
+    import uuid
+
+    settings.MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER = 1
+    new_job(alice, team)
+
+    response = alice_client.post("/studio/new/shorten/",
+                                 {"idempotency_key": str(uuid.uuid4()), "prompt": "a fox"})  # fmt: skip
+
+    assert response.status_code == 400
+    assert "at most 1 job queued or running" in response.content.decode()
+    assert MediaJob.objects.count() == 1
