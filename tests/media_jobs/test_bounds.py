@@ -168,8 +168,8 @@ def test_the_studio_form_says_why_a_job_over_the_allowance_is_refused(
     settings.MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER = 1
     new_job(alice, team)
 
-    response = alice_client.post("/studio/new/shorten/",
-                                 {"idempotency_key": str(uuid.uuid4()), "prompt": "a fox"})  # fmt: skip
+    data = {"idempotency_key": str(uuid.uuid4()), "prompt": "a fox"}
+    response = alice_client.post("/studio/new/shorten/", data)
 
     assert response.status_code == 400
     assert "at most 1 job queued or running" in response.content.decode()
