@@ -1,7 +1,8 @@
 """Forms of the studio: one per tool (imagine, blend, describe, ... Suno, Luma) and the
 button form on a card. Every form carries an idempotency key (a uuid4 rendered into it), so
 a double click or a resent form starts one job. Uploaded images are checked by their bytes
-and size and travel to the engine as data URLs in `params`."""
+and size and handed on as data URLs, which create_job stores as files (media_jobs.uploads):
+the job's `params` keep only references."""
 
 from __future__ import annotations
 

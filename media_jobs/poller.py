@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -47,7 +48,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from gateway.errors import GatewayError, GatewayTaskNotFound, GatewayTimeout
 from gateway.tasks import CANCELLED, FAILED, RUNNING, SUCCEEDED, TaskStatus, TaskSubmitted
-from media_jobs import live, storage
+from media_jobs import live, storage, uploads
 from media_jobs.models import LEASE_SECONDS, POLL_MAX_SECONDS, MediaFile, MediaJob
 from media_jobs.providers import (
     NO_LINKS,
@@ -210,7 +211,10 @@ async def submit_upstream(job: MediaJob) -> TaskSubmitted | Immediate:
         parent_id = await db(_parent_upstream_id)(job)
         if not parent_id:
             raise CannotSubmit(NO_PARENT)
-    return await adapter_for(job.kind).submit(job, parent_id)
+    # The pictures the params name are read from their files for this call only.
+    sent = copy.copy(job)
+    sent.params = await db(uploads.inline_params)(job)
+    return await adapter_for(job.kind).submit(sent, parent_id)
 
 
 def _parent_upstream_id(job: MediaJob) -> str:

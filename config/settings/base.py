@@ -307,6 +307,9 @@ MEDIA_MAX_BYTES_PER_JOB = env_int("MEDIA_MAX_BYTES_PER_JOB", 400 * 1024 * 1024)
 MEDIA_DOWNLOAD_WORKERS = env_int("MEDIA_DOWNLOAD_WORKERS", 4)
 # Jobs one member may have queued or running at once, in a team (0: no limit).
 MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER = env_int("MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER", 6)
+# The bytes of pictures (reference images, frames, masks) one member's jobs in progress may
+# hold at once, in a team (0: no limit).
+MEDIA_MAX_UPLOAD_BYTES_PER_MEMBER = env_int("MEDIA_MAX_UPLOAD_BYTES_PER_MEMBER", 100 * 1024 * 1024)
 MEDIA_STUCK_MINUTES = env_int("MEDIA_STUCK_MINUTES", 5)
 # Image generation (/image, the Studio's Image tool): the model and size preselected.
 IMAGE_DEFAULT_MODEL = env_str("IMAGE_DEFAULT_MODEL", "dall-e-3")

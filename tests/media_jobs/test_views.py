@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from media_jobs import uploads
 from media_jobs.models import MediaFile, MediaJob
 from tests.factories import make_conversation, make_job
 
@@ -199,7 +200,8 @@ def test_a_modal_button_sends_the_prompt_and_the_mask(team, alice, alice_client)
     child = MediaJob.objects.get(parent=job)
     assert (child.action, child.button) == ("INPAINT", "MJ::Inpaint::1::abc::SOLO")
     assert str(child.title) == "Vary (Region)"
-    assert child.params == {"speed": "relax", "modal_prompt": "a hat", "mask": mask}
+    assert child.params["mask"].startswith("upload:")  # kept as a file
+    assert uploads.inline_params(child) == {"speed": "relax", "modal_prompt": "a hat", "mask": mask}
 
 
 def test_a_mask_that_is_not_a_png_is_refused_with_a_reason(team, alice, alice_client):
@@ -219,7 +221,7 @@ def test_a_3_mb_mask_within_the_forms_allowance_is_taken(team, alice, alice_clie
     response = _press(alice_client, job, "MJ::Inpaint::1::abc::SOLO", prompt="a hat", mask=mask)
 
     assert response.status_code in (201, 302)
-    assert MediaJob.objects.get(parent=job).params["mask"] == mask
+    assert uploads.inline_params(MediaJob.objects.get(parent=job))["mask"] == mask
 
 
 def test_a_mask_over_the_allowance_is_refused_with_a_reason(team, alice, alice_client):
@@ -502,7 +504,10 @@ def test_uploads_are_checked_by_their_bytes_and_size(alice_client, settings):
     assert big.status_code == 400 and "5 MB" in big.content.decode()
     assert good.status_code == 302
     job = MediaJob.objects.get()
-    assert job.params["image"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert (
+        uploads.inline_params(job)["image"]
+        == "data:image/png;base64," + base64.b64encode(PNG).decode()
+    )
 
 
 def test_blend_takes_two_to_five_images(alice_client):
