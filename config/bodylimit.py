@@ -112,3 +112,87 @@ class BodyLimitMiddleware:
         await self.app(scope, counted_receive, guarded_send)
         if over and not started:
             await _refuse(send)
+
+
+# --- daphne -------------------------------------------------------------------------------
+#
+# daphne (on Twisted) receives a request's whole body before it calls the application, and
+# Twisted parses a multipart or urlencoded POST body into arguments on the way (daphne never
+# uses them): a 150 MB multipart POST took 2 GB there, whatever the application answered.
+# `manage.py serve` installs this guard before it builds the server: the body is never
+# parsed by Twisted, and a body over the route's limit (declared, or counted as it arrives)
+# is dropped as it comes instead of stored, then answered 413 without calling the
+# application.
+
+
+class _Discard:
+    """Where an oversized body goes: nowhere."""
+
+    closed = False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def tell(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def bounded_request_class(base: Any) -> Any:
+    """daphne's WebRequest, bounded."""
+
+    class BoundedWebRequest(base):
+        _body_limit = 0
+        _body_seen = 0
+        _body_over = False
+
+        def gotLength(self, length: int | None) -> None:
+            path = getattr(self.channel, "_path", b"") or b""
+            self._body_limit = limit_for(path.split(b"?", 1)[0].decode("latin-1"))
+            if length is not None and length > self._body_limit:
+                self._body_over = True
+                self.content = _Discard()
+                return
+            super().gotLength(length)
+
+        def handleContentChunk(self, data: bytes) -> None:
+            if self._body_over:
+                return
+            self._body_seen += len(data)
+            if self._body_seen > self._body_limit:
+                self._body_over = True
+                self.content.close()
+                self.content = _Discard()
+                return
+            super().handleContentChunk(data)
+
+        def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+            if not self._body_over:
+                self._parsePOSTFormSubmission = False  # daphne reads the body, not these
+                super().requestReceived(command, path, version)
+                return
+            self.method, self.uri, self.clientproto = command, path, version
+            self.path = path.split(b"?", 1)[0]
+            self.basic_error(413, b"Content Too Large", "Request body too large.")
+            self.server.protocol_disconnected(self)
+
+    return BoundedWebRequest
+
+
+def install_daphne_guard() -> None:
+    """Make the daphne servers built from now on use the bounded request (daphne's
+    HTTPFactory looks its request class up by name when a connection opens)."""
+    from daphne import http_protocol
+
+    if not getattr(http_protocol.WebRequest, "_parlor_bounded", False):
+        bounded = bounded_request_class(http_protocol.WebRequest)
+        bounded._parlor_bounded = True
+        http_protocol.WebRequest = bounded
