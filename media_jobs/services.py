@@ -43,6 +43,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from accounts.models import Membership
 from media_jobs import billing, uploads
 from media_jobs.models import DEFAULT_DEADLINE, JobUpload, MediaFile, MediaJob, stuck_before
 from media_jobs.providers import adapter_for
@@ -98,7 +99,7 @@ def create_job(
     job.params, made = uploads.extract(job, job.params)
     try:
         with transaction.atomic():
-            _check_active_allowance(user, membership)
+            _check_active_allowance(user.pk, membership.team_id)
             _check_upload_allowance(user, membership, sum(upload.size for upload in made))
             job.save()
             JobUpload.objects.bulk_create(made)
@@ -117,16 +118,16 @@ def create_job(
     return job
 
 
-def _check_active_allowance(user, membership) -> None:
+def _check_active_allowance(user_id: int | None, team_id: int) -> None:
     """ValidationError if the member has MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER jobs queued or
     running in the team already (0: no limit). The member's row is locked first, so two
     creates at once are counted one after the other (PostgreSQL; SQLite writes one at a
     time anyway)."""
     limit = int(settings.MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER)
-    if limit <= 0:
+    if limit <= 0 or user_id is None:
         return
-    type(membership).objects.select_for_update().filter(pk=membership.pk).first()
-    active = MediaJob.objects.filter(team_id=membership.team_id, created_by=user).active()
+    Membership.objects.select_for_update().filter(user_id=user_id, team_id=team_id).first()
+    active = MediaJob.objects.filter(team_id=team_id, created_by_id=user_id).active()
     if active.count() >= limit:
         raise ValidationError(
             ngettext(
@@ -181,6 +182,8 @@ def retry_job(job: MediaJob) -> bool:
         current = MediaJob.objects.filter(retryable(now), pk=job.pk).first()
         if current is None:
             return False
+        if not current.is_active:  # a stuck job is counted already
+            _check_active_allowance(current.created_by_id, current.team_id)
         abandoned = ""
         if current.is_active and adapter_for(current.kind).cancels_upstream:
             abandoned = current.upstream_id

@@ -174,3 +174,18 @@ def test_the_studio_form_says_why_a_job_over_the_allowance_is_refused(
     assert response.status_code == 400
     assert "at most 1 job queued or running" in response.content.decode()
     assert MediaJob.objects.count() == 1
+
+
+def test_a_retry_counts_against_the_active_allowance_too(team, alice, settings):
+    from django.core.exceptions import ValidationError
+
+    from media_jobs import services
+
+    settings.MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER = 1
+    failed = make_job(team, alice, status=Status.FAILED)
+    new_job(alice, team)
+
+    with pytest.raises(ValidationError, match="at most 1 job"):
+        services.retry_job(failed)
+    failed.refresh_from_db()
+    assert failed.status == Status.FAILED
