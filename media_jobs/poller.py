@@ -322,8 +322,14 @@ _copies: set[asyncio.Future[None]] = set()
 
 
 def _copy_lease_seconds() -> int:
-    per_file = float(settings.MEDIA_DOWNLOAD_SECONDS) + 10
-    return int(LEASE_SECONDS + per_file * int(settings.MEDIA_MAX_FILES_PER_JOB))
+    """Long enough for one file; stretched again before each (`_renew_copy_lease`), so a
+    copy cut short is taken up again within minutes, not after all its files' time."""
+    return int(LEASE_SECONDS + float(settings.MEDIA_DOWNLOAD_SECONDS))
+
+
+def _renew_copy_lease(job: MediaJob, owner: str) -> None:
+    until = timezone.now() + timedelta(seconds=_copy_lease_seconds())
+    MediaJob.objects.filter(pk=job.pk, lease_owner=owner).update(lease_until=until)
 
 
 async def _start_copies(owner: str) -> dict[Any, asyncio.Future[None]]:
@@ -338,7 +344,7 @@ async def _start_copies(owner: str) -> dict[Any, asyncio.Future[None]]:
         owner, limit=free, downloads=True, lease_seconds=_copy_lease_seconds()
     )
     tasks: dict[Any, asyncio.Future[None]] = {
-        job.pk: asyncio.ensure_future(_copy(job)) for job in jobs
+        job.pk: asyncio.ensure_future(_copy(job, owner)) for job in jobs
     }
     for task in tasks.values():
         _copies.add(task)
@@ -346,11 +352,15 @@ async def _start_copies(owner: str) -> dict[Any, asyncio.Future[None]]:
     return tasks
 
 
-async def _copy(job: MediaJob) -> None:
+async def _copy(job: MediaJob, owner: str) -> None:
     """Store a succeeded job's files (they replace the preview); remember what failed, to
     retry later; push the card."""
+
+    async def renew() -> None:
+        await db(_renew_copy_lease)(job, owner)
+
     try:
-        missing = await storage.store_results(job)
+        missing = await storage.store_results(job, before_each=renew)
         await db(_drop_preview)(job)
         await db(_record_missing)(job, missing)
     except asyncio.CancelledError:

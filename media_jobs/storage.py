@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -81,11 +82,14 @@ def max_job_bytes() -> int:
     return int(float(settings.MEDIA_MAX_BYTES_PER_JOB))
 
 
-async def store_results(job: MediaJob) -> list[str]:
+async def store_results(
+    job: MediaJob, before_each: Callable[[], Awaitable[object]] | None = None
+) -> list[str]:
     """Download what is not stored yet; return the URLs that could not be copied. A job
     keeps at most MEDIA_MAX_FILES_PER_JOB files and MEDIA_MAX_BYTES_PER_JOB bytes: each
     download may take only what is left of that allowance, and what lies beyond it is
-    skipped for good (logged), not retried."""
+    skipped for good (logged), not retried. `before_each` is awaited before each download
+    (the poller stretches its lease there)."""
     stored = await sync_to_async(_stored)(job)
     left = max_job_bytes() - sum(stored.values())
     missing = []
@@ -98,6 +102,8 @@ async def store_results(job: MediaJob) -> list[str]:
                 job.pk, want.url[:200], max_files(), max_job_bytes(),
             )  # fmt: skip
             continue
+        if before_each is not None:
+            await before_each()
         try:
             got = await dl.download(want.url, expect=EXPECT[want.kind],
                                     limit=min(dl.max_bytes(), left))  # fmt: skip

@@ -189,3 +189,27 @@ def test_a_retry_counts_against_the_active_allowance_too(team, alice, settings):
         services.retry_job(failed)
     failed.refresh_from_db()
     assert failed.status == Status.FAILED
+
+
+async def test_a_copy_stretches_its_lease_file_by_file(team, alice, settings, monkeypatch):
+    """The lease covers one file at a time: a copy cut short is taken up again within
+    minutes, not after the time all its files could have taken."""
+    settings.MEDIA_DOWNLOAD_SECONDS = 100
+    urls = [f"https://cdn.example/{i}.png" for i in range(3)]
+    job = await db(make_job)(team, alice, status=Status.SUCCEEDED, result_urls=urls,
+                             next_poll_at=timezone.now())  # fmt: skip
+    leases = []
+
+    async def download(url, **kwargs):
+        leases.append((await _reload(job)).lease_until)
+        return dl.Downloaded(url=url, content_type="image/png", data=PNG)
+
+    monkeypatch.setattr(storage.dl, "download", download)
+    started = timezone.now()
+    await poller.poll_once("poller-a")
+
+    assert len(leases) == 3
+    assert all(lease is not None and lease - started < timedelta(seconds=100 + 70)
+               for lease in leases)  # fmt: skip
+    assert leases == sorted(leases) and leases[0] < leases[-1]
+    assert await MediaFile.objects.filter(job_id=job.pk).acount() == 3
