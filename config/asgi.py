@@ -9,6 +9,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from config.bodylimit import BodyLimitMiddleware  # noqa: E402
 from config.origins import TrustedOriginValidator  # noqa: E402
 from media_jobs.routing import websocket_urlpatterns as media_websocket_urlpatterns  # noqa: E402
 
@@ -20,7 +21,8 @@ WORKER_CHANNELS: dict[str, object] = {"media-jobs": MediaJobsWorker.as_asgi()}
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Bodies are capped before Django reads them (config.bodylimit).
+        "http": BodyLimitMiddleware(django_asgi_app),
         "websocket": TrustedOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns + media_websocket_urlpatterns))
         ),

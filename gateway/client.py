@@ -1,5 +1,11 @@
 """The one place that builds HTTP clients for the gateway: base URL, auth, timeouts, limits.
 
+Every answer's body is read through a byte cap (GATEWAY_MAX_BODY_BYTES, `CappedTransport`):
+a declared Content-Length over it is refused before a byte is read, and a body without one
+is counted as it arrives; either way a GatewayBadResponse is raised instead of handing
+hundreds of megabytes to a JSON parser. Result files are not read here (gateway.download
+has its own cap).
+
 Async code shares one `httpx.AsyncClient` per event loop (connections are bound to a loop);
 sync views use a short-lived `httpx.Client`. Tests swap the network for an
 `httpx.MockTransport` with `use_transport`.
@@ -9,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,7 +24,7 @@ import httpx
 from django.conf import settings
 from django.utils.translation import gettext_noop
 
-from gateway.errors import GatewayNotConfigured, error_from_response
+from gateway.errors import GatewayBadResponse, GatewayNotConfigured, error_from_response
 from gateway.netio import AsyncioBackend
 
 # Sized for ~200 concurrent chat streams per process (HTTP/1.1: one connection each).
@@ -42,6 +48,92 @@ def origin() -> str:
             summary=gettext_noop("The gateway address is not a web address; fix GATEWAY_BASE_URL."),
         )
     return base
+
+
+def max_body_bytes() -> int:
+    return int(settings.GATEWAY_MAX_BODY_BYTES)
+
+
+def _too_big(size: int | str, limit: int) -> GatewayBadResponse:
+    return GatewayBadResponse(f"an answer of {size} bytes is over the {limit}-byte cap")
+
+
+def _check_declared(response: httpx.Response, limit: int) -> None:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_big(declared, limit)
+
+
+class _CappedStream(httpx.AsyncByteStream, httpx.SyncByteStream):
+    def __init__(self, inner: Any, limit: int) -> None:
+        self.inner, self.limit, self.seen = inner, limit, 0
+
+    def _count(self, chunk: bytes) -> bytes:
+        self.seen += len(chunk)
+        if self.seen > self.limit:
+            raise _too_big(f"more than {self.limit}", self.limit)
+        return chunk
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.inner:
+            yield self._count(chunk)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.inner:
+            yield self._count(chunk)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class CappedTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
+    """Wraps a client's transport (async or sync) so every body is read under the cap."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:  # the pool and the rest, as the inner one has
+        return getattr(self.inner, name)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        limit = max_body_bytes()
+        try:
+            _check_declared(response, limit)
+        except GatewayBadResponse:
+            await response.aclose()
+            raise
+        response.stream = _CappedStream(response.stream, limit)
+        return response
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        limit = max_body_bytes()
+        try:
+            _check_declared(response, limit)
+        except GatewayBadResponse:
+            response.close()
+            raise
+        response.stream = _CappedStream(response.stream, limit)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _cap(client: httpx.AsyncClient | httpx.Client) -> None:
+    """Put every transport of `client` (its own, and the proxies' from the environment)
+    behind the body cap."""
+    client._transport = CappedTransport(client._transport)
+    for pattern, transport in list(client._mounts.items()):
+        if transport is not None:
+            client._mounts[pattern] = CappedTransport(transport)
 
 
 def _options() -> dict[str, Any]:
@@ -74,6 +166,7 @@ def get_client() -> httpx.AsyncClient:
     client = httpx.AsyncClient(**options, limits=LIMITS, transport=_transport)
     if _transport is None:
         _use_asyncio_sockets(client._transport)
+    _cap(client)
     _clients[loop] = (key, client)
     return client
 
@@ -91,7 +184,9 @@ def _use_asyncio_sockets(transport: httpx.AsyncBaseTransport) -> None:
 def get_sync_client() -> httpx.Client:
     """A new client for sync code; use it in a `with` block."""
     transport = _transport if isinstance(_transport, httpx.BaseTransport) else None
-    return httpx.Client(**_options(), transport=transport)
+    client = httpx.Client(**_options(), transport=transport)
+    _cap(client)
+    return client
 
 
 @contextmanager

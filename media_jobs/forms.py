@@ -1,7 +1,8 @@
 """Forms of the studio: one per tool (imagine, blend, describe, ... Suno, Luma) and the
 button form on a card. Every form carries an idempotency key (a uuid4 rendered into it), so
 a double click or a resent form starts one job. Uploaded images are checked by their bytes
-and size and travel to the engine as data URLs in `params`."""
+and size and handed on as data URLs, which create_job stores as files (media_jobs.uploads):
+the job's `params` keep only references."""
 
 from __future__ import annotations
 
@@ -382,7 +383,12 @@ class ButtonForm(forms.Form):
     custom_id = forms.CharField(max_length=300)
     idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
     prompt = forms.CharField(required=False, max_length=PROMPT_MAX_CHARS)
-    mask = forms.CharField(required=False, max_length=MASK_MAX_CHARS)
+    # A data URL: 4 MB of base64 is a 3 MB PNG (DATA_UPLOAD_MAX_MEMORY_SIZE leaves room).
+    mask = forms.CharField(
+        required=False,
+        max_length=MASK_MAX_CHARS,
+        error_messages={"max_length": _("The mask must be 3 MB or smaller.")},
+    )
     clip_id = forms.CharField(required=False, max_length=200)
     continue_at = forms.FloatField(required=False, min_value=0, max_value=3600)
 

@@ -292,11 +292,14 @@ class MediaJob(TeamOwned):
 
     def mark_succeeded(self, *, result_urls: list[str], buttons: list[dict] | None = None,
                        result: dict[str, Any] | None = None, now=None) -> bool:  # fmt: skip
+        """Succeeded; its results are due to be copied at once (`downloads_due`: the poller
+        copies them beside its polling, and after a crash whoever polls next does)."""
         changes: dict[str, Any] = {
             "status": self.Status.SUCCEEDED,
             "progress": 100,
             "result_urls": result_urls,
             "error": "",
+            "next_poll_at": now or timezone.now(),
         }
         if buttons is not None:
             changes["buttons"] = buttons
@@ -330,12 +333,8 @@ class MediaJob(TeamOwned):
             return False  # a finished job stays as it ended
         from media_jobs import billing
 
-        changes.update(
-            finished_at=now or timezone.now(),
-            next_poll_at=None,
-            lease_owner="",
-            lease_until=None,
-        )
+        changes.setdefault("next_poll_at", None)
+        changes.update(finished_at=now or timezone.now(), lease_owner="", lease_until=None)
         try:
             with transaction.atomic():
                 if not self._apply(changes):
@@ -470,3 +469,23 @@ def file_extension(content_type: str, name: str = "") -> str:
         return guessed.lstrip(".")
     suffix = name.rpartition(".")[2] if "." in name else ""
     return suffix.lower() if suffix.isalnum() and len(suffix) <= 5 else "bin"
+
+
+class JobUpload(models.Model):
+    """A picture a member sent with a job (a reference image, a frame, a picture to edit, a
+    mask), kept as a file: the job's params name it (media_jobs.uploads), and the bytes are
+    read only to make the gateway call. Never served; it goes with its job."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(MediaJob, models.CASCADE, related_name="uploads")
+    position = models.PositiveSmallIntegerField(default=0)
+    file = models.FileField(upload_to="media_jobs/uploads/%Y/%m/", max_length=300)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "position"]
+
+    def __str__(self) -> str:
+        return f"upload {self.position} of {self.job_id}"

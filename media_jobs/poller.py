@@ -10,7 +10,9 @@ A pass (`poll_once`): lease due jobs with one conditional UPDATE (MediaJob.objec
 submit the QUEUED ones; fetch the others with one batch call per kind; apply each answer
 through the model's transitions (which write only what changed, and charge a job that ends
 in the same transaction); fail jobs past their deadline; keep a preview of a picture being
-drawn; copy results into storage on success; cancel upstream the tasks of jobs cancelled
+drawn; start the copies of finished jobs' results into storage as tasks beside the pass
+(at most MEDIA_DOWNLOAD_WORKERS at once: a slow file never delays other jobs' polls);
+cancel upstream the tasks of jobs cancelled
 (or abandoned by a retry) where the provider can, retrying with a back-off while the
 gateway does not answer; push a refresh stub to the tabs only when something changed;
 schedule the next poll (sooner after a change, backing off 2 s -> 15 s otherwise), which
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -45,7 +48,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from gateway.errors import GatewayError, GatewayTaskNotFound, GatewayTimeout
 from gateway.tasks import CANCELLED, FAILED, RUNNING, SUCCEEDED, TaskStatus, TaskSubmitted
-from media_jobs import live, storage
+from media_jobs import live, storage, uploads
 from media_jobs.models import LEASE_SECONDS, POLL_MAX_SECONDS, MediaFile, MediaJob
 from media_jobs.providers import (
     NO_LINKS,
@@ -106,7 +109,6 @@ async def poll_once(owner: str | None = None, *, wait: bool = True) -> int:
     # Cancels first: a task abandoned by a retry is cancelled even while its job is polled.
     cancels = await db(MediaJob.objects.claim)(owner, limit=limit, cancels=True)
     jobs = await db(MediaJob.objects.claim)(owner, limit=limit)
-    retries = await db(MediaJob.objects.claim)(owner, limit=limit, downloads=True)
     queued = [job for job in jobs if job.status == Status.QUEUED]
     polled = [job for job in jobs if job.status != Status.QUEUED]
     slow = [job for job in queued if adapter_for(job.kind).submit_seconds() > 0]
@@ -124,15 +126,18 @@ async def poll_once(owner: str | None = None, *, wait: bool = True) -> int:
     if still_active:  # the next poll of each, and the lease's end, in a few UPDATEs
         await db(MediaJob.objects.schedule_polls)(still_active, owner=owner)
     await asyncio.gather(*(_push(job) for job, changed in polls if changed))
-    await asyncio.gather(*(_retry_copy(job) for job in retries))
     await asyncio.gather(*(_cancel_upstream(job, owner) for job in cancels))
+    copies = await _start_copies(owner)
     if wait:
         await asyncio.gather(*slow_tasks)
+        copies.update(await _start_copies(owner))  # what the slow submits brought back
+        await asyncio.gather(*copies.values())
     else:
         for task in slow_tasks:
             _in_flight.add(task)
             task.add_done_callback(_in_flight.discard)
-    return len(jobs) + len(retries) + len(cancels)
+    copied_only = copies.keys() - {job.pk for job in jobs}  # not polled in this pass too
+    return len(jobs) + len(copied_only) + len(cancels)
 
 
 # Slow submits a loop's pass did not wait for (cancelled with the loop: their jobs' leases
@@ -173,20 +178,14 @@ async def _submit(job: MediaJob, owner: str) -> None:
             changed = await db(job.mark_succeeded)(
                 result_urls=list(answer.result_urls), result=answer.result
             )
-            if changed and (answer.result_urls or answer.inline):
-                await _store_immediate(job, answer)
+            for position, data in answer.inline if changed else ():  # bytes at hand
+                await storage.store_inline(job, position, data)
+            if changed and any(answer.result_urls):
+                wake_local()  # a pass copies the linked ones now, not when next due
         else:
             changed = await db(job.mark_submitted)(answer.task_id)
     if changed:
         await _push(job)
-
-
-async def _store_immediate(job: MediaJob, answer: Immediate) -> None:
-    """Store the files an answer carried at once (an images-API answer's `b64_json`) and
-    copy those it linked to (its `url`s), as a task's results (retried if a copy fails)."""
-    for position, data in answer.inline:
-        await storage.store_inline(job, position, data)
-    await _copy(job)
 
 
 def _start_submit(job: MediaJob, owner: str) -> bool:
@@ -212,7 +211,10 @@ async def submit_upstream(job: MediaJob) -> TaskSubmitted | Immediate:
         parent_id = await db(_parent_upstream_id)(job)
         if not parent_id:
             raise CannotSubmit(NO_PARENT)
-    return await adapter_for(job.kind).submit(job, parent_id)
+    # The pictures the params name are read from their files for this call only.
+    sent = copy.copy(job)
+    sent.params = await db(uploads.inline_params)(job)
+    return await adapter_for(job.kind).submit(sent, parent_id)
 
 
 def _parent_upstream_id(job: MediaJob) -> str:
@@ -228,9 +230,7 @@ async def _apply(job: MediaJob, status: TaskStatus | None) -> bool:
     """Apply one answer (copy the results of a success, keep the preview of a picture being
     drawn); the caller schedules the next poll and pushes. True if the job changed."""
     changed = await db(apply_status)(job, status)
-    if changed and job.status == Status.SUCCEEDED:
-        await _copy(job)
-    elif changed and job.status == Status.RUNNING and status is not None:
+    if changed and job.status == Status.RUNNING and status is not None:
         url = adapter_for(job.kind).preview_url(status)
         if url:
             await storage.store_preview(job, url)
@@ -312,23 +312,67 @@ def _cancel_done(job: MediaJob, owner: str, retry_in: int | None) -> None:
 # --- results ---------------------------------------------------------------------------
 
 
-async def _copy(job: MediaJob) -> None:
-    """Store a freshly succeeded job's files (they replace the preview); remember what
-    failed, to retry later."""
-    missing = await storage.store_results(job)
-    await db(_drop_preview)(job)
-    if missing:
+# Copies run beside the polling: a pass hands them to tasks of their own (at most
+# MEDIA_DOWNLOAD_WORKERS at once per process) and does not wait for them, so a result that
+# drips in slowly never delays the polls of other jobs. A job to copy is one the database
+# says is due (`downloads_due`: just succeeded, or a failed copy's retry), leased for as
+# long as its downloads may take; a process that dies mid-copy leaves the lease to lapse
+# and whoever polls next copies what is still missing.
+_copies: set[asyncio.Future[None]] = set()
+
+
+def _copy_lease_seconds() -> int:
+    """Long enough for one file; stretched again before each (`_renew_copy_lease`), so a
+    copy cut short is taken up again within minutes, not after all its files' time."""
+    return int(LEASE_SECONDS + float(settings.MEDIA_DOWNLOAD_SECONDS))
+
+
+def _renew_copy_lease(job: MediaJob, owner: str) -> None:
+    until = timezone.now() + timedelta(seconds=_copy_lease_seconds())
+    MediaJob.objects.filter(pk=job.pk, lease_owner=owner).update(lease_until=until)
+
+
+async def _start_copies(owner: str) -> dict[Any, asyncio.Future[None]]:
+    """Lease the jobs whose copies are due, as many as there are free workers, and start
+    their copies; returns their tasks by job id (the caller may wait for them)."""
+    loop = asyncio.get_running_loop()
+    busy = sum(1 for task in _copies if task.get_loop() is loop)
+    free = int(settings.MEDIA_DOWNLOAD_WORKERS) - busy
+    if free <= 0:
+        return {}
+    jobs = await db(MediaJob.objects.claim)(
+        owner, limit=free, downloads=True, lease_seconds=_copy_lease_seconds()
+    )
+    tasks: dict[Any, asyncio.Future[None]] = {
+        job.pk: asyncio.ensure_future(_copy(job, owner)) for job in jobs
+    }
+    for task in tasks.values():
+        _copies.add(task)
+        task.add_done_callback(_copies.discard)
+    return tasks
+
+
+async def _copy(job: MediaJob, owner: str) -> None:
+    """Store a succeeded job's files (they replace the preview); remember what failed, to
+    retry later; push the card."""
+
+    async def renew() -> None:
+        await db(_renew_copy_lease)(job, owner)
+
+    try:
+        missing = await storage.store_results(job, before_each=renew)
+        await db(_drop_preview)(job)
         await db(_record_missing)(job, missing)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # its lease lapses and the copy is tried again
+        logger.exception("Copying the results of job %s failed", job.pk)
+        return
+    await _push(job)
 
 
 def _drop_preview(job: MediaJob) -> None:
     MediaFile.objects.filter(job=job, kind=MediaFile.Kind.PREVIEW).delete()
-
-
-async def _retry_copy(job: MediaJob) -> None:
-    missing = await storage.store_results(job)
-    await db(_record_missing)(job, missing)
-    await _push(job)
 
 
 def _record_missing(job: MediaJob, missing: list[str]) -> None:
@@ -385,7 +429,15 @@ async def run_poller(owner: str | None = None, *, stop: asyncio.Event | None = N
         for task in _in_flight_here():
             task.cancel()
         raise
+    finally:
+        for task in _copies_here():  # taken up again by the next poller (their leases lapse)
+            task.cancel()
     await asyncio.gather(*_in_flight_here(), return_exceptions=True)  # stopped: let them end
+
+
+def _copies_here() -> list[asyncio.Future[None]]:
+    loop = asyncio.get_running_loop()
+    return [task for task in _copies if task.get_loop() is loop]
 
 
 def _in_flight_here() -> list[asyncio.Future[None]]:

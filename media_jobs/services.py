@@ -7,15 +7,17 @@ reserves the new one. A view creates the QUEUED row and returns; the poller
 are told (media_jobs.live) and the poller is woken (media_jobs.poller.wake).
 
 `params` are the options of the upstream call, by kind and action (media_jobs.poller.submit):
-Midjourney IMAGINE `images` (data: URLs), `niji`, `speed` (fast/relax/turbo); a button press
-(action = the button's action, `button` = its customId, `parent` = the job it is on) `speed`,
-and for a modal flow `mask` / `modal_prompt`; BLEND `images`, `dimensions`; DESCRIBE `image`;
-SHORTEN none; SWAP_FACE `source`, `target`; UPLOAD `images` and IMAGE_SEED (with `parent`)
-answer at once, no task to poll (their `result`: `urls`, `seed`). Suno MUSIC the keywords
-of gateway.suno.submit (`description`, `title`, `tags`, `model`, `instrumental`,
-`continue_clip_id`, `continue_at`; the prompt is the lyrics in custom mode); LYRICS none.
-Luma GENERATE `aspect_ratio`, `start_image`, `end_image`, `loop`, `expand_prompt`; EXTEND
-(with `parent`) the same.
+Midjourney IMAGINE `images` (pictures: `upload:<id>` references to JobUpload files, which
+`create_job` makes of the forms' data URLs; media_jobs.uploads), `niji`, `speed`
+(fast/relax/turbo); a button press (action = the button's action, `button` = its
+customId, `parent` = the job it is on) `speed`, and for a modal flow `mask` /
+`modal_prompt`; BLEND `images`, `dimensions`; DESCRIBE `image`; SHORTEN none; SWAP_FACE
+`source`, `target`; UPLOAD `images` and IMAGE_SEED (with `parent`) answer at once, no task
+to poll (their `result`: `urls`, `seed`). Suno MUSIC the keywords of gateway.suno.submit
+(`description`, `title`, `tags`, `model`, `instrumental`, `continue_clip_id`,
+`continue_at`; the prompt is the lyrics in custom mode); LYRICS none. Luma GENERATE
+`aspect_ratio`, `start_image`, `end_image`, `loop`, `expand_prompt`; EXTEND (with
+`parent`) the same.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import (
     Case,
@@ -36,9 +40,12 @@ from django.db.models import (
     When,
 )
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from media_jobs import billing
-from media_jobs.models import DEFAULT_DEADLINE, MediaFile, MediaJob, stuck_before
+from accounts.models import Membership
+from media_jobs import billing, uploads
+from media_jobs.models import DEFAULT_DEADLINE, JobUpload, MediaFile, MediaJob, stuck_before
 from media_jobs.providers import adapter_for
 
 Status = MediaJob.Status
@@ -88,18 +95,66 @@ def create_job(
         deadline=now + DEFAULT_DEADLINE,
         last_progress_at=now,
     )
+    # Pictures go to files, the params keep references (media_jobs.uploads).
+    job.params, made = uploads.extract(job, job.params)
     try:
         with transaction.atomic():
+            _check_active_allowance(user.pk, membership.team_id)
+            _check_upload_allowance(user, membership, sum(upload.size for upload in made))
             job.save()
+            JobUpload.objects.bulk_create(made)
             # Reserved before the poller can submit it; refused (usage.services.BudgetRefused,
             # a ValidationError saying why), the job is never saved.
             billing.reserve(job, role=membership.role)
     except IntegrityError:
+        uploads.delete_files(made)
         if key and (existing := _by_key(user, key)) is not None:
             return existing  # the other request of a double click won the race
         raise
+    except BaseException:
+        uploads.delete_files(made)
+        raise
     _after_commit(job, added=True)
     return job
+
+
+def _check_active_allowance(user_id: int | None, team_id: int) -> None:
+    """ValidationError if the member has MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER jobs queued or
+    running in the team already (0: no limit). The member's row is locked first, so two
+    creates at once are counted one after the other (PostgreSQL; SQLite writes one at a
+    time anyway)."""
+    limit = int(settings.MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER)
+    if limit <= 0 or user_id is None:
+        return
+    Membership.objects.select_for_update().filter(user_id=user_id, team_id=team_id).first()
+    active = MediaJob.objects.filter(team_id=team_id, created_by_id=user_id).active()
+    if active.count() >= limit:
+        raise ValidationError(
+            ngettext(
+                "You may have at most %(count)d job queued or running at once; wait for it "
+                "to finish, or cancel it.",
+                "You may have at most %(count)d jobs queued or running at once; wait for one "
+                "to finish, or cancel one.",
+                limit,
+            )
+            % {"count": limit},
+            code="too_many_jobs",
+        )
+
+
+def _check_upload_allowance(user, membership, adding: int) -> None:
+    """ValidationError if the pictures of the member's active jobs and `adding` bytes more
+    would pass MEDIA_MAX_UPLOAD_BYTES_PER_MEMBER (0: no limit)."""
+    limit = int(settings.MEDIA_MAX_UPLOAD_BYTES_PER_MEMBER)
+    if limit <= 0 or adding <= 0:
+        return
+    if uploads.bytes_held(user, membership) + adding > limit:
+        raise ValidationError(
+            _("Your jobs in progress already hold %(mb)s MB of pictures, the most one member "
+              "may; wait for one to finish, or cancel one.")
+            % {"mb": f"{limit / 1024 / 1024:g}"},
+            code="too_many_upload_bytes",
+        )  # fmt: skip
 
 
 def retryable(now=None) -> Q:
@@ -127,6 +182,8 @@ def retry_job(job: MediaJob) -> bool:
         current = MediaJob.objects.filter(retryable(now), pk=job.pk).first()
         if current is None:
             return False
+        if not current.is_active:  # a stuck job is counted already
+            _check_active_allowance(current.created_by_id, current.team_id)
         abandoned = ""
         if current.is_active and adapter_for(current.kind).cancels_upstream:
             abandoned = current.upstream_id

@@ -8,6 +8,7 @@ media_jobs.services.sync_conversation_jobs itself.
 A deleted MediaFile row takes its stored file and thumbnail with it, once the deletion
 commits (a rollback keeps both). post_delete fires for every row, also in a cascade (a
 deleted conversation or job) and a queryset delete: a receiver turns off the fast delete.
+A deleted JobUpload (a job's picture) takes its file the same way.
 """
 
 from __future__ import annotations
@@ -32,9 +33,16 @@ def media_file_deleted(sender, instance, using: str, **kwargs) -> None:
     transaction.on_commit(partial(delete_stored_files, instance), using=using, robust=True)
 
 
+def upload_deleted(sender, instance, using: str, **kwargs) -> None:
+    from media_jobs.uploads import delete_files
+
+    transaction.on_commit(partial(delete_files, [instance]), using=using, robust=True)
+
+
 def connect() -> None:
     from chat.models import Conversation
-    from media_jobs.models import MediaFile
+    from media_jobs.models import JobUpload, MediaFile
 
     post_save.connect(conversation_saved, sender=Conversation, dispatch_uid="media_jobs_sharing")
     post_delete.connect(media_file_deleted, sender=MediaFile, dispatch_uid="media_jobs_files")
+    post_delete.connect(upload_deleted, sender=JobUpload, dispatch_uid="media_jobs_uploads")

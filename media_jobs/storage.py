@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -72,26 +74,55 @@ def wanted_files(job: MediaJob) -> list[Wanted]:
     ]
 
 
-async def store_results(job: MediaJob) -> list[str]:
-    """Download what is not stored yet; return the URLs that could not be copied."""
-    stored = await sync_to_async(_stored_keys)(job)
+def max_files() -> int:
+    return int(settings.MEDIA_MAX_FILES_PER_JOB)
+
+
+def max_job_bytes() -> int:
+    return int(float(settings.MEDIA_MAX_BYTES_PER_JOB))
+
+
+async def store_results(
+    job: MediaJob, before_each: Callable[[], Awaitable[object]] | None = None
+) -> list[str]:
+    """Download what is not stored yet; return the URLs that could not be copied. A job
+    keeps at most MEDIA_MAX_FILES_PER_JOB files and MEDIA_MAX_BYTES_PER_JOB bytes: each
+    download may take only what is left of that allowance, and what lies beyond it is
+    skipped for good (logged), not retried. `before_each` is awaited before each download
+    (the poller stretches its lease there)."""
+    stored = await sync_to_async(_stored)(job)
+    left = max_job_bytes() - sum(stored.values())
     missing = []
-    for want in wanted_files(job):
+    for index, want in enumerate(wanted_files(job)):
         if (want.kind, want.position) in stored:
             continue
+        if index >= max_files() or left <= 0:
+            logger.warning(
+                "Job %s: not copying %s: over the job's allowance of %d files and %d bytes",
+                job.pk, want.url[:200], max_files(), max_job_bytes(),
+            )  # fmt: skip
+            continue
+        if before_each is not None:
+            await before_each()
         try:
-            got = await dl.download(want.url, expect=EXPECT[want.kind])
+            got = await dl.download(want.url, expect=EXPECT[want.kind],
+                                    limit=min(dl.max_bytes(), left))  # fmt: skip
         except GatewayError as exc:
             logger.warning("Job %s: not copying %s: %s", job.pk, want.url[:200], exc)
             missing.append(want.url)
             continue
-        await sync_to_async(save_file)(job, want, got)
+        if await sync_to_async(save_file)(job, want, got) is not None:
+            left -= len(got.data)
     return missing
 
 
 async def store_inline(job: MediaJob, position: int, data: bytes) -> bool:
     """Store a picture the gateway sent inline (an images-API `b64_json` item, already held
     to a download's rules by gateway.images) as the job's image at `position`, once."""
+    if position >= max_files():
+        logger.warning("Job %s: not storing inline image %d: over the job's allowance of %d "
+                       "files", job.pk, position, max_files())  # fmt: skip
+        return False
     try:
         checked = dl.checked_bytes(data, expect=EXPECT[MediaFile.Kind.IMAGE])
     except GatewayError as exc:
@@ -102,8 +133,12 @@ async def store_inline(job: MediaJob, position: int, data: bytes) -> bool:
     return await sync_to_async(save_file)(job, want, got) is not None
 
 
-def _stored_keys(job: MediaJob) -> set[tuple[str, int]]:
-    return set(MediaFile.objects.filter(job=job).values_list("kind", "position"))
+def _stored(job: MediaJob) -> dict[tuple[str, int], int]:
+    """(kind, position) -> size of the job's stored files (a preview is replaced, so it
+    does not count against the job's allowance)."""
+    files = MediaFile.objects.filter(job=job).exclude(kind=MediaFile.Kind.PREVIEW)
+    return {(kind, position): size for kind, position, size
+            in files.values_list("kind", "position", "size")}  # fmt: skip
 
 
 async def store_preview(job: MediaJob, url: str) -> bool:

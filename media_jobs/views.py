@@ -203,6 +203,8 @@ def press(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
     `prompt` and `mask`; our own seed, extend and continue)."""
     job, membership = _writer(request, job_id)
     form = ButtonForm(request.POST)
+    if "mask" in form.errors:  # the one field a person fills in: say what is wrong
+        return _refused(request, job, ValidationError(list(form.errors["mask"])))
     if not form.is_valid() or job.status != MediaJob.Status.SUCCEEDED:
         return HttpResponse(status=400)
     data = form.cleaned_data

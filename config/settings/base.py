@@ -254,6 +254,10 @@ if DEMO_GATEWAY:
 GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 10.0)
 GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 300.0)
 GATEWAY_MODELS_CACHE_SECONDS = env_int("GATEWAY_MODELS_CACHE_SECONDS", 300)
+# The most bytes of one gateway answer Parlor reads (a task list, a models list, an images
+# answer with its pictures inline); a bigger answer is refused, never parsed. Result files
+# have their own cap (MEDIA_MAX_DOWNLOAD_MB).
+GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 32 * 1024 * 1024)
 # GPTs (gpt-4-gizmo-<g-id>) are offered when the gateway lists any; with this, also when it
 # lists none but accepts ids it does not list.
 GATEWAY_ACCEPTS_UNLISTED_GIZMOS = env_bool("GATEWAY_ACCEPTS_UNLISTED_GIZMOS", False)
@@ -282,6 +286,13 @@ MAX_CONCURRENT_REPLIES = env_int("MAX_CONCURRENT_REPLIES", 3)
 # Streaming: coalescing window for token fragments and the checkpoint interval.
 STREAM_FLUSH_MS = env_int("STREAM_FLUSH_MS", 40)
 STREAM_CHECKPOINT_SECONDS = env_int("STREAM_CHECKPOINT_SECONDS", 5)
+# Request bodies (config.bodylimit): the most bytes any request may carry, refused with a
+# 413 before Django reads it (the voice-recording and chat-attachment routes take their own
+# larger uploads). Django's caps: a plain form field may hold a mask's data URL (4 MB of
+# text), and uploads bigger than FILE_UPLOAD_MAX_MEMORY_SIZE are spooled to disk.
+REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 32 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Media jobs: the largest result file copied into storage (MB); how many jobs one poller
 # pass claims at most (media_jobs.poller); minutes without progress after which an active
 # job counts as stuck and is offered Cancel and Retry (MediaJob.is_stuck).
@@ -289,6 +300,16 @@ MEDIA_MAX_DOWNLOAD_MB = env_float("MEDIA_MAX_DOWNLOAD_MB", 200.0)
 # One deadline for a whole result download, redirects included.
 MEDIA_DOWNLOAD_SECONDS = env_float("MEDIA_DOWNLOAD_SECONDS", 300.0)
 MEDIA_POLL_BATCH = env_int("MEDIA_POLL_BATCH", 200)
+# What one job may store (files and bytes; beyond it results stay upstream links), and how
+# many jobs' results one process copies at once, beside its polling.
+MEDIA_MAX_FILES_PER_JOB = env_int("MEDIA_MAX_FILES_PER_JOB", 8)
+MEDIA_MAX_BYTES_PER_JOB = env_int("MEDIA_MAX_BYTES_PER_JOB", 400 * 1024 * 1024)
+MEDIA_DOWNLOAD_WORKERS = env_int("MEDIA_DOWNLOAD_WORKERS", 4)
+# Jobs one member may have queued or running at once, in a team (0: no limit).
+MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER = env_int("MEDIA_MAX_ACTIVE_JOBS_PER_MEMBER", 6)
+# The bytes of pictures (reference images, frames, masks) one member's jobs in progress may
+# hold at once, in a team (0: no limit).
+MEDIA_MAX_UPLOAD_BYTES_PER_MEMBER = env_int("MEDIA_MAX_UPLOAD_BYTES_PER_MEMBER", 100 * 1024 * 1024)
 MEDIA_STUCK_MINUTES = env_int("MEDIA_STUCK_MINUTES", 5)
 # Image generation (/image, the Studio's Image tool): the model and size preselected.
 IMAGE_DEFAULT_MODEL = env_str("IMAGE_DEFAULT_MODEL", "dall-e-3")

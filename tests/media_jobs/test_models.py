@@ -77,7 +77,10 @@ def test_succeeded_keeps_results_buttons_and_ends_polling(job):
     assert job.status == Status.SUCCEEDED
     assert job.progress == 100
     assert job.buttons == buttons
-    assert job.next_poll_at is None and job.finished_at is not None
+    assert job.finished_at is not None
+    # No more polls: what is left is copying its results, due at once.
+    assert not MediaJob.objects.due().filter(pk=job.pk).exists()
+    assert MediaJob.objects.downloads_due().filter(pk=job.pk).exists()
 
 
 @pytest.mark.parametrize("end", ["mark_failed", "mark_cancelled", "mark_succeeded"])

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from media_jobs import uploads
 from media_jobs.models import MediaFile, MediaJob
 from tests.factories import make_conversation, make_job
 
@@ -50,9 +51,10 @@ def _card(client, job):
     return client.get(reverse("media_jobs:card", args=[job.pk]))
 
 
-def _press(client, job, custom_id, key=None, headers=None, **extra):
+def _press(client, job, custom_id, key=None, headers=None, follow=False, **extra):
     data = {"custom_id": custom_id, "idempotency_key": key or str(uuid.uuid4()), **extra}
-    return client.post(reverse("media_jobs:press", args=[job.pk]), data, headers=headers)
+    url = reverse("media_jobs:press", args=[job.pk])
+    return client.post(url, data, headers=headers, follow=follow)
 
 
 # Cards
@@ -198,15 +200,37 @@ def test_a_modal_button_sends_the_prompt_and_the_mask(team, alice, alice_client)
     child = MediaJob.objects.get(parent=job)
     assert (child.action, child.button) == ("INPAINT", "MJ::Inpaint::1::abc::SOLO")
     assert str(child.title) == "Vary (Region)"
-    assert child.params == {"speed": "relax", "modal_prompt": "a hat", "mask": mask}
+    assert child.params["mask"].startswith("upload:")  # kept as a file
+    assert uploads.inline_params(child) == {"speed": "relax", "modal_prompt": "a hat", "mask": mask}
 
 
-def test_a_mask_that_is_not_a_png_is_refused(team, alice, alice_client):
+def test_a_mask_that_is_not_a_png_is_refused_with_a_reason(team, alice, alice_client):
     job = _done(team, alice)
 
-    response = _press(alice_client, job, "MJ::Inpaint::1::abc::SOLO", mask="javascript:x")
+    response = _press(alice_client, job, "MJ::Inpaint::1::abc::SOLO", mask="javascript:x",
+                      follow=True)  # fmt: skip
 
-    assert response.status_code == 400
+    assert "The mask must be a PNG image." in response.content.decode()
+    assert not MediaJob.objects.filter(parent=job).exists()
+
+
+def test_a_3_mb_mask_within_the_forms_allowance_is_taken(team, alice, alice_client):
+    job = _done(team, alice)
+    mask = "data:image/png;base64," + base64.b64encode(PNG + b"\x00" * 3_000_000).decode()
+
+    response = _press(alice_client, job, "MJ::Inpaint::1::abc::SOLO", prompt="a hat", mask=mask)
+
+    assert response.status_code in (201, 302)
+    assert uploads.inline_params(MediaJob.objects.get(parent=job))["mask"] == mask
+
+
+def test_a_mask_over_the_allowance_is_refused_with_a_reason(team, alice, alice_client):
+    job = _done(team, alice)
+    mask = "data:image/png;base64," + base64.b64encode(PNG + b"\x00" * 3_200_000).decode()
+
+    response = _press(alice_client, job, "MJ::Inpaint::1::abc::SOLO", mask=mask, follow=True)
+
+    assert "The mask must be 3 MB or smaller." in response.content.decode()
     assert not MediaJob.objects.filter(parent=job).exists()
 
 
@@ -480,7 +504,10 @@ def test_uploads_are_checked_by_their_bytes_and_size(alice_client, settings):
     assert big.status_code == 400 and "5 MB" in big.content.decode()
     assert good.status_code == 302
     job = MediaJob.objects.get()
-    assert job.params["image"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert (
+        uploads.inline_params(job)["image"]
+        == "data:image/png;base64," + base64.b64encode(PNG).decode()
+    )
 
 
 def test_blend_takes_two_to_five_images(alice_client):

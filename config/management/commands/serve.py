@@ -38,6 +38,9 @@ class Command(BaseCommand):
         from daphne.server import Server  # installs the asyncio reactor: import it first
 
         from config.asgi import application
+        from config.bodylimit import install_daphne_guard
+
+        install_daphne_guard()  # bodies over the limit are dropped as they arrive
 
         interface = host.strip("[]").replace(":", r"\:")
         self.stdout.write(start_line(host, port, first_run=not _has_users()))
