@@ -86,8 +86,8 @@ class UsageFilterForm(forms.Form):
         required=False,
         choices=[
             ("", _("All")),
-            ("up", _("👍 Good replies")),
-            ("down", _("👎 Bad replies")),
+            ("up", _("Thumbs up")),
+            ("down", _("Thumbs down")),
             ("note", _("With a note")),
         ],
     )
