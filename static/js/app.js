@@ -934,6 +934,17 @@
     }
   });
 
+  // Esc in the note closes it, as Cancel does for an edit, and gives the focus back.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !event.target.closest) return;
+    var form = event.target.closest(".feedback-note");
+    var box = form && form.closest(".feedback");
+    var button = box && box.querySelector(".feedback-note-btn");
+    if (!button) return;
+    setNoteOpen(button, false);
+    button.focus();
+  });
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.closest || !form.closest(".feedback")) return;

@@ -84,7 +84,12 @@ def test_rate_down_with_a_note_then_see_it_after_a_reload_and_on_the_usage_page(
     expect(reply.get_by_label("What went wrong? (optional)")).to_have_value(
         "Too vague about the moon"
     )
-    reply.get_by_role("button", name="Close").click()
+    reply.get_by_label("What went wrong? (optional)").press("Escape")
+    expect(reply.get_by_label("What went wrong? (optional)")).to_be_hidden()
+    expect(reply.get_by_role("button", name="Edit your note")).to_be_focused()
+    expect(reply.get_by_role("button", name="Edit your note")).to_have_attribute(
+        "aria-expanded", "false"
+    )
     _shots(page, "message-actions-rated", reply.locator(".message-actions"))
 
     # The owner (the first account owns the first team) reads it on the usage page.
