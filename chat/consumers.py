@@ -24,7 +24,7 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from accounts.access import clean_id, get_for_user, get_membership
 from accounts.live import CLOSE_ACCESS_LOST, CLOSE_SESSION_ENDED, team_group, user_group
 from accounts.models import Membership, User
-from chat import attachments, commands, completions, events, frames, live_render, services
+from chat import attachments, commands, completions, events, feedback, frames, live_render, services
 from chat.db import reply_db
 from chat.events import ACTIONS
 from chat.models import Attachment, Conversation, Message
@@ -81,7 +81,16 @@ def _load_thread(
 ) -> tuple[list[ThreadItem], list[ExtraItem]]:
     """The thread as stored and the other apps' items in it (chat.threads), for `user`."""
     thread = services.load_thread(conversation=conversation)
-    return thread, load_extra_items(user, conversation, thread)
+    return thread, _extras_with_feedback(user, conversation, thread)
+
+
+def _extras_with_feedback(
+    user: User, conversation: Conversation, thread: list[ThreadItem]
+) -> list[ExtraItem]:
+    """The other apps' items in a thread about to be sent, after loading the user's own
+    ratings onto its replies (chat.feedback)."""
+    feedback.attach(user, [item.message for item in thread])
+    return load_extra_items(user, conversation, thread)
 
 
 def _command_membership(session_key: str | None, user_id: int, team_id: int) -> Membership:
@@ -260,6 +269,38 @@ class ChatConsumer(AsyncWebsocketConsumer):
         else:  # the reply may be written by another process (scale mode)
             await self.channel_layer.group_send(self.group_name, {"type": events.REPLY_STOP})
 
+    async def on_feedback(self, data: dict[str, Any]) -> None:
+        """A thumb or a note (chat.feedback): readers may rate too. Every tab of this user on
+        this conversation redraws the thumbs; only this one opens the note form."""
+        try:
+            change = await database_sync_to_async(feedback.apply)(
+                session_key=self.session_key,
+                user_id=self.scope["user"].pk,
+                conversation_id=self.conversation.pk,
+                data=data,
+            )
+        except SessionEnded:
+            await self._end(CLOSE_SESSION_ENDED)
+            return
+        except Http404:
+            await self._send_error(_("That message is no longer there."))
+            return
+        except ValidationError as exc:
+            await self._send_error(" ".join(exc.messages))
+            return
+        event = {
+            "type": events.FEEDBACK_CHANGED,
+            "conversation_id": str(self.conversation.pk),
+            "message_id": change.message_id,
+            "rating": change.rating,
+            "note": change.note,
+            "ask_note": change.ask_note,
+            "origin": self.channel_name,
+        }
+        await self.channel_layer.group_send(user_group(self.scope["user"].pk), event)
+        if "note" in data:
+            await self.send(text_data=frames.live_region_frame(_("Note saved. Thank you.")))
+
     async def _start_reply(self, action: str, **kwargs: Any) -> None:
         # Refusals that need no database come first, before anything is reserved: a reader
         # flooding the socket must not make the writer's sends look busy.
@@ -294,7 +335,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(Exception):  # a closed tab must not stop the reply
                 extras = None
                 if action != events.SEND:  # the whole thread goes, with the other apps' items
-                    extras = await database_sync_to_async(load_extra_items)(
+                    extras = await database_sync_to_async(_extras_with_feedback)(
                         self.scope["user"], start.conversation, start.thread
                     )
                 first = frames.first_frame(
@@ -465,6 +506,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         generation = registry.for_conversation(self.conversation.pk)
         if generation is not None:
             generation.stop()
+
+    async def feedback_changed(self, event: dict[str, Any]) -> None:
+        if event["conversation_id"] != str(self.conversation.pk):
+            return  # the user's tab on another conversation
+        ask_note = event["ask_note"] and event["origin"] == self.channel_name
+        await self.send(
+            text_data=frames.feedback_frame(
+                event["message_id"], event["rating"], event["note"], ask_note=ask_note
+            )
+        )
 
     # Generic events (accounts.live)
 

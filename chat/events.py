@@ -17,13 +17,20 @@ RETRY = "retry"
 STOP = "stop"
 # A tab that reconnected while a reply was still shown as streaming asks for the thread.
 SYNC = "sync"
+# A reader's thumbs up / down or note on a reply (chat.feedback): the reader's own, so not a
+# write to the conversation.
+FEEDBACK = "feedback"
 
 REPLY_ACTIONS = (SEND, EDIT, REGENERATE, RETRY)  # each starts a reply (services.begin_reply)
 WRITE_ACTIONS = (*REPLY_ACTIONS, STOP)
-ACTIONS = (*WRITE_ACTIONS, SYNC)
+ACTIONS = (*WRITE_ACTIONS, SYNC, FEEDBACK)
 
 # Channel-layer events to a conversation's group (Conversation.group_name).
 REPLY_STARTED = "reply.started"  # {"message_id"}: a reply began in some process
 REPLY_FINISHED = "reply.finished"  # {"message_id"}: it is stored; tabs load it
 REPLY_SNAPSHOT = "reply.snapshot"  # {"message_id", "content", "sibling_ids", "plain"}: scale mode
 REPLY_STOP = "reply.stop"  # {}: the process writing the conversation's reply stops it
+# To a user's group (accounts.live.user_group): their feedback on a reply changed; each of their
+# tabs on that conversation redraws its thumbs. {"conversation_id", "message_id", "rating",
+# "note", "ask_note", "origin": the channel of the tab that acted}
+FEEDBACK_CHANGED = "feedback.changed"

@@ -20,7 +20,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from chat import commands, completions, events, rendering
-from chat.models import Conversation, Message
+from chat.models import Conversation, Feedback, Message
 from chat.threads import ExtraItem, ThreadItem, merge
 
 Status = Message.Status
@@ -87,6 +87,14 @@ def render_message(
     if live is not None:
         context["live_blocks"], context["live_tail"] = live
     return render_to_string("chat/messages.html#message", context)
+
+
+def feedback_frame(message_id: int, rating: str, note: str, *, ask_note: bool) -> str:
+    """A reply's thumbs as one user now has them (`rating` "" for none); `ask_note` opens the
+    note form (for the tab that just rated)."""
+    feedback = Feedback(rating=rating, note=note) if rating else None
+    context = {"message_id": message_id, "feedback": feedback, "feedback_open": ask_note}
+    return render_to_string("chat/messages.html#feedback", {**context, "feedback_oob": True})
 
 
 def thread_frame(

@@ -487,3 +487,36 @@ class SpeechClip(models.Model):
 
     def __str__(self) -> str:
         return f"{self.voice} {self.speed} #{self.index} of {self.message_id or 'sample'}"
+
+
+class Feedback(models.Model):
+    """One reader's thumbs up or down on a complete assistant reply, with an optional note:
+    one per user and message, changed or removed by that user (chat.feedback). The team's
+    reviewers (site admins and owners) read it on the usage page."""
+
+    class Rating(models.TextChoices):
+        UP = "up", _("Good reply")
+        DOWN = "down", _("Bad reply")
+
+    NOTE_MAX_CHARS = 500
+
+    message = models.ForeignKey(
+        Message, models.CASCADE, related_name="feedback", verbose_name=_("message")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    rating = models.CharField(_("rating"), max_length=4, choices=Rating.choices)
+    note = models.CharField(_("note"), max_length=NOTE_MAX_CHARS, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback")
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user"], name="one_feedback_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating} on {self.message_id} by {self.user_id}"

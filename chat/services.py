@@ -37,7 +37,7 @@ from chat.models import (
 )
 from chat.sessions import SessionEnded, session_is_current
 from chat.signals import reply_ended
-from chat.threads import MessageTree, ThreadItem, build_thread
+from chat.threads import MessageTree, ThreadItem, build_thread, reply_cost, settled_cost
 from chat.vision import ImageRef, image_part
 from gateway import catalogue
 from usage import services as money
@@ -454,6 +454,7 @@ def finish_reply(
         # Charged in the transaction that ends it: complete, stopped, interrupted or failed,
         # a reply pays for what it delivered (refunded only if it delivered nothing).
         _charge_keeping_the_text(message, complete=status == Message.Status.COMPLETE)
+        message.settled_cost = reply_cost(message.pk)  # type: ignore[attr-defined]  # Details
         sibling_ids = _sibling_ids(message)
     return ThreadItem(message, sibling_ids)
 
@@ -499,7 +500,8 @@ def fail_reply(*, message_id: int, error: str) -> int:
 
 def load_message_item(*, conversation_id: UUID | str, message_id: int) -> ThreadItem | None:
     """A message and its siblings, for tabs that follow a reply from another process."""
-    message = Message.objects.filter(conversation_id=conversation_id, pk=message_id).first()
+    messages = Message.objects.filter(conversation_id=conversation_id, pk=message_id)
+    message = messages.annotate(settled_cost=settled_cost()).first()
     if message is None:
         return None
     return ThreadItem(message, _sibling_ids(message))

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, prefetch_related_objects
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Subquery, Sum, prefetch_related_objects
 from django.http import Http404
 
 from accounts.access import clean_id
 from accounts.models import Membership, User
 from chat.models import Attachment, Conversation, Message
+from usage.models import UsageRecord
 
 
 @dataclass
@@ -62,6 +64,29 @@ class ThreadItem:
         return loaded(self.message)
 
     @property
+    def feedback(self) -> Any:
+        """The viewer's Feedback on this reply, if chat.feedback.attach loaded it; else None."""
+        return getattr(self.message, "my_feedback", None)
+
+    @property
+    def rateable(self) -> bool:
+        return (
+            self.message.role == Message.Role.ASSISTANT
+            and self.message.status == Message.Status.COMPLETE
+        )
+
+    @property
+    def cost(self) -> Any:
+        """What the reply cost: its settled charges' sum (Decimal), loaded with it
+        (settled_cost: MessageTree.for_conversation, or set after the charge); None while
+        it is reserved or was never charged."""
+        return getattr(self.message, "settled_cost", None)
+
+    @property
+    def currency(self) -> str:
+        return settings.USAGE_CURRENCY
+
+    @property
     def count(self) -> int:
         return len(self.sibling_ids)
 
@@ -97,7 +122,7 @@ class MessageTree:
         has_attachments = Attachment.objects.filter(message=OuterRef("pk"))
         messages: list[Message] = list(
             conversation.messages.select_related("author").annotate(
-                has_attachments=Exists(has_attachments)
+                has_attachments=Exists(has_attachments), settled_cost=settled_cost()
             )
         )
         with_files = [m for m in messages if getattr(m, "has_attachments", False)]
@@ -138,6 +163,24 @@ class MessageTree:
         return [
             ThreadItem(m, [s.pk for s in self.children[m.parent_id]]) for m in self.path_to(leaf_id)
         ]
+
+
+def settled_cost() -> Subquery:
+    """The Subquery of a message's settled charges' sum (None without any), for annotate()."""
+    settled = UsageRecord.objects.filter(
+        message=OuterRef("pk"), status=UsageRecord.Status.SETTLED
+    ).order_by()
+    return Subquery(settled.values("message").annotate(total=Sum("cost")).values("total")[:1])
+
+
+def reply_cost(message_id: int) -> Any:
+    """settled_cost of one message, for a reply just charged (chat.services.finish_reply)."""
+    return (
+        Message.objects.filter(pk=message_id)
+        .annotate(cost=settled_cost())
+        .values_list("cost", flat=True)
+        .first()
+    )
 
 
 def build_thread(conversation: Conversation) -> list[ThreadItem]:

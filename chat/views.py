@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import access
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership
-from chat import attachments, export, services
+from chat import attachments, export, feedback, services
 from chat import search as message_search
 from chat.forms import ConversationSettingsForm, RenameForm
 from chat.models import GPT, Conversation, Pin
@@ -133,6 +133,7 @@ def _render_page(
 ) -> HttpResponse:
     is_creator = conversation.created_by_id == request.user.pk
     thread = build_thread(conversation)
+    feedback.attach(request.user, [item.message for item in thread])
     gpts = offered_gpts(conversation.team_id)
     form = form or ConversationSettingsForm(
         instance=conversation, models=_models_for(conversation, gpts=gpts), gpts=gpts
@@ -318,6 +319,7 @@ def switch_version(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID
     if not request.htmx:
         return redirect(conversation)
     thread = tree.thread(conversation.current_leaf_id)
+    feedback.attach(request.user, [item.message for item in thread])
     context = {"conversation": conversation, "thread": thread, "can_write": True}
     context["thread_entries"] = thread_entries(request.user, membership, conversation, thread)
     return render(request, "chat/messages.html#thread", context)

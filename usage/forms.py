@@ -80,6 +80,17 @@ class UsageFilterForm(forms.Form):
     kind = forms.ChoiceField(
         label=_("Kind"), required=False, choices=[("", _("All")), *UsageRecord.Kind.choices]
     )
+    # Narrows the Feedback section only (usage.feedback); the charges are not rated.
+    feedback = forms.ChoiceField(
+        label=_("Feedback"),
+        required=False,
+        choices=[
+            ("", _("All")),
+            ("up", _("Thumbs up")),
+            ("down", _("Thumbs down")),
+            ("note", _("With a note")),
+        ],
+    )
     conversation = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, data: Any = None, *, teams: QuerySet[Team], **kwargs: Any) -> None:

@@ -28,7 +28,7 @@ from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership, Team, TeamOwnedQuerySet, User
 from gateway.catalogue import list_chat_models
 from gateway.errors import GatewayError
-from usage import charts, services, spreadsheet
+from usage import charts, feedback, services, spreadsheet
 from usage.audit import log_view
 from usage.forms import BudgetForm, UsageFilterForm
 from usage.models import ZERO, AuditEntry, TeamBudget, UsageRecord
@@ -172,6 +172,25 @@ def _content_url(record: UsageRecord, admin: bool, readable: dict[str, set[Any]]
     return None
 
 
+def _with_note_links(notes: list[Any], user: User) -> list[Any]:
+    """Each note with the link its reply may be opened by, as for its charges: a site
+    admin's through the reply's charge (audited), an owner's only into a conversation they
+    may read."""
+    admin = is_site_admin(user)
+    ids = {note.message.conversation_id for note in notes}
+    readable = set() if admin or not ids else _readable("conversation", user, ids)
+    for note in notes:
+        conversation = note.message.conversation
+        if admin:
+            url = reverse("usage:record", args=[note.record_id]) if note.record_id else None
+        elif conversation.pk in readable:
+            url = f"{conversation.get_absolute_url()}#message-{note.message_id}"
+        else:
+            url = None
+        note.content_url = url
+    return notes
+
+
 def _drill(query: QueryDict, **changes: Any) -> str:
     """The usage page's address with these filters changed, the others kept."""
     params = query.copy()
@@ -241,6 +260,9 @@ def overview(request: AuthenticatedHttpRequest) -> HttpResponse:
             if team.pk in spend or _team_filter(form)
         ],
     }
+    ratings = feedback.ratings(getattr(form, "cleaned_data", {}), teams, start, end)
+    context["feedback_counts"] = feedback.per_model(ratings)
+    context["feedback_notes"] = _with_note_links(feedback.latest_notes(ratings), request.user)
     if admin:
         context["default_zero"] = services.default_price_warning()
         context["unpriced"] = services.unpriced_models(list_chat_models())

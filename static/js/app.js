@@ -901,3 +901,65 @@
     renderMath(document);
   });
 })();
+
+/* ---------- feedback on replies (chat.feedback): the note form, and focus kept on the thumbs ----------
+   The thumbs are redrawn by a websocket frame that replaces them: the thumb (or the note's Save)
+   that was used gets the focus back, so a keyboard user stays where they were. */
+(function () {
+  "use strict";
+  var refocus = null;
+
+  function setNoteOpen(button, open) {
+    var form = document.getElementById(button.getAttribute("aria-controls"));
+    if (!form) return;
+    form.hidden = !open;
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) form.querySelector("textarea").focus();
+  }
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest(".feedback-note-btn");
+    if (toggle) {
+      setNoteOpen(toggle, toggle.getAttribute("aria-expanded") !== "true");
+      return;
+    }
+    var close = event.target.closest(".feedback-note-close");
+    if (close) {
+      var box = close.closest(".feedback");
+      var button = box && box.querySelector(".feedback-note-btn");
+      if (button) {
+        setNoteOpen(button, false);
+        button.focus();
+      }
+    }
+  });
+
+  // Esc in the note closes it, as Cancel does for an edit, and gives the focus back.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !event.target.closest) return;
+    var form = event.target.closest(".feedback-note");
+    var box = form && form.closest(".feedback");
+    var button = box && box.querySelector(".feedback-note-btn");
+    if (!button) return;
+    setNoteOpen(button, false);
+    button.focus();
+  });
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.closest || !form.closest(".feedback")) return;
+    var thumb = form.querySelector(".feedback-btn");
+    refocus = thumb ? thumb.id : form.id + "-done";
+  }, true);
+
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    if (!refocus) return;
+    var active = document.activeElement;
+    if (active && active !== document.body && active.isConnected) return;
+    var id = refocus;
+    refocus = null;
+    // After a saved note the form is closed: its Add/Edit button takes the focus.
+    var target = document.getElementById(id.replace(/-note-done$/, "-note-btn"));
+    if (target) target.focus();
+  });
+})();
