@@ -2,9 +2,9 @@
 
 One code path for both modes. Embedded (no REDIS_URL): `run_embedded_poller` is one of the
 web process's BACKGROUND coroutines (config.startup). Scale mode: `manage.py runworker
-media-jobs` runs media_jobs.worker, which starts the same `run_poller` on the first message
-its channel gets; every web process sends one at start (`wake_worker_at_start`) and on each
-create (`wake`). `manage.py poll_media_jobs --once` runs one pass.
+media-jobs` runs media_jobs.worker, which starts the same `run_poller` as the worker starts
+(config/management/commands/runworker.py); web processes wake it at their start
+(`wake_worker_at_start`) and on each create (`wake`). `manage.py poll_media_jobs --once` runs one pass.
 
 A pass (`poll_once`): lease due jobs with one conditional UPDATE (MediaJob.objects.claim);
 submit the QUEUED ones; fetch the others with one batch call per kind; apply each answer
