@@ -13,8 +13,10 @@ in the same transaction); fail jobs past their deadline; keep a preview of a pic
 drawn; copy results into storage on success; cancel upstream the tasks of jobs cancelled
 (or abandoned by a retry) where the provider can, retrying with a back-off while the
 gateway does not answer; push a refresh stub to the tabs only when something changed;
-schedule the next poll (sooner after a change, backing off 2 s -> 15 s otherwise), which
-also releases the lease. A poller that dies mid-pass leaves its lease to lapse and another
+schedule the next poll (sooner after a change, backing off 2 s -> 15 s otherwise, at most
+3 s while the gateway does not answer, so a job is seen soon after it is back), which also
+releases the lease; polls the gateway did not answer are counted per job, and the card says
+so after two in a row (MediaJobQuerySet.record_polls). A poller that dies mid-pass leaves its lease to lapse and another
 takes the job: a submit already started is never sent twice (the job fails with a retry
 instead), a stored file is never stored twice. Every provider is reached through its adapter
 (media_jobs.providers); once a minute the loop also hands stale reservations to their
@@ -73,6 +75,9 @@ MIN_PASS_SECONDS = 2.0
 # An upstream cancel the gateway did not answer is tried again after these delays, then
 # given up (logged): 5 tries over about 7 minutes.
 CANCEL_RETRY_SECONDS = (10, 30, 90, 300)
+# The longest one batch poll may take: past it the poll counts as unanswered (a slow gateway,
+# with the client's read timeout of minutes, would otherwise hold every other job's poll).
+FETCH_SECONDS = 20.0
 # How often the loop hands stale reservations to their closers (usage.sweep_reservations).
 SWEEP_SECONDS = 60.0
 
@@ -116,14 +121,23 @@ async def poll_once(owner: str | None = None, *, wait: bool = True) -> int:
     for job in polled:
         by_kind[job.kind].append(job)
     polls: list[tuple[MediaJob, bool]] = []
+    answered: list[MediaJob] = []
+    unanswered: list[MediaJob] = []
     for kind, group in by_kind.items():
         statuses = await _fetch(kind, [job.upstream_id for job in group if job.upstream_id])
+        asked = [job for job in group if job.upstream_id]
+        (answered if statuses is not None else unanswered).extend(asked)
+        statuses = statuses or {}
         changes = await asyncio.gather(*(_apply(j, statuses.get(j.upstream_id)) for j in group))
         polls += [(job, changed) for job, changed in zip(group, changes, strict=True)]
+    notices = await db(MediaJob.objects.record_polls)(answered, unanswered)
     still_active = [(job, changed) for job, changed in polls if job.is_active]
     if still_active:  # the next poll of each, and the lease's end, in a few UPDATEs
-        await db(MediaJob.objects.schedule_polls)(still_active, owner=owner)
-    await asyncio.gather(*(_push(job) for job, changed in polls if changed))
+        await db(MediaJob.objects.schedule_polls)(
+            still_active, owner=owner, unanswered={job.pk for job in unanswered}
+        )
+    pushed = {job.pk: job for job, changed in polls if changed} | {j.pk: j for j in notices}
+    await asyncio.gather(*(_push(job) for job in pushed.values()))
     await asyncio.gather(*(_retry_copy(job) for job in retries))
     await asyncio.gather(*(_cancel_upstream(job, owner) for job in cancels))
     if wait:
@@ -140,15 +154,18 @@ async def poll_once(owner: str | None = None, *, wait: bool = True) -> int:
 _in_flight: set[asyncio.Future[None]] = set()
 
 
-async def _fetch(kind: str, ids: list[str]) -> dict[str, TaskStatus]:
-    """The answers of one batch call of the kind's adapter; none if it failed."""
+async def _fetch(kind: str, ids: list[str]) -> dict[str, TaskStatus] | None:
+    """The answers of one batch call of the kind's adapter; None if the gateway did not
+    answer it (within FETCH_SECONDS: a slow gateway must not hold the whole pass)."""
     if not ids:
         return {}
     try:
-        return {s.task_id: s for s in await adapter_for(kind).fetch_many(ids)}
-    except GatewayError as exc:
-        logger.warning("Polling %d %s jobs failed: %s", len(ids), kind, exc)
-        return {}
+        async with asyncio.timeout(FETCH_SECONDS):
+            return {s.task_id: s for s in await adapter_for(kind).fetch_many(ids)}
+    except (GatewayError, TimeoutError) as exc:
+        reason = exc if isinstance(exc, GatewayError) else f"no answer in {FETCH_SECONDS:g} s"
+        logger.warning("Polling %d %s jobs failed: %s", len(ids), kind, reason)
+        return None
 
 
 async def _submit(job: MediaJob, owner: str) -> None:
