@@ -9,6 +9,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from config.layer_outage import ChannelLayerOutage  # noqa: E402
 from config.origins import TrustedOriginValidator  # noqa: E402
 from media_jobs.routing import websocket_urlpatterns as media_websocket_urlpatterns  # noqa: E402
 
@@ -22,7 +23,9 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": TrustedOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns + media_websocket_urlpatterns))
+            ChannelLayerOutage(  # Redis down: refuse or close cleanly (config/layer_outage.py)
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns + media_websocket_urlpatterns))
+            )
         ),
         "channel": ChannelNameRouter(WORKER_CHANNELS),
     }

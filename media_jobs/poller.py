@@ -4,7 +4,8 @@ One code path for both modes. Embedded (no REDIS_URL): `run_embedded_poller` is 
 web process's BACKGROUND coroutines (config.startup). Scale mode: `manage.py runworker
 media-jobs` runs media_jobs.worker, which starts the same `run_poller` as the worker starts
 (config/management/commands/runworker.py); web processes wake it at their start
-(`wake_worker_at_start`) and on each create (`wake`). `manage.py poll_media_jobs --once` runs one pass.
+(`wake_worker_at_start`) and on each create (`wake`). `manage.py poll_media_jobs --once`
+runs one pass.
 
 A pass (`poll_once`): lease due jobs with one conditional UPDATE (MediaJob.objects.claim);
 submit the QUEUED ones; fetch the others with one batch call per kind; apply each answer
@@ -16,11 +17,11 @@ gateway does not answer; push a refresh stub to the tabs only when something cha
 schedule the next poll (sooner after a change, backing off 2 s -> 15 s otherwise, at most
 3 s while the gateway does not answer, so a job is seen soon after it is back), which also
 releases the lease; polls the gateway did not answer are counted per job, and the card says
-so after two in a row (MediaJobQuerySet.record_polls). A poller that dies mid-pass leaves its lease to lapse and another
-takes the job: a submit already started is never sent twice (the job fails with a retry
-instead), a stored file is never stored twice. Every provider is reached through its adapter
-(media_jobs.providers); once a minute the loop also hands stale reservations to their
-closers (usage.sweep_reservations).
+so after two in a row (MediaJobQuerySet.record_polls). A poller that dies mid-pass leaves
+its lease to lapse and another takes the job: a submit already started is never sent twice
+(the job fails with a retry instead), a stored file is never stored twice. Every provider
+is reached through its adapter (media_jobs.providers); once a minute the loop also hands
+stale reservations to their closers (usage.sweep_reservations).
 """
 
 from __future__ import annotations
