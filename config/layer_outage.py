@@ -6,7 +6,9 @@ and a socket whose channel read failed was closed with 1011 and another tracebac
 
 - during the handshake: the socket is refused (daphne answers 403; the browser sees 1006),
   with one warning line;
-- once open: it is closed with 1012 (service restart).
+- once open: daphne closes it with 1011: the only code of those the browser retries that
+  daphne lets an application cause (autobahn refuses 1012 and 1013 from one), so a short
+  `ChannelLayerDown` is raised for it, with one line in the log instead of redis' chain.
 
 The htmx websocket extension reconnects after 1006, 1011, 1012 and 1013 with a growing
 pause, the tab meanwhile shows "Reconnecting…", and each reconnect runs the consumer's
@@ -22,8 +24,11 @@ from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
-SERVICE_RESTART = 1012
 LAYER_ERRORS: tuple[type[BaseException], ...] = (RedisError, ConnectionError, TimeoutError)
+
+
+class ChannelLayerDown(Exception):
+    """Raised to daphne for an open socket whose channel layer failed: it closes with 1011."""
 
 
 class ChannelLayerOutage:
@@ -51,6 +56,5 @@ class ChannelLayerOutage:
             if state["closed"]:
                 return
             if state["accepted"]:
-                await send({"type": "websocket.close", "code": SERVICE_RESTART})
-            else:
-                await send({"type": "websocket.close"})
+                raise ChannelLayerDown(f"{type(exc).__name__}: {exc}") from None
+            await send({"type": "websocket.close"})

@@ -45,8 +45,9 @@ POLL_OUTAGE_SECONDS = 3.0
 POLL_FAILURE_NOTICE = 2
 FAILURES_CEILING = 10_000  # the count stops here (a small integer column)
 # A claimed job is the claimer's until its lease runs out; a worker that dies mid-pass
-# simply lets it lapse and another worker takes the job.
-LEASE_SECONDS = 60
+# simply lets it lapse and another worker takes the job, within this long. A pass holds a
+# job for its batch poll (at most poller.FETCH_SECONDS); a slow submit leases its own longer.
+LEASE_SECONDS = 25
 # How long a job may run before it is failed as stuck.
 DEFAULT_DEADLINE = timedelta(minutes=20)
 

@@ -77,8 +77,9 @@ MIN_PASS_SECONDS = 2.0
 # given up (logged): 5 tries over about 7 minutes.
 CANCEL_RETRY_SECONDS = (10, 30, 90, 300)
 # The longest one batch poll may take: past it the poll counts as unanswered (a slow gateway,
-# with the client's read timeout of minutes, would otherwise hold every other job's poll).
-FETCH_SECONDS = 20.0
+# with the client's read timeout of minutes, would otherwise hold every other job's poll
+# and outlast the lease, models.LEASE_SECONDS).
+FETCH_SECONDS = 15.0
 # How often the loop hands stale reservations to their closers (usage.sweep_reservations).
 SWEEP_SECONDS = 60.0
 
