@@ -198,7 +198,9 @@ def main(argv: list[str] | None = None) -> None:
         gateway_url=os.environ.get("GATEWAY_BASE_URL", ""),
         gateway_key=os.environ.get("GATEWAY_API_KEY", "sk-demo"),
     )
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the children too, as Ctrl-C does
+    # `kill` stops the children too, as Ctrl-C does (SIGINT too: a shell's `&` ignores it).
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         stack.start()
         names = ", ".join(stack.processes)
