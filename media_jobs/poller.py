@@ -122,17 +122,21 @@ async def poll_once(owner: str | None = None, *, wait: bool = True) -> int:
     by_kind: dict[str, list[MediaJob]] = defaultdict(list)
     for job in polled:
         by_kind[job.kind].append(job)
-    polls: list[tuple[MediaJob, bool]] = []
+    answers: dict[str, dict[str, TaskStatus]] = {}
     answered: list[MediaJob] = []
     unanswered: list[MediaJob] = []
     for kind, group in by_kind.items():
         statuses = await _fetch(kind, [job.upstream_id for job in group if job.upstream_id])
         asked = [job for job in group if job.upstream_id]
         (answered if statuses is not None else unanswered).extend(asked)
-        statuses = statuses or {}
+        answers[kind] = statuses or {}
+    # Before the answers are applied: a job seen ended has its notice gone already.
+    notices = await db(MediaJob.objects.record_polls)(answered, unanswered)
+    polls: list[tuple[MediaJob, bool]] = []
+    for kind, group in by_kind.items():
+        statuses = answers[kind]
         changes = await asyncio.gather(*(_apply(j, statuses.get(j.upstream_id)) for j in group))
         polls += [(job, changed) for job, changed in zip(group, changes, strict=True)]
-    notices = await db(MediaJob.objects.record_polls)(answered, unanswered)
     still_active = [(job, changed) for job, changed in polls if job.is_active]
     if still_active:  # the next poll of each, and the lease's end, in a few UPDATEs
         await db(MediaJob.objects.schedule_polls)(

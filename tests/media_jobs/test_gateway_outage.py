@@ -136,3 +136,28 @@ def test_while_unanswered_a_job_is_polled_again_within_seconds_however_backed_of
         job.refresh_from_db()
         assert job.next_poll_at is not None
         assert job.next_poll_at - before <= timedelta(seconds=POLL_OUTAGE_SECONDS + 1)
+
+
+def test_a_job_is_never_seen_ended_with_the_notice_still_on(media, team, alice, monkeypatch):
+    """The count is cleared before the answer is applied: the result copy (which can take a
+    while) comes after the job ended, and by then the notice is gone."""
+    job = new_job(alice, team)
+    run_pass()
+    _fail_with(media, "500")
+    run_pass()
+    run_pass()
+    seen_during_copy: list[int] = []
+    copy = poller._copy
+
+    async def watching(copied: MediaJob) -> None:
+        row = await MediaJob.objects.aget(pk=copied.pk)
+        seen_during_copy.append(row.poll_failures)
+        await copy(copied)
+
+    monkeypatch.setattr(poller, "_copy", watching)
+    _answer_again(media)
+    media.clock.advance(30)
+    run_pass()
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED
+    assert seen_during_copy == [0]
