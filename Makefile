@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev run test test-scale test-browser lint fmt migrations-check bench soak messages clean
+.PHONY: install install-dev run scale-up test test-scale test-faults test-browser lint fmt migrations-check bench soak messages clean
 
 # Two stamps: `make run` installs only what serving needs; the other targets add the test and
 # dev extras (pytest, Playwright, ruff, mypy) on top. Each is redone when pyproject.toml changes.
@@ -26,6 +26,12 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
+# Scale mode on this machine: two web processes behind a small proxy, two media workers, the
+# demo gateway, on PostgreSQL and Redis (DATABASE_URL / REDIS_URL, else the local ones).
+# Ctrl+C stops them all. See benchmarks/scale.py.
+scale-up: install
+	$(PY) benchmarks/scale.py --port $(PORT)
+
 test: install-dev
 	$(PY) -m pytest -q
 
@@ -34,6 +40,11 @@ test-scale: install-dev
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(PY) -m pytest -q
+
+# Kills parts of a running scale-mode stack (its own PostgreSQL and Redis, never the machine's)
+# and measures the recovery: tests/faults.
+test-faults: install-dev
+	$(PY) -m pytest -q -s -m faults tests/faults
 
 test-browser: install-dev
 	$(PY) -m pytest -q -m browser tests/browser

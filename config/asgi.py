@@ -10,6 +10,7 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  #
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from config.bodylimit import BodyLimitMiddleware  # noqa: E402
+from config.layer_outage import ChannelLayerOutage  # noqa: E402
 from config.origins import TrustedOriginValidator  # noqa: E402
 from media_jobs.routing import websocket_urlpatterns as media_websocket_urlpatterns  # noqa: E402
 
@@ -24,7 +25,9 @@ application = ProtocolTypeRouter(
         # Bodies are capped before Django reads them (config.bodylimit).
         "http": BodyLimitMiddleware(django_asgi_app),
         "websocket": TrustedOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns + media_websocket_urlpatterns))
+            ChannelLayerOutage(  # Redis down: refuse or close cleanly (config/layer_outage.py)
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns + media_websocket_urlpatterns))
+            )
         ),
         "channel": ChannelNameRouter(WORKER_CHANNELS),
     }

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import mimetypes
 import uuid
+from collections.abc import Collection
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Self
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
@@ -36,9 +38,16 @@ if TYPE_CHECKING:
 POLL_FIRST_SECONDS = 2.0
 POLL_MAX_SECONDS = 15.0
 POLL_BACKOFF = 1.5
+# While the gateway does not answer a job's polls, the next poll comes at most this long after
+# the last (a job backed off to POLL_MAX_SECONDS too), so it is seen soon after the gateway
+# is back; the card says so once this many polls in a row failed.
+POLL_OUTAGE_SECONDS = 3.0
+POLL_FAILURE_NOTICE = 2
+FAILURES_CEILING = 10_000  # the count stops here (a small integer column)
 # A claimed job is the claimer's until its lease runs out; a worker that dies mid-pass
-# simply lets it lapse and another worker takes the job.
-LEASE_SECONDS = 60
+# simply lets it lapse and another worker takes the job, within this long. A pass holds a
+# job for its batch poll (at most poller.FETCH_SECONDS); a slow submit leases its own longer.
+LEASE_SECONDS = 25
 # How long a job may run before it is failed as stuck.
 DEFAULT_DEADLINE = timedelta(minutes=20)
 
@@ -53,14 +62,18 @@ class MediaJobQuerySet(TeamOwnedQuerySet):
         unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
         return self.active().filter(unleased, next_poll_at__lte=now)
 
-    def schedule_polls(self, polled: list[tuple[MediaJob, bool]], *, owner: str, now=None) -> int:
+    def schedule_polls(self, polled: list[tuple[MediaJob, bool]], *, owner: str, now=None,
+                       unanswered: Collection[Any] = ()) -> int:  # fmt: skip
         """`schedule_next_poll` for many jobs at once: one UPDATE per distinct new interval
-        (there are only a handful), touching only jobs `owner` still leases. Returns the
-        number of UPDATE statements."""
+        (there are only a handful), touching only jobs `owner` still leases; the jobs whose
+        poll the gateway did not answer (ids in `unanswered`) come again within
+        POLL_OUTAGE_SECONDS. Returns the number of UPDATE statements."""
         now = now or timezone.now()
         groups: dict[float, list] = {}
         for job, changed in polled:
             job.poll_interval = next_interval(job.poll_interval, changed=changed)
+            if job.pk in unanswered:
+                job.poll_interval = min(job.poll_interval, POLL_OUTAGE_SECONDS)
             job.next_poll_at = now + timedelta(seconds=job.poll_interval)
             job.lease_owner, job.lease_until = "", None
             groups.setdefault(job.poll_interval, []).append(job.pk)
@@ -72,6 +85,31 @@ class MediaJobQuerySet(TeamOwnedQuerySet):
                 lease_until=None,
             )
         return len(groups)
+
+    def record_polls(self, answered: list[MediaJob], unanswered: list[MediaJob],
+                     now=None) -> list[MediaJob]:  # fmt: skip
+        """Count the polls the gateway did not answer (no answer at all: refused, timed out,
+        an error or a page that is not the API's) in a row, from when; an answered poll ends
+        the count. At most two UPDATEs. Returns the jobs whose card changes: those whose
+        count just reached POLL_FAILURE_NOTICE, and those that showed the notice and were
+        answered now."""
+        now = now or timezone.now()
+        shown_until_now = [job for job in answered if job.gateway_unreachable]
+        back = [job.pk for job in answered if job.poll_failures]
+        if back:
+            self.filter(pk__in=back).update(poll_failures=0, unreachable_since=None)
+            for job in answered:
+                job.poll_failures, job.unreachable_since = 0, None
+        if unanswered:
+            self.filter(pk__in=[job.pk for job in unanswered]).update(
+                poll_failures=Least(F("poll_failures") + 1, Value(FAILURES_CEILING)),
+                unreachable_since=Coalesce(F("unreachable_since"), Value(now)),
+            )
+            for job in unanswered:
+                job.poll_failures = min(job.poll_failures + 1, FAILURES_CEILING)
+                job.unreachable_since = job.unreachable_since or now
+        notice = [job for job in unanswered if job.poll_failures == POLL_FAILURE_NOTICE]
+        return shown_until_now + notice
 
     def downloads_due(self, now=None) -> Self:
         """Succeeded jobs whose result copy failed and whose retry is due (unleased)."""
@@ -195,6 +233,10 @@ class MediaJob(TeamOwned):
     cancel_task_id = models.CharField(_("task to cancel upstream"), max_length=200, blank=True)
     cancel_at = models.DateTimeField(_("next upstream cancel at"), null=True, blank=True)
     cancel_attempts = models.PositiveSmallIntegerField(_("upstream cancel attempts"), default=0)
+    # Polls in a row the gateway did not answer, and since when (MediaJobQuerySet.record_polls):
+    # the card says the gateway cannot be reached until one is answered.
+    poll_failures = models.PositiveSmallIntegerField(_("unanswered polls"), default=0)
+    unreachable_since = models.DateTimeField(_("gateway unreachable since"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
@@ -241,6 +283,11 @@ class MediaJob(TeamOwned):
         if since is None:
             return 0
         return max(0, int((timezone.now() - since).total_seconds() // 60))
+
+    @property
+    def gateway_unreachable(self) -> bool:
+        """Active, and the last POLL_FAILURE_NOTICE polls or more got no answer."""
+        return self.is_active and self.poll_failures >= POLL_FAILURE_NOTICE
 
     @property
     def is_stuck(self) -> bool:

@@ -2,9 +2,10 @@
 
 One code path for both modes. Embedded (no REDIS_URL): `run_embedded_poller` is one of the
 web process's BACKGROUND coroutines (config.startup). Scale mode: `manage.py runworker
-media-jobs` runs media_jobs.worker, which starts the same `run_poller` on the first message
-its channel gets; every web process sends one at start (`wake_worker_at_start`) and on each
-create (`wake`). `manage.py poll_media_jobs --once` runs one pass.
+media-jobs` runs media_jobs.worker, which starts the same `run_poller` as the worker starts
+(config/management/commands/runworker.py); web processes wake it at their start
+(`wake_worker_at_start`) and on each create (`wake`). `manage.py poll_media_jobs --once`
+runs one pass.
 
 A pass (`poll_once`): lease due jobs with one conditional UPDATE (MediaJob.objects.claim);
 submit the QUEUED ones; fetch the others with one batch call per kind; apply each answer
@@ -15,12 +16,14 @@ drawn; start the copies of finished jobs' results into storage as tasks beside t
 cancel upstream the tasks of jobs cancelled
 (or abandoned by a retry) where the provider can, retrying with a back-off while the
 gateway does not answer; push a refresh stub to the tabs only when something changed;
-schedule the next poll (sooner after a change, backing off 2 s -> 15 s otherwise), which
-also releases the lease. A poller that dies mid-pass leaves its lease to lapse and another
-takes the job: a submit already started is never sent twice (the job fails with a retry
-instead), a stored file is never stored twice. Every provider is reached through its adapter
-(media_jobs.providers); once a minute the loop also hands stale reservations to their
-closers (usage.sweep_reservations).
+schedule the next poll (sooner after a change, backing off 2 s -> 15 s otherwise, at most
+3 s while the gateway does not answer, so a job is seen soon after it is back), which also
+releases the lease; polls the gateway did not answer are counted per job, and the card says
+so after two in a row (MediaJobQuerySet.record_polls). A poller that dies mid-pass leaves
+its lease to lapse and another takes the job: a submit already started is never sent twice
+(the job fails with a retry instead), a stored file is never stored twice. Every provider
+is reached through its adapter (media_jobs.providers); once a minute the loop also hands
+stale reservations to their closers (usage.sweep_reservations).
 """
 
 from __future__ import annotations
@@ -76,6 +79,10 @@ MIN_PASS_SECONDS = 2.0
 # An upstream cancel the gateway did not answer is tried again after these delays, then
 # given up (logged): 5 tries over about 7 minutes.
 CANCEL_RETRY_SECONDS = (10, 30, 90, 300)
+# The longest one batch poll may take: past it the poll counts as unanswered (a slow gateway,
+# with the client's read timeout of minutes, would otherwise hold every other job's poll
+# and outlast the lease, models.LEASE_SECONDS).
+FETCH_SECONDS = 15.0
 # How often the loop hands stale reservations to their closers (usage.sweep_reservations).
 SWEEP_SECONDS = 60.0
 
@@ -117,15 +124,28 @@ async def poll_once(owner: str | None = None, *, wait: bool = True) -> int:
     by_kind: dict[str, list[MediaJob]] = defaultdict(list)
     for job in polled:
         by_kind[job.kind].append(job)
-    polls: list[tuple[MediaJob, bool]] = []
+    answers: dict[str, dict[str, TaskStatus]] = {}
+    answered: list[MediaJob] = []
+    unanswered: list[MediaJob] = []
     for kind, group in by_kind.items():
         statuses = await _fetch(kind, [job.upstream_id for job in group if job.upstream_id])
+        asked = [job for job in group if job.upstream_id]
+        (answered if statuses is not None else unanswered).extend(asked)
+        answers[kind] = statuses or {}
+    # Before the answers are applied: a job seen ended has its notice gone already.
+    notices = await db(MediaJob.objects.record_polls)(answered, unanswered)
+    polls: list[tuple[MediaJob, bool]] = []
+    for kind, group in by_kind.items():
+        statuses = answers[kind]
         changes = await asyncio.gather(*(_apply(j, statuses.get(j.upstream_id)) for j in group))
         polls += [(job, changed) for job, changed in zip(group, changes, strict=True)]
     still_active = [(job, changed) for job, changed in polls if job.is_active]
     if still_active:  # the next poll of each, and the lease's end, in a few UPDATEs
-        await db(MediaJob.objects.schedule_polls)(still_active, owner=owner)
-    await asyncio.gather(*(_push(job) for job, changed in polls if changed))
+        await db(MediaJob.objects.schedule_polls)(
+            still_active, owner=owner, unanswered={job.pk for job in unanswered}
+        )
+    pushed = {job.pk: job for job, changed in polls if changed} | {j.pk: j for j in notices}
+    await asyncio.gather(*(_push(job) for job in pushed.values()))
     await asyncio.gather(*(_cancel_upstream(job, owner) for job in cancels))
     copies = await _start_copies(owner)
     if wait:
@@ -145,15 +165,18 @@ async def poll_once(owner: str | None = None, *, wait: bool = True) -> int:
 _in_flight: set[asyncio.Future[None]] = set()
 
 
-async def _fetch(kind: str, ids: list[str]) -> dict[str, TaskStatus]:
-    """The answers of one batch call of the kind's adapter; none if it failed."""
+async def _fetch(kind: str, ids: list[str]) -> dict[str, TaskStatus] | None:
+    """The answers of one batch call of the kind's adapter; None if the gateway did not
+    answer it (within FETCH_SECONDS: a slow gateway must not hold the whole pass)."""
     if not ids:
         return {}
     try:
-        return {s.task_id: s for s in await adapter_for(kind).fetch_many(ids)}
-    except GatewayError as exc:
-        logger.warning("Polling %d %s jobs failed: %s", len(ids), kind, exc)
-        return {}
+        async with asyncio.timeout(FETCH_SECONDS):
+            return {s.task_id: s for s in await adapter_for(kind).fetch_many(ids)}
+    except (GatewayError, TimeoutError) as exc:
+        reason = exc if isinstance(exc, GatewayError) else f"no answer in {FETCH_SECONDS:g} s"
+        logger.warning("Polling %d %s jobs failed: %s", len(ids), kind, reason)
+        return None
 
 
 async def _submit(job: MediaJob, owner: str) -> None:

@@ -1,9 +1,10 @@
 """Scale mode's poller: `manage.py runworker media-jobs` (config.asgi.WORKER_CHANNELS).
 
-The worker creates this consumer when the first message reaches the "media-jobs" channel
-(every web process sends one at start and on each create); the first message starts
-media_jobs.poller.run_poller, the same loop the embedded mode runs, and every message wakes
-it. Several workers may run: the poller's leases keep them off each other's jobs.
+`manage.py runworker` (config/management/commands/runworker.py) creates this consumer at
+start with a `worker.started` message, which starts media_jobs.poller.run_poller (the same
+loop the embedded mode runs) and the embedder, with nobody else's message; the wakes web
+processes send (at their start and on each create) then only end the loop's sleep. Several
+workers may run: the poller's leases keep them off each other's jobs.
 """
 
 from __future__ import annotations
@@ -40,3 +41,6 @@ class MediaJobsWorker(AsyncConsumer):
         ensure_poller()
         embedding_worker.ensure_running()  # search by meaning's embedder, beside the poller
         poller.wake_local()
+
+    # `manage.py runworker` (config/management/commands/runworker.py) sends this at start.
+    worker_started = media_wake

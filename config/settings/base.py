@@ -73,10 +73,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Before channels: its `runworker` (config/management/commands) replaces channels' own.
+    "config",
     "channels",
     "django_htmx",
     "template_partials",
-    "config",
     "accounts",
     "chat",
     "media_jobs",

@@ -129,3 +129,42 @@ async def test_runworker_in_another_process_pushes_through_redis_to_a_websocket(
         process.terminate()
         process.wait(TIMEOUT)
         await communicator.disconnect()
+
+
+@pytest.mark.skipif(
+    not (os.environ.get("REDIS_URL") and os.environ.get("DATABASE_URL")),
+    reason="needs REDIS_URL and DATABASE_URL (the scale-mode suite)",
+)
+async def test_runworker_polls_from_its_start_with_no_message_from_anyone(
+    media, team, alice, settings, monkeypatch
+):
+    """A worker started while jobs wait (after a crash, say) takes them up by itself: nobody
+    sends the "media-jobs" channel anything."""
+    from django.db import connection
+
+    monkeypatch.setattr(poller, "wake", lambda: None)
+    settings.REDIS_PREFIX = env_prefix = f"quiet{os.getpid()}"  # a channel nobody wrote to
+    job = await database_sync_to_async(new_job)(alice, team)
+    database_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "DATABASE_URL": f"{database_url}/{connection.settings_dict['NAME']}",
+        "REDIS_PREFIX": env_prefix,
+        "GATEWAY_BASE_URL": settings.GATEWAY_BASE_URL,
+        "GATEWAY_API_KEY": settings.GATEWAY_API_KEY,
+    }
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runworker", "media-jobs"], cwd=root, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(TIMEOUT * 3):
+            while job.status == Status.QUEUED:
+                await asyncio.sleep(0.2)
+                job = await MediaJob.objects.aget(pk=job.pk)
+        assert job.status == Status.SUBMITTED
+    finally:
+        process.terminate()
+        process.wait(TIMEOUT)
