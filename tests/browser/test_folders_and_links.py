@@ -49,7 +49,16 @@ def _slid_in(drawer) -> None:
     raise AssertionError("the drawer did not open")
 
 
-def _shots(browser, page, url: str, name: str, *, signed_in: bool, sidebar: bool = False):
+def _shots(
+    browser,
+    page,
+    url: str,
+    name: str,
+    *,
+    signed_in: bool,
+    sidebar: bool = False,
+    open_link_panel: bool = False,
+):
     SHOTS.mkdir(parents=True, exist_ok=True)
     state = page.context.storage_state() if signed_in else None
     for size, viewport in SIZES.items():
@@ -67,6 +76,12 @@ def _shots(browser, page, url: str, name: str, *, signed_in: bool, sidebar: bool
                     other.locator("#sidebar-toggle").click()
                     expect(other.locator(".sidebar")).to_be_visible()
                     _slid_in(other.locator(".sidebar"))
+                if open_link_panel:
+                    other.locator("#public-link > summary").click()
+                    expect(other.locator("#public-link-url")).to_be_visible()
+                    box = other.locator(".public-link-panel").bounding_box()
+                    assert box is not None and box["x"] >= 0
+                    assert box["x"] + box["width"] <= viewport["width"]
                 other.screenshot(path=str(SHOTS / f"{name}-{size}-{scheme}.png"))
             finally:
                 context.close()
@@ -130,6 +145,7 @@ def test_folders_archive_and_a_public_link(browser, page, server_url):
     expect(url_box).to_be_visible()
     public_url = url_box.input_value()
     page.screenshot(path=str(SHOTS / "link-panel-1280-light.png"))
+    _shots(browser, page, page.url, "link-panel", signed_in=True, open_link_panel=True)
     assert "/p/" in public_url
 
     guest = browser.new_context(viewport=SIZES["1280"])
