@@ -114,7 +114,10 @@ def test_folders_archive_and_a_public_link(browser, page, server_url):
     expect(folder.locator(f"#conversation-{trip}")).to_be_visible()
 
     # archive one and bring it back
-    _menu(page, email).get_by_role("button", name="Archive", exact=True).click()
+    menu = _menu(page, email)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "menu-1280-light.png"))
+    menu.get_by_role("button", name="Archive", exact=True).click()
     archived = page.locator(".archived-section")
     expect(archived).to_contain_text("Archived")
     expect(archived.locator(".folder-count")).to_have_text("1")
