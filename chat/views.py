@@ -142,6 +142,7 @@ def _sidebar_context(request: AuthenticatedHttpRequest, *, q: str = "", current_
         "folders": folders,
         "folder_groups": folder_groups,
         "archived": archived,
+        "can_file": request.team is not None,
         "q": q,
         "current_id": current_id,
         "can_create": request.membership is not None and request.membership.can_write,

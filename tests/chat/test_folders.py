@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from chat.models import Archive, Conversation, Folder, FolderItem
-from tests.factories import make_conversation
+from tests.factories import make_conversation, make_user
 
 HTMX = {"HX-Request": "true"}
 HOME = reverse("chat:home")
@@ -137,3 +137,9 @@ def test_forms_carry_csrf(alice_client, conversation, folder):
     for action in actions:
         form = html[html.index(action) :]
         assert "csrfmiddlewaretoken" in form[: form.index("</form>")]
+
+
+def test_without_a_team_there_is_nothing_to_file_in(client, db):
+    client.force_login(make_user("loner"))
+    assert "New folder" not in client.get(HOME).content.decode()
+    assert client.post(reverse("chat:folder_create"), {"name": "x"}).status_code == 404
