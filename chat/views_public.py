@@ -24,6 +24,12 @@ from usage.audit import log_action
 # Stored HTML is our own sanitised markup, so an <img> is always this simple tag. Pictures
 # are served only to those who may read the conversation; the public page leaves them out.
 IMG_RE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+# A code block that scrolls sideways must take the keyboard's focus to be scrolled by it.
+PRE_RE = re.compile(r"<pre\b")
+
+
+def _public_html(html: str) -> str:
+    return PRE_RE.sub('<pre tabindex="0"', IMG_RE.sub("", html))
 
 
 def live_link(conversation: Conversation) -> PublicLink | None:
@@ -102,7 +108,7 @@ def public(request, token: str) -> HttpResponse:
     items = [
         {
             "message": item.message,
-            "html": IMG_RE.sub("", item.message.html) if item.message.html else "",
+            "html": _public_html(item.message.html) if item.message.html else "",
             "had_pictures": bool(IMG_RE.search(item.message.html))
             or getattr(item.message, "has_attachments", False),
         }

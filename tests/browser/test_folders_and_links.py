@@ -1,6 +1,7 @@
 """Folders, the archive and public links as a person uses them: file a conversation in a
 folder, archive and bring one back, then give one a public link, read it signed out, revoke
-it. Screenshots (1280 and 390 wide, light and dark) go to test-results/folders/."""
+it. Screenshots (1280 and 390 wide, light and dark) go to test-results/folders/, and axe finds
+no serious violation on any of those pages."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.test_axe import AXE
 from tests.browser.test_first_run_and_chat import _setup_or_login
 
 pytestmark = pytest.mark.browser
@@ -39,6 +41,21 @@ def _menu(page, hex_id: str):
     return item
 
 
+def _axe(page, selector: str) -> list:
+    """axe's serious and critical violations inside `selector` (the part this feature adds:
+    the sidebar of a chat page, or the whole public page)."""
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(
+        """async (selector) => {
+          const result = await axe.run(selector, {resultTypes: ['violations']});
+          return result.violations
+            .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+            .map((v) => ({id: v.id, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' '))}));
+        }""",
+        selector,
+    )
+
+
 def _slid_in(drawer) -> None:
     """Wait until the phone's drawer has finished sliding in (its box reaches the edge)."""
     deadline = time.monotonic() + 5
@@ -58,6 +75,7 @@ def _shots(
     signed_in: bool,
     sidebar: bool = False,
     open_link_panel: bool = False,
+    scope: str = "body",
 ):
     SHOTS.mkdir(parents=True, exist_ok=True)
     state = page.context.storage_state() if signed_in else None
@@ -68,6 +86,7 @@ def _shots(
                 color_scheme=scheme,
                 storage_state=state,
                 is_mobile=size == "390",
+                bypass_csp=True,  # for axe's script only
             )
             try:
                 other = context.new_page()
@@ -83,6 +102,8 @@ def _shots(
                     assert box is not None and box["x"] >= 0
                     assert box["x"] + box["width"] <= viewport["width"]
                 other.screenshot(path=str(SHOTS / f"{name}-{size}-{scheme}.png"))
+                violations = _axe(other, scope)
+                assert violations == [], (name, size, scheme, violations)
             finally:
                 context.close()
 
@@ -130,7 +151,7 @@ def test_folders_archive_and_a_public_link(browser, page, server_url):
     # one stays archived for the pictures
     _menu(page, email).get_by_role("button", name="Archive", exact=True).click()
     expect(page.locator(".archived-section")).to_be_visible()
-    _shots(browser, page, page.url, "sidebar", signed_in=True, sidebar=True)
+    _shots(browser, page, page.url, "sidebar", signed_in=True, sidebar=True, scope=".sidebar")
 
     # the team allows public links
     page.get_by_role("link", name="Team", exact=True).click()
@@ -148,7 +169,15 @@ def test_folders_archive_and_a_public_link(browser, page, server_url):
     expect(url_box).to_be_visible()
     public_url = url_box.input_value()
     page.screenshot(path=str(SHOTS / "link-panel-1280-light.png"))
-    _shots(browser, page, page.url, "link-panel", signed_in=True, open_link_panel=True)
+    _shots(
+        browser,
+        page,
+        page.url,
+        "link-panel",
+        signed_in=True,
+        open_link_panel=True,
+        scope="#public-link",
+    )
     assert "/p/" in public_url
 
     guest = browser.new_context(viewport=SIZES["1280"])
