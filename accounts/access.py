@@ -154,3 +154,16 @@ def get_child(parent: models.Model, related_name: str, pk: Any) -> Any:
         return queryset.get(pk=pk)
     except queryset.model.DoesNotExist:
         raise Http404 from None
+
+
+def get_own(user: User, model_or_qs: type[M] | models.QuerySet[M], pk: Any, **lookups: Any) -> M:
+    """Return a personal object (one whose `user` is `user`, such as a folder of
+    conversations), narrowed by `lookups` (e.g. team=...); 404 for anyone else's."""
+    if not user.is_authenticated:
+        raise Http404
+    queryset = _queryset(model_or_qs)
+    pk = clean_id(queryset.model, pk)
+    obj = queryset.filter(pk=pk, user=user, **lookups).first()
+    if obj is None:
+        raise Http404
+    return obj

@@ -126,6 +126,11 @@ class User(AbstractUser):
 
 class Team(models.Model):
     name = models.CharField(_("name"), max_length=100)
+    # Whether writers may give a conversation a public, read-only link (chat.PublicLink);
+    # turning it off stops every link of the team at once.
+    allow_public_links = models.BooleanField(
+        _("allow public links"), default=False, db_default=False
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     members = models.ManyToManyField(
         User,

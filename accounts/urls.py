@@ -44,5 +44,10 @@ urlpatterns = [
         views.member_remove,
         name="member_remove",
     ),
+    path(
+        "teams/<int:team_id>/public-links/",
+        views.team_public_links,
+        name="team_public_links",
+    ),
     path("invite/<str:token>/", views.invite_accept, name="invite_accept"),
 ]

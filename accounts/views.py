@@ -175,6 +175,21 @@ def invite_revoke(request: AuthenticatedHttpRequest, team_id: int, invite_id: in
     return redirect("accounts:team")
 
 
+@login_required
+@require_POST
+def team_public_links(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
+    """Turn public links of the team's conversations on or off: off stops every link at once
+    (they answer 404); on again, the links not revoked work again."""
+    team, _membership = access.get_owned_team_for_user(request.user, team_id)
+    team.allow_public_links = request.POST.get("allow") == "on"
+    team.save(update_fields=["allow_public_links"])
+    if team.allow_public_links:
+        messages.success(request, _("Public links are on for this team."))
+    else:
+        messages.success(request, _("Public links are off: the team's links no longer open."))
+    return redirect("accounts:team")
+
+
 def _invite_gone(request: HttpRequest, invite: Invite | None) -> HttpResponse:
     if invite is None:
         reason, status = "invalid", 404

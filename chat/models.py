@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
@@ -11,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from accounts.models import TeamOwned, TeamOwnedQuerySet
+from accounts.models import Membership, TeamOwned, TeamOwnedQuerySet
 
 
 class ConversationQuerySet(TeamOwnedQuerySet):
@@ -19,6 +20,15 @@ class ConversationQuerySet(TeamOwnedQuerySet):
         """Annotate each row with `is_pinned`: whether `user` (not anyone else) pinned it."""
         pins = Pin.objects.filter(user=user, conversation=models.OuterRef("pk"))
         return self.annotate(is_pinned=models.Exists(pins))
+
+    def with_filing(self, user) -> ConversationQuerySet:
+        """Annotate each row with `user`'s own `is_archived` and `folder_id` (None: no folder)."""
+        archived = Archive.objects.filter(user=user, conversation=models.OuterRef("pk"))
+        placed = FolderItem.objects.filter(user=user, conversation=models.OuterRef("pk"))
+        return self.annotate(
+            is_archived=models.Exists(archived),
+            folder_id=models.Subquery(placed.values("folder_id")[:1]),
+        )
 
     def sidebar_order(self, user) -> ConversationQuerySet:
         """The viewer's pins first, then the most recently active."""
@@ -267,6 +277,154 @@ class Pin(models.Model):
             return False
         cls.objects.get_or_create(user=user, conversation=conversation)
         return True
+
+
+class Archive(models.Model):
+    """A conversation one person put away, for themselves: it leaves their sidebar list and
+    still opens by its URL and in search. Like a pin, reading the conversation is enough."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="archives", verbose_name=_("user")
+    )
+    conversation = models.ForeignKey(
+        Conversation, models.CASCADE, related_name="archives", verbose_name=_("conversation")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("archived conversation")
+        verbose_name_plural = _("archived conversations")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "conversation"], name="unique_archive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation} archived by {self.user}"
+
+    @classmethod
+    def set(cls, *, user, conversation: Conversation, archived: bool) -> None:
+        if archived:
+            cls.objects.get_or_create(user=user, conversation=conversation)
+        else:
+            cls.objects.filter(user=user, conversation=conversation).delete()
+
+
+class Folder(models.Model):
+    """One person's folder of conversations in one team: nobody else sees it. Deleting it
+    deletes only the filing (FolderItem), never a conversation."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="folders", verbose_name=_("user")
+    )
+    team = models.ForeignKey(
+        "accounts.Team", models.CASCADE, related_name="+", verbose_name=_("team")
+    )
+    name = models.CharField(_("name"), max_length=80)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("folder")
+        verbose_name_plural = _("folders")
+        ordering = ["name", "pk"]
+        indexes = [models.Index(fields=["user", "team"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FolderItem(models.Model):
+    """Where one person filed a conversation: at most one folder each, per person."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    conversation = models.ForeignKey(
+        Conversation, models.CASCADE, related_name="folder_items", verbose_name=_("conversation")
+    )
+    folder = models.ForeignKey(
+        Folder, models.CASCADE, related_name="items", verbose_name=_("folder")
+    )
+
+    class Meta:
+        verbose_name = _("conversation in a folder")
+        verbose_name_plural = _("conversations in folders")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "conversation"], name="unique_folder_item"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation} in {self.folder}"
+
+    @classmethod
+    def place(cls, *, user, conversation: Conversation, folder: Folder | None) -> None:
+        """File the conversation in `folder` for `user`, or take it out of any (None)."""
+        if folder is None:
+            cls.objects.filter(user=user, conversation=conversation).delete()
+            return
+        cls.objects.update_or_create(
+            user=user, conversation=conversation, defaults={"folder": folder}
+        )
+
+
+def _new_public_token() -> str:
+    # 256 random bits: a link cannot be guessed, so it is stored as it is and shown again.
+    return secrets.token_urlsafe(32)
+
+
+class PublicLinkQuerySet(models.QuerySet["PublicLink"]):
+    def live(self) -> PublicLinkQuerySet:
+        """Not revoked, its team still allows public links, and its creator may still write
+        the conversation (a writing member of its team): the one definition of a working link."""
+        writer = Membership.objects.filter(
+            team_id=models.OuterRef("conversation__team_id"),
+            user_id=models.OuterRef("conversation__created_by_id"),
+            role__in=Membership.WRITING_ROLES,
+        )
+        return self.filter(
+            revoked_at__isnull=True,
+            conversation__team__allow_public_links=True,
+        ).filter(models.Exists(writer))
+
+
+class PublicLink(models.Model):
+    """A revocable link anyone may open to read a conversation's current thread, without
+    signing in (chat.views_public). Made and revoked by the conversation's creator; all of a
+    team's links stop working while the team's owner has public links turned off."""
+
+    conversation = models.ForeignKey(
+        Conversation, models.CASCADE, related_name="public_links", verbose_name=_("conversation")
+    )
+    token = models.CharField(
+        _("token"), max_length=64, unique=True, default=_new_public_token, editable=False
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    objects = PublicLinkQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("public link")
+        verbose_name_plural = _("public links")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="one_live_public_link",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Public link to {self.conversation_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("chat:public", args=[self.token])
 
 
 def _gpt_icon_path(instance: GPT, filename: str) -> str:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import speech_views, views, views_attachments, views_gpts
+from chat import speech_views, views, views_attachments, views_folders, views_gpts, views_public
 
 app_name = "chat"
 urlpatterns = [
@@ -16,6 +16,19 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/rename/", views.rename, name="rename"),
     path("c/<uuid:conversation_id>/pin/", views.pin, name="pin"),
     path("c/<uuid:conversation_id>/delete/", views.delete, name="delete"),
+    path("c/<uuid:conversation_id>/move/", views_folders.move, name="move"),
+    path("c/<uuid:conversation_id>/archive/", views_folders.archive, name="archive"),
+    path("c/<uuid:conversation_id>/unarchive/", views_folders.unarchive, name="unarchive"),
+    path("folders/create/", views_folders.folder_create, name="folder_create"),
+    path("folders/<int:folder_id>/rename/", views_folders.folder_rename, name="folder_rename"),
+    path("folders/<int:folder_id>/delete/", views_folders.folder_delete, name="folder_delete"),
+    path("c/<uuid:conversation_id>/public-link/", views_public.link_create, name="link_create"),
+    path(
+        "c/<uuid:conversation_id>/public-link/revoke/",
+        views_public.link_revoke,
+        name="link_revoke",
+    ),
+    path("p/<str:token>/", views_public.public, name="public"),
     path(
         "c/<uuid:conversation_id>/attachments/",
         views_attachments.attach,

@@ -23,12 +23,15 @@ from accounts.models import Membership
 from chat import attachments, export, feedback, services
 from chat import search as message_search
 from chat.forms import ConversationSettingsForm, RenameForm
-from chat.models import GPT, Conversation, Pin
+from chat.models import GPT, Conversation, Folder, Pin
 from chat.threads import MessageTree, build_thread, thread_entries
 from chat.views_gpts import gpt_of, offered_gpts
+from chat.views_public import link_context
 from gateway import catalogue
 
 SIDEBAR_LIMIT = 200
+# The archived conversations the sidebar's Archived section lists (search finds all of them).
+ARCHIVED_LIMIT = 100
 # The session key of the texts sent from the home page, by conversation id, that the
 # conversation page puts in its composer and sends once its socket opens.
 PENDING_KEY = "pending_first_messages"
@@ -91,25 +94,55 @@ def _current_conversation_id(request: AuthenticatedHttpRequest) -> uuid.UUID | N
 
 def _sidebar_entries(request: AuthenticatedHttpRequest):
     """The current team's conversations the user may read, each with `can_write` and the
-    user's own `is_pinned`, pinned first."""
+    user's own `is_pinned`, `is_archived` and `folder_id`, pinned first."""
     if request.team is None:
         return Conversation.objects.none()
     return (
         Conversation.objects.visible_to(request.user, request.team)
         .with_can_write(request.user)
+        .with_filing(request.user)
         .sidebar_order(request.user)
         .select_related("created_by")
     )
 
 
+def _folders(request: AuthenticatedHttpRequest) -> list[Folder]:
+    if request.team is None:
+        return []
+    return list(Folder.objects.filter(user=request.user, team=request.team))
+
+
 def _sidebar_context(request: AuthenticatedHttpRequest, *, q: str = "", current_id=None) -> dict:
-    conversations = list(_sidebar_entries(request).search(q)[:SIDEBAR_LIMIT])
+    """The sidebar: without a search, the user's folders (each a group of its conversations),
+    then the rest by date, then the archived ones; a search finds archived ones too."""
+    entries = _sidebar_entries(request)
+    folders = _folders(request)
+    folder_groups: list[tuple[Folder, list]] = []
+    archived: list = []
+    if q.strip() or request.team is None:
+        conversations = list(entries.search(q)[:SIDEBAR_LIMIT])
+        ungrouped = conversations
+    else:
+        # One query for both: the listed ones first, then the archived ones.
+        both = entries.order_by("is_archived", "-is_pinned", "-updated_at")
+        rows = list(both[: SIDEBAR_LIMIT + ARCHIVED_LIMIT])
+        conversations = [entry for entry in rows if not entry.is_archived][:SIDEBAR_LIMIT]
+        archived = [entry for entry in rows if entry.is_archived][:ARCHIVED_LIMIT]
+        filed: dict[int, list] = {folder.pk: [] for folder in folders}
+        ungrouped = []
+        for entry in conversations:
+            filed.get(entry.folder_id, ungrouped).append(entry)
+        folder_groups = [(folder, filed[folder.pk]) for folder in folders]
     results = _search_messages(request, q)
     return {
         "search_hits": results.hits,
         "search_meaning_off": results.meaning_off,
         "conversations": conversations,
-        "conversation_groups": group_by_date(conversations, timezone.localdate()),
+        "conversation_groups": group_by_date(ungrouped, timezone.localdate()),
+        "folders": folders,
+        "folder_groups": folder_groups,
+        "archived": archived,
+        "can_file": request.team is not None,
         "q": q,
         "current_id": current_id,
         "can_create": request.membership is not None and request.membership.can_write,
@@ -132,6 +165,7 @@ def _render_page(
     status: int = 200,
 ) -> HttpResponse:
     is_creator = conversation.created_by_id == request.user.pk
+    can_write = conversation.may_write(request.user, membership)
     thread = build_thread(conversation)
     feedback.attach(request.user, [item.message for item in thread])
     gpts = offered_gpts(conversation.team_id)
@@ -146,8 +180,9 @@ def _render_page(
         "thread_entries": thread_entries(request.user, membership, conversation, thread),
         "streaming": bool(thread) and thread[-1].message.is_streaming,
         "is_creator": is_creator,
-        "can_write": conversation.may_write(request.user, membership),
+        "can_write": can_write,
         "can_fork": membership.can_write,
+        **link_context(request, conversation, is_creator=is_creator, can_write=can_write),
         "models": form.models,
         "unavailable_models": _unavailable(form.models),
         "settings_form": form,
@@ -337,10 +372,11 @@ def rename(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> Htt
             Conversation.objects.filter(pk=conversation.pk)
             .with_can_write(request.user)
             .with_pins(request.user)
+            .with_filing(request.user)
             .select_related("created_by")
             .get()
         )
-        context = {"entry": entry, "rename_form": form}
+        context = {"entry": entry, "rename_form": form, "folders": _folders(request)}
         context["current_id"] = _current_conversation_id(request)
         return render(request, "chat/conversation_list.html#renamed", context)
     if form.errors:

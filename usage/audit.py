@@ -32,3 +32,16 @@ def log_admin_view(sender: Any, *, request: HttpRequest, obj: Any, owner: User |
     if target is None:
         target = f"{obj._meta.model_name} {obj.pk}"  # its str() may be content
     log_view(request, action=action, target=target, owner=owner)
+
+
+def log_action(request: HttpRequest, *, action: str, target: str, owner: User | None) -> None:
+    """Log something request.user did that the admin should be able to trace (a public link
+    to a conversation made or revoked), their own content included."""
+    actor = request.user if isinstance(request.user, User) else None
+    AuditEntry.objects.create(
+        actor=actor,
+        action=action[:100],
+        target=target[:300],
+        owner=owner,
+        path=request.get_full_path()[:500],
+    )

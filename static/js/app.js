@@ -963,3 +963,47 @@
     if (target) target.focus();
   });
 })();
+
+// Sidebar folders: a folder (or the Archived section) the user closed stays closed across
+// htmx swaps of the list and page loads. Details elements opt in with data-remember="<key>".
+(function () {
+  "use strict";
+  var PREFIX = "parlor:details:";
+
+  function restore(root) {
+    if (!root || !root.querySelectorAll) return;
+    root.querySelectorAll("details[data-remember]").forEach(function (details) {
+      var saved;
+      try {
+        saved = window.localStorage.getItem(PREFIX + details.getAttribute("data-remember"));
+      } catch (e) {
+        return;
+      }
+      if (saved === "open") details.open = true;
+      else if (saved === "closed") details.open = false;
+    });
+  }
+
+  document.addEventListener(
+    "toggle",
+    function (event) {
+      var details = event.target;
+      if (!(details instanceof HTMLDetailsElement) || !details.hasAttribute("data-remember")) return;
+      try {
+        window.localStorage.setItem(
+          PREFIX + details.getAttribute("data-remember"),
+          details.open ? "open" : "closed"
+        );
+      } catch (e) {
+        /* storage off: the default state it is */
+      }
+    },
+    true
+  );
+  document.addEventListener("DOMContentLoaded", function () {
+    restore(document);
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    restore(event.detail && event.detail.elt ? event.detail.elt.parentNode || document : document);
+  });
+})();
