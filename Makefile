@@ -32,14 +32,17 @@ run: install
 scale-up: install
 	$(PY) benchmarks/scale.py --port $(PORT)
 
+# The suite runs on every core (pytest-xdist; WORKERS=0 runs it in one process).
+WORKERS ?= auto
+
 test: install-dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(WORKERS)
 
 # The same suite in scale mode: PostgreSQL and Redis (see .ci/run).
 test-scale: install-dev
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(WORKERS)
 
 # Kills parts of a running scale-mode stack (its own PostgreSQL and Redis, never the machine's)
 # and measures the recovery: tests/faults.

@@ -33,11 +33,11 @@ class ChannelLayerDown(Exception):
 
 class ChannelLayerOutage:
     def __init__(self, app: Any) -> None:
-        self.app = app
+        self.inner = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "websocket":
-            return await self.app(scope, receive, send)
+            return await self.inner(scope, receive, send)
         state = {"accepted": False, "closed": False}
 
         async def tracked(message: dict[str, Any]) -> None:
@@ -48,7 +48,7 @@ class ChannelLayerOutage:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracked)
+            await self.inner(scope, receive, tracked)
         except LAYER_ERRORS as exc:
             when = "open" if state["accepted"] else "handshake"
             logger.warning("Closed a websocket (%s): the channel layer failed: %s: %s",

@@ -15,7 +15,7 @@ from django.test.client import ClientHandler
 from PIL import Image
 
 from accounts.models import Invite, Membership, Team
-from chat.models import GPT, Attachment, Conversation, Message
+from chat.models import GPT, Attachment, Conversation, Folder, Message
 from media_jobs.models import MediaFile, MediaJob
 from tests.factories import make_conversation, make_job, make_message
 from usage.models import UsageRecord
@@ -98,6 +98,7 @@ class TeamA:
     invite: Invite
     membership: Membership
     record: UsageRecord
+    folder: Folder
 
     def rows(self) -> dict[str, Any]:
         """Every stored field of every object: compared before and after the requests."""
@@ -141,4 +142,5 @@ def team_a(team, alice, bob, media_root) -> TeamA:
         invite=invite,
         membership=Membership.objects.get(team=team, user=bob),
         record=record,
+        folder=Folder.objects.create(team=team, user=alice, name=f"Work {SECRET}"),
     )

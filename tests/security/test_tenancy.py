@@ -31,6 +31,7 @@ OWNED: dict[str, Callable[[TeamA], Any]] = {
     "membership_id": lambda a: a.membership.pk,
     "record_id": lambda a: a.record.pk,
     "team_id": lambda a: a.team.pk,
+    "folder_id": lambda a: a.folder.pk,
 }
 FREE: dict[str, Any] = {
     "variant": "file",
@@ -140,7 +141,7 @@ def test_an_outsider_gets_nothing_of_team_a(route, team_a, charlie_client):
 
 
 # Parameters naming an object private to its creator until shared (accounts.models.TeamOwned).
-PRIVATE = {"conversation_id", "message_id", "attachment_id", "job_id", "file_id"}
+PRIVATE = {"conversation_id", "message_id", "attachment_id", "job_id", "file_id", "folder_id"}
 UNSAFE = ("post", "put", "patch", "delete")
 
 
