@@ -23,7 +23,7 @@ from django.utils.translation import ngettext
 
 from accounts.access import get_rw_for_user
 from accounts.models import User
-from chat import attachments, completions, speech
+from chat import attachments, completions, liveness, speech
 from chat.completions import CompletionOptions, CompletionRequest
 from chat.events import EDIT, REPLY_ACTIONS, SEND
 from chat.models import (
@@ -183,6 +183,7 @@ def begin_reply(
             status=Message.Status.STREAMING,
             model=model,
             params=params,
+            owner=liveness.PROCESS_ID,  # the generation is started in this process
         )
         new_title = _update_conversation(conversation, assistant, action, text)
         created = [m for m in (user_message, assistant) if m is not None]
