@@ -26,4 +26,5 @@ ACTIONS = (*WRITE_ACTIONS, SYNC)
 REPLY_STARTED = "reply.started"  # {"message_id"}: a reply began in some process
 REPLY_FINISHED = "reply.finished"  # {"message_id"}: it is stored; tabs load it
 REPLY_SNAPSHOT = "reply.snapshot"  # {"message_id", "content", "sibling_ids", "plain"}: scale mode
-REPLY_STOP = "reply.stop"  # {}: the process writing the conversation's reply stops it
+# To chat.streaming.stop_group(conversation id), read by the process writing its reply.
+REPLY_STOP = "reply.stop"  # {"conversation_id"}: that process stops the reply
