@@ -422,9 +422,16 @@ def finish_reply(
     """Store the final reply with its HTML (chat.frames.stored_html, rendered by the caller
     off this thread) and its timings (milliseconds from the start of the generation to the
     first content and to the end); return it with its sibling ids. Message.DoesNotExist if it
-    is gone."""
+    is gone.
+
+    Its process may store a reply another process has ended meanwhile (the sweep took the
+    process for dead while it retried this save, chat.liveness): the whole text is stored
+    anyway over the checkpoint the sweep kept, and the charge the sweep made from that
+    checkpoint is corrected to this one (usage.services.recharge_reply). A save that ran
+    twice (committed, then reported as failed) corrects nothing."""
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message_id)
+        ended_elsewhere = message.status != Message.Status.STREAMING
         message.content = content
         message.reasoning = reasoning
         message.html = html
@@ -444,13 +451,14 @@ def finish_reply(
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
         # Charged in the transaction that ends it: complete, stopped, interrupted or failed,
         # a reply pays for what it delivered (refunded only if it delivered nothing).
-        money.charge_reply_of(
-            message.pk,
-            complete=status == Message.Status.COMPLETE,
-            delivered=content + reasoning,
-            prompt_tokens=message.prompt_tokens,
-            completion_tokens=message.completion_tokens,
-        )
+        complete, delivered = status == Message.Status.COMPLETE, content + reasoning
+        tokens = {"prompt_tokens": message.prompt_tokens}
+        tokens["completion_tokens"] = message.completion_tokens
+        if (
+            not money.charge_reply_of(message.pk, complete=complete, delivered=delivered, **tokens)
+            and ended_elsewhere
+        ):
+            money.recharge_reply(message.pk, complete=complete, delivered=delivered, **tokens)
         sibling_ids = _sibling_ids(message)
     return ThreadItem(message, sibling_ids)
 

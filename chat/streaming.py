@@ -29,6 +29,7 @@ from uuid import UUID
 
 from channels.layers import InMemoryChannelLayer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
 from chat import events, frames, reply_files, services, vision
@@ -50,6 +51,13 @@ MAX_PENDING_CHARS = 64 * 1024
 SNAPSHOT_SECONDS = 0.5
 # How long the end of a reply waits for a stuck socket before giving up on it.
 DRAIN_SECONDS = 5.0
+# A final save the database refused (down, restarting, failing over) is tried again, first
+# after SAVE_RETRY_FIRST seconds, doubling up to SAVE_RETRY_MAX, for SAVE_RETRY_FOR seconds;
+# the text waits in memory, the tabs have had it, and the process keeps beating meanwhile
+# (chat.liveness), so no other process ends the reply with its last checkpoint.
+SAVE_RETRY_FIRST = 0.5
+SAVE_RETRY_MAX = 5.0
+SAVE_RETRY_FOR = 3600.0
 
 Status = Message.Status
 _clock = time.monotonic  # tests replace it to check checkpoint and snapshot spacing
@@ -503,17 +511,7 @@ class Generation:
                 html = await asyncio.to_thread(
                     frames.stored_html, content, reasoning, plain=self.plain
                 )
-            return await reply_db(services.finish_reply)(
-                message_id=self.message_id,
-                content=content,
-                reasoning=reasoning,
-                html=html,
-                status=outcome.status,
-                finish_reason=outcome.finish_reason,
-                usage=outcome.usage,
-                error=outcome.error,
-                **self._timings(),
-            )
+            return await self._finish(outcome, content=content, reasoning=reasoning, html=html)
         except Message.DoesNotExist:
             logger.info("Reply %s is gone: its conversation was deleted", self.message_id)
         except Exception:
@@ -526,6 +524,39 @@ class Generation:
         item = self._snapshot_item()
         item.message.status, item.message.error = Status.FAILED, error
         return item
+
+    async def _finish(
+        self, outcome: Outcome, *, content: str, reasoning: str, html: str
+    ) -> ThreadItem:
+        """services.finish_reply, tried again while the database does not answer (one
+        transaction each: a failed one charged nothing; one that committed but reported a
+        failure is stored again without a second charge, see finish_reply)."""
+        timings = self._timings()
+        delay, deadline = SAVE_RETRY_FIRST, _clock() + SAVE_RETRY_FOR
+        while True:
+            try:
+                return await reply_db(services.finish_reply)(
+                    message_id=self.message_id,
+                    content=content,
+                    reasoning=reasoning,
+                    html=html,
+                    status=outcome.status,
+                    finish_reason=outcome.finish_reason,
+                    usage=outcome.usage,
+                    error=outcome.error,
+                    **timings,
+                )
+            except (OperationalError, InterfaceError) as exc:
+                if _clock() + delay > deadline:
+                    raise
+                logger.warning(
+                    "Could not store reply %s (%s); trying again in %.1f s",
+                    self.message_id,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SAVE_RETRY_MAX)
 
     async def _copies(self) -> reply_files.Copies | None:
         """The reply's links and their copies, once the copies still running are done (the
