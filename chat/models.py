@@ -130,7 +130,7 @@ class Message(models.Model):
     params = models.JSONField(_("parameters"), default=dict, blank=True)
     # The ServingProcess writing a reply while it streams (chat.liveness); "" for a message
     # no generation writes (a translation, older rows).
-    owner = models.CharField(max_length=32, blank=True, default="", editable=False)
+    owner = models.CharField(_("Owner"), max_length=32, blank=True, default="", editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

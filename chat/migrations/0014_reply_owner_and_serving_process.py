@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='message',
             name='owner',
-            field=models.CharField(blank=True, default='', editable=False, max_length=32),
+            field=models.CharField(blank=True, default='', editable=False, max_length=32, verbose_name='Owner'),
         ),
         migrations.AddIndex(
             model_name='message',
