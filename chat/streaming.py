@@ -664,6 +664,7 @@ class StopChannel:
         self._layer: Any = None
         self._opened: asyncio.Task[str] | None = None  # the channel, once made
         self._members = 0  # generations joined to the channel of `_opened`
+        self._listener: asyncio.Task[None] | None = None  # reads the channel of `_opened`
 
     def join(self, layer: Any, conversation_id: UUID) -> asyncio.Task[str | None]:
         """Add the channel to the conversation's stop group, beside the reply's upstream
@@ -671,11 +672,24 @@ class StopChannel:
         other processes then waits for the reply's end). Call `leave` with it at the end."""
         loop = asyncio.get_running_loop()
         opened = self._opened
-        if opened is None or self._layer is not layer or opened.get_loop() is not loop:
+        if opened is None or self._stale(opened, layer, loop):
             self._layer, self._members = layer, 0
             self._opened = opened = loop.create_task(self._open(layer))
         self._members += 1
         return loop.create_task(self._join(layer, conversation_id, opened))
+
+    def _stale(
+        self, opened: asyncio.Task[str], layer: Any, loop: asyncio.AbstractEventLoop
+    ) -> bool:
+        """Whether to open the channel again: another layer or event loop (tests), or the
+        last one failed to open or is no longer read."""
+        if self._layer is not layer or opened.get_loop() is not loop:
+            return True
+        if not opened.done():
+            return False
+        if opened.cancelled() or opened.exception() is not None:
+            return True
+        return self._listener is None or self._listener.done()
 
     async def _join(
         self, layer: Any, conversation_id: UUID, opened: asyncio.Task[str]
@@ -714,7 +728,9 @@ class StopChannel:
 
     async def _open(self, layer: Any) -> str:
         channel: str = await layer.new_channel()
-        listener = asyncio.create_task(self._listen(layer, channel), name="reply-stops")
+        self._listener = listener = asyncio.create_task(
+            self._listen(layer, channel), name="reply-stops"
+        )
         _leaving.add(listener)
         listener.add_done_callback(_leaving.discard)
         return channel

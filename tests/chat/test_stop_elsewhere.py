@@ -15,6 +15,7 @@ from django.utils import timezone
 from chat import consumers, services
 from chat.models import Message
 from chat.streaming import Registry, registry, stop_group
+from tests.factories import make_conversation
 from tests.sockets import (
     TIMEOUT,
     FakeStream,
@@ -101,3 +102,27 @@ async def test_stop_of_a_reply_whose_process_died_ends_it_at_once(
     frame = await alice_socket.receive_from(timeout=TIMEOUT)
     assert 'data-message-status="interrupted"' in frame and "Half a reply" in frame
     assert (await get_message(start.assistant_id)).status == Message.Status.INTERRUPTED
+
+
+async def test_a_channel_that_failed_to_open_is_opened_again_for_the_next_reply(
+    conversation, team, alice, gated_stream, monkeypatch
+):
+    layer = get_channel_layer()
+    new_channel = layer.new_channel
+
+    async def away(*args, **kwargs):
+        raise ConnectionError("the channel layer is away")
+
+    monkeypatch.setattr(layer, "new_channel", away)
+    first = await _reply_written_here(conversation, alice)  # cannot join: still running
+    assert await group_size(stop_group(conversation.pk)) == 0
+    monkeypatch.setattr(layer, "new_channel", new_channel)
+    other = await database_sync_to_async(make_conversation)(team, alice)
+
+    second = await _reply_written_here(other, alice)
+    event = {"type": "reply.stop", "conversation_id": str(other.pk)}
+    await layer.group_send(stop_group(other.pk), event)
+    await asyncio.wait_for(finished(second), TIMEOUT)
+
+    assert (await get_message(second.message_id)).status == Message.Status.STOPPED
+    first.stop()
