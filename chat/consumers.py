@@ -24,13 +24,23 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from accounts.access import clean_id, get_for_user, get_membership
 from accounts.live import CLOSE_ACCESS_LOST, CLOSE_SESSION_ENDED, team_group, user_group
 from accounts.models import Membership, User
-from chat import attachments, commands, completions, events, feedback, frames, live_render, services
+from chat import (
+    attachments,
+    commands,
+    completions,
+    events,
+    feedback,
+    frames,
+    live_render,
+    liveness,
+    services,
+)
 from chat.db import reply_db
 from chat.events import ACTIONS
 from chat.models import Attachment, Conversation, Message
 from chat.services import ReplyStart
 from chat.sessions import SessionEnded, check_session
-from chat.streaming import Generation, State, Subscriber, registry
+from chat.streaming import Generation, State, Subscriber, registry, stop_group
 from chat.threads import ExtraItem, ThreadItem, load_extra_items
 
 # Frames one socket may send: a burst of FRAME_BURST, refilled over FRAME_WINDOW_SECONDS.
@@ -266,8 +276,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         generation = registry.for_conversation(self.conversation.pk)
         if generation is not None:
             generation.stop()
-        else:  # the reply may be written by another process (scale mode)
-            await self.channel_layer.group_send(self.group_name, {"type": events.REPLY_STOP})
+            return
+        # Written by another process (scale mode): it reads the conversation's stop group
+        # whether or not a tab of it is open here; one that died stops nothing, so its reply
+        # is ended now rather than at the next sweep (chat.liveness).
+        conversation_id = self.conversation.pk
+        stop = {"type": events.REPLY_STOP, "conversation_id": str(conversation_id)}
+        await self.channel_layer.group_send(stop_group(conversation_id), stop)
+        ended = await reply_db(liveness.end_orphan_of)(conversation_id=conversation_id)
+        if ended is not None:
+            finished = {"type": events.REPLY_FINISHED, "message_id": ended}
+            await self.channel_layer.group_send(self.group_name, finished)
 
     async def on_feedback(self, data: dict[str, Any]) -> None:
         """A thumb or a note (chat.feedback): readers may rate too. Every tab of this user on
@@ -500,11 +519,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             conversation_id=self.conversation.pk
         )
         if not exists:
-            generation.stop()
-
-    async def reply_stop(self, event: dict[str, Any]) -> None:
-        generation = registry.for_conversation(self.conversation.pk)
-        if generation is not None:
             generation.stop()
 
     async def feedback_changed(self, event: dict[str, Any]) -> None:

@@ -29,7 +29,8 @@ ACTIONS = (*WRITE_ACTIONS, SYNC, FEEDBACK)
 REPLY_STARTED = "reply.started"  # {"message_id"}: a reply began in some process
 REPLY_FINISHED = "reply.finished"  # {"message_id"}: it is stored; tabs load it
 REPLY_SNAPSHOT = "reply.snapshot"  # {"message_id", "content", "sibling_ids", "plain"}: scale mode
-REPLY_STOP = "reply.stop"  # {}: the process writing the conversation's reply stops it
+# To chat.streaming.stop_group(conversation id), read by the process writing its reply.
+REPLY_STOP = "reply.stop"  # {"conversation_id"}: that process stops the reply
 # To a user's group (accounts.live.user_group): their feedback on a reply changed; each of their
 # tabs on that conversation redraws its thumbs. {"conversation_id", "message_id", "rating",
 # "note", "ask_note", "origin": the channel of the tab that acted}

@@ -138,6 +138,9 @@ class Message(models.Model):
     # How the message was sent, when not as chat: the composer's Complete mode stores
     # {"mode": "complete", "model", "max_tokens", "temperature", "stop"} (chat.completions).
     params = models.JSONField(_("parameters"), default=dict, blank=True)
+    # The ServingProcess writing a reply while it streams (chat.liveness); "" for a message
+    # no generation writes (a translation, older rows).
+    owner = models.CharField(_("Owner"), max_length=32, blank=True, default="", editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -146,7 +149,15 @@ class Message(models.Model):
         # "messages" alone is the admin's count column ("消息数"); the model's name differs.
         verbose_name_plural = pgettext_lazy("model name", "messages")
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["conversation", "created_at"])]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"]),
+            # The sweep for replies of dead processes reads only the few rows streaming.
+            models.Index(
+                fields=["owner"],
+                condition=models.Q(status="streaming"),
+                name="chat_message_streaming",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
@@ -537,6 +548,21 @@ class VisionModel(models.Model):
 
     def __str__(self) -> str:
         return self.pattern
+
+
+class ServingProcess(models.Model):
+    """A web process that writes replies, alive while it beats (chat.liveness): its `id` is
+    the process's, `beat_at` renewed every few seconds. A reply whose owner has not beaten
+    for chat.liveness.STALE_SECONDS is ended by the other processes."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    host = models.CharField(max_length=200, blank=True)
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid} ({self.id})"
 
 
 class MessageEmbedding(models.Model):

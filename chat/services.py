@@ -24,7 +24,7 @@ from django.utils.translation import ngettext
 
 from accounts.access import get_rw_for_user
 from accounts.models import User
-from chat import attachments, completions, speech
+from chat import attachments, completions, liveness, speech
 from chat.completions import CompletionOptions, CompletionRequest
 from chat.events import EDIT, REPLY_ACTIONS, SEND
 from chat.models import (
@@ -188,6 +188,7 @@ def begin_reply(
             status=Message.Status.STREAMING,
             model=model,
             params=params,
+            owner=liveness.PROCESS_ID,  # the generation is started in this process
         )
         new_title = _update_conversation(conversation, assistant, action, text)
         created = [m for m in (user_message, assistant) if m is not None]
@@ -431,9 +432,16 @@ def finish_reply(
     """Store the final reply with its HTML (chat.frames.stored_html, rendered by the caller
     off this thread) and its timings (milliseconds from the start of the generation to the
     first content and to the end); return it with its sibling ids. Message.DoesNotExist if it
-    is gone."""
+    is gone.
+
+    Its process may store a reply another process has ended meanwhile (the sweep took the
+    process for dead while it retried this save, chat.liveness): the whole text is stored
+    anyway over the checkpoint the sweep kept, and the charge the sweep made from that
+    checkpoint is corrected to this one (usage.services.recharge_reply). A save that ran
+    twice (committed, then reported as failed) corrects nothing."""
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message_id)
+        ended_elsewhere = message.status != Message.Status.STREAMING
         message.content = content
         message.reasoning = reasoning
         message.html = html
@@ -453,34 +461,43 @@ def finish_reply(
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
         # Charged in the transaction that ends it: complete, stopped, interrupted or failed,
         # a reply pays for what it delivered (refunded only if it delivered nothing).
-        _charge_keeping_the_text(message, complete=status == Message.Status.COMPLETE)
+        complete = status == Message.Status.COMPLETE
+        if not _charge_keeping_the_text(message, complete=complete) and ended_elsewhere:
+            # Swept by another process while this one lived: correct what it charged.
+            money.recharge_reply(
+                message.pk,
+                complete=complete,
+                delivered=content + reasoning,
+                prompt_tokens=message.prompt_tokens,
+                completion_tokens=message.completion_tokens,
+            )
         message.settled_cost = reply_cost(message.pk)  # type: ignore[attr-defined]  # Details
         sibling_ids = _sibling_ids(message)
     return ThreadItem(message, sibling_ids)
 
 
-def _charge_keeping_the_text(message: Message, *, complete: bool) -> None:
+def _charge_keeping_the_text(message: Message, *, complete: bool) -> bool:
     """Charge the reply inside a savepoint: a charge the database refuses (the gateway's
     numbers are hostile input, usage.services clamps them, but a number may still not fit)
     must not lose the reply's text. Then it is charged from the text it delivered; failing
     that too, its record stays reserved and the sweep (usage.services.sweep_reservations)
-    closes it later."""
+    closes it later. False only when its record had been closed already (charge_reply)."""
     delivered = message.content + message.reasoning
     reported = (message.prompt_tokens, message.completion_tokens)
     for prompt_tokens, completion_tokens in (reported, (None, None)):
         try:
             with transaction.atomic():
-                money.charge_reply_of(
+                return money.charge_reply_of(
                     message.pk,
                     complete=complete,
                     delivered=delivered,
                     prompt_tokens=prompt_tokens,
                     completion_tokens=completion_tokens,
                 )
-            return
         except (DatabaseError, ArithmeticError):
             logger.exception("Could not charge reply %s", message.pk)
     logger.error("Reply %s is stored uncharged; the sweep will charge it", message.pk)
+    return True
 
 
 def fail_reply(*, message_id: int, error: str) -> int:

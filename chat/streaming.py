@@ -31,6 +31,7 @@ from uuid import UUID
 
 from channels.layers import InMemoryChannelLayer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
 from chat import events, frames, reply_files, services, vision
@@ -52,6 +53,13 @@ MAX_PENDING_CHARS = 64 * 1024
 SNAPSHOT_SECONDS = 0.5
 # How long the end of a reply waits for a stuck socket before giving up on it.
 DRAIN_SECONDS = 5.0
+# A final save the database refused (down, restarting, failing over) is tried again, first
+# after SAVE_RETRY_FIRST seconds, doubling up to SAVE_RETRY_MAX, for SAVE_RETRY_FOR seconds;
+# the text waits in memory, the tabs have had it, and the process keeps beating meanwhile
+# (chat.liveness), so no other process ends the reply with its last checkpoint.
+SAVE_RETRY_FIRST = 0.5
+SAVE_RETRY_MAX = 5.0
+SAVE_RETRY_FOR = 3600.0
 
 Status = Message.Status
 _clock = time.monotonic  # tests replace it to check checkpoint and snapshot spacing
@@ -133,6 +141,7 @@ class Generation:
         )
         self._ticks = reply_files.TickFilter() if self.files and self.files.suno else None
         self._last_progress = 0.0
+        self._stop_channel: asyncio.Task[str | None] | None = None  # see StopChannel
 
     @property
     def conversation_id(self) -> UUID:
@@ -143,6 +152,8 @@ class Generation:
 
     def begin(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"reply-{self.message_id}")
+        if self.layer is not None:  # beside the upstream request, never before it
+            self._stop_channel = stop_channel.join(self.layer, self.conversation_id)
 
     def stop(self) -> None:
         """Stop reading upstream (cancelling the read closes the request) and store the reply
@@ -418,6 +429,8 @@ class Generation:
             registry.remove(self)
             if self.files is not None:
                 self.files.cancel()  # only copies still running (a cancelled reply)
+            if self._stop_channel is not None:
+                stop_channel.leave(self.layer, self.conversation_id, self._stop_channel)
 
     def _log(self, outcome: Outcome) -> None:
         """One line per reply for operators: what ran, how it ended, what it cost."""
@@ -524,17 +537,7 @@ class Generation:
                 html = await asyncio.to_thread(
                     frames.stored_html, content, reasoning, plain=self.plain
                 )
-            return await reply_db(services.finish_reply)(
-                message_id=self.message_id,
-                content=content,
-                reasoning=reasoning,
-                html=html,
-                status=outcome.status,
-                finish_reason=outcome.finish_reason,
-                usage=outcome.usage,
-                error=outcome.error,
-                **self._timings(),
-            )
+            return await self._finish(outcome, content=content, reasoning=reasoning, html=html)
         except Message.DoesNotExist:
             logger.info("Reply %s is gone: its conversation was deleted", self.message_id)
         except Exception:
@@ -547,6 +550,39 @@ class Generation:
         item = self._snapshot_item()
         item.message.status, item.message.error = Status.FAILED, error
         return item
+
+    async def _finish(
+        self, outcome: Outcome, *, content: str, reasoning: str, html: str
+    ) -> ThreadItem:
+        """services.finish_reply, tried again while the database does not answer (one
+        transaction each: a failed one charged nothing; one that committed but reported a
+        failure is stored again without a second charge, see finish_reply)."""
+        timings = self._timings()
+        delay, deadline = SAVE_RETRY_FIRST, _clock() + SAVE_RETRY_FOR
+        while True:
+            try:
+                return await reply_db(services.finish_reply)(
+                    message_id=self.message_id,
+                    content=content,
+                    reasoning=reasoning,
+                    html=html,
+                    status=outcome.status,
+                    finish_reason=outcome.finish_reason,
+                    usage=outcome.usage,
+                    error=outcome.error,
+                    **timings,
+                )
+            except (OperationalError, InterfaceError) as exc:
+                if _clock() + delay > deadline:
+                    raise
+                logger.warning(
+                    "Could not store reply %s (%s); trying again in %.1f s",
+                    self.message_id,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SAVE_RETRY_MAX)
 
     async def _copies(self) -> reply_files.Copies | None:
         """The reply's links and their copies, once the copies still running are done (the
@@ -630,3 +666,139 @@ class Registry:
 
 
 registry = Registry()
+
+
+def stop_group(conversation_id: UUID | str) -> str:
+    """The group of the process writing a conversation's reply. Stop pressed in a process
+    that does not write it is sent there (events.REPLY_STOP), and reaches the writer whether
+    or not a tab of that process shows the conversation (the tab that asked may be closed)."""
+    return f"chat.stop.{conversation_id}"
+
+
+class StopChannel:
+    """This process's channel for Stop from other processes: one channel and one task reading
+    it while replies run here. Each generation adds the channel to its conversation's
+    stop_group while it runs (two channel-layer calls per reply, none per token).
+
+    The reading task ends when the last generation leaves, on a message it sends itself, never
+    by cancelling a read (channels_redis may turn a cancelled read into a connection error,
+    or hold an event loop's closing); the next reply opens a new channel."""
+
+    CLOSE = "chat.stop.close"
+
+    def __init__(self) -> None:
+        self._layer: Any = None
+        self._opened: asyncio.Task[str] | None = None  # the channel, once made
+        self._members = 0  # generations joined to the channel of `_opened`
+        self._listener: asyncio.Task[None] | None = None  # reads the channel of `_opened`
+
+    def join(self, layer: Any, conversation_id: UUID) -> asyncio.Task[str | None]:
+        """Add the channel to the conversation's stop group, beside the reply's upstream
+        request; the task's result is the channel, or None if the layer failed (Stop from
+        other processes then waits for the reply's end). Call `leave` with it at the end."""
+        loop = asyncio.get_running_loop()
+        opened = self._opened
+        if opened is None or self._stale(opened, layer, loop):
+            self._layer, self._members = layer, 0
+            self._opened = opened = loop.create_task(self._open(layer))
+        self._members += 1
+        return loop.create_task(self._join(layer, conversation_id, opened))
+
+    def _stale(
+        self, opened: asyncio.Task[str], layer: Any, loop: asyncio.AbstractEventLoop
+    ) -> bool:
+        """Whether to open the channel again: another layer or event loop (tests), or the
+        last one failed to open or is no longer read."""
+        if self._layer is not layer or opened.get_loop() is not loop:
+            return True
+        if not opened.done():
+            return False
+        if opened.cancelled() or opened.exception() is not None:
+            return True
+        return self._listener is None or self._listener.done()
+
+    async def _join(
+        self, layer: Any, conversation_id: UUID, opened: asyncio.Task[str]
+    ) -> str | None:
+        try:
+            channel = await asyncio.shield(opened)
+            await layer.group_add(stop_group(conversation_id), channel)
+        except Exception:
+            logger.warning("Stop from other processes will not reach this reply", exc_info=True)
+            return None
+        return channel
+
+    def leave(self, layer: Any, conversation_id: UUID, joined: asyncio.Task[str | None]) -> None:
+        opened = self._opened
+
+        async def discard() -> None:
+            channel = await joined
+            if channel is not None:
+                await layer.group_discard(stop_group(conversation_id), channel)
+
+        async def discard_then_close() -> None:
+            try:
+                await discard()
+            finally:
+                if opened is not None and opened is self._opened:
+                    self._members -= 1
+                    if self._members <= 0:
+                        self._opened = None
+                        if opened.done() and not opened.cancelled() and not opened.exception():
+                            await layer.send(opened.result(), {"type": self.CLOSE})
+
+        task = asyncio.ensure_future(discard_then_close())
+        _leaving.add(task)
+        task.add_done_callback(_leaving.discard)
+        task.add_done_callback(_log_failure)
+
+    async def _open(self, layer: Any) -> str:
+        channel: str = await layer.new_channel()
+        self._listener = listener = asyncio.create_task(
+            self._listen(layer, channel), name="reply-stops"
+        )
+        _leaving.add(listener)
+        listener.add_done_callback(_leaving.discard)
+        return channel
+
+    async def _listen(self, layer: Any, channel: str) -> None:
+        failures = 0
+        while True:
+            try:
+                event = await layer.receive(channel)
+            except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # a cancelled read, reported so
+                    raise
+                failures += 1
+                if failures > 60:  # about a minute: the next reply opens a channel again
+                    logger.exception("Stop from other processes is not read any more")
+                    return
+                logger.warning("Could not read Stop from other processes", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            failures = 0
+            kind = event.get("type")
+            if kind == self.CLOSE:
+                return
+            if kind != events.REPLY_STOP:
+                continue
+            try:
+                conversation_id = UUID(str(event.get("conversation_id")))
+            except ValueError:
+                continue
+            generation = registry.for_conversation(conversation_id)
+            if generation is not None:
+                logger.info("Reply %s stopped from another process", generation.message_id)
+                generation.stop()
+
+
+_leaving: set[asyncio.Task[None]] = set()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("Could not leave a stop group", exc_info=task.exception())
+
+
+stop_channel = StopChannel()

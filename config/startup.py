@@ -15,15 +15,22 @@ the channel names of `config.asgi.WORKER_CHANNELS`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
-from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 
+from chat import events, liveness
+from chat.db import reply_db
 from chat.embedding_worker import run_embedded_embedder
+from chat.models import Conversation
 from chat.services import interrupt_orphaned_replies, live_reply_window
+from chat.streaming import registry
 from gateway.catalogue import list_chat_models
 from gateway.client import aclose_clients
 from media_jobs.poller import run_embedded_poller, wake_worker_at_start
@@ -33,9 +40,6 @@ if TYPE_CHECKING:
     from demo_gateway import DemoGateway
 
 logger = logging.getLogger(__name__)
-
-# Scale mode: how often every process looks for replies whose writing process died.
-ORPHAN_SWEEP_SECONDS = 60.0
 
 Say = Callable[[str], object]
 
@@ -92,19 +96,67 @@ def start_demo_gateway(say: Say) -> DemoGateway | None:
     return gateway
 
 
+class ReplySweeper:
+    """One process's beat and sweep (chat.liveness), one `tick` every liveness.BEAT_SECONDS.
+
+    After its own beats failed (the database was away), it ends only its own orphans until
+    its beats have succeeded again for liveness.STALE_SECONDS: the other processes' beats
+    failed too, and they must have had the time to beat again."""
+
+    def __init__(self, layer: Any = None) -> None:
+        self.layer = layer
+        self.recovered_at: float | None = None  # None: no beat has failed yet
+
+    async def tick(self) -> list[tuple[UUID, int]]:
+        now = time.monotonic()
+        try:
+            await reply_db(liveness.beat)()
+        except Exception:
+            logger.warning("This process could not beat; trying again", exc_info=True)
+            self.recovered_at = now  # restarts the wait once the database answers
+            return []
+        recovered = self.recovered_at
+        others = recovered is None or now - recovered >= liveness.STALE_SECONDS
+        ended = await reply_db(liveness.end_orphans)(
+            local_ids=list(registry.by_message), others=others
+        )
+        for conversation_id, message_id in ended:
+            logger.info("Reply %s was left by a process that stopped: interrupted", message_id)
+            await self._announce(conversation_id, message_id)
+        return ended
+
+    async def _announce(self, conversation_id: UUID, message_id: int) -> None:
+        """Every tab on the conversation gets the interrupted reply's final frame."""
+        if self.layer is None:
+            return
+        event = {"type": events.REPLY_FINISHED, "message_id": message_id}
+        try:
+            await self.layer.group_send(Conversation.group_name_for(conversation_id), event)
+        except Exception:
+            logger.warning("Could not announce the end of reply %s", message_id, exc_info=True)
+
+
 async def sweep_orphaned_replies() -> None:
-    """Scale mode: every ORPHAN_SWEEP_SECONDS, mark replies interrupted whose process died, so
-    they stop showing as streaming (and blocking their conversation) before any restart."""
+    """Scale mode: beat and sweep every liveness.BEAT_SECONDS, so the replies of a process
+    that died stop showing as streaming (and blocking their conversation) within
+    liveness.STALE_SECONDS + BEAT_SECONDS. A clean stop deletes the process's row."""
     if not settings.REDIS_URL:
         return
-    sweep = database_sync_to_async(interrupt_orphaned_replies)
-    while True:
-        await asyncio.sleep(ORPHAN_SWEEP_SECONDS)
-        try:
-            if count := await sweep(idle_for=live_reply_window()):
-                logger.info("Marked %d replies of a stopped process interrupted", count)
-        except Exception:
-            logger.exception("The sweep for orphaned replies failed; trying again later")
+    sweeper = ReplySweeper(get_channel_layer())
+    try:
+        await reply_db(liveness.forget_old)()
+    except Exception:
+        logger.warning("Could not delete the rows of processes long gone", exc_info=True)
+    try:
+        while True:
+            try:
+                await sweeper.tick()
+            except Exception:
+                logger.exception("The sweep for orphaned replies failed; trying again later")
+            await asyncio.sleep(liveness.BEAT_SECONDS)
+    finally:
+        with contextlib.suppress(Exception):
+            await reply_db(liveness.forget)()
 
 
 async def check_gateway_at_start() -> None:

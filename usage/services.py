@@ -679,14 +679,10 @@ def charge_reply(
     with the prompt's estimate, marked estimated. Only a reply that ended early having
     delivered nothing (no text, no counts) is refunded: the gateway bills every token it
     streamed, stopped or not. False if the record was settled or refunded already."""
-    prompt_tokens, completion_tokens = clamp_tokens(prompt_tokens), clamp_tokens(completion_tokens)
-    reported = prompt_tokens is not None
-    if not complete and not reported and not delivered:
+    counts = _reply_counts(record, complete, delivered, prompt_tokens, completion_tokens)
+    if counts is None:
         return refund(record)
-    if reported:
-        prompt, completion = prompt_tokens or 0, completion_tokens or 0
-    else:
-        prompt, completion = record.prompt_tokens, estimate_tokens(delivered)
+    prompt, completion, reported = counts
     price = quote(record.model, prompt_tokens=prompt, completion_tokens=completion)
     return settle(
         record,
@@ -695,6 +691,72 @@ def charge_reply(
         completion_tokens=completion,
         estimated=not reported,
     )
+
+
+def _reply_counts(
+    record: UsageRecord,
+    complete: bool,
+    delivered: str,
+    prompt_tokens: int | None,
+    completion_tokens: int | None,
+) -> tuple[int, int, bool] | None:
+    """The counts a reply is charged for and whether the gateway reported them; None when it
+    is refunded (see charge_reply). The gateway's counts are clamped (clamp_tokens)."""
+    prompt_tokens, completion_tokens = clamp_tokens(prompt_tokens), clamp_tokens(completion_tokens)
+    reported = prompt_tokens is not None
+    if not complete and not reported and not delivered:
+        return None
+    if reported:
+        return int(prompt_tokens or 0), int(completion_tokens or 0), True
+    return record.prompt_tokens, estimate_tokens(delivered), False
+
+
+def recharge_reply(
+    message_id: int,
+    *,
+    complete: bool,
+    delivered: str,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+) -> UsageRecord | None:
+    """A reply already charged when another process ended it (the sweep for replies of dead
+    processes charges the last checkpoint, estimated) and then stored whole by its own
+    process, alive after all: add a correction of the difference between what charge_reply
+    charges for the whole reply and what was charged. The ledger is append-only, so the
+    first record stays as it is. None when nothing differs (a second store of the same
+    reply) or no record was closed for it."""
+    record = (
+        UsageRecord.objects.filter(message_id=message_id, kind=UsageRecord.Kind.CHAT)
+        .exclude(status=UsageRecord.Status.RESERVED)
+        .select_related("team", "user")
+        .order_by("-pk")
+        .first()
+    )
+    if record is None or record.user is None:
+        return None
+    counts = _reply_counts(record, complete, delivered, prompt_tokens, completion_tokens)
+    cost = ZERO
+    if counts is not None:
+        prompt, completion, _reported = counts
+        cost = quote(record.model, prompt_tokens=prompt, completion_tokens=completion).amount
+    charged = record.cost if record.status == UsageRecord.Status.SETTLED else ZERO
+    corrections = UsageRecord.objects.filter(
+        kind=UsageRecord.Kind.CORRECTION, note=_recharge_note(message_id)
+    ).values_list("cost", flat=True)
+    difference = money(cost - charged - sum(corrections, ZERO))
+    if difference == ZERO:
+        return None
+    return correct(
+        team=record.team,
+        user=record.user,
+        amount=difference,
+        note=_recharge_note(message_id),
+        by=None,
+    )
+
+
+def _recharge_note(message_id: int) -> str:
+    return f"Reply {message_id} stored whole after another process had ended and charged it"
 
 
 def charge_reply_of(

@@ -16,7 +16,7 @@ from django.utils import translation
 
 from chat import services
 from chat.models import Message
-from chat.streaming import registry
+from chat.streaming import registry, stop_group
 from gateway.errors import GatewayConnectionLost, GatewayRateLimited
 from gateway.types import ChatDelta, ChatEnd
 from tests.factories import make_conversation, make_message
@@ -27,6 +27,7 @@ from tests.sockets import (
     finish_generations,
     finished,
     get_message,
+    group_size,
     is_delta,
     is_final,
     open_socket,
@@ -446,7 +447,12 @@ async def test_stop_reaches_the_process_writing_the_reply(alice_socket, conversa
     frames = await receive_until(alice_socket, is_delta)
     message_id = assistant_id_in(frames)
 
-    await get_channel_layer().group_send(conversation.group_name, {"type": "reply.stop"})
+    # Sent where another process's Stop goes (chat.streaming.stop_group), not to the tabs,
+    # once the generation has joined it (beside its upstream request, not before it).
+    while not await group_size(stop_group(conversation.pk)):
+        await asyncio.sleep(0.01)
+    event = {"type": "reply.stop", "conversation_id": str(conversation.pk)}
+    await get_channel_layer().group_send(stop_group(conversation.pk), event)
     await receive_until(alice_socket, is_final(message_id))
 
     assert (await get_message(message_id)).status == Message.Status.STOPPED

@@ -113,7 +113,7 @@ async def test_in_scale_mode_stale_replies_are_swept_periodically(
     settings, monkeypatch, alice, team
 ):
     settings.REDIS_URL = "redis://scale-mode"  # only the flag is read
-    monkeypatch.setattr(startup, "ORPHAN_SWEEP_SECONDS", 0)
+    monkeypatch.setattr(startup.liveness, "BEAT_SECONDS", 0)
     conversation = await asyncio.to_thread(make_conversation, team, alice)
     stale = await asyncio.to_thread(
         make_message, conversation, role=Message.Role.ASSISTANT, status=Message.Status.STREAMING
