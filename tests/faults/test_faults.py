@@ -234,11 +234,6 @@ def test_a_failing_gateway_shows_on_the_card_and_jobs_finish_after_it(world: Wor
     assert_whole(world, (job_id, prompt))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a SIGKILLed web process's reply is released only by the once-a-minute sweep, "
-    "after GATEWAY_READ_TIMEOUT + 60 s (the chat-reply helper's branch makes it 30 s)",
-)
 def test_a_web_process_killed_mid_reply_ends_it_interrupted_with_its_text(world: World):
     """The tab on web-1 asks for a long reply; web-1 is killed mid-stream; the tab reconnects
     through the proxy (to web-2) and sees the reply interrupted, with the text it had."""
