@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime
 import mimetypes
 import os
+import re
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib import messages
@@ -14,7 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
@@ -206,7 +208,7 @@ def _download_name(media: MediaFile, stored_name: str) -> str:
 
 @login_required
 @require_GET
-def file(request: AuthenticatedHttpRequest, job_id, file_id, variant: str = "file") -> FileResponse:
+def file(request: AuthenticatedHttpRequest, job_id, file_id, variant: str = "file") -> HttpResponse:
     if variant not in ("file", "thumb", "download"):
         raise Http404
     job, _membership = access.get_for_user(request.user, MediaJob, job_id)
@@ -223,13 +225,68 @@ def file(request: AuthenticatedHttpRequest, job_id, file_id, variant: str = "fil
     content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     if variant == "download":
         name = _download_name(media, name)
-    response = FileResponse(
-        handle, content_type=content_type, as_attachment=variant == "download", filename=name
-    )
+    size = stored.size
+    wanted = _byte_range(request, size)
+    response: HttpResponse | StreamingHttpResponse
+    if wanted is None:
+        response = FileResponse(
+            handle, content_type=content_type, as_attachment=variant == "download", filename=name
+        )
+    elif wanted == ():
+        handle.close()
+        response = HttpResponse(status=416, content_type=content_type)
+        response["Content-Range"] = f"bytes */{size}"
+    else:
+        start, end = wanted
+        response = StreamingHttpResponse(
+            _read_range(handle, start, end), status=206, content_type=content_type
+        )
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        response["Content-Length"] = str(end - start + 1)
+        if variant == "download":
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Accept-Ranges"] = "bytes"
     response["X-Content-Type-Options"] = "nosniff"
     if variant != "download":
         response["Content-Disposition"] = f'inline; filename="{name}"'
     return response
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_CHUNK = 64 * 1024
+
+
+def _byte_range(request: AuthenticatedHttpRequest, size: int) -> tuple[int, ...] | None:
+    """The one byte range asked for (what players send to read a song's length or to seek):
+    (start, end) inclusive; () when it starts past the end (416); None for the whole file
+    (no Range, several ranges, a malformed one, or an If-Range we do not check)."""
+    header = request.headers.get("Range", "").strip()
+    match = _RANGE.fullmatch(header)
+    if not match or request.headers.get("If-Range") or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if not first:  # the last N bytes
+        suffix = int(last)
+        return (max(size - suffix, 0), size - 1) if suffix and size else ()
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if last and int(last) < start:
+        return None
+    return (start, end) if start < size else ()
+
+
+def _read_range(handle, start: int, end: int) -> Iterator[bytes]:
+    try:
+        handle.seek(start)
+        left = end - start + 1
+        while left > 0:
+            chunk = handle.read(min(_CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
 
 
 def _created(request: AuthenticatedHttpRequest, job: MediaJob, membership: Membership):

@@ -220,5 +220,7 @@ def test_a_song_card_shows_each_clips_duration_beside_its_player(team, alice, al
     html = alice_client.get(reverse("media_jobs:card", args=[song.pk])).content.decode()
 
     assert html.count('class="job-player"') == 2
+    # The file view answers byte ranges (test_file_ranges): the player reads the length too.
+    assert html.count('<audio controls preload="metadata"') == 2
     assert '<span class="job-clip-duration">2:34</span>' in html
     assert '<span class="job-clip-duration">2:51</span>' in html
