@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
@@ -208,7 +209,9 @@ def _download_name(media: MediaFile, stored_name: str) -> str:
 
 @login_required
 @require_GET
-def file(request: AuthenticatedHttpRequest, job_id, file_id, variant: str = "file") -> HttpResponse:
+def file(
+    request: AuthenticatedHttpRequest, job_id, file_id, variant: str = "file"
+) -> HttpResponseBase:
     if variant not in ("file", "thumb", "download"):
         raise Http404
     job, _membership = access.get_for_user(request.user, MediaJob, job_id)
@@ -227,7 +230,7 @@ def file(request: AuthenticatedHttpRequest, job_id, file_id, variant: str = "fil
         name = _download_name(media, name)
     size = stored.size
     wanted = _byte_range(request, size)
-    response: HttpResponse | StreamingHttpResponse
+    response: HttpResponseBase
     if wanted is None:
         response = FileResponse(
             handle, content_type=content_type, as_attachment=variant == "download", filename=name
