@@ -30,7 +30,8 @@ def _shots(page, name: str) -> None:
         page.set_viewport_size({"width": width, "height": height})
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
-            page.screenshot(path=str(SHOTS / f"{name}-{size}-{scheme}.png"))
+            # Finished transitions: buttons fade their colours when the theme changes.
+            page.screenshot(path=str(SHOTS / f"{name}-{size}-{scheme}.png"), animations="disabled")
     shot(page, f"studio-{name}")
     page.set_viewport_size({"width": 1280, "height": 800})
     page.emulate_media(color_scheme="light")
