@@ -1077,11 +1077,35 @@
     true
   );
 
-  // A tile refreshed by a push replaces the link the lightbox remembers: follow it.
+  // A tile refreshed by a push replaces the link the lightbox remembers: follow it. The card
+  // in the lightbox is refreshed by its id like any card; when its status moves on (the
+  // picture is done), the stage beside it is stale: load the lightbox again.
   document.addEventListener("htmx:afterSwap", function () {
-    if (!current || current.isConnected) return;
-    var tile = current.closest(".tile");
-    var again = tile && document.getElementById(tile.id);
-    if (again) current = again.querySelector("[data-lightbox-open]");
+    if (current && !current.isConnected) {
+      var tile = current.closest(".tile");
+      var again = tile && document.getElementById(tile.id);
+      if (again) current = again.querySelector("[data-lightbox-open]");
+    }
+    var box = dialog();
+    var stage = box && box.open && box.querySelector(".lightbox-stage[data-job-status]");
+    var card = stage && box.querySelector("#lightbox-body .job-card[data-job-status]");
+    if (card && current && card.dataset.jobStatus !== stage.dataset.jobStatus) {
+      stage.dataset.jobStatus = card.dataset.jobStatus; // once per change
+      window.htmx.ajax("GET", current.getAttribute("href"), { target: "#lightbox-body", swap: "innerHTML" });
+    }
+  });
+
+  // "Load more": the focus goes to the first tile it brought, not back to the top.
+  var loadedBefore = null;
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest(".tile-more a")) loadedBefore = links().length;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (loadedBefore === null) return;
+    var all = links();
+    if (all.length > loadedBefore) {
+      all[loadedBefore].focus();
+      loadedBefore = null;
+    }
   });
 })();

@@ -58,6 +58,16 @@ def test_the_gallery_opens_jobs_in_a_lightbox(page, server_url):
     imagine = page.locator("#" + (imagine.get_attribute("id") or ""))  # the child's comes next
     # The running picture's tile moves with the pushes until it is done (no reload).
     expect(imagine.locator("progress")).to_be_visible()
+    _shots(page, "gallery-running")
+    # Opened while it runs, the lightbox shows the picture once it is done, then Esc.
+    imagine.get_by_role("link").click()
+    dialog = page.locator("#lightbox")
+    expect(dialog.get_by_role("img", name="Image 1 of the result")).to_be_visible(
+        timeout=JOB_TIMEOUT
+    )
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(imagine.get_by_role("link")).to_be_focused()
     expect(imagine).to_have_attribute("data-job-status", "succeeded", timeout=JOB_TIMEOUT)
     expect(imagine.locator("img")).to_be_visible()
     # The song's tile says how long it is before anything is played.
@@ -77,7 +87,6 @@ def test_the_gallery_opens_jobs_in_a_lightbox(page, server_url):
     first_link = imagine.get_by_role("link")
     first_link.focus()
     page.keyboard.press("Enter")
-    dialog = page.locator("#lightbox")
     expect(dialog).to_be_visible()
     expect(dialog.locator('.job-card[data-job-kind="midjourney"]')).to_be_visible()
     expect(dialog.locator(".lightbox-stage img")).to_be_visible()
