@@ -11,6 +11,7 @@ urlpatterns = [
     path("new/<slug:tool>/", views.new, name="new"),
     path("jobs/<str:job_id>/", views.detail, name="detail"),
     path("jobs/<str:job_id>/card/", views.card, name="card"),
+    path("jobs/<str:job_id>/tile/", views.tile, name="tile"),
     path("jobs/<str:job_id>/press/", views.press, name="press"),
     path("jobs/<str:job_id>/retry/", views.retry, name="retry"),
     path("jobs/<str:job_id>/cancel/", views.cancel, name="cancel"),

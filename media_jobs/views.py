@@ -7,15 +7,20 @@ from __future__ import annotations
 import datetime
 import mimetypes
 import os
+import re
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import formats
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import access
@@ -29,7 +34,8 @@ from media_jobs.forms import TOOLS, ButtonForm, ImageForm, tool_labels
 from media_jobs.models import MediaFile, MediaJob
 from media_jobs.providers import adapter_for
 
-PAGE_SIZE = 24
+# A gallery page (and each "Load more"): tiles are small, a screen holds about this many.
+PAGE_SIZE = 30
 
 
 # The gateway check's family of a tool whose job kind is not its family's name.
@@ -53,22 +59,37 @@ def _membership(request: AuthenticatedHttpRequest) -> Membership:
     return request.membership
 
 
-@login_required
-@require_GET
-def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
-    membership = _membership(request)
-    jobs = MediaJob.objects.visible_to(request.user, membership.team)
-    filters = {
-        "kind": request.GET.get("kind", ""),
-        "status": request.GET.get("status", ""),
-        "member": request.GET.get("member", ""),
-        "since": request.GET.get("since", ""),
-    }
-    if filters["kind"] in MediaJob.Kind.values:
-        jobs = jobs.filter(kind=filters["kind"])
-    if filters["status"] in MediaJob.Status.values:
-        jobs = jobs.filter(status=filters["status"])
-    if filters["member"].isdigit():
+# The gallery's filters in words (what its chips send) -> the jobs they keep; the model's own
+# kinds and statuses are still taken as they are (older links, the job page's breadcrumbs).
+KIND_FILTERS = {
+    "images": (MediaJob.Kind.MIDJOURNEY, MediaJob.Kind.IMAGE),
+    "music": (MediaJob.Kind.SUNO,),
+    "video": (MediaJob.Kind.LUMA,),
+}
+STATUS_FILTERS = {
+    "running": MediaJob.ACTIVE,
+    "done": (MediaJob.Status.SUCCEEDED,),
+    "failed": (MediaJob.Status.FAILED, MediaJob.Status.CANCELLED),
+}
+
+
+def filtered_jobs(
+    user: User, membership: Membership, filters: dict[str, str]
+) -> QuerySet[MediaJob]:
+    """The team's jobs `user` may see, kept by the gallery's filters (unknown values ignored)."""
+    jobs = MediaJob.objects.visible_to(user, membership.team)
+    kind, status = filters["kind"], filters["status"]
+    if kind in KIND_FILTERS:
+        jobs = jobs.filter(kind__in=KIND_FILTERS[kind])
+    elif kind in MediaJob.Kind.values:
+        jobs = jobs.filter(kind=kind)
+    if status in STATUS_FILTERS:
+        jobs = jobs.filter(status__in=STATUS_FILTERS[status])
+    elif status in MediaJob.Status.values:
+        jobs = jobs.filter(status=status)
+    if filters["who"] == "mine":
+        jobs = jobs.filter(created_by=user)
+    elif filters["member"].isdigit():
         jobs = jobs.filter(created_by_id=int(filters["member"]))
     try:
         since = datetime.date.fromisoformat(filters["since"]) if filters["since"] else None
@@ -76,9 +97,24 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
         since = None
     if since is not None:
         jobs = jobs.filter(created_at__date__gte=since)
-    page = Paginator(jobs_for_cards(request.user, jobs.order_by("-created_at")), PAGE_SIZE)
+    return jobs
+
+
+def jobs_for_tiles(queryset: QuerySet[MediaJob]) -> QuerySet[MediaJob]:
+    """What a tile shows (its title may name the parent's button; its files): two queries."""
+    return queryset.select_related("created_by", "parent").prefetch_related("files")
+
+
+@login_required
+@require_GET
+def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
+    membership = _membership(request)
+    filters = {
+        name: request.GET.get(name, "") for name in ("kind", "status", "who", "member", "since")
+    }
+    jobs = filtered_jobs(request.user, membership, filters)
+    page = Paginator(jobs_for_tiles(jobs.order_by("-created_at", "-pk")), PAGE_SIZE)
     page_obj = page.get_page(request.GET.get("page"))
-    members = Membership.objects.filter(team=membership.team).select_related("user")
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -86,14 +122,39 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
         "page_obj": page_obj,
         "jobs": page_obj.object_list,
         "filters": filters,
-        "members": [m.user for m in members],
-        "kinds": MediaJob.Kind.choices,
-        "statuses": MediaJob.Status.choices,
+        "kind_filters": [
+            ("", _("All")),
+            ("images", _("Images")),
+            ("music", _("Music")),
+            ("video", _("Video")),
+        ],
+        "status_filters": [
+            ("", _("All")),
+            ("running", _("Running")),
+            ("done", _("Done")),
+            ("failed", _("Failed")),
+        ],
+        "who_filters": [("", _("Team")), ("mine", _("Mine"))],
         "query": query.urlencode(),
         "tools": _tools(),
     }
-    template = "media_jobs/gallery.html#job-list" if request.htmx else "media_jobs/gallery.html"
+    template = "media_jobs/gallery.html"
+    target = request.headers.get("HX-Target", "")
+    if request.htmx and target == "job-list":
+        template = "media_jobs/gallery.html#job-list"
+    elif request.htmx and target.startswith("job-more"):
+        template = "media_jobs/gallery.html#tiles"
     return render(request, template, context)
+
+
+@login_required
+@require_GET
+def tile(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
+    """A job's tile in the gallery, as the requesting user sees it: what live pushes load."""
+    job, _membership = access.get_for_user(
+        request.user, jobs_for_tiles(MediaJob.objects.all()), job_id
+    )
+    return render(request, "media_jobs/_tile.html#tile", {"job": job})
 
 
 @login_required
@@ -119,6 +180,9 @@ def detail(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
         "lineage": lineage,
         "children": children,
     }
+    # The gallery's lightbox loads the same page's body into its <dialog>.
+    if request.htmx and request.headers.get("HX-Target") == "lightbox-body":
+        return render(request, "media_jobs/_lightbox.html", context)
     return render(request, "media_jobs/detail.html", context)
 
 
@@ -145,7 +209,9 @@ def _download_name(media: MediaFile, stored_name: str) -> str:
 
 @login_required
 @require_GET
-def file(request: AuthenticatedHttpRequest, job_id, file_id, variant: str = "file") -> FileResponse:
+def file(
+    request: AuthenticatedHttpRequest, job_id, file_id, variant: str = "file"
+) -> HttpResponseBase:
     if variant not in ("file", "thumb", "download"):
         raise Http404
     job, _membership = access.get_for_user(request.user, MediaJob, job_id)
@@ -162,13 +228,68 @@ def file(request: AuthenticatedHttpRequest, job_id, file_id, variant: str = "fil
     content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     if variant == "download":
         name = _download_name(media, name)
-    response = FileResponse(
-        handle, content_type=content_type, as_attachment=variant == "download", filename=name
-    )
+    size = stored.size
+    wanted = _byte_range(request, size)
+    response: HttpResponseBase
+    if wanted is None:
+        response = FileResponse(
+            handle, content_type=content_type, as_attachment=variant == "download", filename=name
+        )
+    elif wanted == ():
+        handle.close()
+        response = HttpResponse(status=416, content_type=content_type)
+        response["Content-Range"] = f"bytes */{size}"
+    else:
+        start, end = wanted
+        response = StreamingHttpResponse(
+            _read_range(handle, start, end), status=206, content_type=content_type
+        )
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        response["Content-Length"] = str(end - start + 1)
+        if variant == "download":
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Accept-Ranges"] = "bytes"
     response["X-Content-Type-Options"] = "nosniff"
     if variant != "download":
         response["Content-Disposition"] = f'inline; filename="{name}"'
     return response
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_CHUNK = 64 * 1024
+
+
+def _byte_range(request: AuthenticatedHttpRequest, size: int) -> tuple[int, ...] | None:
+    """The one byte range asked for (what players send to read a song's length or to seek):
+    (start, end) inclusive; () when it starts past the end (416); None for the whole file
+    (no Range, several ranges, a malformed one, or an If-Range we do not check)."""
+    header = request.headers.get("Range", "").strip()
+    match = _RANGE.fullmatch(header)
+    if not match or request.headers.get("If-Range") or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if not first:  # the last N bytes
+        suffix = int(last)
+        return (max(size - suffix, 0), size - 1) if suffix and size else ()
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if last and int(last) < start:
+        return None
+    return (start, end) if start < size else ()
+
+
+def _read_range(handle, start: int, end: int) -> Iterator[bytes]:
+    try:
+        handle.seek(start)
+        left = end - start + 1
+        while left > 0:
+            chunk = handle.read(min(_CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
 
 
 def _created(request: AuthenticatedHttpRequest, job: MediaJob, membership: Membership):

@@ -187,3 +187,91 @@ def download_name(media: MediaFile) -> str:
     kind), else the stored file's own name; media_jobs.views.file sends the same."""
     name = getattr(media, "download_name", "")
     return name or os.path.basename(media.file.name or "")
+
+
+@register.filter
+def duration(seconds: Any) -> str:
+    """Seconds as m:ss (h:mm:ss past an hour); "" when the gateway gave no number."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        return ""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+# The picture a gallery tile shows, by kind: the first of these file kinds the job has.
+_TILE_PICTURES = {
+    "midjourney": (MediaFile.Kind.IMAGE,),
+    "image": (MediaFile.Kind.IMAGE,),
+    "suno": (MediaFile.Kind.COVER,),
+    "luma": (MediaFile.Kind.IMAGE, MediaFile.Kind.VIDEO),
+}
+
+
+@register.filter
+def tile_picture(job: MediaJob) -> MediaFile | None:
+    """The file a tile shows (through the `thumb` variant): the drawing's preview while a job
+    runs, else its first picture, a song's cover, a video's poster (or the video when it is
+    a GIF). None: the tile shows the kind's placeholder."""
+    files = sorted(job.files.all(), key=lambda f: f.position)
+    if job.is_active:
+        kinds: tuple[str, ...] = (MediaFile.Kind.PREVIEW,)
+    else:
+        kinds = _TILE_PICTURES.get(job.kind, ())
+    for kind in kinds:
+        for media in files:
+            if media.kind == kind and (kind != MediaFile.Kind.VIDEO or is_gif(media)):
+                return media
+    return None
+
+
+@register.filter
+def clip_durations(job: MediaJob) -> str:
+    """A song's clips' durations as text ("2:34 · 2:51"), what a tile shows before playing."""
+    shown = [duration(c.get("duration")) for c in job.result.get("clips") or []
+             if isinstance(c, dict)]  # fmt: skip
+    return " · ".join(text for text in shown if text)
+
+
+@register.filter
+def song_title(job: MediaJob) -> str:
+    """The first clip's title (what Suno named the song), else ""."""
+    for clip in job.result.get("clips") or []:
+        if isinstance(clip, dict) and clip.get("title"):
+            return str(clip["title"])
+    return ""
+
+
+# Parameters a lightbox lists, as the forms and the gateway name them (params, then result).
+_PARAMETERS = (
+    ("model", gettext_lazy("Model")),
+    ("size", gettext_lazy("Size")),
+    ("quality", gettext_lazy("Quality")),
+    ("n", gettext_lazy("Images")),
+    ("aspect", gettext_lazy("Aspect ratio")),
+    ("aspect_ratio", gettext_lazy("Aspect ratio")),
+    ("dimensions", gettext_lazy("Dimensions")),
+    ("version", gettext_lazy("Version")),
+    ("speed", gettext_lazy("Speed")),
+    ("tags", gettext_lazy("Style tags")),
+    ("instrumental", gettext_lazy("Instrumental")),
+    ("loop", gettext_lazy("Loop")),
+    ("seed", gettext_lazy("Seed")),
+)
+
+
+@register.filter
+def job_parameters(job: MediaJob) -> list[tuple[str, str]]:
+    """(label, value) of the job's known parameters, the result's (what was made) first."""
+    params = job.params if isinstance(job.params, dict) else {}
+    result = job.result if isinstance(job.result, dict) else {}
+    shown = []
+    for key, label in _PARAMETERS:
+        value = result.get(key, params.get(key))
+        if value in (None, "", [], {}) or isinstance(value, (dict, list)):
+            continue
+        if isinstance(value, bool):
+            value = _("Yes") if value else _("No")
+        shown.append((str(label), str(value)))
+    return shown

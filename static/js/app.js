@@ -454,12 +454,31 @@
       });
   }
 
+  // The Studio's gallery shows tiles (id "tile-<hex>", refetched from media_jobs:tile), not
+  // cards; the same signals refresh them, and a new job's tile goes first in the grid.
+  function tileUrl(cardUrl) {
+    return cardUrl.replace(/card\/$/, "tile/");
+  }
+
+  function refreshTile(hex, url, added) {
+    var id = "tile-" + hex;
+    if (!document.getElementById(id)) {
+      var grid = document.querySelector("[data-job-tiles]");
+      if (!added || !grid || grid.dataset.jobTiles !== "start") return;
+      placeholderFor(id, { container: grid, first: true });
+    } else if (added) {
+      return;
+    }
+    fetchCard(id, tileUrl(url));
+  }
+
   function readSignals(box) {
     Array.prototype.slice.call(box.children).forEach(function (signal) {
       signal.remove();
       var hex = signal.dataset.jobAdded || signal.dataset.jobChanged;
       var url = signal.dataset.cardUrl;
       if (!hex || !url) return;
+      refreshTile(hex, url, !!signal.dataset.jobAdded);
       var id = "job-" + hex;
       if (!document.getElementById(id)) {
         if (!signal.dataset.jobAdded) return; // a card this page does not show
@@ -485,6 +504,12 @@
     if (!card) return;
     var thread = document.getElementById("thread");
     var list = document.querySelector("[data-job-cards]");
+    var titleLink = card.querySelector(".job-title a[href]");
+    if (!thread && !list && titleLink) {
+      // The gallery (a press in its lightbox): the child's tile goes first in the grid.
+      refreshTile(card.id.slice(4), titleLink.getAttribute("href") + "card/", true);
+      return;
+    }
     if (!document.getElementById(card.id)) {
       var home = thread
         ? { container: thread, first: false }
@@ -843,7 +868,9 @@
     var target = event.detail.target;
     var xhr = event.detail.xhr;
     if (!(target instanceof Element) || !xhr || xhr.status !== 404) return;
-    if (!(target.classList.contains("job-card") || /^job-[0-9a-f]{32}$/.test(target.id))) return;
+    if (!(target.classList.contains("job-card") || /^(job|tile)-[0-9a-f]{32}$/.test(target.id))) {
+      return;
+    }
     event.detail.shouldSwap = true;
     event.detail.isError = false;
     event.detail.serverResponse = "";
@@ -1005,5 +1032,124 @@
   });
   document.addEventListener("htmx:afterSwap", function (event) {
     restore(event.detail && event.detail.elt ? event.detail.elt.parentNode || document : document);
+  });
+})();
+
+/* ---------- Studio lightbox (docs/media-ui.md, "The gallery") ----------
+   A tile's link opens its job in the gallery's <dialog>: the body is the job page's lightbox
+   fragment (media_jobs:detail, aimed at #lightbox-body). The browser traps the focus and closes
+   on Esc; the focus goes back to the tile shown last. Left/Right and Prev/Next move between
+   the tiles the page has loaded. */
+(function () {
+  var current = null; // the tile link whose job the lightbox shows
+
+  function dialog() {
+    return document.getElementById("lightbox");
+  }
+
+  function links() {
+    return Array.prototype.slice.call(document.querySelectorAll("#job-list [data-lightbox-open]"));
+  }
+
+  function show(link) {
+    var box = dialog();
+    if (!box || !window.htmx) return;
+    current = link;
+    var all = links();
+    var index = all.indexOf(link);
+    box.querySelector("[data-lightbox-step='-1']").disabled = index <= 0;
+    box.querySelector("[data-lightbox-step='1']").disabled = index < 0 || index >= all.length - 1;
+    var count = box.querySelector("[data-lightbox-count]");
+    if (count) count.textContent = index >= 0 ? index + 1 + " / " + all.length : "";
+    window.htmx.ajax("GET", link.getAttribute("href"), { target: "#lightbox-body", swap: "innerHTML" });
+    if (!box.open) box.showModal();
+  }
+
+  function step(by) {
+    if (!current) return;
+    var all = links();
+    var next = all[all.indexOf(current) + by];
+    if (!next) return;
+    var focused = document.activeElement;
+    show(next);
+    // Stepping from a button that is now disabled (the last tile) keeps the focus inside.
+    if (focused && focused.disabled) dialog().querySelector(".lightbox-close").focus();
+  }
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest) return;
+    var link = event.target.closest("[data-lightbox-open]");
+    if (link && dialog()) {
+      if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+      event.preventDefault();
+      show(link);
+      return;
+    }
+    var stepper = event.target.closest("[data-lightbox-step]");
+    if (stepper) step(Number(stepper.dataset.lightboxStep));
+    if (event.target.closest("[data-lightbox-close]")) dialog().close();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var box = dialog();
+    if (!box || !box.open || (event.key !== "ArrowLeft" && event.key !== "ArrowRight")) return;
+    var target = event.target;
+    // Arrows keep their meaning in fields, players, the mask editor and a card's own dialog.
+    if (target.closest && target.closest("input, textarea, select, audio, video, canvas, [contenteditable], dialog dialog")) {
+      return;
+    }
+    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    step(event.key === "ArrowLeft" ? -1 : 1);
+  });
+
+  document.addEventListener(
+    "close",
+    function (event) {
+      if (event.target !== dialog()) return;
+      var body = document.getElementById("lightbox-body");
+      if (body) body.innerHTML = ""; // stops a playing song or video
+      // The tile may have been refreshed by a push meanwhile: find it again by its id.
+      var tile = current && current.closest(".tile");
+      var link = current && current.isConnected ? current : null;
+      if (!link && tile) {
+        var again = document.getElementById(tile.id);
+        link = again && again.querySelector("[data-lightbox-open]");
+      }
+      if (link) link.focus();
+    },
+    true
+  );
+
+  // A tile refreshed by a push replaces the link the lightbox remembers: follow it. The card
+  // in the lightbox is refreshed by its id like any card; when its status moves on (the
+  // picture is done), the stage beside it is stale: load the lightbox again.
+  document.addEventListener("htmx:afterSwap", function () {
+    if (current && !current.isConnected) {
+      var tile = current.closest(".tile");
+      var again = tile && document.getElementById(tile.id);
+      if (again) current = again.querySelector("[data-lightbox-open]");
+    }
+    var box = dialog();
+    var stage = box && box.open && box.querySelector(".lightbox-stage[data-job-status]");
+    var card = stage && box.querySelector("#lightbox-body .job-card[data-job-status]");
+    if (card && current && card.dataset.jobStatus !== stage.dataset.jobStatus) {
+      stage.dataset.jobStatus = card.dataset.jobStatus; // once per change
+      window.htmx.ajax("GET", current.getAttribute("href"), { target: "#lightbox-body", swap: "innerHTML" });
+    }
+  });
+
+  // "Load more": the focus goes to the first tile it brought, not back to the top.
+  var loadedBefore = null;
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest(".tile-more a")) loadedBefore = links().length;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (loadedBefore === null) return;
+    var all = links();
+    if (all.length > loadedBefore) {
+      all[loadedBefore].focus();
+      loadedBefore = null;
+    }
   });
 })();
