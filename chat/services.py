@@ -596,6 +596,8 @@ def close_reply_record(record: UsageRecord) -> bool:
     charged for what its stored text delivered, under a lock on the reply's row."""
     if record.message_id is None:
         return False
+    if record.kind == UsageRecord.Kind.TITLE:  # its process died asking: nothing was shown
+        return money.refund(record)
     if record.kind != UsageRecord.Kind.CHAT:  # a part read aloud has a closer of its own
         closed = speech.close_record(record)
         if closed is not None:
