@@ -963,3 +963,70 @@
     if (target) target.focus();
   });
 })();
+
+/* ---------- regenerate with another model ----------
+   The menu beside Regenerate: its button shows and hides the panel (htmx loads the models on
+   the first click); Esc or a click elsewhere closes it and the focus goes back to the button.
+   Each model is a ws-send form, as Regenerate is. */
+(function () {
+  "use strict";
+
+  function panelOf(button) {
+    return document.getElementById(button.getAttribute("aria-controls"));
+  }
+
+  function setOpen(button, open) {
+    var panel = panelOf(button);
+    if (!panel) return;
+    panel.hidden = !open;
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) {
+      var first = panel.querySelector(".regen-menu-option");
+      if (first) first.focus();
+    }
+  }
+
+  function closeAll(except) {
+    document.querySelectorAll('.regen-model-btn[aria-expanded="true"]').forEach(function (b) {
+      if (b !== except) setOpen(b, false);
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest) return;
+    var button = event.target.closest(".regen-model-btn");
+    if (button) {
+      closeAll(button);
+      setOpen(button, button.getAttribute("aria-expanded") !== "true");
+      return;
+    }
+    if (!event.target.closest(".regen-menu")) closeAll(null);
+  });
+
+  // The models arrive after the panel opened: the first one takes the focus.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var panel = event.target;
+    if (!panel.classList || !panel.classList.contains("regen-menu") || panel.hidden) return;
+    var first = panel.querySelector(".regen-menu-option");
+    if (first) first.focus();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (!event.target.closest) return;
+    var menu = event.target.closest(".regen-model");
+    var button = menu && menu.querySelector(".regen-model-btn");
+    if (!button || button.getAttribute("aria-expanded") !== "true") return;
+    var options = Array.prototype.slice.call(menu.querySelectorAll(".regen-menu-option"));
+    var index = options.indexOf(event.target);
+    if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      setOpen(button, false);
+      button.focus();
+    } else if ((event.key === "ArrowDown" || event.key === "ArrowUp") && options.length) {
+      event.preventDefault();
+      var step = event.key === "ArrowDown" ? 1 : -1;
+      options[(index + step + options.length) % options.length].focus();
+    }
+  });
+})();
