@@ -975,14 +975,32 @@
     return document.getElementById(button.getAttribute("aria-controls"));
   }
 
+  // Downwards when it fits above the composer, else upwards if there is more room there.
+  function place(button, panel) {
+    var composer = document.getElementById("composer");
+    var rect = button.getBoundingClientRect();
+    var limit = composer ? composer.getBoundingClientRect().top : window.innerHeight;
+    var below = limit - rect.bottom;
+    var header = document.querySelector(".conversation-header");
+    var above = rect.top - (header ? header.getBoundingClientRect().bottom : 0);
+    panel.classList.remove("opens-up");
+    var wanted = Math.min(panel.scrollHeight, window.innerHeight * 0.6);
+    panel.classList.toggle("opens-up", below < wanted && above > below);
+  }
+
+  function focusFirst(panel) {
+    var first = panel.querySelector(".regen-menu-option");
+    if (first) first.focus();
+  }
+
   function setOpen(button, open) {
     var panel = panelOf(button);
     if (!panel) return;
     panel.hidden = !open;
     button.setAttribute("aria-expanded", open ? "true" : "false");
     if (open) {
-      var first = panel.querySelector(".regen-menu-option");
-      if (first) first.focus();
+      place(button, panel);
+      focusFirst(panel);
     }
   }
 
@@ -1007,8 +1025,9 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     var panel = event.target;
     if (!panel.classList || !panel.classList.contains("regen-menu") || panel.hidden) return;
-    var first = panel.querySelector(".regen-menu-option");
-    if (first) first.focus();
+    var button = document.querySelector('[aria-controls="' + panel.id + '"]');
+    if (button) place(button, panel);
+    focusFirst(panel);
   });
 
   document.addEventListener("keydown", function (event) {
