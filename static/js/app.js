@@ -1030,6 +1030,15 @@
     focusFirst(panel);
   });
 
+  // Tabbing out of the menu closes it (the focus has gone where the person wanted).
+  document.addEventListener("focusout", function (event) {
+    if (!event.target.closest || !event.relatedTarget) return;
+    var menu = event.target.closest(".regen-model");
+    if (!menu || menu.contains(event.relatedTarget)) return;
+    var button = menu.querySelector(".regen-model-btn");
+    if (button && button.getAttribute("aria-expanded") === "true") setOpen(button, false);
+  });
+
   document.addEventListener("keydown", function (event) {
     if (!event.target.closest) return;
     var menu = event.target.closest(".regen-model");

@@ -87,6 +87,13 @@ def test_the_title_is_written_by_the_model_and_a_reply_is_regenerated_with_anoth
     expect(menu).to_be_hidden()
     expect(button).to_be_focused()
     expect(button).to_have_attribute("aria-expanded", "false")
+    # Tab walks into the open menu; Shift+Tab back past the button closes it.
+    page.keyboard.press("Enter")
+    expect(options.first).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(button).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(menu).to_be_hidden()
 
     _shots(page, reply)
 

@@ -4,6 +4,7 @@ the gateway client's seam."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -258,3 +259,28 @@ def test_a_title_record_left_reserved_is_refunded_by_the_sweep(team, alice, conv
     assert close_reply_record(record)
     record.refresh_from_db()
     assert record.status == UsageRecord.Status.REFUNDED
+
+
+async def test_the_final_frame_does_not_wait_for_the_title(
+    titles_on, alice_socket, conversation, fake_stream, monkeypatch
+):
+    gate = asyncio.Event()
+
+    async def slow_title(**kwargs):
+        await gate.wait()
+        return "Picnic by the lake", None
+
+    monkeypatch.setattr(titles.gateway_chat, "complete_chat", slow_title)
+    fake_stream(["Sure."])
+
+    await send_action(alice_socket, "send", text="Plan a picnic")
+    first = await alice_socket.receive_from(timeout=TIMEOUT)
+    frames = await receive_until(alice_socket, is_final(assistant_id_in([first])))
+
+    assert "Reply finished." in frames[-1]
+    assert await _title(conversation) == "Plan a picnic"  # the title is still being asked
+    gate.set()
+    await titles.wait_for_titles()
+    assert await _title(conversation) == "Picnic by the lake"
+    [record] = await _title_records()  # no counts from the gateway: estimated from the text
+    assert record.status == UsageRecord.Status.SETTLED and record.estimated
