@@ -29,7 +29,7 @@ from django.utils.text import Truncator
 
 from accounts.live import apush_fragment
 from accounts.models import Membership
-from chat import frames
+from chat import frames, reply_files
 from chat.db import reply_db
 from chat.models import Conversation, Message
 from gateway import chat as gateway_chat
@@ -75,12 +75,15 @@ class TitleRequest:
 
 def title_model(conversation_model: str) -> str | None:
     """The model asked for a title, or None: TITLE_MODEL "off", or empty with the
-    conversation's own model costing more than TITLE_MAX_COST for a title."""
+    conversation's own model one that makes files (chat.reply_files) or costing more than
+    TITLE_MAX_COST for a title."""
     setting = (settings.TITLE_MODEL or "").strip()
     if setting.lower() == OFF:
         return None
     if setting:
         return setting
+    if reply_files.brings_files(conversation_model):
+        return None  # pictures, songs, a GPT's persona: not a model to ask for a title
     price = money.quote(
         conversation_model, prompt_tokens=PROMPT_TOKENS, completion_tokens=MAX_TOKENS
     )

@@ -394,7 +394,7 @@ def is_title_request(body: Any) -> bool:
 
 
 def completion_body(scenario: str, body: Any, *, chat_id: str, created: int, model: str) -> bytes:
-    if scenario == "normal" and is_title_request(body):
+    if scenario in ("normal", "reasoning") and is_title_request(body):
         tokens = replies.tokenize(replies.demo_title(last_user_text(body)))
     else:
         tokens = content_tokens(scenario, last_user_text(body))

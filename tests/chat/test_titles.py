@@ -224,6 +224,13 @@ async def test_a_hostile_title_is_sanitised_and_the_key_redacted(
     assert "<img" not in "".join(frames)
 
 
+@pytest.mark.parametrize("model", ["gpt-4-all", "gpt-4-gizmo-g-abc", "suno-v3.5"])
+def test_a_model_that_makes_files_is_not_asked_for_its_title(titles_on, cheap, model):
+    Price.objects.create(model=model)  # free: the price is not why
+    assert titles.title_model(model) is None
+    assert titles.title_model(MODEL) == MODEL
+
+
 @pytest.mark.parametrize(
     ("answer", "title"),
     [
