@@ -24,8 +24,9 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.html import strip_tags
+from django.utils.html import format_html, strip_tags
 from django.utils.text import Truncator
+from django.utils.translation import gettext as _
 
 from accounts.live import apush_fragment
 from accounts.models import Membership
@@ -208,7 +209,16 @@ async def write_title(*, conversation: Conversation, message_id: int, provisiona
         return
     title = await reply_db(end_title)(request=request, text=text, usage=usage)
     if title:
-        await apush_fragment(conversation.group_name, frames.title_html(conversation, title))
+        await apush_fragment(conversation.group_name, title_frame(title))
+
+
+def title_frame(title: str) -> str:
+    """The new title for every tab of the conversation: its heading, which app.js copies to the
+    sidebar's entry when the sidebar shows it (filtered by a search it may not: an
+    out-of-band swap without its target is an error in the browser)."""
+    heading = format_html('<span id="conversation-title" hx-swap-oob="innerHTML">{}</span>', title)
+    announced = _("The conversation is now titled “%(title)s”.") % {"title": title}
+    return heading + frames.live_region_frame(announced)
 
 
 _tasks: set[asyncio.Task[None]] = set()  # referenced until done (the loop keeps weak refs)

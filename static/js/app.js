@@ -1030,6 +1030,17 @@
     focusFirst(panel);
   });
 
+  // A title written by a model arrives in the heading alone (chat.titles): the sidebar's entry
+  // follows when it is shown (a sidebar filtered by a search may not show it).
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var heading = event.detail && event.detail.target;
+    if (!(heading instanceof Element) || heading.id !== "conversation-title") return;
+    var thread = document.getElementById("thread");
+    var id = thread && thread.getAttribute("data-conversation");
+    var entry = id && document.getElementById("sidebar-title-" + id);
+    if (entry && entry.textContent !== heading.textContent) entry.textContent = heading.textContent;
+  });
+
   // Tabbing out of the menu closes it (the focus has gone where the person wanted).
   document.addEventListener("focusout", function (event) {
     if (!event.target.closest || !event.relatedTarget) return;

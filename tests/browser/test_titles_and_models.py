@@ -6,6 +6,7 @@ the open menu at 1280 and 390 wide, light and dark."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,7 @@ def test_the_title_is_written_by_the_model_and_a_reply_is_regenerated_with_anoth
     current = page.locator('.conversation-link[aria-current="page"] .conversation-title')
     expect(current).to_have_text(TITLE, timeout=15_000)
     expect(page.locator("#conversation-title")).to_have_text(TITLE)
+    expect(page).to_have_title(re.compile(TITLE))  # the browser tab's title too
     page.reload()
     expect(current).to_have_text(TITLE)
     reply = _reply(page)

@@ -97,8 +97,11 @@ async def test_the_model_titles_the_conversation_and_every_tab_hears_of_it(
 
     assert await _title(conversation) == "Picnic by the lake"
     pushed = "".join(frames)
-    assert 'id="sidebar-title-' in pushed and "Picnic by the lake" in pushed
-    assert 'id="conversation-title"' in pushed
+    # The heading (app.js copies it to the sidebar's entry) and the announcement.
+    assert (
+        '<span id="conversation-title" hx-swap-oob="innerHTML">Picnic by the lake</span>' in pushed
+    )
+    assert "now titled “Picnic by the lake”" in pushed
     body = gateway.bodies[0]
     assert body["model"] == MODEL and body["stream"] is False and body["max_tokens"] == 20
     assert "Plan a picnic for Sunday" in body["messages"][-1]["content"]
