@@ -158,3 +158,20 @@ def test_the_thread_offers_the_menu_beside_regenerate_to_writers_only(
 
     client.force_login(victor)
     assert "regen-model-btn" not in client.get(conversation.get_absolute_url()).content.decode()
+
+
+async def test_a_completion_is_run_again_with_its_own_options_only(
+    alice_socket, conversation, fake_stream
+):
+    params = {"mode": "complete", "model": "gpt-3.5-turbo-instruct", "max_tokens": 16}
+    prompt = await database_sync_to_async(make_message)(conversation, content="Once", params=params)
+    completion = await database_sync_to_async(make_message)(
+        conversation, role="assistant", content=" upon", parent=prompt, params=params
+    )
+    stream = fake_stream(["x"])
+
+    await send_action(alice_socket, "regenerate", message_id=str(completion.pk), model="demo-smart")
+    frame = await alice_socket.receive_from(timeout=TIMEOUT)
+
+    assert "Choose one of the models offered." in frame
+    assert stream.calls == []
