@@ -264,7 +264,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_regenerate(self, data: dict[str, Any]) -> None:
-        await self._start_reply(events.REGENERATE, message_id=data.get("message_id"))
+        # With "model": regenerate with another model (services.regenerate_models).
+        await self._start_reply(
+            events.REGENERATE, message_id=data.get("message_id"), model=data.get("model")
+        )
 
     async def on_retry(self, data: dict[str, Any]) -> None:
         await self._start_reply(events.RETRY, message_id=data.get("message_id"))

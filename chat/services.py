@@ -26,8 +26,9 @@ from accounts.access import get_rw_for_user
 from accounts.models import User
 from chat import attachments, completions, liveness, speech
 from chat.completions import CompletionOptions, CompletionRequest
-from chat.events import EDIT, REPLY_ACTIONS, SEND
+from chat.events import EDIT, REGENERATE, REPLY_ACTIONS, SEND
 from chat.models import (
+    GPT,
     Attachment,
     Conversation,
     Message,
@@ -104,6 +105,7 @@ def begin_reply(
     attachment_ids: Any = None,
     vision: Any = "",
     completion: dict[str, Any] | None = None,
+    model: Any = None,
 ) -> ReplyStart:
     """Save the user's message and the assistant placeholder; raise PermissionDenied, Http404
     or ValidationError (nothing saved) when the reply may not start. With `session_key` (a
@@ -115,9 +117,13 @@ def begin_reply(
     are dropped) or SWITCH_PREFIX + a listed model that can see (the conversation moves to it).
 
     `completion`, with a send: the Complete mode's options as sent (chat.completions); an
-    edit, regenerate or retry of a completion runs it again with the options it was sent with."""
+    edit, regenerate or retry of a completion runs it again with the options it was sent with.
+
+    `model`, with a regenerate of a chat reply: the model the new version is written with (one
+    of `regenerate_models`, else ValidationError); the conversation's model stays as it is."""
     if action not in REPLY_ACTIONS:
         raise ValidationError(_("Unknown action."))
+    requested_model = model
     with transaction.atomic():
         # The user's row, locked: serialises this user's reply starts across processes (for
         # the limit below) and is read now, so a password change or deactivation counts.
@@ -163,6 +169,8 @@ def begin_reply(
         params = options.as_params() if options is not None else {}
         model = options.model if options is not None else conversation.model
         model = model or settings.DEFAULT_MODEL
+        if requested_model is not None and action == REGENERATE:
+            model = _regenerate_model(conversation, membership.role, options, requested_model)
         vision_rules = list(VisionModel.objects.all())
         images: list[Attachment] = []
         if action == SEND:
@@ -279,6 +287,28 @@ def _images_for_model(
     if not sees_images(rules, model):
         raise VisionChoiceNeeded(model=model, suggestion=vision_suggestion(rules))
     return images, model
+
+
+def regenerate_models(conversation: Conversation, role: str) -> list[str]:
+    """The models a reply of `conversation` may be regenerated with by a member of `role`: the
+    gateway's chat models (as cached; GPTs aside) after the conversation's own and the site's
+    default, less those the team's budget does not allow the role (usage.services.check_model)."""
+    listed = catalogue.list_chat_models()
+    offered = [conversation.model, settings.DEFAULT_MODEL]
+    offered += [m for m in listed if not m.lower().startswith(GPT.MODEL_PREFIX)]
+    budget = money.team_budget(conversation.team)
+    return [m for m in dict.fromkeys(offered) if m and (budget is None or budget.allows(role, m))]
+
+
+def _regenerate_model(
+    conversation: Conversation, role: str, options: CompletionOptions | None, requested: Any
+) -> str:
+    """The model a regenerate asked for, checked: one of regenerate_models, for a chat reply
+    (a completion is run again with its own options)."""
+    offered = regenerate_models(conversation, role) if options is None else []
+    if not isinstance(requested, str) or requested not in offered:
+        raise ValidationError(_("Choose one of the models offered."), code="bad_model")
+    return requested
 
 
 def _completion_options(
@@ -613,6 +643,8 @@ def close_reply_record(record: UsageRecord) -> bool:
     charged for what its stored text delivered, under a lock on the reply's row."""
     if record.message_id is None:
         return False
+    if record.kind == UsageRecord.Kind.TITLE:  # its process died asking: nothing was shown
+        return money.refund(record)
     if record.kind != UsageRecord.Kind.CHAT:  # a part read aloud has a closer of its own
         closed = speech.close_record(record)
         if closed is not None:

@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
-from chat import events, frames, reply_files, services, vision
+from chat import events, frames, reply_files, services, titles, vision
 from chat.db import reply_db
 from chat.live_render import LiveRenderer
 from chat.models import Conversation, Message
@@ -424,6 +424,7 @@ class Generation:
             registry.remove(self)
             self._log(outcome)
             await self._send_final(item)
+            self._after_final(item)
             await self._announce_finished()
         finally:
             registry.remove(self)
@@ -603,6 +604,14 @@ class Generation:
             "ttft_ms": round((first - self._started) * 1000) if first is not None else None,
             "duration_ms": round((now - self._started) * 1000),
         }
+
+    def _after_final(self, item: ThreadItem) -> None:
+        """Work that follows a stored reply in the background, never delaying its frame: the
+        title a model writes after a conversation's first reply (chat.titles)."""
+        if self.start.completion is None:
+            titles.schedule(
+                conversation=self.conversation, reply=item.message, provisional=self.start.new_title
+            )
 
     async def _send_final(self, item: ThreadItem) -> None:
         finals: dict[bool, str] = {}

@@ -14,6 +14,11 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/fork/", views.fork, name="fork"),
     path("c/<uuid:conversation_id>/switch/", views.switch_version, name="switch_version"),
     path("c/<uuid:conversation_id>/rename/", views.rename, name="rename"),
+    path(
+        "c/<uuid:conversation_id>/messages/<int:message_id>/regenerate-models/",
+        views.regenerate_menu,
+        name="regenerate_menu",
+    ),
     path("c/<uuid:conversation_id>/pin/", views.pin, name="pin"),
     path("c/<uuid:conversation_id>/delete/", views.delete, name="delete"),
     path("c/<uuid:conversation_id>/move/", views_folders.move, name="move"),

@@ -361,6 +361,22 @@ def switch_version(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID
 
 
 @login_required
+@require_GET
+def regenerate_menu(
+    request: AuthenticatedHttpRequest, conversation_id: uuid.UUID, message_id: int
+) -> HttpResponse:
+    """The models a reply may be regenerated with (loaded when its menu first opens); each
+    choice is a ws-send form, as Regenerate is."""
+    conversation, membership = access.get_rw_for_user(request.user, Conversation, conversation_id)
+    message = conversation.messages.filter(pk=message_id, role="assistant").first()
+    if message is None:
+        raise Http404
+    models = services.regenerate_models(conversation, membership.role)
+    context = {"message": message, "models": models, "conversation": conversation}
+    return render(request, "chat/messages.html#regenerate-menu", context)
+
+
+@login_required
 @require_POST
 def rename(request: AuthenticatedHttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation, _membership = access.get_rw_for_user(request.user, Conversation, conversation_id)

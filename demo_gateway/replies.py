@@ -503,3 +503,32 @@ def long_reply() -> str:
         )
     parts.append("That is the end of the long demo answer.")
     return "".join(parts)
+
+
+# Titles (Parlor's chat.titles asks for one after a conversation's first reply): a request
+# whose system message starts with TITLE_ASK gets a short title made from the user's words.
+TITLE_ASK: Final = "Write a title"
+_TITLE_USER_RE = re.compile(r"User:\s*(.*?)(?:\n\s*Assistant:|\Z)", re.DOTALL)
+_TITLE_WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+_TITLE_SKIP_WORDS = (
+    "a an the of to in on for and or but with about me my i you your we our it its is are was "
+    "be can could would should please tell give show write make explain what how why who when "
+    "where which do does did some this that these those"
+)
+_TITLE_SKIP: Final = frozenset(_TITLE_SKIP_WORDS.split())
+
+
+def demo_title(conversation: str) -> str:
+    """The user's words when they are few, else up to five of the words that matter (Han
+    text: its first characters), capitalised, without punctuation: what a small model would
+    answer to a title request."""
+    found = _TITLE_USER_RE.search(conversation)
+    text = strip_markers(found.group(1) if found else conversation).strip()
+    if is_chinese(text):
+        han = "".join(_HAN_RE.findall(text))
+        return han[:10] or "新对话"
+    words = _TITLE_WORD_RE.findall(text)
+    if len(words) > 6:  # a short message is its own title already
+        words = [w for w in words if w.lower() not in _TITLE_SKIP][:5]
+    words = words or ["New", "conversation"]
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])

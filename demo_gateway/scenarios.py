@@ -382,8 +382,22 @@ _TOOL_CALL_ARGS = ('{"city":', '"Paris"}')
 # --- non-stream (§2.2) --------------------------------------------------------------
 
 
+def is_title_request(body: Any) -> bool:
+    """Parlor asking for a conversation's title (chat.titles): its system message says so."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    first = messages[0] if isinstance(messages, list) and messages else None
+    return (
+        isinstance(first, dict)
+        and first.get("role") == "system"
+        and content_text(first.get("content")).startswith(replies.TITLE_ASK)
+    )
+
+
 def completion_body(scenario: str, body: Any, *, chat_id: str, created: int, model: str) -> bytes:
-    tokens = content_tokens(scenario, last_user_text(body))
+    if scenario in ("normal", "reasoning") and is_title_request(body):
+        tokens = replies.tokenize(replies.demo_title(last_user_text(body)))
+    else:
+        tokens = content_tokens(scenario, last_user_text(body))
     text = "".join(tokens)
     message: dict[str, Any] = {"role": "assistant", "content": text}
     if scenario == "reasoning":

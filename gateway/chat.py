@@ -15,12 +15,13 @@ from typing import Any
 
 import httpx
 
-from gateway.client import ERROR_BODY_MAX_BYTES, get_client
+from gateway.client import ERROR_BODY_MAX_BYTES, get_client, read_json
 from gateway.errors import (
     GatewayBadResponse,
     GatewayConnectionLost,
     GatewayError,
     GatewayStreamError,
+    GatewayTimeout,
     error_from_exception,
     error_from_response,
     error_message_and_code,
@@ -285,3 +286,45 @@ def _usage(data: Any) -> Usage | None:
     if prompt is None and completion is None and total is None:
         return None
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+
+
+async def complete_chat(
+    *,
+    model: str,
+    messages: list[dict],
+    max_tokens: int,
+    timeout: float,
+    temperature: float | None = None,
+) -> tuple[str, Usage | None]:
+    """One short non-streaming chat completion (a conversation's title, chat.titles): the
+    answer's text, with Parlor's key taken out (gateway.redact), and the gateway's usage.
+    The whole call, connecting included, is bounded by `timeout` seconds.
+
+    Raises a GatewayError (already logged here) when the request fails or times out."""
+    body: dict[str, Any] = {"model": model, "messages": messages, "stream": False}
+    body[max_tokens_field(model)] = max_tokens
+    if temperature is not None:
+        body["temperature"] = temperature
+    try:
+        async with asyncio.timeout(timeout):
+            response = await get_client().post(PATH, json=body, timeout=timeout)
+            data = read_json(response)
+    except TimeoutError as exc:
+        logger.warning("Chat completion (model %s) took over %s s", model, timeout)
+        raise GatewayTimeout(f"no answer within {timeout} s") from exc
+    except httpx.HTTPError as exc:
+        error = error_from_exception(exc)
+        logger.warning("Chat completion (model %s) failed: %s", model, error)
+        raise error from exc
+    except GatewayError as exc:
+        logger.warning("Chat completion (model %s) failed: %s", model, exc)
+        raise
+    if not isinstance(data, dict):
+        raise GatewayBadResponse("the completion is not a JSON object")
+    if data.get("error"):
+        message, code = error_message_and_code(data)
+        raise GatewayStreamError(f"error answer (code {code or '-'})", message=redact(message))
+    choices = data.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    item = _text_of(choice.get("message")) if isinstance(choice, dict) else None
+    return redact(item.content if item is not None else ""), _usage(data.get("usage"))

@@ -207,6 +207,7 @@ class UsageRecord(models.Model):
         LUMA = "luma", _("Luma")
         AUDIO = "audio", _("Audio")
         EMBEDDING = "embedding", _("Embedding")
+        TITLE = "title", _("Title")  # a conversation's title written by a model
         CORRECTION = "correction", _("Correction")
 
     class Status(models.TextChoices):

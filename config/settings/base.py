@@ -273,6 +273,11 @@ DEFAULT_MODEL = env_str("DEFAULT_MODEL", "gpt-4o-mini")
 # their vectors (text-embedding-3-*; 0: the model's own).
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "text-embedding-3-small")
 EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 512)
+# Titles written by a model once a conversation's first reply is in (chat.titles): the model
+# asked ("" = the conversation's own, "off" = never ask), and what a title may cost at most
+# when it is the conversation's own model (more: the first line stays the title).
+TITLE_MODEL = env_str("TITLE_MODEL", "")
+TITLE_MAX_COST = env_float("TITLE_MAX_COST", 0.01)
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 32000)
 # Images attached to a message (chat.vision): the largest file taken (MB, before it is scaled
 # down) and how many one message may carry.

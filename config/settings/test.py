@@ -20,6 +20,9 @@ if DEMO_GATEWAY:  # noqa: F405
     # starts one on a free port and points settings at it.
     GATEWAY_BASE_URL = ""
 STREAM_FLUSH_MS = 40
+# No title requests after first replies (chat.titles) unless a test asks for them: they would
+# be one more gateway request and usage record after every first reply of every other test.
+TITLE_MODEL = env_str("TITLE_MODEL", "off")  # noqa: F405
 
 if DATABASE_URL:  # noqa: F405
     # Worker threads of database_sync_to_async would otherwise keep sessions open and stop

@@ -1153,3 +1153,109 @@
     }
   });
 })();
+
+/* ---------- regenerate with another model ----------
+   The menu beside Regenerate: its button shows and hides the panel (htmx loads the models on
+   the first click); Esc or a click elsewhere closes it and the focus goes back to the button.
+   Each model is a ws-send form, as Regenerate is. */
+(function () {
+  "use strict";
+
+  function panelOf(button) {
+    return document.getElementById(button.getAttribute("aria-controls"));
+  }
+
+  // Downwards when it fits above the composer, else upwards if there is more room there.
+  function place(button, panel) {
+    var composer = document.getElementById("composer");
+    var rect = button.getBoundingClientRect();
+    var limit = composer ? composer.getBoundingClientRect().top : window.innerHeight;
+    var below = limit - rect.bottom;
+    var header = document.querySelector(".conversation-header");
+    var above = rect.top - (header ? header.getBoundingClientRect().bottom : 0);
+    panel.classList.remove("opens-up");
+    var wanted = Math.min(panel.scrollHeight, window.innerHeight * 0.6);
+    panel.classList.toggle("opens-up", below < wanted && above > below);
+  }
+
+  function focusFirst(panel) {
+    var first = panel.querySelector(".regen-menu-option");
+    if (first) first.focus();
+  }
+
+  function setOpen(button, open) {
+    var panel = panelOf(button);
+    if (!panel) return;
+    panel.hidden = !open;
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) {
+      place(button, panel);
+      focusFirst(panel);
+    }
+  }
+
+  function closeAll(except) {
+    document.querySelectorAll('.regen-model-btn[aria-expanded="true"]').forEach(function (b) {
+      if (b !== except) setOpen(b, false);
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest) return;
+    var button = event.target.closest(".regen-model-btn");
+    if (button) {
+      closeAll(button);
+      setOpen(button, button.getAttribute("aria-expanded") !== "true");
+      return;
+    }
+    if (!event.target.closest(".regen-menu")) closeAll(null);
+  });
+
+  // The models arrive after the panel opened: the first one takes the focus.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var panel = event.target;
+    if (!panel.classList || !panel.classList.contains("regen-menu") || panel.hidden) return;
+    var button = document.querySelector('[aria-controls="' + panel.id + '"]');
+    if (button) place(button, panel);
+    focusFirst(panel);
+  });
+
+  // A title written by a model arrives in the heading alone (chat.titles): the sidebar's entry
+  // follows when it is shown (a sidebar filtered by a search may not show it).
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var heading = event.detail && event.detail.target;
+    if (!(heading instanceof Element) || heading.id !== "conversation-title") return;
+    var thread = document.getElementById("thread");
+    var id = thread && thread.getAttribute("data-conversation");
+    var entry = id && document.getElementById("sidebar-title-" + id);
+    if (entry && entry.textContent !== heading.textContent) entry.textContent = heading.textContent;
+  });
+
+  // Tabbing out of the menu closes it (the focus has gone where the person wanted).
+  document.addEventListener("focusout", function (event) {
+    if (!event.target.closest || !event.relatedTarget) return;
+    var menu = event.target.closest(".regen-model");
+    if (!menu || menu.contains(event.relatedTarget)) return;
+    var button = menu.querySelector(".regen-model-btn");
+    if (button && button.getAttribute("aria-expanded") === "true") setOpen(button, false);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (!event.target.closest) return;
+    var menu = event.target.closest(".regen-model");
+    var button = menu && menu.querySelector(".regen-model-btn");
+    if (!button || button.getAttribute("aria-expanded") !== "true") return;
+    var options = Array.prototype.slice.call(menu.querySelectorAll(".regen-menu-option"));
+    var index = options.indexOf(event.target);
+    if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      setOpen(button, false);
+      button.focus();
+    } else if ((event.key === "ArrowDown" || event.key === "ArrowUp") && options.length) {
+      event.preventDefault();
+      var step = event.key === "ArrowDown" ? 1 : -1;
+      options[(index + step + options.length) % options.length].focus();
+    }
+  });
+})();

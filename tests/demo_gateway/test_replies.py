@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
+from chat.titles import prompt_messages
 from demo_gateway import demo_reply, demo_tokens, reply_text
 from demo_gateway.replies import code_language, question_kind
 from demo_gateway.scenarios import (
@@ -14,6 +16,7 @@ from demo_gateway.scenarios import (
     CUT,
     DEFAULT_MODEL,
     StreamRequest,
+    completion_body,
     for_model,
     is_known,
     stream_plan,
@@ -222,3 +225,16 @@ def test_the_reasoning_model_thinks_first_unless_a_marker_says_otherwise():
     first_reasoning = next(i for i, e in enumerate(events) if "reasoning_content" in e)
     first_content = next(i for i, e in enumerate(events) if '"content":"' in e and i > 0)
     assert first_reasoning < first_content
+
+
+def test_a_title_request_gets_a_short_title_not_a_demo_reply():
+    long_question = "Could you please explain how photosynthesis works in green plants?"
+    for question, title in (
+        (long_question, "Photosynthesis works green plants"),
+        ("Plan a picnic by the lake", "Plan a picnic by the lake"),
+        ("请帮我写一首关于春天的诗", "请帮我写一首关于春天"),
+    ):
+        body = {"model": DEFAULT_MODEL, "messages": prompt_messages(question, "A long answer.")}
+        for scenario in ("normal", "reasoning"):  # demo-reasoner answers a title as well
+            answer = completion_body(scenario, body, chat_id="c", created=0, model=DEFAULT_MODEL)
+            assert json.loads(answer)["choices"][0]["message"]["content"] == title
