@@ -27,6 +27,7 @@ from chat.models import GPT, Conversation, Pin
 from chat.threads import MessageTree, build_thread, thread_entries
 from chat.views_gpts import gpt_of, offered_gpts
 from gateway import catalogue
+from usage import services as money
 
 SIDEBAR_LIMIT = 200
 # The session key of the texts sent from the home page, by conversation id, that the
@@ -169,7 +170,12 @@ def _pending_composer(request: AuthenticatedHttpRequest, conversation: Conversat
 
 
 def _render_home(
-    request: AuthenticatedHttpRequest, *, text: str = "", model: str = "", error: str = ""
+    request: AuthenticatedHttpRequest,
+    *,
+    text: str = "",
+    model: str = "",
+    error: str = "",
+    budget_help: bool = False,
 ) -> HttpResponse:
     gpts = offered_gpts(request.team.pk if request.team else None)
     models = _models_for(gpts=gpts)
@@ -183,6 +189,7 @@ def _render_home(
         "starter_prompts": STARTER_PROMPTS,
         "composer_text": text,
         "composer_error": error,
+        **(_budget_help(request) if budget_help else {}),
     }
     return render(request, "chat/home.html", context, status=400 if error else 200)
 
@@ -214,6 +221,10 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
             text, model = services.clean_text(text), _clean_model(model, request)
         except ValidationError as error:
             return _render_home(request, text=text, model=model, error=error.messages[0])
+        # Refused before anything is made: a refusal leaves no empty conversation behind.
+        refusal = _budget_refusal(request)
+        if refusal:
+            return _render_home(request, text=text, model=model, error=refusal, budget_help=True)
     conversation = _untouched_chat(request)
     if conversation is None:
         conversation = Conversation.objects.create(
@@ -226,6 +237,30 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
         pending = request.session.get(PENDING_KEY) or {}
         request.session[PENDING_KEY] = {**pending, str(conversation.pk): text}
     return redirect(conversation)
+
+
+def _budget_refusal(request: AuthenticatedHttpRequest) -> str:
+    """Why this month's budget refuses the member's next message ("" when it does not)."""
+    assert request.team is not None
+    state = money.budget_state(request.team, request.user)
+    if state.level != "over":
+        return ""
+    if state.team_limit is not None and state.team_used >= state.team_limit:
+        return _("This month's team budget is used up.")
+    return _("You have used your monthly budget in this team.")
+
+
+def _budget_help(request: AuthenticatedHttpRequest) -> dict:
+    """What the reader can do about a refusal: an owner raises the budget; a member asks one."""
+    assert request.team is not None and request.membership is not None
+    if request.membership.is_owner:
+        return {"budget_owner": True}
+    owners = (
+        Membership.objects.filter(team=request.team, role=Membership.Role.OWNER)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    return {"budget_owners": ", ".join(m.user.get_username() for m in owners)}
 
 
 def _default_model(request: AuthenticatedHttpRequest) -> str:
