@@ -24,7 +24,16 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from accounts.access import clean_id, get_for_user, get_membership
 from accounts.live import CLOSE_ACCESS_LOST, CLOSE_SESSION_ENDED, team_group, user_group
 from accounts.models import Membership, User
-from chat import attachments, commands, completions, events, frames, live_render, services
+from chat import (
+    attachments,
+    budget_help,
+    commands,
+    completions,
+    events,
+    frames,
+    live_render,
+    services,
+)
 from chat.db import reply_db
 from chat.events import ACTIONS
 from chat.models import Attachment, Conversation, Message
@@ -32,6 +41,7 @@ from chat.services import ReplyStart
 from chat.sessions import SessionEnded, check_session
 from chat.streaming import Generation, State, Subscriber, registry
 from chat.threads import ExtraItem, ThreadItem, load_extra_items
+from usage.errors import BudgetRefused
 
 # Frames one socket may send: a burst of FRAME_BURST, refilled over FRAME_WINDOW_SECONDS.
 FRAME_BURST = 20
@@ -331,6 +341,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=choice + frames.error_html(""))
         except ValidationError as exc:
             error = " ".join(exc.messages)
+            if isinstance(exc, BudgetRefused) and exc.code == "budget":
+                error = await database_sync_to_async(budget_help.refusal_text)(
+                    self.conversation.team_id, self.scope["user"]
+                )
             if action == events.SEND:
                 pending = await database_sync_to_async(_pending_images)(
                     self.scope["user"], self.conversation

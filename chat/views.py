@@ -20,14 +20,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import access
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership
-from chat import attachments, export, services
+from chat import attachments, budget_help, export, services
 from chat import search as message_search
 from chat.forms import ConversationSettingsForm, RenameForm
 from chat.models import GPT, Conversation, Pin
 from chat.threads import MessageTree, build_thread, thread_entries
 from chat.views_gpts import gpt_of, offered_gpts
 from gateway import catalogue
-from usage import services as money
 
 SIDEBAR_LIMIT = 200
 # The session key of the texts sent from the home page, by conversation id, that the
@@ -242,12 +241,7 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
 def _budget_refusal(request: AuthenticatedHttpRequest) -> str:
     """Why this month's budget refuses the member's next message ("" when it does not)."""
     assert request.team is not None
-    state = money.budget_state(request.team, request.user)
-    if state.level != "over":
-        return ""
-    if state.team_limit is not None and state.team_used >= state.team_limit:
-        return _("This month's team budget is used up.")
-    return _("You have used your monthly budget in this team.")
+    return budget_help.refused(request.team, request.user)
 
 
 def _budget_help(request: AuthenticatedHttpRequest) -> dict:
@@ -255,12 +249,7 @@ def _budget_help(request: AuthenticatedHttpRequest) -> dict:
     assert request.team is not None and request.membership is not None
     if request.membership.is_owner:
         return {"budget_owner": True}
-    owners = (
-        Membership.objects.filter(team=request.team, role=Membership.Role.OWNER)
-        .select_related("user")
-        .order_by("user__username")
-    )
-    return {"budget_owners": ", ".join(m.user.get_username() for m in owners)}
+    return {"budget_owners": budget_help.owner_names(request.team)}
 
 
 def _default_model(request: AuthenticatedHttpRequest) -> str:

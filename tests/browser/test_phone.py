@@ -17,7 +17,7 @@ from tests.browser.test_budgets import _invite_member
 from tests.browser.test_first_run_and_chat import _setup_or_login
 
 pytestmark = pytest.mark.browser
-SHOTS = Path("/tmp/shots-phone")
+SHOTS = Path("/tmp/shots-phone")  # noqa: S108 (screenshots to look at, not secrets)
 PHONE = {"width": 390, "height": 844}
 CONVERSATION_URL = re.compile(r"/c/[0-9a-f-]{36}/$")
 
@@ -62,12 +62,12 @@ def test_an_optional_push_without_its_target_is_dropped_quietly(page, server_url
     page.route("**/oob-probe/", lambda route: route.fulfill(body=body, content_type="text/html"))
     page.evaluate("htmx.ajax('GET', '/oob-probe/', {target: '#live-region', swap: 'none'})")
     expect(page.locator("#live-region")).to_have_text("pushed")
-    assert page.console_errors == []  # type: ignore[attr-defined]
+    assert page.console_errors == []
     # A fragment not marked optional still reports its missing target.
     page.route("**/oob-probe-2/", lambda r: r.fulfill(body=body.replace(" data-oob-optional", "")))
     with page.expect_console_message(lambda msg: "oobErrorNoTarget" in msg.text):
         page.evaluate("htmx.ajax('GET', '/oob-probe-2/', {target: '#live-region', swap: 'none'})")
-    page.console_errors.clear()  # type: ignore[attr-defined]
+    page.console_errors.clear()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -76,8 +76,7 @@ def test_sticky_bars_are_opaque(browser, server_url, scheme):
     page = context.new_page()
     try:
         _setup_or_login(page, server_url)
-        page.locator(".conversation-list a, .sidebar a[href^='/c/']").first.evaluate("a => a.click()")
-        expect(page).to_have_url(CONVERSATION_URL)
+        _send_from_home(page, server_url, "Hello")
         for selector in (".conversation-header", "#composer", ".topbar"):
             style = page.eval_on_selector(
                 selector,
@@ -94,7 +93,8 @@ def test_sticky_bars_are_opaque(browser, server_url, scheme):
 
 def _open_a_long_conversation(page, server_url: str) -> None:
     page.goto(server_url + "/")
-    page.locator(".sidebar a[href^='/c/']").first.evaluate("a => a.click()")
+    link = page.locator(".sidebar a[href^='/c/']", has_text="A long answer").first
+    link.evaluate("a => a.click()")  # (the sidebar is a closed drawer on a phone)
     expect(page).to_have_url(CONVERSATION_URL)
     expect(page.locator('[data-message-role="assistant"]').last).to_have_attribute(
         "data-message-status", "complete"
@@ -176,7 +176,8 @@ def _sidebar_count(page) -> int:
 def _assert_send_on_the_composer_row(page) -> None:
     send = page.get_by_role("button", name="Send").bounding_box()
     model = page.locator("#home-model").bounding_box()
-    assert send and model and abs(send["y"] + send["height"] / 2 - model["y"] - model["height"] / 2) < 4
+    assert send and model
+    assert abs(send["y"] + send["height"] / 2 - model["y"] - model["height"] / 2) < 4
 
 
 def test_a_refused_send_from_home_leaves_nothing_and_says_what_to_do(browser, page, server_url):
