@@ -988,10 +988,38 @@
     return dropped ? holder.innerHTML : text;
   }
 
+  // htmx's own swaps unwrap a <template> around an oob element that cannot stand alone (the
+  // rows of a streaming table: a <tbody>, chat/frames.py); the ws extension swaps each top
+  // level child as it is and misses them. Frames are parsed in a template, where table
+  // sections are kept when they come first: so they are unwrapped and put first.
+  function hoistTemplated(text) {
+    if (typeof text !== "string" || text.indexOf("<template") === -1) return text;
+    var holder = document.createElement("template");
+    holder.innerHTML = text;
+    var lead = [];
+    Array.prototype.slice.call(holder.content.children).forEach(function (child) {
+      if (child.tagName !== "TEMPLATE") return;
+      var oob = Array.prototype.filter.call(child.content.children, function (el) {
+        return el.hasAttribute("hx-swap-oob");
+      });
+      if (!oob.length) return;
+      oob.forEach(function (el) {
+        lead.push(el.outerHTML);
+      });
+      child.remove();
+    });
+    return lead.length ? lead.join("") + holder.innerHTML : text;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     placeMenu();
     if (window.htmx) {
-      window.htmx.defineExtension("oob-optional", { transformResponse: dropAbsentOptional });
+      window.htmx.defineExtension("oob-optional", {
+        transformResponse: function (text, xhr) {
+          text = dropAbsentOptional(text);
+          return xhr ? text : hoistTemplated(text); // no xhr: a websocket frame
+        },
+      });
     }
     if (document.getElementById("thread")) {
       markTitle();
