@@ -26,6 +26,7 @@ from accounts.live import CLOSE_ACCESS_LOST, CLOSE_SESSION_ENDED, team_group, us
 from accounts.models import Membership, User
 from chat import (
     attachments,
+    budget_help,
     commands,
     completions,
     events,
@@ -42,6 +43,7 @@ from chat.services import ReplyStart
 from chat.sessions import SessionEnded, check_session
 from chat.streaming import Generation, State, Subscriber, registry, stop_group
 from chat.threads import ExtraItem, ThreadItem, load_extra_items
+from usage.errors import BudgetRefused
 
 # Frames one socket may send: a burst of FRAME_BURST, refilled over FRAME_WINDOW_SECONDS.
 FRAME_BURST = 20
@@ -394,6 +396,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=choice + frames.error_html(""))
         except ValidationError as exc:
             error = " ".join(exc.messages)
+            if isinstance(exc, BudgetRefused) and exc.code == "budget":
+                error = await database_sync_to_async(budget_help.refusal_text)(
+                    self.conversation.team_id, self.scope["user"]
+                )
             if action == events.SEND:
                 pending = await database_sync_to_async(_pending_images)(
                     self.scope["user"], self.conversation

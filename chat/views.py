@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import access
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership
-from chat import attachments, export, feedback, services
+from chat import attachments, budget_help, export, feedback, services
 from chat import search as message_search
 from chat.forms import ConversationSettingsForm, RenameForm
 from chat.models import GPT, Conversation, Folder, Pin
@@ -205,7 +205,12 @@ def _pending_composer(request: AuthenticatedHttpRequest, conversation: Conversat
 
 
 def _render_home(
-    request: AuthenticatedHttpRequest, *, text: str = "", model: str = "", error: str = ""
+    request: AuthenticatedHttpRequest,
+    *,
+    text: str = "",
+    model: str = "",
+    error: str = "",
+    budget_help: bool = False,
 ) -> HttpResponse:
     gpts = offered_gpts(request.team.pk if request.team else None)
     models = _models_for(gpts=gpts)
@@ -219,6 +224,7 @@ def _render_home(
         "starter_prompts": STARTER_PROMPTS,
         "composer_text": text,
         "composer_error": error,
+        **(_budget_help(request) if budget_help else {}),
     }
     return render(request, "chat/home.html", context, status=400 if error else 200)
 
@@ -250,6 +256,10 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
             text, model = services.clean_text(text), _clean_model(model, request)
         except ValidationError as error:
             return _render_home(request, text=text, model=model, error=error.messages[0])
+        # Refused before anything is made: a refusal leaves no empty conversation behind.
+        refusal = _budget_refusal(request)
+        if refusal:
+            return _render_home(request, text=text, model=model, error=refusal, budget_help=True)
     conversation = _untouched_chat(request)
     if conversation is None:
         conversation = Conversation.objects.create(
@@ -262,6 +272,20 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
         pending = request.session.get(PENDING_KEY) or {}
         request.session[PENDING_KEY] = {**pending, str(conversation.pk): text}
     return redirect(conversation)
+
+
+def _budget_refusal(request: AuthenticatedHttpRequest) -> str:
+    """Why this month's budget refuses the member's next message ("" when it does not)."""
+    assert request.team is not None
+    return budget_help.refused(request.team, request.user)
+
+
+def _budget_help(request: AuthenticatedHttpRequest) -> dict:
+    """What the reader can do about a refusal: an owner raises the budget; a member asks one."""
+    assert request.team is not None and request.membership is not None
+    if request.membership.is_owner:
+        return {"budget_owner": True}
+    return {"budget_owners": budget_help.owner_names(request.team)}
 
 
 def _default_model(request: AuthenticatedHttpRequest) -> str:

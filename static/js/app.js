@@ -1259,3 +1259,134 @@
     }
   });
 })();
+
+/* ---------- phone chrome: the conversation menu, a busy tab title, optional pushes ---------- */
+(function () {
+  "use strict";
+
+  // The conversation's actions (templates/chat/conversation.html): open on a wide screen (the
+  // CSS shows them in the header row), folded behind "⋯" on a phone and closed by a click
+  // elsewhere or Escape.
+  var wide = window.matchMedia("(min-width: 769px)");
+
+  function conversationMenu() {
+    return document.getElementById("conversation-menu");
+  }
+
+  function placeMenu() {
+    var menu = conversationMenu();
+    if (menu) menu.open = wide.matches;
+  }
+
+  function closeMenu(focusBack) {
+    var menu = conversationMenu();
+    if (!menu || !menu.open || wide.matches) return false;
+    menu.open = false;
+    if (focusBack) menu.querySelector("summary").focus();
+    return true;
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (target instanceof Element && !target.closest("#conversation-menu")) closeMenu(false);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && closeMenu(true)) event.preventDefault();
+  });
+  wide.addEventListener("change", placeMenu);
+
+  // The tab title starts with a dot while a reply or a media job of this conversation runs,
+  // so a tab left in the background shows when it is done. Driven by what the page shows: a
+  // message still streaming, or a job card with its progress bar in the thread.
+  var BUSY = "• ";
+  var BUSY_SELECTOR = '#thread [data-message-status="streaming"], #thread .job-card .job-progress';
+  var titleTimer = null;
+
+  function markTitle() {
+    titleTimer = null;
+    var title = document.title;
+    var base = title.indexOf(BUSY) === 0 ? title.slice(BUSY.length) : title;
+    var next = (document.querySelector(BUSY_SELECTOR) ? BUSY : "") + base;
+    if (next !== title) document.title = next;
+  }
+
+  function queueTitle() {
+    // A timer, not a frame: frames do not run in a background tab, where the title matters.
+    if (titleTimer === null) titleTimer = window.setTimeout(markTitle, 50);
+  }
+
+  // Fragments the server marks data-oob-optional (pushes meant for the pages that show their
+  // target, such as a sidebar entry or a job's signal) are dropped where their target is
+  // absent; any other missing target still reports htmx:oobErrorNoTarget.
+  function oobTarget(el) {
+    var spec = el.getAttribute("hx-swap-oob") || "";
+    var colon = spec.indexOf(":");
+    if (colon >= 0) return spec.slice(colon + 1).trim();
+    return el.id ? "#" + CSS.escape(el.id) : "";
+  }
+
+  function dropAbsentOptional(text) {
+    if (typeof text !== "string" || text.indexOf("data-oob-optional") === -1) return text;
+    var holder = document.createElement("template");
+    holder.innerHTML = text;
+    var dropped = false;
+    holder.content.querySelectorAll("[data-oob-optional]").forEach(function (el) {
+      var selector = oobTarget(el);
+      var present = false;
+      try {
+        present = !!selector && !!document.querySelector(selector);
+      } catch (e) {
+        present = true; // not a selector we understand: leave it to htmx
+      }
+      if (!present) {
+        el.remove();
+        dropped = true;
+      }
+    });
+    return dropped ? holder.innerHTML : text;
+  }
+
+  // htmx's own swaps unwrap a <template> around an oob element that cannot stand alone (the
+  // rows of a streaming table: a <tbody>, chat/frames.py); the ws extension swaps each top
+  // level child as it is and misses them. Frames are parsed in a template, where table
+  // sections are kept when they come first: so they are unwrapped and put first.
+  function hoistTemplated(text) {
+    if (typeof text !== "string" || text.indexOf("<template") === -1) return text;
+    var holder = document.createElement("template");
+    holder.innerHTML = text;
+    var lead = [];
+    Array.prototype.slice.call(holder.content.children).forEach(function (child) {
+      if (child.tagName !== "TEMPLATE") return;
+      var oob = Array.prototype.filter.call(child.content.children, function (el) {
+        return el.hasAttribute("hx-swap-oob");
+      });
+      if (!oob.length) return;
+      oob.forEach(function (el) {
+        lead.push(el.outerHTML);
+      });
+      child.remove();
+    });
+    return lead.length ? lead.join("") + holder.innerHTML : text;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    placeMenu();
+    if (window.htmx) {
+      window.htmx.defineExtension("oob-optional", {
+        transformResponse: function (text, xhr) {
+          text = dropAbsentOptional(text);
+          return xhr ? text : hoistTemplated(text); // no xhr: a websocket frame
+        },
+      });
+    }
+    if (document.getElementById("thread")) {
+      markTitle();
+      new MutationObserver(queueTitle).observe(document.documentElement, {
+        subtree: true,
+        childList: true,
+        attributes: true,
+        attributeFilter: ["data-message-status"],
+      });
+    }
+  });
+})();

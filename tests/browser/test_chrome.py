@@ -156,6 +156,8 @@ def test_the_phone_keeps_the_header_visible_in_a_long_thread(browser, server_url
         main_top = main.bounding_box()["y"]
         assert box is not None and abs(box["y"] - main_top) <= 1, (box, main_top)
         expect(page.get_by_label("Model")).to_be_in_viewport()
+        # The conversation's actions are behind the header's "⋯" on a phone.
+        page.get_by_label("Conversation actions").click()
         expect(page.get_by_role("button", name="Share with team")).to_be_in_viewport()
         _shot(page, "conversation-phone-scrolled")
     finally:

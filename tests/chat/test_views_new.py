@@ -130,3 +130,37 @@ def test_the_pending_text_goes_only_to_its_own_conversation(alice_client, team, 
     other = make_conversation(team, alice, title="Other")
     alice_client.post(URL, {"text": "For the new one", "model": "gpt-4o"})
     assert "For the new one" not in alice_client.get(other.get_absolute_url()).content.decode()
+
+
+def _used_up(team) -> None:
+    from decimal import Decimal
+
+    from usage.models import TeamBudget
+
+    TeamBudget.objects.create(team=team, monthly_limit=Decimal(0))
+
+
+def test_a_refused_first_message_leaves_no_conversation(alice_client, team):
+    _used_up(team)
+    response = alice_client.post(URL, {"text": "Hello", "model": ""})
+    assert response.status_code == 400
+    assert not Conversation.objects.exists()
+    page = response.content.decode()
+    assert "Hello</textarea>" in page  # the text stays in the composer
+
+
+def test_the_refusal_links_an_owner_to_the_budget(alice_client, team):
+    _used_up(team)
+    page = alice_client.post(URL, {"text": "Hello"}).content.decode()
+    error = page[page.index('id="composer-error"') :].split("</p>")[0]
+    assert 'href="/accounts/team/#budget"' in error
+    assert "ask a team owner" not in error.lower()
+
+
+def test_the_refusal_names_the_owners_to_a_member(bob_client, team):
+    _used_up(team)
+    page = bob_client.post(URL, {"text": "Hello"}).content.decode()
+    error = page[page.index('id="composer-error"') :].split("</p>")[0]
+    assert "ask a team owner (alice)" in error.lower()
+    assert 'href="/accounts/team/#budget"' not in page
+    assert not Conversation.objects.exists()
