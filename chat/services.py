@@ -339,7 +339,8 @@ def _is_live(message: Message) -> bool:
 
 
 def clean_text(text: Any) -> str:
-    text = text.strip() if isinstance(text, str) else ""
+    # NUL cannot be stored in a PostgreSQL text column; U+FFFD, as the markdown renderer shows it.
+    text = text.replace("\x00", "\ufffd").strip() if isinstance(text, str) else ""
     if not text:
         raise ValidationError(_("Write a message first."), code="empty")
     if len(text) > settings.MESSAGE_MAX_CHARS:

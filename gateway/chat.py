@@ -26,7 +26,7 @@ from gateway.errors import (
     error_from_response,
     error_message_and_code,
 )
-from gateway.redact import StreamRedactor, redact, stream_redactor
+from gateway.redact import StreamRedactor, redact, stream_redactor, without_nul
 from gateway.sse import SSEDecoder
 from gateway.types import MAX_TOKEN_COUNT, ChatDelta, ChatEnd, Usage, token_count
 
@@ -268,8 +268,8 @@ def _text_of(part: Any) -> ChatDelta | None:
         return None
     content = part.get("content")
     reasoning = part.get("reasoning_content") or part.get("reasoning")
-    content = content if isinstance(content, str) else ""
-    reasoning = reasoning if isinstance(reasoning, str) else ""
+    content = without_nul(content) if isinstance(content, str) else ""
+    reasoning = without_nul(reasoning) if isinstance(reasoning, str) else ""
     if content or reasoning:
         return ChatDelta(content=content, reasoning=reasoning)
     return None

@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from gateway.chat import _State, choice_of, read_stream
+from gateway.redact import without_nul
 from gateway.types import ChatDelta, ChatEnd
 
 logger = logging.getLogger(__name__)
@@ -78,4 +79,4 @@ def _parse(payload: str, state: _State) -> ChatDelta | object | None:
     if not isinstance(text, str):
         delta = choice.get("delta") or choice.get("message")
         text = delta.get("content") if isinstance(delta, dict) else None
-    return ChatDelta(content=text) if isinstance(text, str) and text else None
+    return ChatDelta(content=without_nul(text)) if isinstance(text, str) and text else None

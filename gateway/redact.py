@@ -58,6 +58,12 @@ def _start_pattern(key: str) -> re.Pattern[str]:
     return re.compile(f"(?:{'|'.join(nested(form) for form in _forms(key))})\\Z", re.IGNORECASE)
 
 
+def without_nul(text: str) -> str:
+    """`text` with NUL characters as U+FFFD (what markdown shows for them): a PostgreSQL text
+    column refuses NUL, and the gateway's text is stored."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def redact(text: str) -> str:
     """`text` without the key."""
     key = _key()

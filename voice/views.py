@@ -8,7 +8,7 @@ import os
 import uuid
 from functools import partial
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse
@@ -41,7 +41,7 @@ async def upload(request: HttpRequest, conversation_id: uuid.UUID) -> JsonRespon
     # Who may write here is settled before the upload is read or decoded: an outsider gets
     # the 404 of a conversation that does not exist, whatever the body holds.
     try:
-        await access.aget_rw_for_user(user, Conversation, conversation_id)
+        await sync_to_async(access.get_rw_for_user)(user, Conversation, conversation_id)
     except PermissionDenied:
         return _error(_("You can read this conversation but not write in it."), 403)
     limit = services.max_upload_bytes()
@@ -64,7 +64,7 @@ async def upload(request: HttpRequest, conversation_id: uuid.UUID) -> JsonRespon
         return _error(str(exc), 400)
     transcribe = request.POST.get("purpose") != "translate"
     try:
-        start = await database_sync_to_async(services.begin_recording)(
+        start = await sync_to_async(services.begin_recording)(
             user=user,
             conversation_id=conversation_id,
             data=audio.data,
@@ -83,9 +83,7 @@ async def upload(request: HttpRequest, conversation_id: uuid.UUID) -> JsonRespon
         return JsonResponse(answer, status=201)
     call = partial(gateway_audio.transcribe, language=start.language, model=start.record.model)
     outcome = await speech.run(audio, call)
-    await database_sync_to_async(services.close_record)(
-        record=start.record, seconds=outcome.seconds
-    )
+    await sync_to_async(services.close_record)(record=start.record, seconds=outcome.seconds)
     answer["text"] = outcome.text
     if outcome.error is not None:
         return JsonResponse({**answer, "error": outcome.error.user_message}, status=502)

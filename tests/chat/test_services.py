@@ -302,3 +302,9 @@ def test_the_conversation_lock_is_taken_only_where_rows_can_be_locked(conversati
         assert len(probes) == 1 and "FOR UPDATE" in probes[0]
     else:
         assert probes == []
+
+
+def test_a_message_with_nul_is_stored_with_the_replacement_character():
+    from chat.services import clean_text
+
+    assert clean_text("  hi\x00there ") == "hi\ufffdthere"

@@ -185,3 +185,12 @@ def test_a_model_named_with_the_key_is_not_listed():
     from gateway.catalogue import model_ids
 
     assert model_ids({"data": [{"id": "gpt-4o"}, {"id": f"x-{BARE.upper()}"}]}) == ["gpt-4o"]
+
+
+def test_nul_in_the_gateways_text_becomes_the_replacement_character():
+    """PostgreSQL refuses NUL in a text column: a reply carrying one would fail to save."""
+    from gateway.chat import _text_of
+
+    delta = _text_of({"content": "a\x00b", "reasoning_content": "\x00"})
+    assert delta is not None
+    assert (delta.content, delta.reasoning) == ("a\ufffdb", "\ufffd")

@@ -14,6 +14,7 @@ from accounts.models import User
 from chat import frames, rendering
 from chat.live_render import LiveRenderer
 from chat.models import GPT, Attachment, Message
+from gateway.redact import without_nul
 from media_jobs.models import MediaJob
 from tests.factories import make_conversation, make_job, make_message
 from tests.security.conftest import png_bytes
@@ -74,7 +75,10 @@ def hostile_team(team, alice, bob, media_root):
     bob.save(update_fields=["display_name"])
     # The title of the page (<title>) is where "</title>" breaks out.
     chat = make_conversation(team, alice, title=f"</title><script>{MARK}</script>", is_shared=True)
-    for index, payload in enumerate(XSS):
+    for index, hostile in enumerate(XSS):
+        # Stored as Parlor stores text: NUL (refused by PostgreSQL) as U+FFFD, as the input
+        # and the gateway's text are (chat.services.clean_text, gateway.redact.without_nul).
+        payload = without_nul(hostile)
         make_conversation(team, alice, title=payload[:200], is_shared=index % 2 == 0)
         make_message(chat, content=payload, author=bob)
         make_message(
