@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from functools import partial
+from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import access
+from accounts.models import User
 from chat.models import Conversation
 from gateway import audio as gateway_audio
 from usage.services import BudgetRefused
@@ -37,7 +39,7 @@ async def upload(request: HttpRequest, conversation_id: uuid.UUID) -> JsonRespon
     stored (the /translate command translates it); otherwise transcribed in the member's
     language (Settings; detected when unset) and answered as {"id", "text", "seconds"} for
     the composer. Errors are {"error": "..."} with a 4xx/5xx status."""
-    user = await request.auser()
+    user = cast(User, await request.auser())  # login_required: never anonymous here
     # Who may write here is settled before the upload is read or decoded: an outsider gets
     # the 404 of a conversation that does not exist, whatever the body holds.
     try:
