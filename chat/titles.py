@@ -229,6 +229,8 @@ def schedule(*, conversation: Conversation, reply: Message, provisional: str | N
     when this was its first, complete, chat reply (a provisional title was just set)."""
     if not provisional or reply.status != Message.Status.COMPLETE:
         return
+    if (settings.TITLE_MODEL or "").strip().lower() == OFF:
+        return  # no task, no trip to the database
     task = asyncio.create_task(
         _guarded(conversation, reply.pk, provisional), name=f"title-{conversation.pk}"
     )
