@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +49,7 @@ from benchmarks.stream_relay import (  # noqa: E402
     parlor_env,
     prepare_parlor,
     rss_kb,
+    run_child,
 )
 
 DATABASE = "bench_soak"
@@ -271,18 +271,10 @@ def check_data() -> dict[str, Any]:
 
 
 def run_check(env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--check-data"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if out.returncode:
-        return {"error": (out.stderr or out.stdout)[-2000:]}
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    try:
+        result: dict[str, Any] = run_child(str(Path(__file__).resolve()), ["--check-data"], env)
+    except RuntimeError as exc:
+        return {"error": str(exc)[-2000:]}
     return result
 
 

@@ -599,9 +599,11 @@ def make_parlor_data(count: int) -> ParlorData:
     return ParlorData(sessions, conversations)
 
 
-def prepare_parlor(env: dict[str, str], count: int) -> ParlorData:
+def run_child(script: str, args: list[str], env: dict[str, str]) -> Any:
+    """Run `script` in a child process with Parlor's environment `env`: the JSON of its last
+    line of output. RuntimeError with its output if it failed."""
     out = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--make-parlor-data", str(count)],
+        [sys.executable, script, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -610,8 +612,15 @@ def prepare_parlor(env: dict[str, str], count: int) -> ParlorData:
         check=False,
     )
     if out.returncode:
-        raise RuntimeError(f"setting up Parlor's data failed:\n{out.stdout}\n{out.stderr}")
-    return ParlorData(**json.loads(out.stdout.strip().splitlines()[-1]))
+        raise RuntimeError(
+            f"{Path(script).name} {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}"
+        )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def prepare_parlor(env: dict[str, str], count: int) -> ParlorData:
+    script = str(Path(__file__).resolve())
+    return ParlorData(**run_child(script, ["--make-parlor-data", str(count)], env))
 
 
 def parlor_target(

@@ -16,13 +16,7 @@ def log_view(request: HttpRequest, *, action: str, target: str, owner: User | No
     actor = request.user
     if not isinstance(actor, User) or (owner is not None and owner.pk == actor.pk):
         return
-    AuditEntry.objects.create(
-        actor=actor,
-        action=action[:100],
-        target=target[:300],
-        owner=owner,
-        path=request.get_full_path()[:500],
-    )
+    _entry(request, actor, action=action, target=target, owner=owner)
 
 
 def log_admin_view(sender: Any, *, request: HttpRequest, obj: Any, owner: User | None,
@@ -38,6 +32,12 @@ def log_action(request: HttpRequest, *, action: str, target: str, owner: User | 
     """Log something request.user did that the admin should be able to trace (a public link
     to a conversation made or revoked), their own content included."""
     actor = request.user if isinstance(request.user, User) else None
+    _entry(request, actor, action=action, target=target, owner=owner)
+
+
+def _entry(
+    request: HttpRequest, actor: User | None, *, action: str, target: str, owner: User | None
+) -> None:
     AuditEntry.objects.create(
         actor=actor,
         action=action[:100],
