@@ -34,7 +34,7 @@ def _send_from_home(page, server_url: str, text: str) -> None:
 def test_home_composer_sends_and_the_reply_streams_in_the_new_conversation(page, server_url):
     _setup_or_login(page, server_url)
     expect(page.get_by_label("Message")).to_be_visible()
-    expect(page.get_by_label("Model")).to_be_visible()
+    expect(page.get_by_label("Model", exact=True)).to_be_visible()
     _send_from_home(page, server_url, "Plan a picnic by the lake")
 
     expect(page.locator('[data-message-role="user"]')).to_have_count(1)
@@ -155,7 +155,7 @@ def test_the_phone_keeps_the_header_visible_in_a_long_thread(browser, server_url
         box = header.bounding_box()
         main_top = main.bounding_box()["y"]
         assert box is not None and abs(box["y"] - main_top) <= 1, (box, main_top)
-        expect(page.get_by_label("Model")).to_be_in_viewport()
+        expect(page.get_by_label("Model", exact=True)).to_be_in_viewport()
         # The conversation's actions are behind the header's "⋯" on a phone.
         page.get_by_label("Conversation actions").click()
         expect(page.get_by_role("button", name="Share with team")).to_be_in_viewport()

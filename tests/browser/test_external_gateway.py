@@ -39,9 +39,11 @@ def test_a_configured_gateway_streams_replies_without_the_demo_banner(page, conf
     expect(page.locator(".demo-banner")).to_have_count(0)
     page.get_by_role("button", name="New chat").first.click()
     expect(
-        page.get_by_label("Model").locator("option", has_text="claude-3-5-sonnet")
+        page.get_by_label("Model", exact=True).locator("option", has_text="claude-3-5-sonnet")
     ).to_have_count(1)
-    expect(page.get_by_label("Model").locator("option", has_text="dall-e-3")).to_have_count(0)
+    expect(
+        page.get_by_label("Model", exact=True).locator("option", has_text="dall-e-3")
+    ).to_have_count(0)
     page.get_by_label("Message").fill("Hello from an operator")
     page.get_by_role("button", name="Send").click()
     reply = page.locator('[data-message-role="assistant"]').last

@@ -46,7 +46,7 @@ def test_first_run_then_a_streamed_reply_survives_a_reload(page, server_url):
     page.get_by_role("button", name="New chat").or_(
         page.get_by_role("link", name="New chat")
     ).first.click()
-    expect(page.get_by_label("Model")).to_be_visible()
+    expect(page.get_by_label("Model", exact=True)).to_be_visible()
     page.get_by_label("Message").fill("What can you show me?")
     page.get_by_role("button", name="Send").click()
 
@@ -71,7 +71,7 @@ def test_first_run_then_a_streamed_reply_survives_a_reload(page, server_url):
     assert "demo gateway" in final_text.lower()
     expect(reply.locator(".codeblock")).to_have_count(1)
     expect(reply.locator(".math .katex").first).to_be_visible()  # KaTeX typeset the maths
-    expect(page.get_by_role("button", name="Regenerate")).to_be_visible()
+    expect(page.get_by_role("button", name="Regenerate", exact=True)).to_be_visible()
     expect(page.locator("#live-region")).not_to_be_empty()
     shot(page, "03-complete")
 

@@ -60,7 +60,7 @@ def test_the_studio_image_form_shows_the_price_and_follows_the_model(page, serve
     page.get_by_label("Quality").select_option("hd")
     expect(price).to_contain_text("0.08")
     _swapped(page)
-    page.get_by_label("Model").select_option("dall-e-2")
+    page.get_by_label("Model", exact=True).select_option("dall-e-2")
     expect(page.get_by_label("Size").locator("option").first).to_have_text("256x256")
     expect(page.get_by_label("Size").locator("option")).to_have_count(3)
     expect(page.get_by_label("Quality")).to_have_count(0)

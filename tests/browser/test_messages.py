@@ -37,8 +37,10 @@ def test_details_edit_in_place_and_export(page, server_url):
     expect(panel).to_contain_text(model)
     for label in ("Tokens in", "Tokens out", "Time to first token", "Duration"):
         expect(panel).to_contain_text(label)
-    expect(panel.locator("dd").nth(1)).to_have_text(DIGITS)
-    expect(panel.locator("dd").nth(2)).to_have_text(DIGITS)
+    for label in ("Tokens in", "Tokens out"):
+        row = panel.locator("div", has=page.locator("dt", has_text=label))
+        expect(row.locator("dd")).to_have_text(DIGITS)
+    expect(panel.locator("dd.message-cost")).to_contain_text("USD")
     shot(page, "e4-details")
 
     # Edit in place: the bubble turns into the form; Cancel and Esc restore it unchanged.

@@ -142,7 +142,7 @@ def test_with_both_banners_the_thread_keeps_most_of_a_phone(browser, server_url)
             assert page.locator("#budget-banner").bounding_box()["height"] > 36
             page.locator("#budget-banner summary").click()
             # The model's name is readable in full.
-            select = page.get_by_label("Model")
+            select = page.get_by_label("Model", exact=True)
             needed, width = select.evaluate(NEEDED_WIDTH)
             assert width >= needed, (needed, width)
             # Delete (and the other actions) behind the header's menu, by keyboard too.

@@ -29,7 +29,7 @@ def _shot(page, name: str) -> None:
 
 def _new_chat(page, server_url: str, model: str) -> None:
     page.goto(server_url + "/")
-    page.get_by_label("Model").select_option(model)
+    page.get_by_label("Model", exact=True).select_option(model)
     page.get_by_label("Message").fill("hello")
     page.get_by_role("button", name="Send").click()
     expect(page).to_have_url(re.compile(r"/c/[0-9a-f-]+/$"))
@@ -60,7 +60,7 @@ def test_a_drawing_shows_our_copies_and_a_song_its_card(page, server_url):
     expect(reply).to_contain_text("The image at 10.0.0.1 could not be copied.")
     _shot(page, "reply-files-01-drawing")
 
-    page.get_by_label("Model").select_option("suno-v3.5")
+    page.get_by_label("Model", exact=True).select_option("suno-v3.5")
     page.wait_for_timeout(300)  # the settings form posts the change
     reply = _ask(page, "a song about the sea")
     expect(reply.locator(".message-status")).to_contain_text("Making the song", timeout=10_000)
