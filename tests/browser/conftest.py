@@ -121,6 +121,8 @@ CONSOLE_ALLOWED: list[tuple[str, str]] = [
     ("", "the server responded with a status of 400 (Bad Request)"),
     ("test_a_tab_survives_a_restart", "net::ERR_CONNECTION_REFUSED"),
     ("test_a_tab_survives_a_restart", "console: [object Event]"),
+    # It opens a revoked public link on purpose: the page is a 404.
+    ("test_folders_archive_and_a_public_link", "status of 404 (Not Found) (http://127.0.0.1"),
 ]
 
 

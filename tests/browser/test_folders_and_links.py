@@ -96,6 +96,8 @@ def _shots(
                     expect(other.locator(".sidebar")).to_be_visible()
                     _slid_in(other.locator(".sidebar"))
                 if open_link_panel:
+                    if size == "390":  # on a phone the conversation's actions sit behind "⋯"
+                        other.get_by_label("Conversation actions").click()
                     other.locator("#public-link > summary").click()
                     expect(other.locator("#public-link-url")).to_be_visible()
                     box = other.locator(".public-link-panel").bounding_box()
