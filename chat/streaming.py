@@ -811,3 +811,13 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 
 stop_channel = StopChannel()
+
+
+async def wait_for_leaving(timeout: float = 5.0) -> None:
+    """Wait (at most `timeout`) for the replies' leaving of their stop groups and for the Stop
+    reader they close: for a test, whose event loop ends with it (a read of channels_redis
+    cancelled by a closing loop may never end)."""
+    loop = asyncio.get_running_loop()
+    pending = [task for task in _leaving if not task.done() and task.get_loop() is loop]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from chat import streaming
 from tests.factories import make_conversation
 from tests.sockets import TIMEOUT, FakeStream, cookie_for, open_socket, stop_generations
 
@@ -58,3 +59,4 @@ async def alice_socket(conversation, alice_cookie):
     await communicator.receive_from(timeout=TIMEOUT)  # idle controls
     yield communicator
     await communicator.disconnect()
+    await streaming.wait_for_leaving()  # before the test's event loop closes
