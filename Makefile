@@ -49,8 +49,12 @@ test-scale: install-dev
 test-faults: install-dev
 	$(PY) -m pytest -q -s -m faults tests/faults
 
+# Two Chromiums at once, a test module each (each module has its own server): the tests
+# mostly wait on streams and jobs, so the second halves the time.
+BROWSER_WORKERS ?= 2
+
 test-browser: install-dev
-	$(PY) -m pytest -q -m browser tests/browser
+	$(PY) -m pytest -q -m browser -n $(BROWSER_WORKERS) --dist loadfile tests/browser
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -7,15 +7,21 @@ not one (40 digits, negative, "Infinity", a float, a malformed UUID) is a 404, n
 
 Generic over every accounts.models.TeamOwned subclass: pass the model or a queryset of it,
 e.g. `get_for_user(user, Conversation, pk)`. This module imports no other project app.
+
+It also keeps each user's access version (User.access_version): a number that goes up in the
+same transaction as every change that may revoke the user's access, so a socket that checked
+access at connect need only compare one number later (`bump_access_version`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeVar, cast
 
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
+from django.db import connection, models
+from django.db.models import F, Q
 from django.http import Http404
 
 from accounts.models import Invite, Membership, Team, TeamOwned, TeamOwnedQuerySet, User
@@ -118,6 +124,19 @@ def get_for_user(
     return obj, membership
 
 
+def reload_checked(model: type[T], pks: Iterable[Any], *, lock: bool = False) -> dict[Any, T]:
+    """Objects whose access was checked already, loaded again by id for their current
+    fields (their team with them): one query for all of them; locked for update with
+    `lock` where the database has row locks. Only for ids the caller checked through
+    get_for_user under a member's access version (`access_version`) that is still the
+    stored one: every change that could revoke that access bumps it (accounts.signals), so
+    an unchanged version means the check still holds. An id that is gone is left out."""
+    queryset = _queryset(model).select_related("team").filter(pk__in=set(pks))
+    if lock and connection.features.has_select_for_update:
+        queryset = queryset.select_for_update(of=("self",)).order_by("pk")  # one lock order
+    return {obj.pk: obj for obj in queryset}
+
+
 def get_rw_for_user(
     user: User, model_or_qs: type[T] | models.QuerySet[T], pk: Any
 ) -> tuple[T, Membership]:
@@ -167,3 +186,32 @@ def get_own(user: User, model_or_qs: type[M] | models.QuerySet[M], pk: Any, **lo
     if obj is None:
         raise Http404
     return obj
+
+
+def bump_access_version(*, user_ids: Iterable[int] = (), team_id: int | None = None) -> None:
+    """Raise the access version of `user_ids` and of every member of team `team_id`, in one
+    UPDATE; nothing when both are empty.
+
+    The rule: every change that may revoke a user's access (a membership's role, user or team
+    changed or the membership deleted; a team-owned object shared, unshared, moved or deleted;
+    a password changed, an account deactivated, a session ended) bumps the version of the users
+    concerned inside the change's own transaction, never once it commits: a reply start that
+    compares versions between the commit and a later bump would pass on access that is gone.
+    accounts.signals does it for every save and delete. `QuerySet.update()` sends no signal:
+    code that changes access with it must call this itself, as well as
+    accounts.live.access_changed.
+    """
+    ids = set(user_ids)
+    if not ids and team_id is None:
+        return
+    users = Q(pk__in=ids)
+    if team_id is not None:
+        users |= Q(pk__in=Membership.objects.filter(team_id=team_id).values("user_id"))
+    User.objects.filter(users).update(access_version=F("access_version") + 1)
+
+
+def access_version(user_id: int) -> int:
+    """The user's access version as stored now (0 if the user is gone): what a socket reads at
+    connect, next to the access it checks, to compare later (see bump_access_version)."""
+    stored = User.objects.filter(pk=user_id).values_list("access_version", flat=True)
+    return stored.first() or 0

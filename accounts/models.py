@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, router, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -52,7 +52,22 @@ def speech_voices_for(model: str) -> list[str]:
     return names
 
 
-class User(AbstractUser):
+class SavedAtomically(models.Model):
+    """A model saved in one transaction with its pre_save and post_save receivers. Outside any
+    atomic block Django commits a save before it sends post_save; accounts.signals bumps
+    User.access_version there, and that bump must commit together with the change it reports."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)
+
+
+# SavedAtomically after AbstractUser: User takes the Meta (verbose names) of its first base.
+class User(AbstractUser, SavedAtomically):  # noqa: DJ008 (AbstractBaseUser names it)
     """Custom from the first migration so fields can be added later without pain."""
 
     class Theme(models.TextChoices):
@@ -99,6 +114,13 @@ class User(AbstractUser):
     )
     speech_autoplay = models.BooleanField(
         _("read new replies aloud"), default=False, db_default=False
+    )
+    # Bumped in the same transaction as every change that may revoke the user's access (a
+    # membership, a team-owned object's sharing, the password, deactivation, a session's end):
+    # a socket that finds the number it read at connect unchanged may trust what it checked
+    # then (accounts.access.bump_access_version, accounts.signals).
+    access_version = models.PositiveBigIntegerField(
+        _("access version"), default=0, db_default=0, editable=False
     )
 
     def clean(self) -> None:
@@ -147,7 +169,7 @@ class Team(models.Model):
         return self.name
 
 
-class Membership(models.Model):
+class Membership(SavedAtomically):
     class Role(models.TextChoices):
         OWNER = "owner", _("Owner")
         MEMBER = "member", _("Member")
@@ -262,7 +284,7 @@ class TeamOwnedQuerySet(models.QuerySet):
         )
 
 
-class TeamOwned(models.Model):
+class TeamOwned(SavedAtomically):
     """An object of a team: private to its creator, readable by the team once shared,
     writable by its creator with a writing role. Subclasses get the rule by inheriting it,
     accounts.access loads them through it, accounts.signals tells open sockets when it

@@ -18,18 +18,50 @@ from pathlib import Path
 # (bucket, markers): a stack belongs to the first bucket with a marker in it.
 BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("idle (waiting)", ("EpollSelector.select", "_worker (concurrent/futures/thread.py:81)")),
+    # Work beside the replies: the in-process embedder, and imports (a failing import is not
+    # cached, so one made per call walks sys.path every time).
+    ("background: embedding worker", ("chat/embedding_worker.py",)),
+    ("imports (per call)", ("_find_and_load",)),
     ("start: access check, session", ("get_for_user", "session_is_current", "visible_to")),
-    ("start: budget reservation", ("reserve (usage/", "price_for (usage/", "_budget (usage/")),
-    ("start: begin_reply transaction", ("begin_reply (chat/services.py",)),
+    (
+        "start: budget reservation",
+        ("reserve (usage/", "price_for (usage/", "_budget (usage/", "_replies (usage/"),
+    ),
+    # Starts taken together (chat.starts), and one taken alone within their batch.
+    ("start: begin_replies transaction", ("chat/starts.py", "begin_reply (chat/services.py")),
     ("end: settle/refund (usage)", ("usage/services.py",)),
-    ("end: finish_reply transaction", ("finish_reply (chat/services.py",)),
-    # The request up to its response's headers (the pool, connecting); then the body's reads.
-    ("start: upstream connect", ("AsyncClient.send (httpx",)),
-    ("start: consumer, templates", ("_start_reply (chat/consumers.py", "render_message")),
+    ("end: finish_replies transaction", ("finish_replies (chat/services.py",)),
+    # A new conversation's first reply asks the model for a title: a request of its own.
+    ("end: title request", ("chat/titles.py",)),
+    ("end: stored HTML (markdown)", ("stored_html",)),
+    # The request up to its response's headers (the pool, connecting, closing sockets).
+    (
+        "start: upstream connect",
+        ("AsyncClient.send (httpx", "staggered_race", "_connect_sock", "_call_connection_lost"),
+    ),
+    # After [DONE]: the body's end, and the response's close (its connection back to the pool).
+    ("end: upstream body end, close", ("_read_to_end (gateway/chat.py", "Response.aclose (httpx")),
+    ("end: final frame, log, announce", ("_send_final", "Generation._log", "_announce_finished")),
+    ("start: consumer, templates", ("ChatConsumer.receive", "_start_reply", "render_message")),
     ("start: websocket connect", ("ProtocolTypeRouter", "websocket_connect")),
-    ("frame: SSE read and parse", ("stream_chat (gateway/chat.py", "_parse (gateway/chat.py")),
+    ("frame: SSE read and parse", ("read_stream (gateway/chat.py", "gateway/sse.py")),
     ("frame: escaping", ("escape",)),
-    ("frame: rendering, send", ("_send_frame (chat/consumers.py", "chat/frames.py", "live_render")),
+    # The frame's way down a socket: channels' send, daphne's reply, autobahn's framing and
+    # Twisted's transport.write (inline, under the send).
+    ("frame: websocket send (daphne, autobahn)", ("handle_reply (daphne", "sendMessage")),
+    (
+        "frame: flush, frames, consumer send",
+        (
+            "Generation._flush",
+            "Generation._send",
+            "Generation._deliver",
+            "_send_frame",
+            "chat/frames.py",
+            "live_render",
+            "Generation._append",
+            "_schedule_flush",
+        ),
+    ),
     ("frame: timers", ("call_later", "TimerHandle")),
     ("frame: channel layer", ("InMemoryChannelLayer", "RedisChannelLayer", "group_send")),
     # Twisted's I/O callbacks (the websocket sockets daphne writes and reads) and the
@@ -68,7 +100,7 @@ def format_summary(by_thread: dict[str, Counter[str]]) -> str:
         lines.append(f"\n{thread}: {total} samples, {busy} busy ({100 * busy / total:.0f}%)")
         for name, n in counts.most_common():
             if name != "idle (waiting)":
-                lines.append(f"  {name:<36}{n:>7}{100 * n / total:>7.1f}%")
+                lines.append(f"  {name:<42}{n:>7}{100 * n / total:>7.1f}%")
     return "\n".join(lines)
 
 

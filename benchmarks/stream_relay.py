@@ -14,6 +14,8 @@ writes everything to benchmarks/results/latest.json. Nothing is asserted.
     python benchmarks/stream_relay.py --ramp 1        # the same, sends spread over 1 s
     python benchmarks/stream_relay.py --quick         # 10 streams x 20 tokens, a smoke run
     python benchmarks/stream_relay.py --streams 50 --tokens 100
+    PYTHONPATH=DIR python benchmarks/stream_relay.py --relays floor,parlor,parlor-uvicorn
+                                                      # also Parlor under uvicorn (in DIR)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import html
+import importlib.util
 import json
 import os
 import re
@@ -48,6 +51,11 @@ TTFT_SMALL_STREAMS, TTFT_SMALL_ADDED_MS = 10, 15.0  # TTFT p50 at 10 <= floor + 
 TTFT_LARGE_STREAMS, TTFT_LARGE_RATIO = 150, 3.0  # TTFT p50 at 150 <= 3x floor
 CPU_STREAMS, CPU_RATIO = (10, 150), 2.0  # CPU per token <= 2x floor at 10 and 150
 RSS_STREAMS, RSS_LIMIT_MB = 150, 150.0  # peak RSS <= 150 MB at 150
+GAP_ADDED_MS = 20.0  # inter-token gap p99 <= STREAM_FLUSH_MS + 20 ms at every N
+# Opt-in: Parlor's same ASGI app under uvicorn instead of daphne (a measurement only), when
+# uvicorn can be imported (installed, or on PYTHONPATH).
+UVICORN_RELAY = "parlor-uvicorn"
+RELAYS = ("floor", "minimal", "parlor", UVICORN_RELAY)
 STARTUP_TIMEOUT = 60.0
 SCALE_DATABASE = "bench_b1"  # scale mode's own PostgreSQL database (dropped and created each run)
 SCALE_REDIS_DB = 11  # and its own Redis database number (flushed each run)
@@ -568,6 +576,19 @@ class ScaleUrls:
 class ParlorData:
     sessions: list[str]
     conversations: list[str]
+    stream_flush_ms: float | None = None  # Parlor's STREAM_FLUSH_MS, for the gap goal
+
+    def split(self, parts: int) -> list[ParlorData]:
+        """The users in `parts` equal shares, one per server (never a conversation twice)."""
+        size = len(self.sessions) // parts
+        return [
+            ParlorData(
+                self.sessions[i * size : (i + 1) * size],
+                self.conversations[i * size : (i + 1) * size],
+                self.stream_flush_ms,
+            )
+            for i in range(parts)
+        ]
 
 
 def make_parlor_data(count: int) -> ParlorData:
@@ -578,6 +599,7 @@ def make_parlor_data(count: int) -> ParlorData:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
     from django.test import Client
 
@@ -591,12 +613,45 @@ def make_parlor_data(count: int) -> ParlorData:
         user = User.objects.create_user(f"bench{i}", password=None)
         role = Membership.Role.OWNER if i == 0 else Membership.Role.MEMBER
         Membership.objects.create(team=team, user=user, role=role)
-        conversation = Conversation.objects.create(team=team, created_by=user, model=MODEL)
+        # Titled, as a conversation under way is: a first reply would also ask the gateway
+        # for a title (chat.titles), a second request that is not the token path's.
+        conversation = Conversation.objects.create(
+            team=team, created_by=user, model=MODEL, title=f"Benchmark {i}"
+        )
         client = Client()
         client.force_login(user)
         sessions.append(client.cookies["sessionid"].value)
         conversations.append(str(conversation.pk))
-    return ParlorData(sessions, conversations)
+    return ParlorData(sessions, conversations, float(settings.STREAM_FLUSH_MS))
+
+
+def serve_uvicorn(port: int) -> None:
+    """Run in a child process with parlor_env(): Parlor's ASGI app (config.asgi, the one
+    daphne serves) under uvicorn, with what `manage.py serve` runs around the server: the
+    start-up checks, the background tasks and their end. No lifespan: Parlor has none."""
+    _ensure_root_on_path()
+    import django
+
+    django.setup()
+    import uvicorn
+
+    from config import startup
+    from config.asgi import application
+
+    startup.before_serving(print)
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+
+    async def serve() -> None:
+        tasks = startup.start_background(asyncio.get_running_loop())
+        try:
+            await server.serve()
+        finally:
+            await startup.shutdown(tasks)
+
+    asyncio.run(serve())
 
 
 def run_child(script: str, args: list[str], env: dict[str, str]) -> Any:
@@ -667,6 +722,8 @@ class Round:
     tokens: int
     gateway: Phase
     relays: dict[str, Phase]
+    ramp: float = 0.0
+    stream_flush_ms: float | None = None
 
 
 class Bench:
@@ -678,6 +735,7 @@ class Bench:
         self.data_dir = data_dir
         self.gateway_url = ""
         self.targets: dict[str, Callable[[int], Target]] = {}
+        self.stream_flush_ms: float | None = None
 
     def start(self) -> None:
         self.gateway_url = self._start_gateway()
@@ -685,8 +743,9 @@ class Bench:
             self.targets["floor"] = self._start_script("floor", "floor_relay.py")
         if "minimal" in self.options.relays:
             self.targets["minimal"] = self._start_script("minimal", "minimal_relay.py")
-        if "parlor" in self.options.relays:
-            self.targets["parlor"] = self._start_parlor()
+        parlors = [name for name in ("parlor", UVICORN_RELAY) if name in self.options.relays]
+        if parlors:
+            self.targets.update(self._start_parlors(parlors))
         if self.options.scale:
             urls = ScaleUrls.from_env()
             urls.reset()
@@ -720,14 +779,22 @@ class Bench:
         runner = [sys.executable]
         if self.options.profile and name == "parlor":
             runner += ["-m", "cProfile", "-o", str(self.options.profile)]
+        if name == UVICORN_RELAY:
+            args = [*runner, str(Path(__file__).resolve()), "--serve-uvicorn", str(port)]
+            return self._spawn(name, args, env, port), port
         args = [*runner, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
         return self._spawn(name, [*args, "--no-migrate"], env, port), port
 
-    def _start_parlor(self) -> Callable[[int], Target]:
+    def _start_parlors(self, names: list[str]) -> dict[str, Callable[[int], Target]]:
+        """Parlor under daphne and/or uvicorn: one database, separate users for each."""
         env = parlor_env(self.data_dir, self.gateway_url, self.options.parlor_settings)
-        data = prepare_parlor(env, self._users())
-        pid, port = self._serve("parlor", env)
-        return parlor_target("parlor", data, [(pid, port)])
+        data = prepare_parlor(env, len(names) * self._users())
+        self.stream_flush_ms = data.stream_flush_ms
+        targets = {}
+        for name, share in zip(names, data.split(len(names)), strict=True):
+            pid, port = self._serve(name, env)
+            targets[name] = parlor_target(name, share, [(pid, port)])
+        return targets
 
     def _start_scale(self, urls: ScaleUrls) -> dict[str, Callable[[int], Target]]:
         """Scale mode: one process, and two with the clients split between them, on the same
@@ -763,7 +830,7 @@ class Bench:
             spying = self.options.spy is not None and last and name == "parlor"
             with py_spy(target.pids[0], self.options.spy) if spying else contextlib.nullcontext():
                 relays[name] = await run_websocket_phase(target, tokens, timeout, ramp)
-        return Round(streams, tokens, gateway, relays)
+        return Round(streams, tokens, gateway, relays, ramp, self.stream_flush_ms)
 
 
 @contextlib.contextmanager
@@ -851,6 +918,8 @@ def round_metrics(rnd: Round) -> dict[str, Any]:
     return {
         "streams": rnd.streams,
         "tokens": rnd.tokens,
+        "ramp_s": rnd.ramp,
+        "stream_flush_ms": rnd.stream_flush_ms,
         "expected_tokens": rnd.streams * rnd.tokens,
         "gateway": phase_metrics(rnd.gateway, rnd.gateway, expected),
         "relays": relays,
@@ -888,6 +957,11 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x"
 
 
+def _width(name: str) -> int:
+    """A relay's column: 12 characters, wider for a longer name."""
+    return max(12, len(name) + 2)
+
+
 def format_round(metrics: dict[str, Any]) -> str:
     gateway, relays = metrics["gateway"], metrics["relays"]
     names = list(relays)
@@ -897,10 +971,10 @@ def format_round(metrics: dict[str, Any]) -> str:
         f"(gateway TTFT p50 {_fmt(gateway['ttft_p50_ms'], '{:.2f}')} ms, "
         f"p99 {_fmt(gateway['ttft_p99_ms'], '{:.2f}')} ms; "
         f"gap p99 {_fmt(gateway['gap_p99_ms'], '{:.1f}')} ms) ==",
-        f"{'metric':<28}" + "".join(f"{n:>12}" for n in names) + f"{'parlor/floor':>14}",
+        f"{'metric':<28}" + "".join(f"{n:>{_width(n)}}" for n in names) + f"{'parlor/floor':>14}",
     ]
     for label, key, spec in ROWS:
-        cells = "".join(f"{_fmt(relays[n].get(key), spec):>12}" for n in names)
+        cells = "".join(f"{_fmt(relays[n].get(key), spec):>{_width(n)}}" for n in names)
         ratio = (
             _ratio(parlor.get(key), floor.get(key))
             if key in ("cpu_us_per_token", "rss_peak_mb", "ttft_p50_ms", "ttft_p99_ms")
@@ -953,12 +1027,12 @@ def format_cpu_split(split: list[dict[str, Any]]) -> str:
         return ""
     lines = [
         "\n== CPU per reply (intercept) and per token / per frame (slope) ==",
-        f"{'relay':<10}{'streams':>8}{'per reply ms':>14}{'per token µs':>14}"
+        f"{'relay':<16}{'streams':>8}{'per reply ms':>14}{'per token µs':>14}"
         f"{'per frame µs':>14}{'frames/token':>14}",
     ]
     for row in split:
         lines.append(
-            f"{row['relay']:<10}{row['streams']:>8}{_fmt(row['per_reply_ms'], '{:.2f}'):>14}"
+            f"{row['relay']:<16}{row['streams']:>8}{_fmt(row['per_reply_ms'], '{:.2f}'):>14}"
             f"{_fmt(row['per_token_us'], '{:.1f}'):>14}{_fmt(row['per_frame_us'], '{:.1f}'):>14}"
             f"{_fmt(row['frames_per_token'], '{:.2f}'):>14}"
         )
@@ -1000,6 +1074,7 @@ def verdicts(all_metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
             limit = None if floor is None else floor * CPU_RATIO
             value = relay(m, "parlor", "cpu_us_per_token")
             found.append(_verdict(m, f"CPU per token <= {CPU_RATIO:g}x floor", value, limit, "µs"))
+    found += gap_verdicts(all_metrics)
     m = _headline(all_metrics, RSS_STREAMS)
     if m:
         value = relay(m, "parlor", "rss_peak_mb")
@@ -1027,6 +1102,21 @@ def verdicts(all_metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
         goal = f"every stream complete and in order ({name}, all {len(rounds)} rounds)"
         complete = worst["relays"][name]["complete_streams"]
         found.append(_verdict(worst, goal, complete, worst["streams"], "streams", at_least=True))
+    return found
+
+
+def gap_verdicts(all_metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Inter-token gap p99 <= STREAM_FLUSH_MS + GAP_ADDED_MS at every N run in burst mode:
+    coalescing may hold a token one flush interval, and the event loop little more."""
+    found = []
+    for streams in sorted({m["streams"] for m in all_metrics}):
+        m = _headline(all_metrics, streams)
+        if m is None or m.get("ramp_s") or m.get("stream_flush_ms") is None:
+            continue
+        limit = m["stream_flush_ms"] + GAP_ADDED_MS
+        goal = f"inter-token gap p99 <= STREAM_FLUSH_MS + {GAP_ADDED_MS:g} ms"
+        value = m["relays"]["parlor"]["gap_p99_ms"]
+        found.append(_verdict(m, goal, value, limit, "ms"))
     return found
 
 
@@ -1092,7 +1182,10 @@ def parse_args(argv: list[str] | None) -> tuple[Options, Path, argparse.Namespac
     )
     parser.add_argument("--quick", action="store_true", help="one round of 10 streams x 20")
     parser.add_argument(
-        "--relays", default="floor,parlor", help="comma-separated: floor, minimal, parlor"
+        "--relays",
+        default="floor,parlor",
+        help=f"comma-separated: floor, minimal, parlor, {UVICORN_RELAY} (uvicorn must be "
+        "importable, e.g. on PYTHONPATH)",
     )
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write results")
     parser.add_argument("--profile-parlor", type=Path, help="cProfile Parlor into this file")
@@ -1109,13 +1202,23 @@ def parse_args(argv: list[str] | None) -> tuple[Options, Path, argparse.Namespac
         f"{SCALE_REDIS_DB} on the servers of DATABASE_URL / REDIS_URL): one process, two",
     )
     parser.add_argument("--make-parlor-data", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-uvicorn", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     streams = [10] if args.quick else [int(n) for n in args.streams.split(",") if n.strip()]
     tokens = [20] if args.quick else [int(n) for n in args.tokens.split(",") if n.strip()]
     relays = tuple(r.strip() for r in args.relays.split(",") if r.strip())
-    unknown = set(relays) - {"floor", "minimal", "parlor"}
+    unknown = set(relays) - set(RELAYS)
     if unknown:
         parser.error(f"unknown relays: {', '.join(sorted(unknown))}")
+    if UVICORN_RELAY in relays and importlib.util.find_spec("uvicorn") is None:
+        print(
+            f"{UVICORN_RELAY}: not run, uvicorn cannot be imported here (install it, or put "
+            "the directory it is installed in on PYTHONPATH)",
+            flush=True,
+        )
+        relays = tuple(r for r in relays if r != UVICORN_RELAY)
+    if not relays:
+        parser.error("no relay to run")
     options = Options(
         streams=streams,
         tokens=tokens,
@@ -1141,6 +1244,9 @@ def main(argv: list[str] | None = None) -> int:
     options, json_path, args = parse_args(argv)
     if args.make_parlor_data is not None:
         print(json.dumps(asdict(make_parlor_data(args.make_parlor_data))))
+        return 0
+    if args.serve_uvicorn is not None:
+        serve_uvicorn(args.serve_uvicorn)
         return 0
     _raise_on_sigterm()
     print(

@@ -158,12 +158,13 @@ def set_loaded(message: Message, attachments: list[Attachment]) -> None:
     cache["attachments"] = attachments
 
 
-def load_into(messages: list[Message], *, conversation: Conversation) -> None:
-    """Load the attachments of `messages` (of `conversation`) in one query, as each message's
-    loaded list."""
+def load_into(messages: list[Message]) -> None:
+    """Load the attachments of `messages` (of one conversation or several) in one query, as
+    each message's loaded list."""
     by_message: dict[int, list[Attachment]] = {m.pk: [] for m in messages}
+    conversations = {m.conversation_id for m in messages}
     for attachment in Attachment.objects.filter(
-        conversation=conversation, message__isnull=False
+        conversation_id__in=conversations, message__isnull=False
     ).order_by("position", "pk"):
         by_message.setdefault(attachment.message_id, []).append(attachment)  # type: ignore[arg-type]
     for message in messages:

@@ -7,22 +7,31 @@ name in chat.events (chat's) and accounts.live (generic: access changes, pushed 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
+from importlib import import_module
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 
-from accounts.access import clean_id, get_for_user, get_membership
-from accounts.live import CLOSE_ACCESS_LOST, CLOSE_SESSION_ENDED, team_group, user_group
+from accounts.access import access_version, clean_id, get_for_user, get_membership
+from accounts.live import (
+    ACCESS_CHANGED,
+    CLOSE_ACCESS_LOST,
+    CLOSE_SESSION_ENDED,
+    team_group,
+    user_group,
+)
 from accounts.models import Membership, User
 from chat import (
     attachments,
@@ -41,6 +50,7 @@ from chat.events import ACTIONS
 from chat.models import Attachment, Conversation, Message
 from chat.services import ReplyStart
 from chat.sessions import SessionEnded, check_session
+from chat.starts import Checked, StartRequest, start_reply
 from chat.streaming import Generation, State, Subscriber, registry, stop_group
 from chat.threads import ExtraItem, ThreadItem, load_extra_items
 from usage.errors import BudgetRefused
@@ -70,16 +80,24 @@ class FrameBucket:
         return True
 
 
-def _load_conversation(user: User, conversation_id: Any) -> tuple[Conversation, bool]:
+Access = tuple[Conversation, bool, Checked]  # the conversation, may write, what was checked
+
+
+def _load_conversation(user: User, conversation_id: Any, session: SessionBase) -> Access:
+    """The conversation as `user` may see it, whether they may write in it, and what was
+    checked (chat.starts.Checked): the access version is read first, so a change that lands
+    during the check bumps it past what the socket keeps."""
+    version = access_version(user.pk)
     conversation, membership = get_for_user(user, Conversation, conversation_id)
-    return conversation, conversation.may_write(user, membership)
+    checked = Checked(version, membership.role, session.get_expiry_date())
+    return conversation, conversation.may_write(user, membership), checked
 
 
-def _reload_access(
-    session_key: str | None, user_id: int, conversation_id: Any
-) -> tuple[Conversation, bool]:
+def _reload_access(session_key: str | None, user_id: int, conversation_id: Any) -> Access:
     """Access as it is now; SessionEnded or Http404 when the socket must close."""
-    return _load_conversation(check_session(session_key, user_id), conversation_id)
+    user = check_session(session_key, user_id)
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return _load_conversation(user, conversation_id, session)
 
 
 def _thread_if_session(
@@ -134,6 +152,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     subscriber: Subscriber | None = None
     language: str | None = None
     session_key: str = ""
+    checked: Checked | None = None  # kept current by access_changed and every reply start
     frames: FrameBucket
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -150,13 +169,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         try:
-            self.conversation, self.can_write = await database_sync_to_async(_load_conversation)(
-                user, conversation_id
-            )
+            self.conversation, self.can_write, self.checked = await database_sync_to_async(
+                _load_conversation
+            )(user, conversation_id, self.scope["session"])
         except Http404:
             await self.close()  # outsiders and private conversations look the same
             return
-        # Checked again on access.changed and before each reply; "" (no session) never passes.
+        # Checked again on access.changed, and at a reply start whose access version moved or
+        # whose session reached its expiry (chat.starts); "" (no session) never passes.
         self.session_key = self.scope["session"].session_key or ""
         self.frames = FrameBucket()
         self.group_name = self.conversation.group_name
@@ -355,6 +375,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         subscriber = Subscriber(send=self._send_frame, can_write=True, state=State.HELD)
         self.subscriber = subscriber
         generation = registry.start(start, layer=self.channel_layer, subscriber=subscriber)
+        # Let the generation send its request upstream before this first frame is rendered: in
+        # a burst, starts taken together resume here together, and the gateway's first token
+        # is then on its way while their first frames are drawn.
+        await asyncio.sleep(0)
         try:
             with contextlib.suppress(Exception):  # a closed tab must not stop the reply
                 extras = None
@@ -374,17 +398,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
             generation.release(subscriber)
         event = {"type": events.REPLY_STARTED, "message_id": start.assistant_id}
         await self.channel_layer.group_send(self.group_name, event)
+        generation.announced()  # its snapshots for other processes may follow now
+        if self._checked_in_full(start):  # keep what holds now for the next start
+            await self.access_changed({"type": ACCESS_CHANGED})
+
+    def _checked_in_full(self, start: ReplyStart) -> bool:
+        """Whether the start took the full check (chat.starts): the access version moved, or
+        the session the socket knew had reached its expiry (it was extended, or the start
+        would have been refused)."""
+        checked = self.checked
+        return (
+            checked is None
+            or start.access_version != checked.version
+            or checked.session_expires <= timezone.now()
+        )
 
     async def _begin(self, action: str, **kwargs: Any) -> ReplyStart | None:
-        """Run services.begin_reply; on refusal tell the user and return None."""
+        """Start the reply (chat.starts: with the starts queued beside it); on refusal tell the
+        user and return None."""
+        request = StartRequest(
+            conversation_id=self.conversation.pk,
+            user=self.scope["user"],
+            action=action,
+            session_key=self.session_key,
+            checked=self.checked,
+            options=kwargs,
+        )
         try:
-            return await reply_db(services.begin_reply)(
-                conversation_id=self.conversation.pk,
-                user=self.scope["user"],
-                action=action,
-                session_key=self.session_key,
-                **kwargs,
-            )
+            return await start_reply(request)
         except SessionEnded:
             await self._end(CLOSE_SESSION_ENDED)
         except PermissionDenied:
@@ -504,9 +545,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ended (logout, password change, deactivation): reload access and close the tab if
         it may no longer see the conversation."""
         try:
-            self.conversation, self.can_write = await database_sync_to_async(_reload_access)(
-                self.session_key, self.scope["user"].pk, self.conversation.pk
-            )
+            self.conversation, self.can_write, self.checked = await database_sync_to_async(
+                _reload_access
+            )(self.session_key, self.scope["user"].pk, self.conversation.pk)
         except SessionEnded:
             await self._end(CLOSE_SESSION_ENDED)
             return

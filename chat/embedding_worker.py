@@ -301,7 +301,8 @@ async def run_embedder(*, stop: asyncio.Event | None = None) -> None:
             done = 0
         if not done:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout=IDLE_SECONDS)
+                async with asyncio.timeout(IDLE_SECONDS):
+                    await event.wait()
 
 
 async def run_embedded_embedder() -> None:

@@ -259,26 +259,41 @@ class Attachment(models.Model):
         return f"{self.kind} {self.name or self.pk}"
 
 
-class Pin(models.Model):
-    """A conversation pinned by one person, for themselves: reading it is enough."""
+class PersonalFiling(models.Model):
+    """A conversation one person filed for themselves (pinned, archived): one row per person
+    and conversation; reading the conversation is enough."""
+
+    VERB = ""  # how __str__ says it
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.CASCADE, related_name="pins", verbose_name=_("user")
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="%(class)ss",
+        verbose_name=_("user"),
     )
     conversation = models.ForeignKey(
-        Conversation, models.CASCADE, related_name="pins", verbose_name=_("conversation")
+        Conversation, models.CASCADE, related_name="%(class)ss", verbose_name=_("conversation")
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
-        verbose_name = _("pin")
-        verbose_name_plural = _("pins")
+        abstract = True
         constraints = [
-            models.UniqueConstraint(fields=["user", "conversation"], name="unique_pin"),
+            models.UniqueConstraint(fields=["user", "conversation"], name="unique_%(class)s"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.conversation} pinned by {self.user}"
+        return f"{self.conversation} {self.VERB} by {self.user}"
+
+
+class Pin(PersonalFiling):
+    """A conversation pinned by one person, for themselves."""
+
+    VERB = "pinned"
+
+    class Meta(PersonalFiling.Meta):
+        verbose_name = _("pin")
+        verbose_name_plural = _("pins")
 
     @classmethod
     def toggle(cls, *, user, conversation: Conversation) -> bool:
@@ -290,27 +305,15 @@ class Pin(models.Model):
         return True
 
 
-class Archive(models.Model):
+class Archive(PersonalFiling):
     """A conversation one person put away, for themselves: it leaves their sidebar list and
-    still opens by its URL and in search. Like a pin, reading the conversation is enough."""
+    still opens by its URL and in search."""
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.CASCADE, related_name="archives", verbose_name=_("user")
-    )
-    conversation = models.ForeignKey(
-        Conversation, models.CASCADE, related_name="archives", verbose_name=_("conversation")
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    VERB = "archived"
 
-    class Meta:
+    class Meta(PersonalFiling.Meta):
         verbose_name = _("archived conversation")
         verbose_name_plural = _("archived conversations")
-        constraints = [
-            models.UniqueConstraint(fields=["user", "conversation"], name="unique_archive"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.conversation} archived by {self.user}"
 
     @classmethod
     def set(cls, *, user, conversation: Conversation, archived: bool) -> None:

@@ -2,7 +2,8 @@
 
 A socket is authenticated once, at its handshake. The session can end afterwards (logout,
 a password change, the account deactivated); the consumer asks this module again when told
-access changed and, inside `begin_reply`'s transaction, before every reply it starts, so a
+access changed and, inside a reply start's transaction, whenever the member's access version
+moved since the socket checked it or the session reached its expiry (chat.starts), so a
 missed event still cannot start one.
 """
 

@@ -395,7 +395,8 @@ async def wait_for(clip: SpeechClip, *, timeout: float) -> SpeechClip:
     ended = _ended.get(clip.pk)
     if ended is not None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ended.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await ended.wait()
         return await SpeechClip.objects.filter(pk=clip.pk).afirst() or clip
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

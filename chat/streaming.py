@@ -35,6 +35,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
 from chat import events, frames, reply_files, services, titles, vision
+from chat.batching import Batcher
 from chat.db import reply_db
 from chat.live_render import LiveRenderer
 from chat.models import Conversation, Message
@@ -132,6 +133,8 @@ class Generation:
         self._first_content_at: float | None = None  # for the reply's time to first token
         self._checkpoint: asyncio.Task[None] | None = None
         self._last_snapshot = 0.0
+        # Snapshots wait for the reply.started event (see `announced`).
+        self._announced = False
         self._flush_seconds = settings.STREAM_FLUSH_MS / 1000
         self._checkpoint_seconds = settings.STREAM_CHECKPOINT_SECONDS
         # Replies of models that make files: their links are copied (chat.reply_files), and
@@ -141,6 +144,7 @@ class Generation:
         )
         self._ticks = reply_files.TickFilter() if self.files and self.files.suno else None
         self._last_progress = 0.0
+        self._status: str | None = None  # the status line last announced
         self._stop_channel: asyncio.Task[str | None] | None = None  # see StopChannel
 
     @property
@@ -151,6 +155,9 @@ class Generation:
         return "".join(self.chunks)
 
     def begin(self) -> None:
+        # The reader first: it sends the request upstream at the loop's next turn (the
+        # consumer yields for it before drawing the first frame).
+        self._reader = asyncio.create_task(self._read(), name=f"read-{self.message_id}")
         self.task = asyncio.create_task(self._run(), name=f"reply-{self.message_id}")
         if self.layer is not None:  # beside the upstream request, never before it
             self._stop_channel = stop_channel.join(self.layer, self.conversation_id)
@@ -191,6 +198,8 @@ class Generation:
         if subscriber.state is not State.HELD:
             return
         self._set_state(subscriber, State.LIVE)
+        if self._status is not None:  # announced while the tab was held
+            self._deliver(subscriber, frames.status_frame(self.message_id, self._status))
         self._flush_to(subscriber, len(self.chunks))
 
     @staticmethod
@@ -280,6 +289,7 @@ class Generation:
 
     def _announce(self, status: str) -> None:
         """Change the reply's status line (Thinking… / Writing…) in every tab following it."""
+        self._status = status
         frame = frames.status_frame(self.message_id, status)
         for sub in tuple(self.subscribers):
             if sub.state is State.LIVE:
@@ -306,7 +316,7 @@ class Generation:
         now = _clock()
         if now - self._last_checkpoint >= self._checkpoint_seconds:
             self._start_checkpoint()
-        if self.publish_snapshots:
+        if self.publish_snapshots and self._announced:
             self._maybe_snapshot(now)
 
     def _flush_to(self, sub: Subscriber, count: int) -> None:
@@ -400,6 +410,13 @@ class Generation:
             logger.info("Reply %s is gone or no longer streaming: stopping it", self.message_id)
             self.stop()
 
+    def announced(self) -> None:
+        """The conversation's group has been told that this reply began (reply.started, sent
+        by the consumer after the asking tab's first frame). Tabs of other processes draw the
+        reply's element from that event; a snapshot sent before it would name an element they
+        do not have yet, so none is."""
+        self._announced = True
+
     def _maybe_snapshot(self, now: float) -> None:
         if now - self._last_snapshot < SNAPSHOT_SECONDS:
             return
@@ -452,7 +469,7 @@ class Generation:
         )
 
     async def _read_upstream(self) -> Outcome:
-        self._reader = asyncio.create_task(self._read())
+        assert self._reader is not None  # made by begin()
         if self._stop_requested:
             self._reader.cancel()
         try:
@@ -555,24 +572,25 @@ class Generation:
     async def _finish(
         self, outcome: Outcome, *, content: str, reasoning: str, html: str
     ) -> ThreadItem:
-        """services.finish_reply, tried again while the database does not answer (one
-        transaction each: a failed one charged nothing; one that committed but reported a
-        failure is stored again without a second charge, see finish_reply)."""
-        timings = self._timings()
+        """The reply's final save (`final_save`: with the ends of other replies waiting for
+        the database, services.finish_replies), tried again while the database does not
+        answer (one transaction each: a failed one charged nothing; one that committed but
+        reported a failure is stored again without a second charge, see finish_replies)."""
+        end = services.ReplyEnd(
+            message_id=self.message_id,
+            content=content,
+            reasoning=reasoning,
+            html=html,
+            status=outcome.status,
+            finish_reason=outcome.finish_reason,
+            usage=outcome.usage,
+            error=outcome.error,
+            **self._timings(),
+        )
         delay, deadline = SAVE_RETRY_FIRST, _clock() + SAVE_RETRY_FOR
         while True:
             try:
-                return await reply_db(services.finish_reply)(
-                    message_id=self.message_id,
-                    content=content,
-                    reasoning=reasoning,
-                    html=html,
-                    status=outcome.status,
-                    finish_reason=outcome.finish_reason,
-                    usage=outcome.usage,
-                    error=outcome.error,
-                    **timings,
-                )
+                return await final_save(end)
             except (OperationalError, InterfaceError) as exc:
                 if _clock() + delay > deadline:
                     raise
@@ -632,6 +650,11 @@ class Generation:
             await self.layer.group_send(self.conversation.group_name, event)
         except Exception:
             logger.warning("Could not announce the end of reply %s", self.message_id, exc_info=True)
+
+
+# Replies' final saves: the ends that queue while the database thread works are stored
+# together, in one transaction (a burst of replies ends at about the same time).
+final_save: Batcher[services.ReplyEnd, ThreadItem] = Batcher(services.finish_replies)
 
 
 class Registry:
@@ -814,9 +837,8 @@ stop_channel = StopChannel()
 
 
 async def wait_for_leaving(timeout: float = 5.0) -> None:
-    """Wait (at most `timeout`) for the replies' leaving of their stop groups and for the Stop
-    reader they close: for a test, whose event loop ends with it (a read of channels_redis
-    cancelled by a closing loop may never end)."""
+    """Wait (at most `timeout`) for the replies' leaving of their stop groups: for a test,
+    whose event loop ends with it."""
     loop = asyncio.get_running_loop()
     pending = [task for task in _leaving if not task.done() and task.get_loop() is loop]
     if pending:

@@ -173,13 +173,14 @@ def settled_cost() -> Subquery:
     return Subquery(settled.values("message").annotate(total=Sum("cost")).values("total")[:1])
 
 
-def reply_cost(message_id: int) -> Any:
-    """settled_cost of one message, for a reply just charged (chat.services.finish_reply)."""
-    return (
-        Message.objects.filter(pk=message_id)
-        .annotate(cost=settled_cost())
-        .values_list("cost", flat=True)
-        .first()
+def reply_costs(message_ids: list[int]) -> dict[int, Any]:
+    """settled_cost of messages just charged (chat.services.finish_replies), in one query, by
+    id; a message without a settled charge is left out (its cost is None)."""
+    settled = UsageRecord.objects.filter(
+        message_id__in=message_ids, status=UsageRecord.Status.SETTLED
+    ).order_by()
+    return dict(
+        settled.values("message").annotate(total=Sum("cost")).values_list("message", "total")
     )
 
 

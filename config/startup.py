@@ -78,7 +78,7 @@ def start_demo_gateway(say: Say) -> DemoGateway | None:
             host="127.0.0.1",
             port=port,
             api_key=settings.GATEWAY_API_KEY,
-            token_delay=0.03,
+            token_delay=settings.DEMO_GATEWAY_TOKEN_DELAY,
             without=settings.DEMO_GATEWAY_WITHOUT,
         )
     except ValueError as exc:  # DEMO_GATEWAY_WITHOUT names something that is not a family

@@ -14,6 +14,8 @@ sync views use a short-lived `httpx.Client`. Tests swap the network for an
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ import httpcore
 import httpx
 from django.conf import settings
 from django.utils.translation import gettext_noop
+from httpcore._async.interfaces import AsyncConnectionInterface
 
 from gateway.errors import GatewayBadResponse, GatewayNotConfigured, error_from_response
 from gateway.netio import AsyncioBackend
@@ -163,6 +166,7 @@ def get_client() -> httpx.AsyncClient:
     if cached is not None and cached[0] == key:
         return cached[1]
     # A replaced client is dropped, not closed: streams may still be reading from it.
+    _remember_missing_sniffio()
     client = httpx.AsyncClient(**options, limits=LIMITS, transport=_transport)
     if _transport is None:
         _use_asyncio_sockets(client._transport)
@@ -171,14 +175,84 @@ def get_client() -> httpx.AsyncClient:
     return client
 
 
+def _remember_missing_sniffio() -> None:
+    """httpcore asks which async library runs (`current_async_library`) whenever it sets up a
+    lock or event or closes a response, several times a reply, and first tries `import
+    sniffio`. Parlor does not install sniffio (anyio no longer needs it), and a failed import
+    is not remembered: every call searched sys.path again (~45 µs each; in a burst of replies,
+    a tenth of the event loop). A None entry in sys.modules is Python's own record of a module
+    that is not there: the import fails at once (~1 µs), with the same ModuleNotFoundError
+    httpcore and anyio already expect. An installed sniffio is left to be imported."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 def _use_asyncio_sockets(transport: httpx.AsyncBaseTransport) -> None:
     """Put httpx's default transport (its pool, TLS, limits; proxies from the environment are
     other transports, left as they are) on gateway.netio's plain-asyncio sockets instead of
     anyio's: a chat stream reads its socket once per token, and anyio's read was most of what
-    that costs (see gateway.netio). Before the pool has opened any connection."""
+    that costs (see gateway.netio). Before the pool has opened any connection. The pool
+    becomes a LinearPool (no state of its own: only its assignment pass differs)."""
     pool = getattr(transport, "_pool", None)
     if type(pool) is httpcore.AsyncConnectionPool:
         pool._network_backend = AsyncioBackend()
+        pool.__class__ = LinearPool
+
+
+class LinearPool(httpcore.AsyncConnectionPool):
+    """httpcore's pool with its assignment pass's clean-up in linear time.
+
+    The pass runs at every request and at every response's end. httpcore 1.0's, for each idle
+    connection, counts `len([c.is_idle() for c in connections])`, which is every connection,
+    not the idle ones: quadratic in the connections (with 150 streams, up to 8% of the event
+    loop), and since busy connections count, an idle one was closed whenever more than
+    max_keepalive_connections were open at all, so in a burst most replies connected anew.
+    Here the idle ones are counted once and only those over the limit are closed, oldest
+    first. Assigning the queued requests is httpcore's, unchanged."""
+
+    def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
+        closing = self._close_spent_and_surplus()
+        queued = [request for request in self._requests if request.is_queued()]
+        for pool_request in queued:
+            origin = pool_request.request.url.origin
+            available = [
+                connection
+                for connection in self._connections
+                if connection.can_handle_request(origin) and connection.is_available()
+            ]
+            if available:
+                pool_request.assign_to_connection(available[0])
+                continue
+            if len(self._connections) >= self._max_connections:  # room: close an idle one
+                idle = next((c for c in self._connections if c.is_idle()), None)
+                if idle is None:
+                    continue  # stays queued until a connection frees up
+                self._connections.remove(idle)
+                closing.append(idle)
+            connection = self.create_connection(origin)
+            self._connections.append(connection)
+            pool_request.assign_to_connection(connection)
+        return closing
+
+    def _close_spent_and_surplus(self) -> list[AsyncConnectionInterface]:
+        """Drop the closed connections; take out, to be closed, the expired ones and the idle
+        ones over max_keepalive_connections (the oldest of them)."""
+        closing: list[AsyncConnectionInterface] = []
+        kept: list[AsyncConnectionInterface] = []
+        for connection in self._connections:
+            if connection.is_closed():
+                continue
+            if connection.has_expired():
+                closing.append(connection)
+            else:
+                kept.append(connection)
+        surplus = sum(c.is_idle() for c in kept) - self._max_keepalive_connections
+        if surplus > 0:
+            for connection in [c for c in kept if c.is_idle()][:surplus]:
+                kept.remove(connection)
+                closing.append(connection)
+        self._connections = kept
+        return closing
 
 
 def get_sync_client() -> httpx.Client:

@@ -486,7 +486,8 @@ async def _loop(owner: str, event: asyncio.Event, stop: asyncio.Event | None) ->
             logger.exception("A media poller pass failed; trying again shortly")
             delay = POLL_MAX_SECONDS
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout=max(MIN_PASS_SECONDS, delay))
+            async with asyncio.timeout(max(MIN_PASS_SECONDS, delay)):
+                await event.wait()
 
 
 async def run_embedded_poller() -> None:

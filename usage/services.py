@@ -19,7 +19,7 @@ import datetime
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -123,6 +123,11 @@ def price_for(model: str) -> tuple[Price, bool]:
     """The model's price and whether it is the site default ("*"). Without a "*" row the
     installed default amounts are charged (Price.site_default): never zero by accident."""
     prices = {p.model: p for p in Price.objects.raw(_PRICES, [model, Price.DEFAULT])}
+    return _price_in(prices, model)
+
+
+def _price_in(prices: dict[str, Price], model: str) -> tuple[Price, bool]:
+    """price_for's choice among prices read already (`model`'s and the site default's)."""
     if model in prices:
         return prices[model], False
     return prices.get(Price.DEFAULT) or Price.site_default(), True
@@ -447,6 +452,23 @@ def settle(
 ) -> bool:
     """Charge the real cost in place of the reservation; False if the record was already
     settled or refunded (each record is settled or refunded once)."""
+    fields = _settled(record, cost, prompt_tokens, completion_tokens, estimated)
+    with transaction.atomic():
+        if not _close(record, fields):
+            return False
+        _release(record, spent=fields["cost"])
+    _wrote(record, fields)
+    return True
+
+
+def _settled(
+    record: UsageRecord,
+    cost: Decimal,
+    prompt_tokens: int | None,
+    completion_tokens: int | None,
+    estimated: bool,
+) -> dict[str, Any]:
+    """The fields settle writes to a record: the cost (clamped to MAX_CHARGE) and counts."""
     cost = money(cost)
     if cost > MAX_CHARGE:
         logger.warning("Usage record %s: a charge of %s clamped to %s", record.pk, cost, MAX_CHARGE)
@@ -461,13 +483,18 @@ def settle(
         fields["prompt_tokens"] = prompt
     if (completion := clamp_tokens(completion_tokens)) is not None:
         fields["completion_tokens"] = completion
-    with transaction.atomic():
-        if not _close(record, fields):
-            return False
-        _release(record, spent=cost)
-    for name, value in fields.items():  # what the UPDATE wrote, without reading it back
+    return fields
+
+
+def _refunded() -> dict[str, Any]:
+    """The fields refund writes to a record."""
+    return {"status": UsageRecord.Status.REFUNDED, "cost": ZERO, "settled_at": timezone.now()}
+
+
+def _wrote(record: UsageRecord, fields: dict[str, Any]) -> None:
+    """Keep on the instance what the UPDATE wrote, without reading it back."""
+    for name, value in fields.items():
         setattr(record, name, value)
-    return True
 
 
 def _close(record: UsageRecord, fields: dict[str, Any]) -> bool:
@@ -497,13 +524,12 @@ def clamp_tokens(count: Any) -> int | None:
 
 def refund(record: UsageRecord) -> bool:
     """Give the reservation back; False if the record was already settled or refunded."""
-    fields = {"status": UsageRecord.Status.REFUNDED, "cost": ZERO, "settled_at": timezone.now()}
+    fields = _refunded()
     with transaction.atomic():
         if not _close(record, fields):
             return False
         _release(record, spent=ZERO)
-    for name, value in fields.items():
-        setattr(record, name, value)
+    _wrote(record, fields)
     return True
 
 
@@ -580,15 +606,7 @@ def reserve_reply(
     month = current_month()
     budget, left = _budget_and_left(team, user, month)
     check_model(budget, role, model)
-    affordable = _affordable(price, prompt_tokens, left)
-    if affordable is not None:
-        if affordable < 1:
-            member_left = left[1]
-            raise _member_used_up() if member_left == _least(left) else _team_used_up()
-        if affordable < (BOUND_BELOW_TOKENS if max_tokens is None else max_tokens):
-            max_tokens = affordable
-    completion = ASSUMED_COMPLETION_TOKENS if max_tokens is None else max_tokens
-    amount = price_amount(price, prompt_tokens=prompt_tokens, completion_tokens=completion)
+    max_tokens, amount = _reply_reservation(price, prompt_tokens, max_tokens, left)
     record = _reserve(
         budget,
         month,
@@ -607,7 +625,206 @@ def reserve_reply(
     return Reservation(record, max_tokens)
 
 
+# Reservations of replies started together (chat.starts): the same rules as reserve_reply,
+# in a number of statements that does not grow with the replies. Both steps run in the
+# caller's one transaction: a `ReplyPlanner` reads (and on PostgreSQL locks) every counter the
+# replies touch, making the month's missing ones, and decides each reply in order in Python,
+# each seeing what the ones before it took; `record_replies` writes the records and adds each
+# counter's share in one UPDATE per table. With the counters locked (SQLite: the transaction
+# holds the one write lock) no other process can take from them in between, so the rule that
+# `_take` checks in SQL holds here as checked in Python (`_fits`, the same rule).
+
+
+@dataclass(frozen=True)
+class ReplyCharge:
+    """One reply to reserve for: what reserve_reply takes, less its links."""
+
+    team: Any
+    user: Any
+    role: str
+    model: str
+    prompt_tokens: int
+
+
+@dataclass
+class PlannedReply:
+    """A reply a `ReplyPlanner` found room for: its amount, the max_tokens to send, its price."""
+
+    charge: ReplyCharge
+    amount: Decimal
+    max_tokens: int | None
+    default_price: bool
+    team_row: TeamMonth
+    member_row: MemberMonth
+    month: datetime.date
+
+
+class ReplyPlanner:
+    """Decides replies one at a time, in the order asked, each seeing what the ones before it
+    took. Made with every reply that may be asked for: it reads their prices and budgets and
+    reads (on PostgreSQL locks) their counters at once, making the month's missing ones; a
+    reply planned later must be one of those (the same team, member and model)."""
+
+    def __init__(self, charges: list[ReplyCharge]) -> None:
+        self.month = current_month()
+        models_ = {charge.model for charge in charges}
+        self.prices = {
+            p.model: p for p in Price.objects.filter(model__in=[*models_, Price.DEFAULT])
+        }
+        team_ids = {charge.team.pk for charge in charges}
+        self.budgets = {b.team_id: b for b in TeamBudget.objects.filter(team_id__in=team_ids)}
+        self.team_rows, self.member_rows = _counters(charges, self.budgets, self.month)
+
+    def plan(self, charge: ReplyCharge) -> PlannedReply:
+        """The reply's reservation, taken from the counters read; or BudgetRefused, as
+        reserve_reply would raise it, with nothing taken."""
+        team_row = self.team_rows[charge.team.pk]
+        member_row = self.member_rows[charge.team.pk, charge.user.pk]
+        return _plan(charge, self.prices, self.budgets, team_row, member_row, self.month)
+
+
+def _plan(
+    charge: ReplyCharge,
+    prices: dict[str, Price],
+    budgets: dict[int, TeamBudget],
+    team_row: TeamMonth,
+    member_row: MemberMonth,
+    month: datetime.date,
+) -> PlannedReply:
+    """reserve_reply's decision for one reply on counters read already (their `reserved`
+    counts the replies planned before it); takes its amount from them."""
+    price, default = _price_in(prices, charge.model)
+    budget = budgets.get(charge.team.pk)
+    check_model(budget, charge.role, charge.model)
+    left = (None, None) if budget is None else (_left_on(team_row), _left_on(member_row))
+    max_tokens, amount = _reply_reservation(price, charge.prompt_tokens, None, left)
+    amount = money(amount)  # as _reserve rounds it
+    if not _fits(team_row.limit, team_row.spent + team_row.reserved, amount):
+        raise _team_used_up()
+    if not _fits(member_row.limit, member_row.spent + member_row.reserved, amount):
+        raise _member_used_up()
+    team_row.reserved += amount
+    member_row.reserved += amount
+    return PlannedReply(charge, amount, max_tokens, default, team_row, member_row, month)
+
+
+def _left_on(row: TeamMonth | MemberMonth) -> Decimal | None:
+    return None if row.limit is None else _decimal(row.limit) - row.spent - row.reserved
+
+
+def _counters(
+    charges: list[ReplyCharge], budgets: dict[int, TeamBudget], month: datetime.date
+) -> tuple[dict[int, TeamMonth], dict[tuple[int, int], MemberMonth]]:
+    """The month's counters of every team and member charged, locked where the database has
+    row locks; the missing ones made first (nothing used, the budget's limits), as the first
+    reservation of a month makes them.
+
+    The teams' counters are made and locked before any member's is made: a batch that holds
+    a team's counter and makes a member's must never wait for one that made that member's
+    and waits for the team's (a deadlock PostgreSQL found in parallel first batches of a
+    month). Rows are made and locked in key and id order."""
+    team_ids = {charge.team.pk for charge in charges}
+    pairs = {(charge.team.pk, charge.user.pk) for charge in charges}
+    teams = _made_and_locked(
+        TeamMonth.objects.filter(team_id__in=team_ids, month=month),
+        lambda row: row.team_id,
+        team_ids,
+        lambda team_id: _new_team_row(team_id, budgets.get(team_id), month),
+    )
+    members = _made_and_locked(
+        MemberMonth.objects.filter(
+            team_id__in=team_ids, user_id__in={user for _team, user in pairs}, month=month
+        ),
+        lambda row: (row.team_id, row.user_id),
+        pairs,
+        lambda pair: _new_member_row(pair, budgets.get(pair[0]), month),
+    )
+    return teams, members
+
+
+def _made_and_locked(
+    rows: models.QuerySet[Any], key: Callable[[Any], Any], keys: set[Any], new: Callable[[Any], Any]
+) -> dict[Any, Any]:
+    """`rows` by `key`, locked in id order where the database has row locks; the `keys` not
+    among them made first (INSERT ... ON CONFLICT DO NOTHING, in key order) and read again."""
+    if connections[router.db_for_write(rows.model)].features.has_select_for_update:
+        rows = rows.select_for_update().order_by("pk")
+    found = {key(row): row for row in rows}
+    missing = sorted(keys - found.keys())
+    if not missing:
+        return found
+    rows.model.objects.bulk_create([new(k) for k in missing], ignore_conflicts=True)
+    return {key(row): row for row in rows.all()}
+
+
+def _new_team_row(team_id: int, budget: TeamBudget | None, month: datetime.date) -> TeamMonth:
+    return TeamMonth(team_id=team_id, month=month, limit=budget.monthly_limit if budget else None)
+
+
+def _new_member_row(
+    pair: tuple[int, int], budget: TeamBudget | None, month: datetime.date
+) -> MemberMonth:
+    cap = budget.member_monthly_cap if budget else None
+    return MemberMonth(team_id=pair[0], user_id=pair[1], month=month, limit=cap)
+
+
+def record_replies(planned: list[PlannedReply], messages: list[Any]) -> list[Reservation]:
+    """Write the planned reservations (one record per reply, for its message in `messages`,
+    in order) and add them to their counters: three statements for any number of replies."""
+    if not planned:
+        return []
+    records = UsageRecord.objects.bulk_create(
+        [
+            UsageRecord(
+                team=plan.charge.team,
+                user=plan.charge.user,
+                kind=UsageRecord.Kind.CHAT,
+                model=plan.charge.model,
+                month=plan.month,
+                prompt_tokens=plan.charge.prompt_tokens,
+                completion_tokens=0,
+                estimated=True,
+                default_price=plan.default_price,
+                reserved=plan.amount,
+                status=UsageRecord.Status.RESERVED,
+                conversation_id=message.conversation_id,
+                message=message,
+            )
+            for plan, message in zip(planned, messages, strict=True)
+        ]
+    )
+    _add_reserved(TeamMonth, [(plan.team_row.pk, plan.amount) for plan in planned])
+    _add_reserved(MemberMonth, [(plan.member_row.pk, plan.amount) for plan in planned])
+    return [Reservation(r, plan.max_tokens) for r, plan in zip(records, planned, strict=True)]
+
+
+def _add_reserved(model: Counter, amounts: list[tuple[int, Decimal]]) -> None:
+    """reserved += each row's total (rows by id), in one UPDATE: `_move` with the totals as
+    negative releases and nothing spent."""
+    totals: dict[tuple[Any, ...], Decimal] = {}
+    for pk, amount in amounts:
+        totals[(pk,)] = totals.get((pk,), ZERO) + amount
+    _move(model, ("id",), {key: (-total, ZERO) for key, total in totals.items()})
+
+
 Left = tuple[Decimal | None, Decimal | None]  # money left under the team's and member's limits
+
+
+def _reply_reservation(
+    price: Price, prompt_tokens: int, max_tokens: int | None, left: Left
+) -> tuple[int | None, Decimal]:
+    """A reply's max_tokens and the amount to reserve for it, with `left` the money left
+    under the team's limit and the member's cap: where that bounds the reply, max_tokens is
+    lowered to what it pays for; a reply that could not pay for one token is refused."""
+    affordable = _affordable(price, prompt_tokens, left)
+    if affordable is not None:
+        if affordable < 1:
+            raise _member_used_up() if left[1] == _least(left) else _team_used_up()
+        if affordable < (BOUND_BELOW_TOKENS if max_tokens is None else max_tokens):
+            max_tokens = affordable
+    completion = ASSUMED_COMPLETION_TOKENS if max_tokens is None else max_tokens
+    amount = price_amount(price, prompt_tokens=prompt_tokens, completion_tokens=completion)
+    return max_tokens, amount
 
 
 def _budget_and_left(team: Any, user: Any, month: datetime.date) -> tuple[TeamBudget | None, Left]:
@@ -801,6 +1018,125 @@ def pending_reply_record(message_id: int) -> UsageRecord | None:
     once, for the assistant message it has just made), so any one found is it."""
     rows = UsageRecord.objects.raw(_PENDING_REPLY, [UsageRecord.Status.RESERVED, message_id])
     return next(iter(rows), None)
+
+
+# Replies ending together (chat.services.finish_replies, a batch of reply ends in one
+# transaction): charge_reply_of for each, with the reads they share made once and the
+# counters moved once per batch. Amounts, counts and the refund rule are charge_reply's; each
+# record is still closed once, by its own conditional UPDATE.
+
+
+@dataclass
+class ReplyCharges:
+    """The charges of replies ending in one transaction. `for_replies` reads their reserved
+    records and their models' prices (two queries for any number); `charge` closes one
+    reply's record as charge_reply_of would (one UPDATE) and keeps what it moves; `release`
+    then moves every closed record's reservation off its counters (one UPDATE per table).
+    The caller runs `release` in the same transaction, after its last `charge`."""
+
+    records: dict[int | None, UsageRecord]  # by message id
+    prices: dict[str, Price]
+    closed: list[tuple[UsageRecord, Decimal]] = field(default_factory=list)
+
+    @classmethod
+    def for_replies(cls, message_ids: list[int]) -> ReplyCharges:
+        records: dict[int | None, UsageRecord] = {}
+        if message_ids:
+            sql = _PENDING_REPLIES.format(", ".join(["%s"] * len(message_ids)))
+            for record in UsageRecord.objects.raw(sql, [UsageRecord.Status.RESERVED, *message_ids]):
+                records.setdefault(record.message_id, record)  # one per reply, as found
+        models_ = sorted({record.model for record in records.values()} | {Price.DEFAULT})
+        sql = _PRICES_OF.format(", ".join(["%s"] * len(models_)))
+        prices = {price.model: price for price in Price.objects.raw(sql, models_)}
+        return cls(records, prices)
+
+    def charge(
+        self,
+        message_id: int,
+        *,
+        complete: bool,
+        delivered: str,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+    ) -> bool:
+        """charge_reply_of, the counters left for `release`: False if the reply has no
+        record still reserved."""
+        record = self.records.get(message_id)
+        if record is None or record.status != UsageRecord.Status.RESERVED:
+            return False
+        counts = _reply_counts(record, complete, delivered, prompt_tokens, completion_tokens)
+        if counts is None:
+            fields = _refunded()
+        else:
+            prompt, completion, reported = counts
+            price, _default = _price_in(self.prices, record.model)
+            cost = price_amount(price, prompt_tokens=prompt, completion_tokens=completion)
+            fields = _settled(record, cost, prompt, completion, not reported)
+        if not _close(record, fields):
+            return False
+        self.closed.append((record, fields["cost"]))
+        _wrote(record, fields)
+        return True
+
+    def release(self) -> None:
+        """_release for every record closed so far, summed per counter."""
+        teams: dict[tuple[Any, ...], Moved] = {}
+        members: dict[tuple[Any, ...], Moved] = {}
+        for record, spent in self.closed:
+            for moves, key in (
+                (teams, (record.team_id, record.month)),
+                (members, (record.team_id, record.user_id, record.month)),
+            ):
+                reserved, spent_before = moves.get(key, (ZERO, ZERO))
+                moves[key] = (reserved + record.reserved, spent_before + spent)
+        _move(TeamMonth, ("team_id", "month"), teams)
+        _move(MemberMonth, ("team_id", "user_id", "month"), members)
+        self.closed = []
+
+
+Moved = tuple[Decimal, Decimal]  # taken off a counter's reserved, added to its spent
+
+_PENDING_REPLIES = (
+    f'SELECT * FROM "{UsageRecord._meta.db_table}" '  # noqa: S608
+    'WHERE "status" = %s AND "message_id" IN ({})'
+)
+_PRICES_OF = f'SELECT * FROM "{Price._meta.db_table}" WHERE "model" IN ({{}})'  # noqa: S608
+
+
+def _move(model: Counter, key: tuple[str, ...], moves: dict[tuple[Any, ...], Moved]) -> None:
+    """_release for several counters at once: each counter, named by the values of its `key`
+    columns, gets reserved -= and spent += its amounts in `moves`; one UPDATE (a CASE per
+    column) whatever the number of counters."""
+    if not moves:
+        return
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    columns = [_column(model, name) for name in key]
+    match = " AND ".join(f"{quote(str(column.column))} = %s" for column in columns)
+    keys = [
+        [
+            column.get_db_prep_value(value, connection)
+            for column, value in zip(columns, v, strict=True)
+        ]
+        for v in moves
+    ]
+    case = f"CASE {' '.join([f'WHEN {match} THEN %s'] * len(moves))} END"
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} "  # noqa: S608
+        f'SET "reserved" = "reserved" - {case}, "spent" = "spent" + {case} '
+        f"WHERE {' OR '.join([f'({match})'] * len(moves))}"
+    )
+    amounts = list(moves.values())
+    reserved = [p for k, (r, _s) in zip(keys, amounts, strict=True) for p in (*k, r)]
+    spent = [p for k, (_r, s) in zip(keys, amounts, strict=True) for p in (*k, s)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*reserved, *spent, *(p for k in keys for p in k)])
+
+
+def _column(model: type[models.Model], name: str) -> models.Field:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a column, not a reverse relation
+    return field
 
 
 # The 80 % warning

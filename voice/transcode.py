@@ -4,18 +4,23 @@ wheels, no system packages).
 The gateway takes at most AUDIO_GATEWAY_MAX_MB per request, and a long request is slow and
 costly to retry, so a file over that size or longer than AUDIO_MAX_MINUTES is re-encoded to
 mono 16 kHz MP3 (what speech recognition uses anyway) and cut into pieces within both limits.
-CPU-bound: call these off the event loop (asyncio.to_thread)."""
+CPU-bound: call these off the event loop (asyncio.to_thread).
+
+PyAV is imported by the functions that use it, not with this module: once imported it holds
+about 20 MB of every process, and a web process that never transcodes should not pay that
+(benchmarks/README.md, peak RSS)."""
 
 from __future__ import annotations
 
 import io
 import math
 from dataclasses import dataclass
-
-import av
-from av.audio.resampler import AudioResampler
+from typing import TYPE_CHECKING
 
 from voice.sniff import MP3, AudioFormat
+
+if TYPE_CHECKING:
+    import av
 
 RATE = 16_000
 BIT_RATE = 32_000  # mono 16 kHz speech: 4 KB a second, 25 MB holds ~100 minutes
@@ -40,6 +45,8 @@ class Piece:
 def duration(data: bytes) -> float:
     """The audio's length in seconds. A browser's WebM recording has no duration in its
     header: then the last packet's end time is read (demuxed, not decoded)."""
+    import av
+
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.audio:
@@ -72,6 +79,9 @@ def pieces(
 
 def transcode(data: bytes, *, piece_seconds: float) -> list[Piece]:
     """Re-encode `data` as mono 16 kHz MP3 pieces of at most `piece_seconds` each."""
+    import av
+    from av.audio.resampler import AudioResampler
+
     limit = math.floor(piece_seconds * RATE)
     out: list[Piece] = []
     encoder = _Encoder()
@@ -105,6 +115,8 @@ class _Encoder:
     """One MP3 piece being written."""
 
     def __init__(self) -> None:
+        import av
+
         self.buffer = io.BytesIO()
         self.container = av.open(self.buffer, mode="w", format="mp3")
         self.stream = self.container.add_stream("libmp3lame", rate=RATE, layout="mono")

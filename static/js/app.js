@@ -43,6 +43,34 @@
   root.classList.add("js");
   applyTheme();
 
+  /* ---------- submissions before htmx is ready (runs immediately) ----------
+     htmx and its ws extension are deferred. A form sent in the moment between the page
+     being parsed and htmx processing it would go out as a plain GET: the message would
+     land in the address bar and never be sent. Such a submission is held and sent again,
+     through htmx, as soon as htmx has processed the page. */
+  var HTMX_FORM = "form[ws-send], form[hx-post], form[hx-get], form[hx-put], form[hx-patch], form[hx-delete]";
+  var htmxReady = false;
+  var heldSubmit = null;
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (htmxReady || !(form instanceof HTMLFormElement) || !form.matches(HTMX_FORM)) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    heldSubmit = { form: form, submitter: event.submitter || null };
+  }, true);
+
+  document.addEventListener("htmx:load", function (event) {
+    if (htmxReady || event.target !== document.body) return;
+    htmxReady = true;
+    var held = heldSubmit;
+    heldSubmit = null;
+    if (!held || !held.form.isConnected) return;
+    var submitter = held.submitter && held.submitter.isConnected ? held.submitter : null;
+    // After the other load handlers: the ws extension has bound the form by now.
+    setTimeout(function () { held.form.requestSubmit(submitter); }, 0);
+  });
+
   function toggleTheme() {
     var next = effectiveTheme() === "dark" ? "light" : "dark";
     if (root.hasAttribute("data-theme-saved")) {

@@ -167,3 +167,31 @@ def test_copy_buttons_put_the_code_on_the_clipboard(browser, server_url):
         assert "```python" in whole and "def fibonacci" in whole
     finally:
         context.close()
+
+
+def test_a_message_sent_before_htmx_has_loaded_is_sent_once_it_has(page, server_url):
+    """On a slow load the composer is on screen before the deferred htmx is: a send then must
+    neither go out as a plain GET (the text in the address bar, nothing sent) nor be lost."""
+    _setup_or_login(page, server_url)
+    page.get_by_role("button", name="New chat").or_(
+        page.get_by_role("link", name="New chat")
+    ).first.click()
+    expect(page).to_have_url(re.compile(r"/c/[0-9a-f-]+/$"))
+    conversation_url = page.url
+
+    held = []
+    page.route("**/htmx-*.min.js", lambda route: held.append(route))
+    page.goto(conversation_url, wait_until="commit")
+    composer = page.get_by_label("Message")
+    composer.fill("Sent while htmx was still loading")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_timeout(300)  # a plain GET would have left by now
+    assert page.url == conversation_url
+    assert len(held) == 1, "htmx loaded before the send; the test proves nothing"
+    held[0].continue_()
+
+    user = page.locator('[data-message-role="user"]').last
+    expect(user).to_contain_text("Sent while htmx was still loading")
+    expect(_assistant(page)).to_have_attribute("data-message-status", "complete", timeout=30_000)
+    assert page.url == conversation_url
+    expect(page.locator('[data-message-role="user"]')).to_have_count(1)

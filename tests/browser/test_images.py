@@ -32,7 +32,14 @@ def test_image_command_makes_a_card_with_a_picture_parlor_serves(page, server_ur
     expect(picture).to_be_visible()
     source = picture.get_attribute("src") or ""
     assert source.startswith("/studio/jobs/")  # served by Parlor, never the upstream link
-    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", picture.element_handle())
+    # Our copy loads: waited for, since the card can be drawn before its picture has arrived
+    # (and a card swapped in again would leave a handle to the old one behind).
+    page.wait_for_function(
+        "sel => { const img = document.querySelector(sel);"
+        " return !!img && img.complete && img.naturalWidth > 0; }",
+        arg='#thread > .job-card[data-job-kind="image"] .job-images img',
+        timeout=JOB_TIMEOUT,
+    )
     expect(card.get_by_text("Revised prompt")).to_be_visible()  # dall-e-3, the default
     shot(page, "images-01-thread")
 

@@ -60,6 +60,9 @@ def test_imagine_watch_the_progress_then_upscale(page, server_url):
     # On the upscaled picture's page: every control is named; Vary (Region) paints a mask
     # with the keyboard alone and starts a grandchild.
     child.get_by_role("link", name="Upscale 1").click()
+    # A link's click returns once the new page has begun; its deferred scripts (the dialog
+    # opener in mask.js) may not have run yet.
+    page.wait_for_load_state()
     expect(page.locator(".job-card").first).to_have_attribute("data-job-status", "succeeded")
     assert page.evaluate(UNNAMED_CONTROLS) == []
     page.get_by_role("button", name="🖌️ Vary (Region)…").click()

@@ -90,12 +90,18 @@ def test_sticky_bars_are_opaque(browser, server_url, scheme):
     try:
         _setup_or_login(page, server_url)
         _send_from_home(page, server_url, "Hello")
-        for selector in (".conversation-header", "#composer", ".topbar"):
-            style = page.eval_on_selector(
-                selector,
-                "e => { const s = getComputedStyle(e);"
-                " return [s.backgroundColor, s.backdropFilter, s.backgroundImage]; }",
-            )
+        reply = page.locator('[data-message-role="assistant"]').last
+        expect(reply).to_have_attribute("data-message-status", "complete", timeout=30_000)
+        selectors = [".conversation-header", "#composer", ".topbar"]
+        # One script reads all three: the socket swaps a fresh composer in after a send, and
+        # an element found by one call and read by the next may have left the page between.
+        styles = page.evaluate(
+            "selectors => selectors.map(sel => { const s = getComputedStyle("
+            "document.querySelector(sel));"
+            " return [s.backgroundColor, s.backdropFilter, s.backgroundImage]; })",
+            selectors,
+        )
+        for selector, style in zip(selectors, styles, strict=True):
             color, backdrop, image = style
             assert color.startswith("rgb(") or color.endswith(", 1)"), (selector, style)
             assert backdrop in ("none", ""), (selector, style)

@@ -56,7 +56,11 @@ def test_a_drawing_shows_our_copies_and_a_song_its_card(page, server_url):
     expect(pictures).to_have_count(2)
     for src in pictures.evaluate_all("els => els.map(e => e.getAttribute('src'))"):
         assert re.fullmatch(r"/c/[0-9a-f-]+/attachments/\d+/file/", src)
-    assert pictures.evaluate_all("els => els.every(e => e.complete && e.naturalWidth > 0)")
+    page.wait_for_function(  # our copies load (they may still be on their way)
+        """() => Array.from([...document.querySelectorAll('[data-message-role="assistant"]')]
+            .at(-1).querySelectorAll('.message-body img'))
+            .every(e => e.complete && e.naturalWidth > 0)"""
+    )
     expect(reply).to_contain_text("The image at 10.0.0.1 could not be copied.")
     _shot(page, "reply-files-01-drawing")
 

@@ -49,6 +49,7 @@ def test_paste_an_image_and_the_vision_model_describes_it(page, server_url):
     _setup_or_login(page, server_url)
     page.get_by_role("button", name="New chat").first.click()
     expect(page.get_by_label("Model", exact=True)).to_have_value("gpt-4o-mini")
+    page.wait_for_load_state()  # the deferred attach.js listens for pastes from then on
 
     page.evaluate(PASTE_RED_PICTURE)
     chip = page.locator("#attachment-tray .attachment-chip")

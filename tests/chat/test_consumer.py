@@ -14,7 +14,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from chat import services
+from chat import services, streaming
+from chat.batching import Batcher
 from chat.models import Message
 from chat.streaming import registry, stop_group
 from gateway.errors import GatewayConnectionLost, GatewayRateLimited
@@ -466,10 +467,10 @@ async def test_a_reply_that_cannot_be_stored_fails_and_does_not_block(
 ):
     fake_stream(["Lost", " words"])
 
-    def broken_finish_reply(**kwargs):
+    def broken_finish_replies(ends):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "finish_reply", broken_finish_reply)
+    monkeypatch.setattr(streaming, "final_save", Batcher(broken_finish_replies))
     await send_action(alice_socket, "send", text="First")
     first = await alice_socket.receive_from(timeout=TIMEOUT)
     message_id = assistant_id_in([first])

@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.db.backends.utils import CursorWrapper
 
 import gateway.chat
-from chat import services
+from chat import services, starts, streaming
 from gateway.types import ChatDelta
 from tests.sockets import (
     assistant_id_in,
@@ -100,6 +100,22 @@ def _count_service_calls(monkeypatch, meter: Meter) -> None:
             return _original(*args, **kwargs)
 
         monkeypatch.setattr(services, name, counted)
+    # Reply starts go through their batcher (chat.starts): one call per batch.
+    begin_replies = starts.start_reply.run
+
+    def counted_batch(requests):
+        meter.call("begin_replies")
+        return begin_replies(requests)
+
+    monkeypatch.setattr(starts.start_reply, "run", counted_batch)
+    # Reply ends go through their batcher (chat.streaming.final_save): one call per batch.
+    finish_replies = streaming.final_save.run
+
+    def counted_ends(ends):
+        meter.call("finish_replies")
+        return finish_replies(ends)
+
+    monkeypatch.setattr(streaming.final_save, "run", counted_ends)
 
 
 def _mark_phases(monkeypatch, meter: Meter) -> None:
@@ -147,7 +163,7 @@ async def test_tokens_never_touch_the_orm_or_the_channel_layer(alice_socket, met
     snapshots = [m for m in flowing if m == "group_send reply.snapshot"]
     assert [m for m in flowing if m not in snapshots] == []
     assert len(snapshots) <= (2 if _scale_mode() else 0)
-    assert meter.calls == {"begin_reply": 1, "finish_reply": 1}
+    assert meter.calls == {"begin_replies": 1, "finish_replies": 1}
     # One tab in the group: the in-memory layer delivers each group_send by one send
     # (channels-redis does it inside Redis, so only the group_send shows).
     delivery = [] if _scale_mode() else ["send"]
@@ -184,6 +200,6 @@ async def test_a_long_reply_is_checkpointed(alice_socket, meter, demo_gateway, s
     await _measured_reply(alice_socket, meter, 200, demo_gateway)
 
     assert 1 <= meter.calls.get("checkpoint_reply", 0) < meter.deltas
-    assert meter.calls["begin_reply"] == meter.calls["finish_reply"] == 1
+    assert meter.calls["begin_replies"] == meter.calls["finish_replies"] == 1
     checkpoint_updates = [q for q in meter.queries.get("flowing", []) if q.startswith("UPDATE")]
     assert len(checkpoint_updates) == len(meter.queries["flowing"])

@@ -5,19 +5,24 @@ change or a deactivation it closes when told access changed, and a send that com
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.live import user_group
+from chat import consumers, starts
 from chat.models import Message
 from chat.sessions import session_is_current
 from tests.sockets import (
     TIMEOUT,
     closed,
+    open_socket,
+    receive_until,
     send_action,
     session_key_of,
     stop_generations,
@@ -128,3 +133,42 @@ def test_a_session_signed_before_a_secret_key_rotation_still_is(settings, alice,
 
     settings.SECRET_KEY_FALLBACKS = [old_key]
     assert session_is_current(session_key_of(alice_cookie), alice)
+
+
+async def test_a_socket_that_knew_an_expired_session_checks_in_full_once(
+    conversation, alice_cookie, fake_stream, monkeypatch
+):
+    """A start past the session expiry the socket knew takes the full check (the session may
+    have been extended); the socket then keeps the new expiry, so the next start takes the
+    shared path again instead of the full check every time."""
+    load = consumers._load_conversation
+    calls = []
+
+    def known_expired_at_connect(user, conversation_id, session):
+        found, may_write, checked = load(user, conversation_id, session)
+        if not calls:  # the connect: as if the socket had known an expiry now past
+            checked = starts.Checked(
+                checked.version, checked.role, timezone.now() - timedelta(seconds=1)
+            )
+        calls.append(checked)
+        return found, may_write, checked
+
+    full_checks = []
+    begin_reply = starts.begin_reply
+
+    def counted(**kwargs):
+        full_checks.append(kwargs["action"])
+        return begin_reply(**kwargs)
+
+    monkeypatch.setattr(consumers, "_load_conversation", known_expired_at_connect)
+    monkeypatch.setattr(starts, "begin_reply", counted)
+    fake_stream(["ok"])
+    communicator, connected = await open_socket(conversation, alice_cookie)
+    assert connected
+    for text in ("First", "Second"):
+        await send_action(communicator, "send", text=text)
+        await receive_until(communicator, lambda f: "Reply finished." in f)
+
+    assert full_checks == ["send"]  # the first only
+    assert len(calls) == 2 and calls[1].session_expires > timezone.now()
+    await communicator.disconnect()

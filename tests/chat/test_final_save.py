@@ -5,13 +5,15 @@ its process after another process had ended it corrects the charge instead of do
 from __future__ import annotations
 
 import asyncio
+import threading
 from decimal import Decimal
 
 import pytest
 from channels.db import database_sync_to_async
 from django.db import OperationalError
 
-from chat import services, streaming
+from chat import batching, services, streaming
+from chat.batching import Batcher
 from chat.models import Message
 from chat.streaming import Subscriber, registry
 from gateway.types import ChatEnd, Usage
@@ -34,24 +36,17 @@ def price(db):
 @pytest.fixture
 def database_away(monkeypatch):
     """The final save fails with the database's error for its first `failures` attempts, at
-    the seam the generation reaches the database through (chat.db.reply_db)."""
+    the seam the generation reaches the database through (chat.streaming.final_save, whose
+    batch function runs on the database thread)."""
     state = {"failures": 0, "attempts": 0}
-    real = streaming.reply_db
 
-    def flaky(func):
-        call = real(func)
-        if func is not services.finish_reply:
-            return call
+    def flaky(ends):
+        state["attempts"] += 1
+        if state["attempts"] <= state["failures"]:
+            raise OperationalError("server closed the connection unexpectedly")
+        return services.finish_replies(ends)
 
-        async def attempt(**kwargs):
-            state["attempts"] += 1
-            if state["attempts"] <= state["failures"]:
-                raise OperationalError("server closed the connection unexpectedly")
-            return await call(**kwargs)
-
-        return attempt
-
-    monkeypatch.setattr(streaming, "reply_db", flaky)
+    monkeypatch.setattr(streaming, "final_save", Batcher(flaky))
     monkeypatch.setattr(streaming, "SAVE_RETRY_FIRST", 0.01)
     monkeypatch.setattr(streaming, "SAVE_RETRY_MAX", 0.05)
     return state
@@ -135,10 +130,10 @@ def test_a_reply_swept_while_its_process_lived_is_stored_whole_and_charge_correc
 async def test_a_save_failing_for_another_reason_still_fails_the_reply_at_once(
     team, alice, monkeypatch
 ):
-    def broken(**kwargs):
+    def broken(ends):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(services, "finish_reply", broken)
+    monkeypatch.setattr(streaming, "final_save", Batcher(broken))
     monkeypatch.setattr("gateway.chat.stream_chat", FakeStream(["Lost"]))
     start = await database_sync_to_async(
         lambda: services.begin_reply(
@@ -149,3 +144,49 @@ async def test_a_save_failing_for_another_reason_still_fails_the_reply_at_once(
     await asyncio.wait_for(finished(registry.start(start, layer=None, subscriber=None)), 10)
 
     assert (await Message.objects.aget(pk=start.assistant_id)).status == Message.Status.FAILED
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("price")
+async def test_ends_queued_behind_a_running_save_are_stored_as_one_batch(
+    team, alice, monkeypatch, settings
+):
+    settings.MAX_CONCURRENT_REPLIES = 5
+    batches: list[list[int]] = []
+    first_running, go_on = threading.Event(), threading.Event()
+
+    def recording(ends):
+        batches.append([end.message_id for end in ends])
+        if len(batches) == 1:  # the database thread is busy with the first end
+            first_running.set()
+            go_on.wait(5)
+        return services.finish_replies(ends)
+
+    monkeypatch.setattr(streaming, "final_save", Batcher(recording))
+    # One batch at a time, as on SQLite (PostgreSQL runs a few side by side).
+    monkeypatch.setattr(batching, "CONCURRENT_LANES", 1)
+    monkeypatch.setattr("gateway.chat.stream_chat", FakeStream(["Done."]))
+    starts = [
+        await database_sync_to_async(
+            lambda: services.begin_reply(
+                conversation_id=make_conversation(team, alice).pk,
+                user=alice,
+                action="send",
+                text="Go",
+            )
+        )()
+        for _ in range(5)
+    ]
+    first = registry.start(starts[0], layer=None, subscriber=None)
+    await asyncio.to_thread(first_running.wait, 5)
+    rest = [registry.start(start, layer=None, subscriber=None) for start in starts[1:]]
+    while len(streaming.final_save.queue) < len(rest):  # each has read its stream and queued
+        await asyncio.sleep(0.01)
+    go_on.set()
+    await asyncio.wait_for(asyncio.gather(*(finished(g) for g in [first, *rest])), 10)
+
+    ids = [start.assistant_id for start in starts]
+    assert [sorted(batch) for batch in batches] == [ids[:1], sorted(ids[1:])]
+    stored = Message.objects.filter(pk__in=ids, status=Message.Status.COMPLETE, content="Done.")
+    assert await stored.acount() == 5
+    await database_sync_to_async(assert_ledger_balances)(team)

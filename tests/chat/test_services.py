@@ -279,6 +279,7 @@ def _begin_queries(conversation, user, text="Hello there") -> list[str]:
 def test_the_queries_before_a_reply_do_not_grow_with_the_conversation(conversation, alice):
     # The month's first charge also makes the month's budget counters: not what this compares.
     _begin_queries(make_conversation(conversation.team, alice, title="Warm-up"), alice)
+    make_message(conversation, role=Message.Role.USER, content="turn 0")  # attachments are read
     short = _begin_queries(conversation, alice)
     long = make_conversation(conversation.team, alice, title="Long")
     parent = None

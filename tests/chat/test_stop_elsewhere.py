@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from chat import consumers, services
+from chat import consumers, services, streaming
 from chat.models import Message
 from chat.streaming import Registry, registry, stop_group
 from tests.factories import make_conversation
@@ -126,3 +126,20 @@ async def test_a_channel_that_failed_to_open_is_opened_again_for_the_next_reply(
 
     assert (await get_message(second.message_id)).status == Message.Status.STOPPED
     first.stop()
+
+
+async def test_a_cancelled_stop_reader_ends_at_once_though_a_reply_still_runs(
+    conversation, alice, gated_stream
+):
+    """As the end of a test's loop, or of a process, cancels it. On Redis the read used to
+    swallow a cancellation that came while it wrote (config/redis_connection.py)."""
+    generation = await _reply_written_here(conversation, alice)
+    reader = streaming.stop_channel._listener
+    assert reader is not None and not reader.done()
+
+    reader.cancel()
+    await asyncio.wait([reader], timeout=1)
+
+    assert reader.cancelled()
+    generation.stop()
+    await asyncio.wait_for(finished(generation), TIMEOUT)

@@ -11,6 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat import frames, services, streaming
+from chat.batching import Batcher
 from chat.models import Message
 from chat.streaming import State, Subscriber, registry
 from gateway.types import ChatDelta
@@ -284,7 +285,9 @@ async def test_scale_mode_publishes_coarse_snapshots(
 
     use_stream(slow_tokens)
     layer = RecordingLayer()
-    await finished(start(reply_start, Socket(), layer=layer))
+    generation = start(reply_start, Socket(), layer=layer)
+    generation.announced()  # as the consumer does once reply.started is sent
+    await finished(generation)
 
     snapshots = layer.of_type("reply.snapshot")
     assert 1 <= len(snapshots) <= 5  # at most one per half second of the clock
@@ -292,6 +295,40 @@ async def test_scale_mode_publishes_coarse_snapshots(
         {"type": "reply.finished", "message_id": reply_start.assistant_id}
     ]
     assert all(e["message_id"] == reply_start.assistant_id for e in snapshots)
+
+
+async def test_no_snapshot_goes_before_the_reply_is_announced(
+    reply_start, use_stream, monkeypatch, settings
+):
+    """Tabs of other processes draw the reply's element from reply.started: a snapshot sent
+    before it named an element they did not have (htmx:oobErrorNoTarget in a follower tab)."""
+    settings.STREAM_FLUSH_MS = 1
+    clock = FakeClock()
+    monkeypatch.setattr(streaming, "_clock", clock)
+    gate = asyncio.Event()
+
+    async def tokens(**kwargs):
+        for i in range(20):
+            clock.now += 0.1
+            if i == 10:
+                await gate.wait()
+            yield streaming.ChatDelta(content=f"{i} ")
+            await asyncio.sleep(0.005)
+        yield streaming.ChatEnd("stop", None)
+
+    use_stream(tokens)
+    layer = RecordingLayer()
+    socket = Socket()
+    generation = start(reply_start, socket, layer=layer)
+    while generation.length < 20:  # "0 " ... "9 ": a second of the clock streamed
+        await asyncio.sleep(0.005)
+    assert layer.of_type("reply.snapshot") == []
+
+    generation.announced()
+    gate.set()
+    await finished(generation)
+    snapshots = layer.of_type("reply.snapshot")
+    assert snapshots and snapshots[0]["content"].startswith("0 1 2 ")
 
 
 async def test_the_in_memory_layer_gets_no_snapshots(reply_start, use_stream):
@@ -434,18 +471,18 @@ async def test_the_final_html_is_rendered_off_the_database_thread(
     reply_start, use_stream, monkeypatch
 ):
     threads: dict[str, int] = {}
-    stored_html, finish_reply = frames.stored_html, services.finish_reply
+    stored_html = frames.stored_html
 
     def recording_stored_html(*args, **kwargs):
         threads["render"] = threading.get_ident()
         return stored_html(*args, **kwargs)
 
-    def recording_finish_reply(**kwargs):
+    def recording_finish_replies(ends):
         threads["database"] = threading.get_ident()
-        return finish_reply(**kwargs)
+        return services.finish_replies(ends)
 
     monkeypatch.setattr(frames, "stored_html", recording_stored_html)
-    monkeypatch.setattr(services, "finish_reply", recording_finish_reply)
+    monkeypatch.setattr(streaming, "final_save", Batcher(recording_finish_replies))
     use_stream(FakeStream(["Some **bold** text"]))
 
     await finished(start(reply_start, Socket()))

@@ -9,7 +9,6 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
 
 from accounts.live import user_group
 from config.layer_outage import ChannelLayerDown, ChannelLayerOutage
@@ -53,12 +52,6 @@ async def test_an_open_socket_whose_layer_fails_ends_short_for_daphne_to_close_w
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    bool(settings.REDIS_URL),
-    reason="the layer's outage is faked here; on a real Redis, restarted, tests/faults checks it "
-    "(and after some earlier tests of the scale-mode suite this handshake waits out its timeout: "
-    "not explained yet)",
-)
 async def test_the_chat_socket_is_refused_while_the_layer_is_down_and_joins_again_after(
     team, alice, monkeypatch
 ):

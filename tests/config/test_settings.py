@@ -25,7 +25,7 @@ print(json.dumps({
     "layer_config": s.CHANNEL_LAYERS["default"].get("CONFIG", {}),
     "connect_timeout": s.GATEWAY_CONNECT_TIMEOUT,
     "gateway": s.GATEWAY_BASE_URL, "installed": s.INSTALLED_APPS, "hsts": s.SECURE_HSTS_SECONDS,
-}))
+}, default=lambda cls: f"{cls.__module__}.{cls.__qualname__}"))
 """
 
 
@@ -95,6 +95,8 @@ def test_scale_mode_uses_postgres_and_redis(tmp_path):
     # longer than channels-redis's 5 s BZPOPMIN wait, or a busy loop times the read out
     assert host["socket_timeout"] > RedisChannelLayer.brpop_timeout
     assert host["max_connections"] >= 1000  # redis-py 8's default, 100, fails a burst
+    # keeps the cancellations Python 3.11's wait_for drops (config/redis_connection.py)
+    assert host["connection_class"] == "config.redis_connection.CancellableConnection"
     assert loaded["demo"] is False
     assert loaded["connect_timeout"] == 2.5  # timeouts take fractions of a second
 
@@ -104,6 +106,8 @@ def test_scale_mode_uses_postgres_and_redis(tmp_path):
     [
         ("PARLOR_DEBUG", "yes", "DEBUG must be True or False"),
         ("PUBLIC_URL", "chat.example.com", "PUBLIC_URL must look like"),
+        ("DEMO_GATEWAY_TOKEN_DELAY", "5", "DEMO_GATEWAY_TOKEN_DELAY must be between 0 and 1"),
+        ("DEMO_GATEWAY_TOKEN_DELAY", "fast", "DEMO_GATEWAY_TOKEN_DELAY"),
     ],
 )
 def test_bad_values_stop_start_up_with_a_clear_error(tmp_path, name, value, message):

@@ -41,10 +41,12 @@ def test_the_demo_gateway_starts_where_settings_already_point(demo_settings):
     before = (django_settings.GATEWAY_BASE_URL, django_settings.GATEWAY_API_KEY)
     said: list[str] = []
 
+    demo_settings.DEMO_GATEWAY_TOKEN_DELAY = 0.005
     gateway = startup.start_demo_gateway(said.append)
 
     try:
         assert gateway is not None
+        assert gateway.token_delay == 0.005
         assert before == (django_settings.GATEWAY_BASE_URL, django_settings.GATEWAY_API_KEY)
         assert gateway.base_url == django_settings.GATEWAY_BASE_URL
         answer = httpx.get(

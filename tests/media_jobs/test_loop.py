@@ -15,6 +15,7 @@ from channels.layers import get_channel_layer
 from channels.testing import ApplicationCommunicator
 
 from accounts.live import user_group
+from chat import embedding_worker
 from config import asgi, startup
 from media_jobs import poller, worker
 from media_jobs.models import MediaJob
@@ -77,10 +78,16 @@ async def test_the_worker_consumer_starts_the_same_loop_on_its_first_message(med
         message = await _first_change(channel)
         assert job.pk.hex in message["html"]
     finally:
-        task = worker._running.pop(asyncio.get_running_loop(), None)
-        if task is not None:
+        loop = asyncio.get_running_loop()
+        # The poller and the embedder the worker started on this loop (media_jobs.worker).
+        tasks = [
+            t
+            for t in (worker._running.pop(loop, None), embedding_worker._running.pop(loop, None))
+            if t
+        ]
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         communicator.stop()
 
 

@@ -3,6 +3,7 @@ Each thread has its own database connection; only the conditional UPDATE keeps t
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -10,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection, connections
 
+from tests.factories import make_conversation
 from usage import services
 from usage.models import MemberMonth, TeamMonth, UsageRecord
 from usage.services import BudgetRefused
@@ -77,3 +79,54 @@ def test_fifty_parallel_first_calls_of_a_month_make_one_counter(team, alice, bob
     members = MemberMonth.objects.filter(team=team)
     assert members.values("user").distinct().count() == members.count() <= 2
     assert sum(m.reserved for m in members) == ALLOWED * AMOUNT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_of_reply_reservations_in_parallel_never_pass_the_budget(
+    team, alice, bob, set_budget
+):
+    """Reply starts taken together (usage.services.ReplyPlanner/record_replies) in eight
+    parallel transactions, first calls of the month included: the locked counters keep the
+    team's limit, as the conditional UPDATE does for single reservations."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    from usage.models import Price
+
+    Price.objects.create(model="m", prompt_per_1k=Decimal(0), completion_per_1k=Decimal("0.1"))
+    set_budget(limit="1")  # each reply reserves 0.1 (1,000 assumed completion tokens)
+    conversation = make_conversation(team, alice)
+    replies = [conversation.messages.create(role="assistant") for _ in range(24)]
+    barrier = threading.Barrier(8)
+
+    def batch(i: int) -> int:
+        from django.db import transaction
+
+        try:
+            barrier.wait(timeout=30)
+            charges = [
+                services.ReplyCharge(team=team, user=(alice, bob)[(i + j) % 2], role="member",
+                                     model="m", prompt_tokens=0)
+                for j in range(3)
+            ]  # fmt: skip
+            with transaction.atomic():
+                planner = services.ReplyPlanner(charges)
+                planned = []
+                for charge in charges:
+                    with contextlib.suppress(services.BudgetRefused):
+                        planned.append(planner.plan(charge))
+                mine = replies[3 * i : 3 * i + len(planned)]
+                records = services.record_replies(planned, mine)
+            return len(records)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        taken = sum(pool.map(batch, range(8)))
+
+    row = TeamMonth.objects.get(team=team)
+    assert taken == UsageRecord.objects.count()
+    assert row.reserved == sum(r.reserved for r in UsageRecord.objects.all()) <= row.limit
+    # 24 asked: six of 0.1, then one bounded to what is left (below BOUND_BELOW_TOKENS' worth
+    # a reply writes only what the money left pays for) takes the last 0.4.
+    assert row.reserved == row.limit
+    assert taken == 7

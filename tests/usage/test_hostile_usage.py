@@ -131,7 +131,7 @@ async def test_a_charge_that_cannot_be_stored_leaves_the_text_stored(
     def refuse(*args, **kwargs):
         raise DataError("numeric field overflow")
 
-    monkeypatch.setattr(services, "charge_reply_of", refuse)
+    monkeypatch.setattr(services.ReplyCharges, "charge", refuse)
 
     message = await _reply(alice_socket)
 

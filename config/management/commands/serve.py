@@ -37,10 +37,12 @@ class Command(BaseCommand):
         from daphne.access import AccessLogGenerator
         from daphne.server import Server  # installs the asyncio reactor: import it first
 
+        from config import eager_write
         from config.asgi import application
         from config.bodylimit import install_daphne_guard
 
         install_daphne_guard()  # bodies over the limit are dropped as they arrive
+        eager_write.install()  # a frame goes out at once, not on the loop's next turn
 
         interface = host.strip("[]").replace(":", r"\:")
         self.stdout.write(start_line(host, port, first_run=not _has_users()))
