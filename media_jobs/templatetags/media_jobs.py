@@ -213,11 +213,14 @@ _TILE_PICTURES = {
 def tile_picture(job: MediaJob) -> MediaFile | None:
     """The file a tile shows (through the `thumb` variant): the drawing's preview while a job
     runs, else its first picture, a song's cover, a video's poster (or the video when it is
-    a GIF). None: the tile shows the kind's placeholder."""
+    a GIF). A job that has just ended keeps its preview until its results are copied (the
+    tile must not fall back to the placeholder between the two pushes). None: the tile shows
+    the kind's placeholder."""
     files = sorted(job.files.all(), key=lambda f: f.position)
-    if job.is_active:
-        kinds: tuple[str, ...] = (MediaFile.Kind.PREVIEW,)
-    else:
+    kinds: tuple[str, ...] = (MediaFile.Kind.PREVIEW,)
+    if job.status == MediaJob.Status.SUCCEEDED:
+        kinds = _TILE_PICTURES.get(job.kind, ()) + kinds
+    elif not job.is_active:
         kinds = _TILE_PICTURES.get(job.kind, ())
     for kind in kinds:
         for media in files:

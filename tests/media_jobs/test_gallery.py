@@ -75,6 +75,23 @@ def test_a_song_tile_shows_its_durations_and_a_running_tile_its_progress(team, a
     assert 'value="42"' in tile and "42%" in tile
 
 
+def test_a_tile_keeps_its_preview_from_success_until_the_results_are_copied(
+    team, alice, alice_client
+):
+    job = _done(team, alice)
+    preview = _file(job, kind=MediaFile.Kind.PREVIEW)
+    url = reverse("media_jobs:tile", args=[job.pk])
+
+    tile = alice_client.get(url).content.decode()
+    assert reverse("media_jobs:file_variant", args=[job.pk, preview.pk, "thumb"]) in tile
+    assert "tile-placeholder" not in tile
+
+    image = _file(job, position=1)
+    tile = alice_client.get(url).content.decode()
+    assert reverse("media_jobs:file_variant", args=[job.pk, image.pk, "thumb"]) in tile
+    assert reverse("media_jobs:file_variant", args=[job.pk, preview.pk, "thumb"]) not in tile
+
+
 def test_tiles_and_the_lightbox_of_jobs_one_may_not_see_are_404(
     team, alice, bob_client, charlie_client
 ):
