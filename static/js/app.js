@@ -110,6 +110,7 @@
       body: body,
       credentials: "same-origin",
       headers: { "X-CSRFToken": token },
+      keepalive: true,  // a page left at once (a reload, a link) still sends the save
     }).catch(function () {});
   }
 

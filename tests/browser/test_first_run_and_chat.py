@@ -118,7 +118,9 @@ def test_phone_layout_and_dark_theme(browser, server_url):
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
         shot(page, "04-phone-dark")
         toggle = page.get_by_role("button", name="Toggle dark mode")
-        toggle.click()
+        # The toggle saves in the background: reload only once the save has answered.
+        with page.expect_response(lambda response: "/accounts/settings/theme/" in response.url):
+            toggle.click()
         expect(page.locator("html")).to_have_attribute("data-theme", "light")
         page.reload()
         expect(page.locator("html")).to_have_attribute("data-theme", "light")  # remembered
