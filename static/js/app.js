@@ -477,10 +477,43 @@
       .ajax("GET", url, { target: target, swap: "outerHTML" })
       .catch(function () {})
       .then(function () {
+        restoreFocus(id);
         var again = cardFetches[id] && cardFetches[id].again;
         delete cardFetches[id];
         if (again) fetchCard(id, url);
       });
+  }
+
+  // A refreshed card replaces the one that had the keyboard focus (a push while the user
+  // tabs through its buttons): the focus goes to the same control in the new card, or to
+  // its first control when that one is gone (Cancel, once the job is done), never to the
+  // top of the page. htmx itself keeps a focused element that has an id (a tile's link).
+  var FOCUSABLE = "a[href], button, input, select, textarea, summary, audio, video, [tabindex]";
+  var keptFocus = {};
+
+  function controlKey(el) {
+    return [el.tagName, el.getAttribute("name") || "", el.getAttribute("value") || "",
+      el.getAttribute("href") || "", el.getAttribute("aria-label") || "", el.textContent.trim()].join("|");
+  }
+
+  function noteFocus(target) {
+    var active = document.activeElement;
+    if (active && active !== document.body && target.contains(active)) {
+      keptFocus[target.id] = controlKey(active);
+    }
+  }
+
+  function restoreFocus(id) {
+    var key = keptFocus[id];
+    delete keptFocus[id];
+    var active = document.activeElement;
+    if (key === undefined || (active && active !== document.body)) return; // kept, or moved on
+    var card = document.getElementById(id);
+    if (!card) return;
+    var controls = Array.prototype.slice.call(card.querySelectorAll(FOCUSABLE));
+    var same = controls.filter(function (el) { return controlKey(el) === key; })[0];
+    var control = same || controls[0];
+    if (control) control.focus({ preventScroll: true });
   }
 
   // The Studio's gallery shows tiles (id "tile-<hex>", refetched from media_jobs:tile), not
@@ -896,10 +929,12 @@
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     var xhr = event.detail.xhr;
-    if (!(target instanceof Element) || !xhr || xhr.status !== 404) return;
+    if (!(target instanceof Element) || !xhr) return;
     if (!(target.classList.contains("job-card") || /^(job|tile)-[0-9a-f]{32}$/.test(target.id))) {
       return;
     }
+    if (cardFetches[target.id]) noteFocus(target); // a refresh (loadCard)
+    if (xhr.status !== 404) return;
     event.detail.shouldSwap = true;
     event.detail.isError = false;
     event.detail.serverResponse = "";

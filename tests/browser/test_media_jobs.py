@@ -34,6 +34,9 @@ def test_imagine_watch_the_progress_then_upscale(page, server_url):
     expect(running.locator("progress")).to_be_visible(timeout=JOB_TIMEOUT)
     first = _progress(running)
     shot(page, "media-01-running")
+    # A keyboard user on the card's Cancel button keeps the focus in the card as pushes
+    # replace it: on Cancel while it runs, on the card's first control once it is done.
+    running.get_by_role("button", name="Cancel").focus()
     # The bar moves: a later push shows more progress, or the job is done.
     page.wait_for_function(
         """(first) => {
@@ -43,6 +46,15 @@ def test_imagine_watch_the_progress_then_upscale(page, server_url):
         }""",
         arg=first,
         timeout=JOB_TIMEOUT,
+    )
+    page.wait_for_function(
+        """() => {
+            const card = document.querySelector('.job-card[data-job-kind="midjourney"]');
+            const focused = document.activeElement;
+            if (!card || !card.contains(focused)) return false;
+            return card.dataset.jobStatus !== 'running' || focused.textContent.trim() === 'Cancel';
+        }""",
+        timeout=5_000,
     )
     done = page.locator('.job-card[data-job-status="succeeded"]').first
     expect(done).to_be_visible(timeout=JOB_TIMEOUT)
