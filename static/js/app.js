@@ -1099,6 +1099,35 @@
   });
 })();
 
+/* ---------- job cards' dialogs (Vary (Region), Custom Zoom, Remix, ...) ----------
+   Here, not in the deferred mask.js, so that a button pressed while the page still loads opens
+   its dialog. Opening fires "parlor:dialog-open" on the dialog: mask.js sets up the mask
+   editors in it (and, loading later, those of a dialog already open). */
+(function () {
+  "use strict";
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest) return;
+    var opener = event.target.closest("[data-open-dialog]");
+    if (opener) {
+      var dialog = document.getElementById(opener.dataset.openDialog);
+      if (dialog && !dialog.open) {
+        dialog.showModal();
+        dialog.dispatchEvent(new CustomEvent("parlor:dialog-open", { bubbles: true }));
+      }
+      return;
+    }
+    var closer = event.target.closest("[data-close-dialog]");
+    if (closer) closer.closest("dialog").close();
+  });
+
+  // A dialog's form that went through closes its dialog.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var dialog = event.target.closest && event.target.closest("dialog");
+    if (dialog && event.detail.successful) dialog.close();
+  });
+})();
+
 /* ---------- Studio lightbox (docs/media-ui.md, "The gallery") ----------
    A tile's link opens its job in the gallery's <dialog>: the body is the job page's lightbox
    fragment (media_jobs:detail, aimed at #lightbox-body). The browser traps the focus and closes

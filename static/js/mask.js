@@ -1,4 +1,4 @@
-// Media job cards: open and close their dialogs, and the Vary (Region) mask editor.
+// Media job cards: the Vary (Region) mask editor in their dialogs (app.js opens them).
 // Plain JS, no inline handlers (CSP-clean); works on cards swapped in later (delegation).
 // The mask is a PNG as big as the picture: black everywhere, white where the user painted.
 (function () {
@@ -86,25 +86,12 @@
     form.querySelector("[data-mask-clear]").addEventListener("click", reset);
   }
 
-  document.addEventListener("click", function (event) {
-    var opener = event.target.closest("[data-open-dialog]");
-    if (opener) {
-      var dialog = document.getElementById(opener.dataset.openDialog);
-      if (dialog && !dialog.open) {
-        dialog.querySelectorAll("[data-mask-src]").forEach(setup);
-        dialog.showModal();
-      }
-      return;
-    }
-    var closer = event.target.closest("[data-close-dialog]");
-    if (closer) closer.closest("dialog").close();
+  // app.js opens the dialogs; this sets up the mask editors of the one opened, and of one
+  // opened before this deferred script had run.
+  document.addEventListener("parlor:dialog-open", function (event) {
+    event.target.querySelectorAll("[data-mask-src]").forEach(setup);
   });
-
-  // A dialog's form that went through closes its dialog.
-  document.addEventListener("htmx:afterRequest", function (event) {
-    var dialog = event.target.closest && event.target.closest("dialog");
-    if (dialog && event.detail.successful) dialog.close();
-  });
+  document.querySelectorAll("dialog[open] [data-mask-src]").forEach(setup);
 })();
 
 // A live push announces a new job with a stub that loads its card; the tab that started the
