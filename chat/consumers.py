@@ -58,6 +58,8 @@ from usage.errors import BudgetRefused
 # Frames one socket may send: a burst of FRAME_BURST, refilled over FRAME_WINDOW_SECONDS.
 FRAME_BURST = 20
 FRAME_WINDOW_SECONDS = 10.0
+# Replies a socket remembers having followed (their late group events are not for it).
+FOLLOWED_KEPT = 8
 _clock = time.monotonic  # tests replace it to refill the bucket
 
 
@@ -150,6 +152,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     can_write: bool = False
     group_name: str = ""
     subscriber: Subscriber | None = None
+    followed: tuple[int, ...] = ()  # the replies this tab followed, the last few (_follows)
     language: str | None = None
     session_key: str = ""
     checked: Checked | None = None  # kept current by access_changed and every reply start
@@ -375,6 +378,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         subscriber = Subscriber(send=self._send_frame, can_write=True, state=State.HELD)
         self.subscriber = subscriber
         generation = registry.start(start, layer=self.channel_layer, subscriber=subscriber)
+        self._note_followed(start.assistant_id)
         # Let the generation send its request upstream before this first frame is rendered: in
         # a burst, starts taken together resume here together, and the gateway's first token
         # is then on its way while their first frames are drawn.
@@ -462,6 +466,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._unfollow()
         self.subscriber = Subscriber(send=self._send_frame, can_write=self.can_write)
         generation.subscribe(self.subscriber, snapshot=snapshot)
+        self._note_followed(generation.message_id)
 
     def _unfollow(self) -> None:
         if self.subscriber is None or self.subscriber.message_id is None:
@@ -470,8 +475,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if generation is not None:
             generation.unsubscribe(self.subscriber)
 
+    def _note_followed(self, message_id: int) -> None:
+        self.followed = (*self.followed[-(FOLLOWED_KEPT - 1) :], message_id)
+
     def _follows(self, message_id: int) -> bool:
-        return self.subscriber is not None and self.subscriber.message_id == message_id
+        """The generation sends this tab the frames of the replies it follows itself: the
+        group's events for them are not for this tab. That holds for the replies it followed
+        before too: the end of one, announced late (a slow channel layer, a busy process),
+        arrives after the next has begun, and its final frame would put idle controls over
+        the reply now streaming."""
+        return message_id in self.followed
 
     async def _end(self, code: int = CLOSE_ACCESS_LOST) -> None:
         """Close for good: access or the session is gone (a reply goes on without this tab)."""

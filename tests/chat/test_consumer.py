@@ -410,6 +410,33 @@ async def test_over_long_messages_get_a_form_error_and_keep_the_text(
     assert not await database_sync_to_async(Message.objects.exists)()
 
 
+async def test_a_late_end_of_the_last_reply_leaves_the_next_one_streaming(
+    alice_socket, conversation, fake_stream
+):
+    fake_stream(["Done."])
+    await send_action(alice_socket, "send", text="First")
+    frames = await receive_until(alice_socket, lambda f: "Reply finished." in f)
+    first_id = assistant_id_in(frames)
+    stream = fake_stream(["Still ", "going"], gate_at=1)
+    await send_action(alice_socket, "send", text="Second")
+    await receive_until(alice_socket, is_delta)
+    # The first reply's end, announced through the group, arrives only now (a slow layer):
+    # this tab had its final frame from the generation; a second one would put the idle
+    # controls and "Reply finished." over the reply that streams.
+    layer = get_channel_layer()
+    await layer.group_send(
+        conversation.group_name, {"type": "reply.finished", "message_id": first_id}
+    )
+    await layer.group_send(
+        conversation.group_name, {"type": "reply.started", "message_id": first_id}
+    )
+
+    assert await alice_socket.receive_nothing(timeout=0.3)
+    stream.gate.set()
+    frames = await receive_until(alice_socket, lambda f: "Reply finished." in f)
+    assert assistant_id_in(frames) != first_id
+
+
 # Another process (scale mode) writing the reply: only control events and snapshots arrive.
 
 
