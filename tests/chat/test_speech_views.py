@@ -13,7 +13,6 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.db import OperationalError
 from django.test import AsyncClient, Client
 from django.urls import reverse
 
@@ -60,19 +59,15 @@ async def _body(response) -> bytes:
 
 
 async def _bought(message: Message, timeout: float = 10.0) -> None:
-    """Wait for the message's purchases in flight to be stored (they end in their own task,
-    after the response; on SQLite a write meanwhile would find the table locked)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    """Wait for the purchases in flight to be stored: they end in tasks of their own, after
+    the response. Awaited, not polled: on the test database (SQLite's shared cache) a read
+    while a purchase writes makes that write fail with "table is locked" (a file in WAL mode,
+    as in production, never does)."""
+    async with asyncio.timeout(timeout):
+        while speech._tasks:
+            await asyncio.gather(*speech._tasks, return_exceptions=True)
     pending = SpeechClip.objects.filter(message=message, status=SpeechClip.Status.PENDING)
-    while True:
-        try:
-            if not await pending.aexists():
-                return
-        except OperationalError as exc:  # the test database's shared cache: the writer holds
-            if "locked" not in str(exc):  # the table (a file in WAL mode never blocks a read)
-                raise
-        assert asyncio.get_running_loop().time() < deadline, "the purchase never ended"
-        await asyncio.sleep(0.02)
+    assert not await pending.aexists(), "a purchase ended without being stored"
 
 
 def _speech_calls(gateway) -> int:
