@@ -217,11 +217,12 @@ def tile_picture(job: MediaJob) -> MediaFile | None:
     tile must not fall back to the placeholder between the two pushes). None: the tile shows
     the kind's placeholder."""
     files = sorted(job.files.all(), key=lambda f: f.position)
-    kinds: tuple[str, ...] = (MediaFile.Kind.PREVIEW,)
-    if job.status == MediaJob.Status.SUCCEEDED:
-        kinds = _TILE_PICTURES.get(job.kind, ()) + kinds
-    elif not job.is_active:
+    if job.is_active:
+        kinds: tuple[str, ...] = (MediaFile.Kind.PREVIEW,)
+    else:
         kinds = _TILE_PICTURES.get(job.kind, ())
+    if job.status == MediaJob.Status.SUCCEEDED:
+        kinds += (MediaFile.Kind.PREVIEW,)  # until the results are copied
     for kind in kinds:
         for media in files:
             if media.kind == kind and (kind != MediaFile.Kind.VIDEO or is_gif(media)):
