@@ -1134,7 +1134,12 @@
    on Esc; the focus goes back to the tile shown last. Left/Right and Prev/Next move between
    the tiles the page has loaded. */
 (function () {
-  var current = null; // the tile link whose job the lightbox shows
+  var currentId = null; // the id of the tile link whose job the lightbox shows
+
+  // Looked up each time: a push that refreshes the tile replaces the link (same id).
+  function currentLink() {
+    return currentId ? document.getElementById(currentId) : null;
+  }
 
   function dialog() {
     return document.getElementById("lightbox");
@@ -1147,7 +1152,7 @@
   function show(link) {
     var box = dialog();
     if (!box || !window.htmx) return;
-    current = link;
+    currentId = link.id;
     var all = links();
     var index = all.indexOf(link);
     box.querySelector("[data-lightbox-step='-1']").disabled = index <= 0;
@@ -1159,6 +1164,7 @@
   }
 
   function step(by) {
+    var current = currentLink();
     if (!current) return;
     var all = links();
     var next = all[all.indexOf(current) + by];
@@ -1202,27 +1208,16 @@
       if (event.target !== dialog()) return;
       var body = document.getElementById("lightbox-body");
       if (body) body.innerHTML = ""; // stops a playing song or video
-      // The tile may have been refreshed by a push meanwhile: find it again by its id.
-      var tile = current && current.closest(".tile");
-      var link = current && current.isConnected ? current : null;
-      if (!link && tile) {
-        var again = document.getElementById(tile.id);
-        link = again && again.querySelector("[data-lightbox-open]");
-      }
+      var link = currentLink();
       if (link) link.focus();
     },
     true
   );
 
-  // A tile refreshed by a push replaces the link the lightbox remembers: follow it. The card
-  // in the lightbox is refreshed by its id like any card; when its status moves on (the
-  // picture is done), the stage beside it is stale: load the lightbox again.
+  // The card in the lightbox is refreshed by its id like any card; when its status moves on
+  // (the picture is done), the stage beside it is stale: load the lightbox again.
   document.addEventListener("htmx:afterSwap", function () {
-    if (current && !current.isConnected) {
-      var tile = current.closest(".tile");
-      var again = tile && document.getElementById(tile.id);
-      if (again) current = again.querySelector("[data-lightbox-open]");
-    }
+    var current = currentLink();
     var box = dialog();
     var stage = box && box.open && box.querySelector(".lightbox-stage[data-job-status]");
     var card = stage && box.querySelector("#lightbox-body .job-card[data-job-status]");
